@@ -1,0 +1,233 @@
+"""Scaling laws: one schema for published and fitted laws, and the pure functions that use them.
+
+Two kinds share one interface:
+- a *loss law* L(N, D) (Chinchilla form, Kaplan joint form) from which the compute-optimal
+  allocation follows (in closed form for the Chinchilla form);
+- an *allocation law* N_opt(C) (or D_opt(C), or DeepSeek's FLOPs per token M_opt(C)) that says how
+  to split compute but may not predict loss.
+Every allocation here is a straight line in log-log space, log N_opt = intercept + slope·log C, with
+D = C / (6N): that is what lets `plan`, `sweep` and `grant` invert and vectorise it the same way.
+All compute inside a law uses the law's own convention, C = 6·N·D.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from planner.catalog import Entry, Sourced, Strict
+from planner.errors import PlannerError
+
+LN6 = math.log(6.0)
+PF_DAY = 8.64e19  # FLOPs in one petaflop/s-day (Kaplan et al. 2020 use PF-days)
+
+
+class ChinchillaLoss(Strict):
+    """L(N, D) = E + A / N^alpha + B / D^beta (Hoffmann et al. 2022, Eq. 2)."""
+
+    form: Literal["chinchilla"]
+    E: Sourced
+    A: Sourced
+    B: Sourced
+    alpha: Sourced
+    beta: Sourced
+
+    def __call__(self, n, d):
+        return self.E.value + self.A.value / np.power(n, self.alpha.value) + self.B.value / np.power(d, self.beta.value)
+
+
+class KaplanLoss(Strict):
+    """L(N, D) = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D (Kaplan et al. 2020, Eq. 1.5)."""
+
+    form: Literal["kaplan"]
+    N_c: Sourced
+    D_c: Sourced
+    alpha_N: Sourced
+    alpha_D: Sourced
+
+    def __call__(self, n, d):
+        a_n, a_d = self.alpha_N.value, self.alpha_D.value
+        return np.power(np.power(self.N_c.value / n, a_n / a_d) + self.D_c.value / d, a_d)
+
+
+class PowerAllocation(Strict):
+    """quantity = coefficient · (C / compute_unit_flops)^exponent."""
+
+    form: Literal["power"]
+    quantity: Literal["params", "tokens", "flops_per_token"]
+    coefficient: Sourced
+    exponent: Sourced
+    compute_unit_flops: float = Field(1.0, gt=0, description="1 for FLOPs, 8.64e19 for PF-days")
+
+    def log_params_line(self) -> tuple[float, float]:
+        """(intercept, slope) of ln N_opt against ln C."""
+        k, e, u = math.log(self.coefficient.value), self.exponent.value, math.log(self.compute_unit_flops)
+        if self.quantity == "params":  # N = k (C/u)^e
+            return k - e * u, e
+        if self.quantity == "tokens":  # D = k (C/u)^e, N = C / (6 D)
+            return -LN6 - k + e * u, 1.0 - e
+        return k - e * u - LN6, e  # M = k (C/u)^e FLOPs per token = 6N (DeepSeek; attention folded into N)
+
+
+class DataConstrained(Strict):
+    """Muennighoff et al. 2023: repeated tokens and excess parameters decay in value."""
+
+    R_N_star: Sourced
+    R_D_star: Sourced
+
+
+class FitRange(Strict):
+    flops: tuple[float, float]
+    source: str
+    note: str | None = None
+
+
+class Law(Entry):
+    citation: str = Field(description="the paper, for tables and proposals")
+    params_counted: Literal["total", "non-embedding"] = "total"
+    loss: Annotated[ChinchillaLoss | KaplanLoss, Field(discriminator="form")] | None = None
+    allocation: PowerAllocation | None = Field(None, description="None: allocation follows from the loss")
+    data_constrained: DataConstrained | None = None
+    fit_range: FitRange | None = None
+    fitted: dict | None = Field(None, description="for laws written by `planner fit`: data span, intervals")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Law":
+        if self.allocation is None and not isinstance(self.loss, ChinchillaLoss):
+            raise ValueError("a law without `allocation` needs a chinchilla-form `loss` to derive it from")
+        if isinstance(self.loss, ChinchillaLoss):
+            for key in ("A", "B", "alpha", "beta"):
+                if getattr(self.loss, key).value <= 0:
+                    raise ValueError(f"loss.{key}: must be positive")
+        if self.data_constrained is not None and not isinstance(self.loss, ChinchillaLoss):
+            raise ValueError("data_constrained needs a chinchilla-form loss")
+        if self.fit_range and self.fit_range.source not in self.sources:
+            raise ValueError(f"fit_range.source: '{self.fit_range.source}' is not a key of `sources`")
+        return self
+
+    # --- what the law can do ----------------------------------------------------------------
+
+    @property
+    def predicts_loss(self) -> bool:
+        return self.loss is not None
+
+    @property
+    def form(self) -> str:
+        if self.allocation is None:
+            return "L(N,D) = E + A/N^alpha + B/D^beta; allocation in closed form (Hoffmann Eq. 4)"
+        a = self.allocation
+        what = {"params": "N_opt", "tokens": "D_opt", "flops_per_token": "M_opt (FLOPs/token)"}[a.quantity]
+        unit = "C" if a.compute_unit_flops == 1 else f"(C/{a.compute_unit_flops:g})"
+        return f"{what} = {a.coefficient.value:g}·{unit}^{a.exponent.value:g}; D = C/(6N)"
+
+    def closed_form(self) -> tuple[float, float, float]:
+        """(G, a, b) with N_opt = G (C/6)^a, D_opt = (C/6)^b / G (Hoffmann Eq. 4)."""
+        if not isinstance(self.loss, ChinchillaLoss):
+            raise PlannerError(f"law '{self.name}' has no Chinchilla-form loss")
+        lo = self.loss
+        al, be, a_, b_ = lo.alpha.value, lo.beta.value, lo.A.value, lo.B.value
+        g = (al * a_ / (be * b_)) ** (1.0 / (al + be))
+        return g, be / (al + be), al / (al + be)
+
+    def log_params_line(self) -> tuple[float, float]:
+        if self.allocation is not None:
+            return self.allocation.log_params_line()
+        g, a, _ = self.closed_form()
+        return math.log(g) - a * LN6, a
+
+    def optimal_params(self, flops):
+        intercept, slope = self.log_params_line()
+        return np.exp(intercept + slope * np.log(flops))
+
+    def allocate(self, flops):
+        """Compute-optimal (N, D) for compute C under C = 6ND. Vectorised over C."""
+        flops = np.asarray(flops, dtype=float)
+        n = self.optimal_params(flops)
+        return n, flops / (6.0 * n)
+
+    def flops_for_params(self, params):
+        """The compute for which `params` is compute-optimal (inverse of the allocation)."""
+        intercept, slope = self.log_params_line()
+        return np.exp((np.log(params) - intercept) / slope)
+
+    def flops_for_tokens(self, tokens):
+        """The compute whose optimal token count is `tokens`: ln D = ln C - ln 6 - ln N_opt(C)."""
+        intercept, slope = self.log_params_line()
+        return np.exp((np.log(tokens) + LN6 + intercept) / (1.0 - slope))
+
+    def predict_loss(self, params, tokens, unique_tokens: float | None = None):
+        if self.loss is None:
+            return None
+        if unique_tokens is None:
+            return self.loss(params, tokens)
+        n_eff, d_eff = self.effective(params, tokens, unique_tokens)
+        return self.loss(n_eff, d_eff)
+
+    def frontier_loss(self, flops):
+        """Loss of the compute-optimal model at C (None when the law predicts no loss)."""
+        if self.loss is None:
+            return None
+        n, d = self.allocate(flops)
+        return self.loss(n, d)
+
+    def flops_for_loss(self, target: float) -> float:
+        """Smallest compute whose compute-optimal model reaches `target` loss."""
+        if self.loss is None:
+            raise PlannerError(f"law '{self.name}' does not predict loss; --target-loss needs one that does")
+        if isinstance(self.loss, ChinchillaLoss) and self.allocation is None:
+            # On the frontier L*(C) - E = K (C/6)^-gamma with gamma = alpha·beta/(alpha+beta).
+            lo = self.loss
+            e_ = lo.E.value
+            if target <= e_:
+                raise PlannerError(f"--target-loss {target:g} is at or below the law's irreducible loss E = {e_:.4g}")
+            g, a, b = self.closed_form()
+            k = lo.A.value * g ** -lo.alpha.value + lo.B.value * g**lo.beta.value
+            gamma = lo.alpha.value * b
+            return 6.0 * ((target - e_) / k) ** (-1.0 / gamma)
+        return self._invert_frontier(target)
+
+    def _invert_frontier(self, target: float) -> float:
+        lo, hi = 1e6, 1e40
+        f_lo, f_hi = float(self.frontier_loss(lo)), float(self.frontier_loss(hi))
+        if not (f_hi < target < f_lo):
+            raise PlannerError(f"--target-loss {target:g} is outside what law '{self.name}' reaches ({f_hi:.4g} to {f_lo:.4g})")
+        a, b = math.log(lo), math.log(hi)
+        for _ in range(200):  # bisection in log C: the frontier loss falls monotonically with C
+            mid = 0.5 * (a + b)
+            if float(self.frontier_loss(math.exp(mid))) > target:
+                a = mid
+            else:
+                b = mid
+        return math.exp(0.5 * (a + b))
+
+    # --- data-constrained (Muennighoff et al. 2023, Eq. 5-6) ----------------------------------
+
+    def effective(self, params, tokens, unique_tokens: float):
+        """(N', D'): repeated epochs and parameters beyond the optimum for U_D are worth less."""
+        if self.data_constrained is None:
+            raise PlannerError(
+                f"law '{self.name}' has no data-constrained terms; --unique-tokens needs one that has (e.g. muennighoff-2023)"
+            )
+        r_n_star, r_d_star = self.data_constrained.R_N_star.value, self.data_constrained.R_D_star.value
+        params, tokens = np.asarray(params, float), np.asarray(tokens, float)
+        u_d = np.minimum(unique_tokens, tokens)
+        r_d = tokens / u_d - 1.0
+        d_eff = u_d + u_d * r_d_star * (1.0 - np.exp(-r_d / r_d_star))
+        u_n = np.minimum(self.optimal_params(self.flops_for_tokens(u_d)), params)
+        r_n = params / u_n - 1.0
+        n_eff = u_n + u_n * r_n_star * (1.0 - np.exp(-r_n / r_n_star))
+        return n_eff, d_eff
+
+    def extrapolation(self, flops: float) -> str | None:
+        """A warning when C lies more than 10x outside the compute the law was fitted on."""
+        if self.fit_range is None:
+            return None
+        lo, hi = self.fit_range.flops
+        if flops > 10 * hi:
+            return f"{flops:.3g} FLOPs is {flops / hi:.3g}x beyond the largest compute law '{self.name}' was fitted on ({hi:.3g})"
+        if flops < lo / 10:
+            return f"{flops:.3g} FLOPs is {lo / flops:.3g}x below the smallest compute law '{self.name}' was fitted on ({lo:.3g})"
+        return None
