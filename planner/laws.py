@@ -183,9 +183,9 @@ class Law(Entry):
             e_ = lo.E.value
             if target <= e_:
                 raise PlannerError(f"--target-loss {target:g} is at or below the law's irreducible loss E = {e_:.4g}")
-            g, a, b = self.closed_form()
+            g, a, _ = self.closed_form()
             k = lo.A.value * g ** -lo.alpha.value + lo.B.value * g**lo.beta.value
-            gamma = lo.alpha.value * b
+            gamma = lo.alpha.value * a
             return 6.0 * ((target - e_) / k) ** (-1.0 / gamma)
         return self._invert_frontier(target)
 

@@ -1,0 +1,51 @@
+"""FLOPs, hours and energy: the one place each of these numbers is computed.
+
+Conventions (stated in every output that uses them):
+- training FLOPs C = 6·N·D (Kaplan et al. 2020 §2.1: forward 2ND, backward 4ND);
+- GPU-hours = C / (dense peak FLOP/s per GPU × MFU × 3600);
+- wall-clock = GPU-hours / GPUs; node-hours = wall-clock × whole nodes allocated;
+- energy = node-hours × node power (IT energy at the catalog's per-node power, no PUE).
+All functions accept numpy arrays so sweeps and projection tables are computed in one call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FLOPS_CONVENTIONS = {
+    "6ND": "C = 6·N·D (Kaplan et al. 2020 §2.1; forward 2ND + backward 4ND; no attention term)",
+}
+GOPHER_FLOPS = 5.76e23  # Hoffmann et al. 2022 Table 3: one "Gopher unit" of compute
+SECONDS_PER_HOUR = 3600.0
+
+
+def training_flops(params, tokens, convention: str = "6ND"):
+    if convention != "6ND":
+        raise ValueError(f"unknown FLOPs convention {convention!r}; known: {', '.join(FLOPS_CONVENTIONS)}")
+    return 6.0 * np.asarray(params, dtype=float) * np.asarray(tokens, dtype=float)
+
+
+def gpu_hours(flops, peak_flops_per_gpu: float, mfu):
+    return np.asarray(flops, dtype=float) / (peak_flops_per_gpu * np.asarray(mfu, dtype=float) * SECONDS_PER_HOUR)
+
+
+def flops_from_gpu_hours(hours, peak_flops_per_gpu: float, mfu):
+    """The inverse of `gpu_hours`: useful model FLOPs that a GPU-hour budget buys."""
+    return np.asarray(hours, dtype=float) * peak_flops_per_gpu * np.asarray(mfu, dtype=float) * SECONDS_PER_HOUR
+
+
+def wall_clock_hours(gpu_hours_, gpus: int):
+    return np.asarray(gpu_hours_, dtype=float) / gpus
+
+
+def nodes_for(gpus: int, gpus_per_node: int) -> int:
+    """Whole nodes needed for `gpus` (a partly used node is still allocated and charged)."""
+    return -(-gpus // gpus_per_node)
+
+
+def node_hours(wall_hours, nodes):
+    return np.asarray(wall_hours, dtype=float) * nodes
+
+
+def energy_kwh(node_hours_, node_power_kw: float):
+    return np.asarray(node_hours_, dtype=float) * node_power_kw

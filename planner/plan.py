@@ -1,0 +1,368 @@
+"""`plan`: budget → law → (N, D) → FLOPs → hardware → hours, as pure functions over the catalog.
+
+`sweep` and `grant` call `cost_of_run` for every run, so the three commands cannot disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from planner import allocate, cost, mfu
+from planner.catalog import Accelerator, Catalog, Cluster
+from planner.errors import PlannerError
+from planner.laws import Law
+
+DEFAULT_LAW = "epoch-2024"
+BUDGETS = ("flops", "gpu_hours", "node_hours", "days", "target_loss")
+
+
+class PlanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    flops: float | None = Field(None, gt=0)
+    gpu_hours: float | None = Field(None, gt=0)
+    node_hours: float | None = Field(None, gt=0)
+    days: float | None = Field(None, gt=0)
+    target_loss: float | None = Field(None, gt=0)
+    params: list[float] | None = None
+    tokens: float | None = Field(None, gt=0)
+    law: str = DEFAULT_LAW
+    cluster: str | None = None
+    accelerator: str | None = None
+    gpus: int | None = Field(None, gt=0)
+    nodes: int | Literal["all"] | None = None
+    mfu: float | None = Field(None, gt=0, le=1)
+    dtype: str = "bf16"
+    inference_tokens: float | None = Field(None, gt=0)
+    unique_tokens: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_question(self) -> "PlanRequest":
+        given = [b for b in BUDGETS if getattr(self, b) is not None]
+        if len(given) > 1:
+            raise PlannerError(f"give one budget, not {len(given)}: {', '.join('--' + b.replace('_', '-') for b in given)}")
+        if self.params is not None:
+            if any(not (p > 0 and math.isfinite(p)) for p in self.params) or not self.params:
+                raise PlannerError("--params: every value must be a positive number")
+            if given:
+                raise PlannerError(f"--params and --{given[0].replace('_', '-')} both fix the model; give one")
+            if len(self.params) > 1 and self.tokens is not None:
+                raise PlannerError("--tokens goes with a single --params value, not a list")
+        elif self.tokens is not None:
+            raise PlannerError("--tokens needs --params (a fixed run is parameters and tokens)")
+        elif not given:
+            raise PlannerError("give a budget (--flops, --gpu-hours, --node-hours, --days), --params, or --target-loss")
+        if self.days is not None and self.gpus is None and self.nodes is None:
+            raise PlannerError("--days needs --nodes or --gpus (how many run for that long)")
+        if self.gpus is not None and self.nodes is not None:
+            raise PlannerError("give --gpus or --nodes, not both")
+        if isinstance(self.nodes, int) and self.nodes <= 0:
+            raise PlannerError("--nodes must be a positive whole number or 'all'")
+        if self.cluster and self.accelerator:
+            raise PlannerError("give --cluster or --accelerator, not both (a cluster names its accelerator)")
+        if self.inference_tokens is not None and self.unique_tokens is not None:
+            raise PlannerError("--inference-tokens and --unique-tokens cannot be combined")
+        return self
+
+    @property
+    def budget_kind(self) -> str:
+        for b in BUDGETS:
+            if getattr(self, b) is not None:
+                return b
+        return "fixed" if self.tokens is not None else "params"
+
+
+@dataclass(frozen=True)
+class Hardware:
+    accelerator: Accelerator
+    cluster: Cluster | None
+    dtype: str
+    peak: float  # dense FLOP/s per GPU in `dtype`
+    gpus: int | None  # GPUs running the job, when known
+    sources: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def gpus_per_node(self) -> int | None:
+        return self.cluster.gpus_per_node_int if self.cluster else None
+
+    @property
+    def nodes(self) -> int | None:
+        if self.gpus is None or self.cluster is None:
+            return None
+        return cost.nodes_for(self.gpus, self.gpus_per_node)
+
+
+def resolve_hardware(req: PlanRequest, catalog: Catalog) -> Hardware | None:
+    if req.cluster is None and req.accelerator is None:
+        if req.gpus or req.nodes or req.gpu_hours or req.node_hours or req.days:
+            raise PlannerError("hours and GPU counts need hardware: give --cluster or --accelerator")
+        return None
+    cluster = catalog.cluster(req.cluster) if req.cluster else None
+    acc = catalog.accelerator(cluster.accelerator if cluster else req.accelerator)
+    peak = acc.peak_flops(req.dtype)
+    sources = {"peak_flops": f"{acc.title}: {acc.cite(acc.peak_tflops.get(req.dtype, acc.peak_tflops['bf16']))}"}
+    warnings = []
+    gpus = req.gpus
+    if req.nodes is not None:
+        if cluster is None:
+            raise PlannerError("--nodes needs --cluster (an accelerator alone has no node size); use --gpus")
+        if req.nodes == "all":
+            if cluster.nodes is None:
+                raise PlannerError(f"cluster '{cluster.name}' is a rented node type with no fixed size; give a number of nodes")
+            nodes = int(cluster.nodes.value)
+        else:
+            nodes = req.nodes
+        if cluster.nodes is not None and nodes > cluster.nodes.value:
+            raise PlannerError(f"--nodes {nodes} exceeds the {int(cluster.nodes.value)} nodes of {cluster.name}")
+        gpus = nodes * cluster.gpus_per_node_int
+    if cluster is not None:
+        sources["node_power"] = f"{cluster.title}: {cluster.cite(cluster.node_power_kw)}"
+        sources["accounting"] = f"{cluster.title}: {cluster.cite(cluster.accounting.units_per_node_hour)}"
+        for path, item in cluster.sourced_numbers():
+            if cluster.status_of(item) == "unverified" and path.split(".")[0] in ("node_power_kw", "accounting", "gpus_per_node"):
+                warnings.append(f"{cluster.name} {path} = {item.value:g} is unverified" + (f" ({item.note})" if item.note else ""))
+    return Hardware(acc, cluster, req.dtype, peak, gpus, sources, tuple(warnings))
+
+
+def _mfu_for(req: PlanRequest, hw: Hardware, catalog: Catalog, params: float) -> mfu.MfuEstimate:
+    if req.mfu is not None:
+        return mfu.from_override(req.mfu)
+    profile_name = hw.cluster.mfu_profile if hw.cluster else _profile_for_accelerator(catalog, hw.accelerator)
+    if profile_name is None:
+        where = f"cluster '{hw.cluster.name}'" if hw.cluster else f"accelerator '{hw.accelerator.name}'"
+        raise PlannerError(f"no measured MFU profile for {where}; give --mfu (e.g. --mfu 0.4)")
+    profile = catalog.mfu_profile(profile_name)
+    if profile.dtype != hw.dtype and not {profile.dtype, hw.dtype} <= {"bf16", "fp16"}:
+        raise PlannerError(f"MFU profile '{profile.name}' was measured in {profile.dtype}, not {hw.dtype}; give --mfu")
+    return mfu.estimate(profile, hw.accelerator, params)
+
+
+def _profile_for_accelerator(catalog: Catalog, acc: Accelerator) -> str | None:
+    for name in catalog.names("mfu"):
+        profile = catalog.mfu_profile(name)
+        if profile.workload == "dense-lm" and acc.name in profile.accelerators:
+            return name
+    return None
+
+
+# --- the chain ----------------------------------------------------------------------------------
+
+
+def _allocate(law: Law, flops: float, req: PlanRequest, target_loss: float | None = None) -> tuple[float, float, dict]:
+    """(N, D) for compute C, honouring --unique-tokens and --inference-tokens."""
+    if req.inference_tokens is not None:
+        chin_n, chin_d = (float(x) for x in law.allocate(flops))
+        loss = target_loss if target_loss is not None else law.frontier_loss(flops)
+        if loss is None:
+            raise PlannerError(f"--inference-tokens needs a law that predicts loss; '{law.name}' does not")
+        n, d = allocate.inference_aware(law, float(loss), req.inference_tokens)
+        chin_total = 6 * chin_n * chin_d + 2 * chin_n * req.inference_tokens
+        total = 6 * n * d + 2 * n * req.inference_tokens
+        extra = {
+            "inference": {
+                "inference_tokens": req.inference_tokens,
+                "inference_flops": 2 * n * req.inference_tokens,
+                "total_flops": total,
+                "equal_loss": float(loss),
+                "compute_optimal_params": chin_n,
+                "compute_optimal_tokens": chin_d,
+                "compute_optimal_total_flops": chin_total,
+                "total_flops_saved": 1 - total / chin_total,
+                "method": "Sardana et al. 2024: minimise 6·N·D_train + 2·N·D_inference at equal loss",
+            }
+        }
+        return n, d, extra
+    if req.unique_tokens is not None:
+        n, d = allocate.numeric_optimum(law, flops, req.unique_tokens)
+        return n, d, {}
+    n, d = law.allocate(flops)
+    return float(n), float(d), {}
+
+
+def _budget_gpu_hours(req: PlanRequest, hw: Hardware) -> float:
+    if req.gpu_hours is not None:
+        return req.gpu_hours
+    if req.node_hours is not None:
+        if hw.cluster is None:
+            raise PlannerError("--node-hours needs --cluster (an accelerator alone has no node size); use --gpu-hours")
+        return req.node_hours * hw.gpus_per_node
+    return req.days * 24.0 * hw.gpus
+
+
+def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
+    law = catalog.law(req.law)
+    hw = resolve_hardware(req, catalog)
+    kind = req.budget_kind
+    est: mfu.MfuEstimate | None = None
+    extra: dict = {}
+    budget_value = getattr(req, kind, None) if kind in BUDGETS else None
+    if kind in ("gpu_hours", "node_hours", "days"):
+        hours = _budget_gpu_hours(req, hw)
+        # MFU depends on model size and model size on compute: iterate to the fixed point.
+        n = float(law.optimal_params(float(cost.flops_from_gpu_hours(hours, hw.peak, 0.4))))
+        for _ in range(100):
+            est = _mfu_for(req, hw, catalog, n)
+            budget_flops = float(cost.flops_from_gpu_hours(hours, hw.peak, est.value))
+            n_next, d, extra = _allocate(law, budget_flops, req)
+            if abs(n_next / n - 1.0) < 1e-12:
+                break
+            n = n_next
+        n = n_next
+        budget_value = req.gpu_hours or req.node_hours or req.days
+    elif kind == "flops":
+        n, d, extra = _allocate(law, req.flops, req)
+    elif kind == "target_loss":
+        if req.inference_tokens is not None:
+            n, d, extra = _allocate(law, float(law.flops_for_loss(req.target_loss)), req, req.target_loss)
+        else:
+            n, d, extra = _allocate(law, float(law.flops_for_loss(req.target_loss)), req)
+    elif kind == "fixed":
+        n, d = req.params[0], req.tokens
+    else:  # compute-optimal tokens for a given size
+        if req.unique_tokens is not None or req.inference_tokens is not None:
+            raise PlannerError("--params alone asks for compute-optimal tokens; give a budget to use --unique-tokens or --inference-tokens")
+        n = req.params[0]
+        d = float(law.flops_for_params(n)) / (6.0 * n)
+    flops = float(cost.training_flops(n, d))
+
+    out: dict = {
+        "params": n,
+        "tokens": d,
+        "tokens_per_param": d / n,
+        "flops": flops,
+        "flops_convention": "6ND",
+        "flops_gopher_units": flops / cost.GOPHER_FLOPS,
+        "predicted_loss": _loss(law, n, d, req.unique_tokens),
+        "law": law.name,
+        "law_form": law.form,
+        "params_counted": law.params_counted,
+        "budget": {"kind": kind, "value": budget_value},
+    }
+    warnings: list[str] = []
+    if kind == "days" and hw is not None:
+        est = est or _mfu_for(req, hw, catalog, n)
+    out.update(hardware_costs(flops, n, hw, req, catalog, est, warnings))
+    if req.unique_tokens is not None:
+        n_eff, d_eff = law.effective(n, d, req.unique_tokens)
+        out["data_constrained"] = {
+            "unique_tokens": req.unique_tokens,
+            "epochs": d / req.unique_tokens,
+            "effective_tokens": float(d_eff),
+            "effective_params": float(n_eff),
+            "method": "Muennighoff et al. 2023: repeated tokens decay with R_D* = "
+            f"{law.data_constrained.R_D_star.value:g}, excess parameters with R_N* = {law.data_constrained.R_N_star.value:g}",
+        }
+    out.update(extra)
+    if "inference" in extra and kind in ("gpu_hours", "node_hours", "days", "flops"):
+        warnings.append(
+            f"inference-aware sizing trains longer than the budget: training needs {flops / _budget_flops(out, req, hw):.3g}x "
+            "the budget's FLOPs to match the compute-optimal loss"
+        )
+    ext = law.extrapolation(flops)
+    if ext:
+        warnings.append(ext)
+    if law.params_counted == "non-embedding":
+        warnings.append(f"law '{law.name}' counts non-embedding parameters; N here excludes embeddings")
+    sources = {"law": f"{law.citation}"}
+    sources["flops_convention"] = cost.FLOPS_CONVENTIONS["6ND"]
+    if hw is not None:
+        sources.update(hw.sources)
+    if est is not None and est.sources:
+        sources["mfu"] = "; ".join(est.sources)
+    out["sources"] = sources
+    out["warnings"] = warnings
+    return out
+
+
+def _budget_flops(out: dict, req: PlanRequest, hw: Hardware | None) -> float:
+    if req.flops is not None:
+        return req.flops
+    return float(cost.flops_from_gpu_hours(_budget_gpu_hours(req, hw), hw.peak, out["mfu"]))
+
+
+def _loss(law: Law, n: float, d: float, unique_tokens: float | None) -> float | None:
+    value = law.predict_loss(n, d, unique_tokens)
+    return None if value is None else float(value)
+
+
+def hardware_costs(flops, params, hw: Hardware | None, req: PlanRequest, catalog: Catalog,
+                   est: mfu.MfuEstimate | None, warnings: list[str]) -> dict:
+    """GPU-hours, wall-clock, node-hours, energy and charge for `flops` on `hw` (None-filled without hardware)."""
+    keys = ("accelerator", "cluster", "dtype", "peak_flops_per_gpu", "mfu", "mfu_basis", "gpus", "nodes",
+            "gpu_hours", "node_hours", "wall_clock_hours", "wall_clock_days", "energy_kwh", "energy_basis", "charge")
+    out = dict.fromkeys(keys)
+    if hw is None:
+        return out
+    est = est or _mfu_for(req, hw, catalog, params)
+    warnings.extend(hw.warnings)
+    warnings.extend(est.warnings)
+    gh = float(cost.gpu_hours(flops, hw.peak, est.value))
+    out.update(accelerator=hw.accelerator.name, cluster=hw.cluster.name if hw.cluster else None, dtype=hw.dtype,
+               peak_flops_per_gpu=hw.peak, mfu=est.value, mfu_basis=est.basis, gpus=hw.gpus, gpu_hours=gh)
+    wall = float(cost.wall_clock_hours(gh, hw.gpus)) if hw.gpus else None
+    out["wall_clock_hours"] = wall
+    out["wall_clock_days"] = wall / 24.0 if wall is not None else None
+    if hw.cluster is not None:
+        cl = hw.cluster
+        out["nodes"] = hw.nodes
+        nh = float(cost.node_hours(wall, hw.nodes)) if wall is not None else gh / hw.gpus_per_node
+        out["node_hours"] = nh
+        out["energy_kwh"] = float(cost.energy_kwh(nh, cl.node_power_kw.value))
+        out["energy_basis"] = f"node-hours × {cl.node_power_kw.value:g} kW per node ({cl.status_of(cl.node_power_kw)}; no PUE)"
+        acct = cl.accounting
+        out["charge"] = {
+            "unit": acct.unit,
+            "amount": nh * acct.units_per_node_hour.value,
+            "per_node_hour": acct.units_per_node_hour.value,
+            "status": cl.status_of(acct.units_per_node_hour),
+        }
+    else:
+        tdp_kw = hw.accelerator.tdp_w.value / 1000.0
+        out["energy_kwh"] = gh * tdp_kw
+        out["energy_basis"] = f"GPU-hours × {tdp_kw:g} kW TDP (GPUs only; no host, network or PUE)"
+    return out
+
+
+def project(req: PlanRequest, catalog: Catalog) -> dict:
+    """A Chinchilla-Table-3-style projection: compute-optimal FLOPs and tokens for each size in --params."""
+    law = catalog.law(req.law)
+    hw = resolve_hardware(req, catalog)
+    params = np.array(req.params, dtype=float)
+    flops = law.flops_for_params(params)
+    tokens = flops / (6.0 * params)
+    losses = law.predict_loss(params, tokens)
+    warnings: list[str] = []
+    rows = []
+    for i, n in enumerate(params):
+        row = {
+            "params": float(n),
+            "flops": float(flops[i]),
+            "flops_gopher_units": float(flops[i] / cost.GOPHER_FLOPS),
+            "tokens": float(tokens[i]),
+            "tokens_per_param": float(tokens[i] / n),
+            "predicted_loss": None if losses is None else float(losses[i]),
+        }
+        if hw is not None:
+            costs = hardware_costs(float(flops[i]), float(n), hw, req, catalog, None, warnings)
+            row.update({k: costs[k] for k in ("mfu", "gpu_hours", "node_hours", "wall_clock_days", "energy_kwh")})
+        ext = law.extrapolation(float(flops[i]))
+        if ext:
+            warnings.append(ext)
+        rows.append(row)
+    meta = {
+        "law": law.name,
+        "law_form": law.form,
+        "flops_convention": "6ND",
+        "accelerator": hw.accelerator.name if hw else None,
+        "cluster": hw.cluster.name if hw and hw.cluster else None,
+        "gpus": hw.gpus if hw else None,
+        "sources": {"law": law.citation, "flops_convention": cost.FLOPS_CONVENTIONS["6ND"], **(hw.sources if hw else {})},
+        "warnings": list(dict.fromkeys(warnings)),
+    }
+    return {"rows": rows, **meta}
