@@ -77,6 +77,19 @@ class PlanRequest(BaseModel):
         return "fixed" if self.tokens is not None else "params"
 
 
+def build_request(options: dict) -> PlanRequest:
+    """PlanRequest from keyword options, with validation failures as one PlannerError line."""
+    from pydantic import ValidationError
+
+    try:
+        return PlanRequest(**{k: v for k, v in options.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        field_name = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        raise PlannerError(f"--{field_name.replace('_', '-')}: {message}" if field_name else message) from None
+
+
 @dataclass(frozen=True)
 class Hardware:
     accelerator: Accelerator
@@ -351,10 +364,12 @@ def project(req: PlanRequest, catalog: Catalog) -> dict:
         if hw is not None:
             costs = hardware_costs(float(flops[i]), float(n), hw, req, catalog, None, warnings)
             row.update({k: costs[k] for k in ("mfu", "gpu_hours", "node_hours", "wall_clock_days", "energy_kwh")})
-        ext = law.extrapolation(float(flops[i]))
-        if ext:
-            warnings.append(ext)
         rows.append(row)
+    beyond = [(float(n), float(c)) for n, c in zip(params, flops) if law.extrapolation(float(c))]
+    if beyond:
+        worst = max(beyond, key=lambda nc: abs(math.log(nc[1])))
+        warnings.append(f"{len(beyond)} of {len(rows)} rows lie more than 10x outside the compute law '{law.name}' "
+                        f"was fitted on; e.g. {law.extrapolation(worst[1])}")
     meta = {
         "law": law.name,
         "law_form": law.form,

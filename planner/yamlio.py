@@ -95,23 +95,32 @@ def read_text(path: Path) -> str:
         raise PlannerError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+def validation_messages(exc: ValidationError, filename: str, lines: dict[tuple, int]) -> list[str]:
+    """Every pydantic error as `file:line: field: message` (line of the deepest key that exists)."""
+    out = []
+    for err in exc.errors(include_url=False):
+        data_loc = tuple(part for part in err["loc"] if not _looks_like_tag(part))
+        message = err["msg"].removeprefix("Value error, ")
+        if not data_loc:  # model-level checks name their field as "a.b.0: message"
+            head, sep, rest = message.partition(": ")
+            if sep and " " not in head:
+                data_loc = tuple(int(p) if p.isdigit() else p for p in head.split("."))
+                message = rest
+        known = data_loc
+        while known and known not in lines:  # a missing field has no line: point at its parent
+            known = known[:-1]
+        line = lines.get(known, 1)
+        field = ".".join(str(p) for p in data_loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif err["type"] == "missing":
+            message = "required field missing"
+        out.append(f"{filename}:{line}: {field}: {message}")
+    return out
+
+
 def validation_message(exc: ValidationError, filename: str, lines: dict[tuple, int]) -> str:
-    """The first pydantic error as `file:line: field: message` (line of the deepest known key)."""
-    err = exc.errors(include_url=False)[0]
-    loc = tuple(err["loc"])
-    # pydantic puts union-member and validator names into loc; keep the parts that are data keys
-    data_loc = tuple(part for part in loc if not _looks_like_tag(part))
-    known = data_loc
-    while known and known not in lines:  # a missing field has no line: point at its parent
-        known = known[:-1]
-    line = lines.get(known, 1)
-    field = ".".join(str(p) for p in data_loc) or "(top level)"
-    message = err["msg"]
-    if err["type"] == "extra_forbidden":
-        message = "unknown field"
-    elif err["type"] == "missing":
-        message = "required field missing"
-    return f"{filename}:{line}: {field}: {message}"
+    return validation_messages(exc, filename, lines)[0]
 
 
 def _looks_like_tag(part: Any) -> bool:

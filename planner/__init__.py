@@ -1,0 +1,3 @@
+"""planner: compute planning for open foundation-model research."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,156 @@
+"""The `planner` command: parses options, calls the library, formats. No arithmetic lives here."""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from planner import __version__
+from planner.errors import PlannerError
+from planner.output import FORMATS
+
+SUFFIXES = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
+NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKMBGTP]?)\s*$")
+
+
+def parse_number(text: str, what: str) -> float:
+    match = NUMBER.match(text)
+    if not match:
+        raise click.BadParameter(f"'{text}' is not a number (examples: 1e21, 5.76e23, 400M, 1.5T)", param_hint=what)
+    value = float(match.group(1)) * SUFFIXES[match.group(2)]
+    if not math.isfinite(value):
+        raise click.BadParameter(f"'{text}' is not finite", param_hint=what)
+    if value <= 0:
+        raise click.BadParameter(f"must be positive, got {text}", param_hint=what)
+    return value
+
+
+class Number(click.ParamType):
+    """A positive finite number; accepts 1e21 and suffixes K, M, B (or G), T, P."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            value = repr(value)
+        return parse_number(value, f"--{param.name.replace('_', '-')}" if param else "value")
+
+
+class NumberList(click.ParamType):
+    name = "numbers"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        hint = f"--{param.name.replace('_', '-')}" if param else "value"
+        parts = [p for p in value.split(",")]
+        if not parts or any(not p.strip() for p in parts):
+            raise click.BadParameter(f"'{value}' is not a comma-separated list of numbers", param_hint=hint)
+        return [parse_number(p, hint) for p in parts]
+
+
+class NodeCount(click.ParamType):
+    name = "nodes|all"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "all":
+            return value
+        if not re.fullmatch(r"\s*\d+\s*", value) or int(value) <= 0:
+            raise click.BadParameter(f"'{value}' is not a positive whole number or 'all'", param_hint="--nodes")
+        return int(value)
+
+
+def output_options(func):
+    """The shared --format / --out / --force options of every command with tabular output."""
+
+    @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format.")
+    @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file (atomically) instead of stdout.")
+    @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+    @functools.wraps(func)
+    def wrapper(*args, fmt, out, force, **kwargs):
+        text = func(*args, fmt=fmt, **kwargs)
+        emit(text, out, force)
+
+    return wrapper
+
+
+def emit(text: str, out: Path | None, force: bool) -> None:
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    from planner.files import write_atomic
+
+    write_atomic(out, text, force)
+    progress(f"wrote {out}")
+
+
+def progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def catalog_from(ctx: click.Context):
+    from planner.catalog import Catalog, search_path
+
+    root = ctx.find_root()
+    return Catalog(search_path(root.params.get("catalog") or ()))
+
+
+class PlannerGroup(click.Group):
+    def resolve_command(self, ctx, args):
+        # click's own message is good; make unknown commands list the valid ones
+        name = args[0] if args else None
+        if name and name not in self.commands and not name.startswith("-"):
+            known = ", ".join(sorted(self.commands))
+            raise click.UsageError(f"no such command '{name}' (commands: {known})")
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=PlannerGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="planner")
+@click.option("--catalog", multiple=True, type=click.Path(file_okay=False), envvar=None,
+              help="Extra catalog directory (accelerators/, clusters/, mfu/, laws/ inside); repeatable. "
+                   "Also read from $PLANNER_CATALOG_PATH (':'-separated). Later directories override earlier ones.")
+def cli(catalog):
+    """Plan compute for foundation-model research: scaling laws × hardware catalogs → FLOPs, GPU-hours,
+    node-hours, wall-clock and energy.
+
+    \b
+    Examples:
+      planner plan --flops 5.76e23 --cluster juwels-booster --nodes 64
+      planner plan --params 400M,1B,10B,67B --law chinchilla-approach1
+      planner catalog list clusters
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: exit 0 on success, 2 with one line on stderr for bad input."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        cli.main(args=argv, prog_name="planner", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("planner: aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as exc:
+        cmd = exc.ctx.command_path if exc.ctx else "planner"
+        click.echo(f"{cmd}: error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"planner: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code if exc.exit_code else 2)
+    except PlannerError as exc:
+        click.echo(f"planner: error: {exc.message}", err=True)
+        sys.exit(2)
+    except BrokenPipeError:
+        sys.exit(0)
+    sys.exit(0)
+
+
+from planner.cli import catalog as _catalog  # noqa: E402  (register subcommands)
+from planner.cli import plan as _plan  # noqa: E402,F401

@@ -1,0 +1,125 @@
+"""`planner plan`."""
+
+from __future__ import annotations
+
+import click
+
+from planner.cli import NodeCount, Number, NumberList, catalog_from, cli, output_options, progress
+from planner.output import Column, render_record, render_rows
+
+PLAN_FIELDS = [
+    Column("params", "parameters", "count"),
+    Column("tokens", "tokens", "count"),
+    Column("tokens_per_param", "tokens per parameter", "ratio"),
+    Column("flops", "training FLOPs (6ND)", "flops"),
+    Column("flops_gopher_units", "FLOPs in Gopher units (5.76e23)", "gopher"),
+    Column("predicted_loss", "predicted loss (nats/token)", "loss"),
+    Column("law", "law"),
+    Column("inference.inference_flops", "inference FLOPs (2·N per token)", "flops"),
+    Column("inference.total_flops", "training + inference FLOPs", "flops"),
+    Column("inference.compute_optimal_params", "compute-optimal parameters (same loss)", "count"),
+    Column("inference.total_flops_saved", "total FLOPs saved vs compute-optimal", "fraction"),
+    Column("data_constrained.epochs", "epochs over unique tokens", "ratio"),
+    Column("data_constrained.effective_tokens", "effective tokens D'", "count"),
+    Column("cluster", "cluster"),
+    Column("accelerator", "accelerator"),
+    Column("dtype", "dtype"),
+    Column("peak_flops_per_gpu", "dense peak per GPU (FLOP/s)", "flops"),
+    Column("mfu", "MFU", "fraction"),
+    Column("gpus", "GPUs"),
+    Column("nodes", "nodes"),
+    Column("gpu_hours", "GPU-hours", "hours"),
+    Column("node_hours", "node-hours", "hours"),
+    Column("charge.amount", "charged units", "hours"),
+    Column("charge.unit", "charge unit"),
+    Column("wall_clock_hours", "wall-clock hours", "hours"),
+    Column("wall_clock_days", "wall-clock days", "ratio"),
+    Column("energy_kwh", "energy (kWh)", "hours"),
+]
+
+PROJECTION_COLUMNS = [
+    Column("params", "parameters", "count"),
+    Column("flops", "FLOPs", "flops"),
+    Column("flops_gopher_units", "FLOPs (Gopher units)", "gopher"),
+    Column("tokens", "tokens", "count"),
+    Column("tokens_per_param", "tokens/param", "ratio"),
+    Column("predicted_loss", "loss", "loss"),
+    Column("mfu", "MFU", "fraction"),
+    Column("gpu_hours", "GPU-hours", "hours"),
+    Column("node_hours", "node-hours", "hours"),
+    Column("wall_clock_days", "days", "ratio"),
+]
+
+
+def plan_notes(result: dict) -> list[str]:
+    notes = [f"FLOPs convention: {result['sources']['flops_convention']}", f"law: {result['law']} — {result['law_form']}"]
+    if result.get("mfu_basis"):
+        notes.append(f"MFU: {result['mfu_basis']}")
+    if result.get("energy_basis"):
+        notes.append(f"energy: {result['energy_basis']}")
+    if result.get("charge"):
+        ch = result["charge"]
+        notes.append(f"charge: {ch['per_node_hour']:g} {ch['unit']} per node-hour ({ch['status']})")
+    if result.get("gpus") is None and result.get("gpu_hours") is not None:
+        notes.append("wall-clock: give --gpus or --nodes (or --nodes all)")
+    notes += [f"warning: {w}" for w in result["warnings"]]
+    return notes
+
+
+@cli.command(epilog="""\b
+Examples:
+  # What does the Gopher budget buy on 64 JUWELS Booster nodes?
+  planner plan --flops 5.76e23 --cluster juwels-booster --nodes 64
+  # How long do 4M GPU-hours take on the whole of JUPITER?
+  planner plan --gpu-hours 4e6 --cluster jupiter-booster --nodes all
+  # 30 days on 64 JUPITER nodes: which model, how many tokens?
+  planner plan --days 30 --nodes 64 --cluster jupiter-booster
+  # Chinchilla Table 3 for a law, with hours on H100
+  planner plan --params 400M,1B,10B,67B,175B --law chinchilla-approach1 --accelerator h100-sxm
+  # Cost of a fixed run, and the loss the law predicts for it
+  planner plan --params 7e9 --tokens 2T --cluster leonardo-booster --nodes 128
+  # Compute needed to reach a loss; inference-aware and data-constrained sizing
+  planner plan --target-loss 2.1 --law epoch-2024
+  planner plan --flops 1e23 --inference-tokens 2e12
+  planner plan --flops 1e23 --unique-tokens 1e11 --law muennighoff-2023
+""")
+@click.option("--flops", type=Number(), help="Budget: training FLOPs.")
+@click.option("--gpu-hours", type=Number(), help="Budget: GPU-hours on --cluster/--accelerator.")
+@click.option("--node-hours", type=Number(), help="Budget: node-hours on --cluster.")
+@click.option("--days", type=Number(), help="Budget: days of wall-clock on --nodes/--gpus.")
+@click.option("--params", type=NumberList(), help="Model size; a comma list prints a projection table.")
+@click.option("--tokens", type=Number(), help="With --params: a fixed run (cost only).")
+@click.option("--target-loss", type=Number(), help="Compute to reach this loss (laws that predict loss).")
+@click.option("--law", default="epoch-2024", show_default=True, help="Scaling law (planner catalog list laws).")
+@click.option("--cluster", help="Cluster from the catalog (planner catalog list clusters).")
+@click.option("--accelerator", help="Accelerator from the catalog, when no cluster applies.")
+@click.option("--gpus", type=click.IntRange(min=1), help="GPUs running the job (for wall-clock).")
+@click.option("--nodes", type=NodeCount(), help="Nodes running the job, or 'all' for the whole cluster.")
+@click.option("--mfu", type=click.FloatRange(min=0, max=1, min_open=True), help="Override the MFU profile (0-1).")
+@click.option("--dtype", default="bf16", show_default=True,
+              type=click.Choice(["bf16", "fp16", "fp8", "tf32", "fp32", "fp64", "fp64_tensor", "int8"]),
+              help="Dtype whose dense peak MFU refers to.")
+@click.option("--inference-tokens", type=Number(), help="Tokens to be served: size for training + inference FLOPs (Sardana et al.).")
+@click.option("--unique-tokens", type=Number(), help="Unique tokens available: data-constrained sizing (Muennighoff et al.).")
+@output_options
+@click.pass_context
+def plan(ctx, fmt, **options):
+    """Compute-optimal parameters and tokens for a budget, with FLOPs, GPU-/node-hours, wall-clock and energy.
+
+    Give exactly one of: a budget (--flops, --gpu-hours, --node-hours, --days with --nodes/--gpus),
+    --target-loss, --params with --tokens (a fixed run), or --params alone (compute-optimal tokens).
+    Numbers accept suffixes: 400M, 1.5B, 2T.
+    """
+    from planner.plan import build_request, make_plan, project
+
+    catalog = catalog_from(ctx)
+    request = build_request(options)
+    progress(f"planning with law {request.law}")
+    if request.params is not None and len(request.params) > 1:
+        result = project(request, catalog)
+        notes = [f"FLOPs convention: {result['sources']['flops_convention']}", f"law: {result['law']} — {result['law_form']}"]
+        notes += [f"warning: {w}" for w in result["warnings"]]
+        columns = [c for c in PROJECTION_COLUMNS if any(r.get(c.key) is not None for r in result["rows"])]
+        return render_rows(result["rows"], columns, fmt, notes, data=result)
+    result = make_plan(request, catalog)
+    return render_record(result, PLAN_FIELDS, fmt, plan_notes(result))

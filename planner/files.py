@@ -1,0 +1,40 @@
+"""Atomic, no-clobber file writes: a failed run leaves no partial file and nothing is overwritten
+without --force."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from planner.errors import PlannerError
+
+
+def check_writable(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise PlannerError(f"{path} exists; pass --force to overwrite it")
+    if path.exists() and path.is_dir():
+        raise PlannerError(f"{path} is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise PlannerError(f"{parent} does not exist (create the directory first)")
+
+
+def write_atomic(path: Path, text: str, force: bool = False) -> None:
+    """Write to a temporary file in the same directory, then rename over the target."""
+    path = Path(path)
+    check_writable(path, force)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

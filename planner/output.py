@@ -1,0 +1,161 @@
+"""Rendering results as table, JSON, CSV, Markdown or LaTeX; the only module that formats numbers.
+
+Human formats (table, markdown, latex) round for reading; machine formats (json, csv) keep every
+digit. Output is a pure function of the data, so the same inputs give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+FORMATS = ("table", "json", "csv", "markdown", "latex")
+HUMAN = ("table", "markdown", "latex")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    kind: str = "text"  # text | count | flops | hours | fraction | loss | float | ratio | gopher
+
+
+def _sig(value: float, digits: int = 3) -> str:
+    text = f"{value:.{digits}g}"
+    if "e" in text:
+        mantissa, exp = text.split("e")
+        text = f"{mantissa}e{int(exp)}"
+    return text
+
+
+def human(value: Any, kind: str = "text") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    if kind == "count":
+        for scale, suffix in ((1e15, "P"), (1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+            if abs(value) >= scale:
+                return f"{_sig(value / scale, 4)}{suffix}"
+        return _sig(value, 4)
+    if kind == "flops":
+        return _sig(value, 3)
+    if kind == "hours":
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        return _sig(value, 3)
+    if kind == "fraction":
+        return f"{value * 100:.1f}%"
+    if kind == "loss":
+        return f"{value:.4f}"
+    if kind == "gopher":  # Hoffmann Table 3 prints fractions of the Gopher budget as 1/N
+        if 0 < value < 0.5:
+            return f"1/{1 / value:,.0f}"
+        return _sig(value, 3) if value < 10 else f"{value:,.1f}"
+    if kind == "ratio":
+        return _sig(value, 3)
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+    return _sig(value, 4)
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _flatten(record: dict, prefix: str = "") -> dict:
+    flat: dict = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        elif isinstance(value, list):
+            flat[name] = " | ".join(str(v) for v in value)
+        else:
+            flat[name] = value
+    return flat
+
+
+def to_csv(rows: list[dict]) -> str:
+    flat = [_flatten(r) for r in rows]
+    header: list[str] = []
+    for r in flat:
+        header += [k for k in r if k not in header]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    for r in flat:
+        writer.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(LATEX_ESCAPES.get(ch, ch) for ch in str(text))
+
+
+def _grid(headers: list[str], body: list[list[str]], fmt: str, align: list[str]) -> str:
+    if fmt == "latex":
+        spec = "".join("r" if a == "right" else "l" for a in align)
+        lines = [f"\\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(latex_escape(h) for h in headers) + r" \\", r"\midrule"]
+        lines += [" & ".join(latex_escape(c) for c in row) + r" \\" for row in body]
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        return "\n".join(lines) + "\n"
+    from tabulate import tabulate  # imported here: only human formats need it
+
+    style = "github" if fmt == "markdown" else "simple"
+    if fmt == "markdown":
+        body = [[c.replace("|", r"\|") for c in row] for row in body]
+    return tabulate(body, headers=headers, tablefmt=style, colalign=align, disable_numparse=True) + "\n"
+
+
+def _notes(notes: list[str], fmt: str) -> str:
+    if not notes:
+        return ""
+    if fmt == "latex":
+        return "".join(f"% {n}\n" for n in notes)
+    if fmt == "markdown":
+        return "\n" + "".join(f"- {n}\n" for n in notes)
+    return "\n" + "".join(f"{n}\n" for n in notes)
+
+
+def render_rows(rows: list[dict], columns: list[Column], fmt: str, notes: list[str] = (), data: Any = None) -> str:
+    """A table of many records. `data` is what JSON prints (defaults to the rows)."""
+    if fmt == "json":
+        return to_json(data if data is not None else rows)
+    if fmt == "csv":
+        return to_csv(rows)
+    headers = [c.header for c in columns]
+    body = [[human(r.get(c.key), c.kind) for c in columns] for r in rows]
+    align = ["left" if c.kind == "text" else "right" for c in columns]
+    return _grid(headers, body, fmt, align) + _notes(list(notes), fmt)
+
+
+def render_record(record: dict, fields: list[Column], fmt: str, notes: list[str] = ()) -> str:
+    """One result as two columns (quantity, value); JSON and CSV keep the record's own keys."""
+    if fmt == "json":
+        return to_json(record)
+    if fmt == "csv":
+        return to_csv([record])
+    body = [[f.header, human(_dig(record, f.key), f.kind)] for f in fields if _dig(record, f.key) is not None]
+    return _grid(["quantity", "value"], body, fmt, ["left", "right"]) + _notes(list(notes), fmt)
+
+
+def _dig(record: dict, dotted: str) -> Any:
+    value: Any = record
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
