@@ -119,6 +119,7 @@ def _cluster_refs(path: Path, cluster: Cluster, catalog: Catalog) -> list[str]:
     errors = []
     if cluster.accelerator not in catalog.files("accelerators"):
         errors.append(f"{path}:{lines.get(('accelerator',), 1)}: accelerator: {_unknown('accelerators', cluster.accelerator, catalog)}")
+        return errors
     if cluster.mfu_profile is not None:
         if cluster.mfu_profile not in catalog.files("mfu"):
             errors.append(f"{path}:{lines.get(('mfu_profile',), 1)}: mfu_profile: {_unknown('mfu', cluster.mfu_profile, catalog)}")

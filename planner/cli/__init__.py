@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI: exit 0 on success, 2 with one line on stderr for bad input."""
     argv = sys.argv[1:] if argv is None else argv
     try:
-        cli.main(args=argv, prog_name="planner", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="planner", standalone_mode=False)
+        if isinstance(code, int) and code:  # ctx.exit(n) returns n when not in standalone mode
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:

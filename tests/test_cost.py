@@ -1,0 +1,82 @@
+"""Hours and energy arithmetic, checked by hand against the plan the CLI prints."""
+
+import pytest
+
+from planner import cost
+from planner.plan import PlanRequest, make_plan
+
+
+def test_six_nd():
+    assert cost.training_flops(70e9, 1.4e12) == pytest.approx(5.88e23)
+
+
+def test_gpu_hours_formula():
+    # 1e21 FLOPs at 312 TFLOP/s and 50% MFU: 1e21 / (312e12 * 0.5 * 3600) = 1780.6 GPU-hours
+    assert cost.gpu_hours(1e21, 312e12, 0.5) == pytest.approx(1e21 / (312e12 * 0.5 * 3600))
+    assert cost.gpu_hours(1e21, 312e12, 0.5) == pytest.approx(1780.63, rel=1e-5)
+    assert cost.flops_from_gpu_hours(cost.gpu_hours(1e21, 312e12, 0.5), 312e12, 0.5) == pytest.approx(1e21)
+
+
+def test_nodes_round_up():
+    assert cost.nodes_for(8, 4) == 2
+    assert cost.nodes_for(9, 4) == 3
+    assert cost.nodes_for(1, 8) == 1
+
+
+def test_plan_arithmetic_on_juwels_booster(catalog):
+    """GPU-hours from peak x MFU, node-hours from 4 GPUs per node, wall-clock from GPUs, energy from 1.88 kW."""
+    plan = make_plan(PlanRequest(params=[7e9], tokens=1.4e11, cluster="juwels-booster", nodes=64, mfu=0.5), catalog)
+    flops = 6 * 7e9 * 1.4e11
+    gpu_h = flops / (312e12 * 0.5 * 3600)
+    assert plan["flops"] == pytest.approx(flops)
+    assert plan["gpu_hours"] == pytest.approx(gpu_h)
+    assert plan["gpus"] == 256 and plan["nodes"] == 64
+    assert plan["wall_clock_hours"] == pytest.approx(gpu_h / 256)
+    assert plan["wall_clock_days"] == pytest.approx(gpu_h / 256 / 24)
+    assert plan["node_hours"] == pytest.approx(gpu_h / 4)
+    assert plan["energy_kwh"] == pytest.approx(gpu_h / 4 * 1.88)
+    assert plan["charge"]["unit"] == "core-h"
+
+
+def test_partial_node_is_charged_whole(catalog):
+    plan = make_plan(PlanRequest(params=[1e9], tokens=2e10, cluster="juwels-booster", gpus=6, mfu=0.5), catalog)
+    assert plan["nodes"] == 2
+    assert plan["node_hours"] == pytest.approx(plan["wall_clock_hours"] * 2)
+    assert plan["node_hours"] > plan["gpu_hours"] / 4
+
+
+def test_node_hours_without_gpu_count(catalog):
+    plan = make_plan(PlanRequest(flops=1e22, cluster="juwels-booster", mfu=0.4), catalog)
+    assert plan["wall_clock_hours"] is None
+    assert plan["node_hours"] == pytest.approx(plan["gpu_hours"] / 4)
+
+
+def test_gpu_hour_budget_is_spent_exactly(catalog):
+    plan = make_plan(PlanRequest(gpu_hours=1e5, cluster="juwels-booster"), catalog)
+    assert plan["gpu_hours"] == pytest.approx(1e5, rel=1e-9)
+    assert plan["flops"] == pytest.approx(1e5 * 3600 * 312e12 * plan["mfu"], rel=1e-9)
+
+
+def test_node_hour_budget(catalog):
+    plan = make_plan(PlanRequest(node_hours=1e4, cluster="juwels-booster", mfu=0.45), catalog)
+    assert plan["gpu_hours"] == pytest.approx(4e4)
+    assert plan["node_hours"] == pytest.approx(1e4)
+
+
+def test_days_on_nodes(catalog):
+    plan = make_plan(PlanRequest(days=30, nodes=64, cluster="juwels-booster", mfu=0.45), catalog)
+    assert plan["wall_clock_days"] == pytest.approx(30)
+    assert plan["gpu_hours"] == pytest.approx(30 * 24 * 256)
+    assert plan["flops"] == pytest.approx(30 * 24 * 3600 * 256 * 312e12 * 0.45)
+
+
+def test_accelerator_only_energy_is_tdp(catalog):
+    plan = make_plan(PlanRequest(flops=1e21, accelerator="a100-sxm-40gb", mfu=0.5, gpus=8), catalog)
+    assert plan["node_hours"] is None
+    assert plan["energy_kwh"] == pytest.approx(plan["gpu_hours"] * 0.4)
+    assert "TDP" in plan["energy_basis"]
+
+
+def test_fp8_uses_the_fp8_peak(catalog):
+    plan = make_plan(PlanRequest(flops=1e21, accelerator="h100-sxm", mfu=0.3, dtype="fp8"), catalog)
+    assert plan["peak_flops_per_gpu"] == pytest.approx(1978.9e12)
