@@ -6,15 +6,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from planner import allocate, cost, mfu
-from planner.catalog import Accelerator, Catalog, Cluster
+from planner.catalog import Catalog
 from planner.errors import PlannerError
+from planner.hardware import Hardware, hardware_costs, hardware_for, mfu_for
 from planner.laws import Law
 
 DEFAULT_LAW = "epoch-2024"
@@ -90,78 +90,13 @@ def build_request(options: dict) -> PlanRequest:
         raise PlannerError(f"--{field_name.replace('_', '-')}: {message}" if field_name else message) from None
 
 
-@dataclass(frozen=True)
-class Hardware:
-    accelerator: Accelerator
-    cluster: Cluster | None
-    dtype: str
-    peak: float  # dense FLOP/s per GPU in `dtype`
-    gpus: int | None  # GPUs running the job, when known
-    sources: dict[str, str] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def gpus_per_node(self) -> int | None:
-        return self.cluster.gpus_per_node_int if self.cluster else None
-
-    @property
-    def nodes(self) -> int | None:
-        if self.gpus is None or self.cluster is None:
-            return None
-        return cost.nodes_for(self.gpus, self.gpus_per_node)
-
-
 def resolve_hardware(req: PlanRequest, catalog: Catalog) -> Hardware | None:
     if req.cluster is None and req.accelerator is None:
         if req.gpus or req.nodes or req.gpu_hours or req.node_hours or req.days:
             raise PlannerError("hours and GPU counts need hardware: give --cluster or --accelerator")
         return None
-    cluster = catalog.cluster(req.cluster) if req.cluster else None
-    acc = catalog.accelerator(cluster.accelerator if cluster else req.accelerator)
-    peak = acc.peak_flops(req.dtype)
-    sources = {"peak_flops": f"{acc.title}: {acc.cite(acc.peak_tflops.get(req.dtype, acc.peak_tflops['bf16']))}"}
-    warnings = []
-    gpus = req.gpus
-    if req.nodes is not None:
-        if cluster is None:
-            raise PlannerError("--nodes needs --cluster (an accelerator alone has no node size); use --gpus")
-        if req.nodes == "all":
-            if cluster.nodes is None:
-                raise PlannerError(f"cluster '{cluster.name}' is a rented node type with no fixed size; give a number of nodes")
-            nodes = int(cluster.nodes.value)
-        else:
-            nodes = req.nodes
-        if cluster.nodes is not None and nodes > cluster.nodes.value:
-            raise PlannerError(f"--nodes {nodes} exceeds the {int(cluster.nodes.value)} nodes of {cluster.name}")
-        gpus = nodes * cluster.gpus_per_node_int
-    if cluster is not None:
-        sources["node_power"] = f"{cluster.title}: {cluster.cite(cluster.node_power_kw)}"
-        sources["accounting"] = f"{cluster.title}: {cluster.cite(cluster.accounting.units_per_node_hour)}"
-        for path, item in cluster.sourced_numbers():
-            if cluster.status_of(item) == "unverified" and path.split(".")[0] in ("node_power_kw", "accounting", "gpus_per_node"):
-                warnings.append(f"{cluster.name} {path} = {item.value:g} is unverified" + (f" ({item.note})" if item.note else ""))
-    return Hardware(acc, cluster, req.dtype, peak, gpus, sources, tuple(warnings))
-
-
-def _mfu_for(req: PlanRequest, hw: Hardware, catalog: Catalog, params: float) -> mfu.MfuEstimate:
-    if req.mfu is not None:
-        return mfu.from_override(req.mfu)
-    profile_name = hw.cluster.mfu_profile if hw.cluster else _profile_for_accelerator(catalog, hw.accelerator)
-    if profile_name is None:
-        where = f"cluster '{hw.cluster.name}'" if hw.cluster else f"accelerator '{hw.accelerator.name}'"
-        raise PlannerError(f"no measured MFU profile for {where}; give --mfu (e.g. --mfu 0.4)")
-    profile = catalog.mfu_profile(profile_name)
-    if profile.dtype != hw.dtype and not {profile.dtype, hw.dtype} <= {"bf16", "fp16"}:
-        raise PlannerError(f"MFU profile '{profile.name}' was measured in {profile.dtype}, not {hw.dtype}; give --mfu")
-    return mfu.estimate(profile, hw.accelerator, params)
-
-
-def _profile_for_accelerator(catalog: Catalog, acc: Accelerator) -> str | None:
-    for name in catalog.names("mfu"):
-        profile = catalog.mfu_profile(name)
-        if profile.workload == "dense-lm" and acc.name in profile.accelerators:
-            return name
-    return None
+    return hardware_for(catalog, cluster=req.cluster, accelerator=req.accelerator, gpus=req.gpus,
+                        nodes=req.nodes, dtype=req.dtype)
 
 
 # --- the chain ----------------------------------------------------------------------------------
@@ -220,7 +155,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
         # MFU depends on model size and model size on compute: iterate to the fixed point.
         n = float(law.optimal_params(float(cost.flops_from_gpu_hours(hours, hw.peak, 0.4))))
         for _ in range(100):
-            est = _mfu_for(req, hw, catalog, n)
+            est = mfu_for(hw, catalog, n, req.mfu)
             budget_flops = float(cost.flops_from_gpu_hours(hours, hw.peak, est.value))
             n_next, d, extra = _allocate(law, budget_flops, req)
             if abs(n_next / n - 1.0) < 1e-12:
@@ -259,8 +194,8 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
     }
     warnings: list[str] = []
     if kind == "days" and hw is not None:
-        est = est or _mfu_for(req, hw, catalog, n)
-    out.update(hardware_costs(flops, n, hw, req, catalog, est, warnings))
+        est = est or mfu_for(hw, catalog, n, req.mfu)
+    out.update(hardware_costs(flops, n, hw, catalog, est, warnings, req.mfu))
     if req.unique_tokens is not None:
         n_eff, d_eff = law.effective(n, d, req.unique_tokens)
         out["data_constrained"] = {
@@ -304,44 +239,6 @@ def _loss(law: Law, n: float, d: float, unique_tokens: float | None) -> float | 
     return None if value is None else float(value)
 
 
-def hardware_costs(flops, params, hw: Hardware | None, req: PlanRequest, catalog: Catalog,
-                   est: mfu.MfuEstimate | None, warnings: list[str]) -> dict:
-    """GPU-hours, wall-clock, node-hours, energy and charge for `flops` on `hw` (None-filled without hardware)."""
-    keys = ("accelerator", "cluster", "dtype", "peak_flops_per_gpu", "mfu", "mfu_basis", "gpus", "nodes",
-            "gpu_hours", "node_hours", "wall_clock_hours", "wall_clock_days", "energy_kwh", "energy_basis", "charge")
-    out = dict.fromkeys(keys)
-    if hw is None:
-        return out
-    est = est or _mfu_for(req, hw, catalog, params)
-    warnings.extend(hw.warnings)
-    warnings.extend(est.warnings)
-    gh = float(cost.gpu_hours(flops, hw.peak, est.value))
-    out.update(accelerator=hw.accelerator.name, cluster=hw.cluster.name if hw.cluster else None, dtype=hw.dtype,
-               peak_flops_per_gpu=hw.peak, mfu=est.value, mfu_basis=est.basis, gpus=hw.gpus, gpu_hours=gh)
-    wall = float(cost.wall_clock_hours(gh, hw.gpus)) if hw.gpus else None
-    out["wall_clock_hours"] = wall
-    out["wall_clock_days"] = wall / 24.0 if wall is not None else None
-    if hw.cluster is not None:
-        cl = hw.cluster
-        out["nodes"] = hw.nodes
-        nh = float(cost.node_hours(wall, hw.nodes)) if wall is not None else gh / hw.gpus_per_node
-        out["node_hours"] = nh
-        out["energy_kwh"] = float(cost.energy_kwh(nh, cl.node_power_kw.value))
-        out["energy_basis"] = f"node-hours × {cl.node_power_kw.value:g} kW per node ({cl.status_of(cl.node_power_kw)}; no PUE)"
-        acct = cl.accounting
-        out["charge"] = {
-            "unit": acct.unit,
-            "amount": nh * acct.units_per_node_hour.value,
-            "per_node_hour": acct.units_per_node_hour.value,
-            "status": cl.status_of(acct.units_per_node_hour),
-        }
-    else:
-        tdp_kw = hw.accelerator.tdp_w.value / 1000.0
-        out["energy_kwh"] = gh * tdp_kw
-        out["energy_basis"] = f"GPU-hours × {tdp_kw:g} kW TDP (GPUs only; no host, network or PUE)"
-    return out
-
-
 def project(req: PlanRequest, catalog: Catalog) -> dict:
     """A Chinchilla-Table-3-style projection: compute-optimal FLOPs and tokens for each size in --params."""
     law = catalog.law(req.law)
@@ -362,7 +259,7 @@ def project(req: PlanRequest, catalog: Catalog) -> dict:
             "predicted_loss": None if losses is None else float(losses[i]),
         }
         if hw is not None:
-            costs = hardware_costs(float(flops[i]), float(n), hw, req, catalog, None, warnings)
+            costs = hardware_costs(float(flops[i]), float(n), hw, catalog, None, warnings, req.mfu)
             row.update({k: costs[k] for k in ("mfu", "gpu_hours", "node_hours", "wall_clock_days", "energy_kwh")})
         rows.append(row)
     beyond = [(float(n), float(c)) for n, c in zip(params, flops) if law.extrapolation(float(c))]

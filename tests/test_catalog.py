@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from cli_helpers import run
-from planner.catalog import Catalog, builtin_dir
+from planner.catalog import builtin_dir
 from planner.errors import PlannerError
 from planner.catalog_view import check_file
 

@@ -154,5 +154,5 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(0)
 
 
-from planner.cli import catalog as _catalog  # noqa: E402  (register subcommands)
+from planner.cli import catalog as _catalog  # noqa: E402,F401  (registers subcommands)
 from planner.cli import plan as _plan  # noqa: E402,F401

@@ -1,0 +1,124 @@
+"""Hardware a run uses, and the one function that turns a run's FLOPs into hours, energy and charge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from planner import cost, mfu
+from planner.catalog import Accelerator, Catalog, Cluster
+from planner.errors import PlannerError
+
+
+@dataclass(frozen=True)
+class Hardware:
+    accelerator: Accelerator
+    cluster: Cluster | None
+    dtype: str
+    peak: float  # dense FLOP/s per GPU in `dtype`
+    gpus: int | None  # GPUs running the job, when known
+    sources: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def gpus_per_node(self) -> int | None:
+        return self.cluster.gpus_per_node_int if self.cluster else None
+
+    @property
+    def nodes(self) -> int | None:
+        if self.gpus is None or self.cluster is None:
+            return None
+        return cost.nodes_for(self.gpus, self.gpus_per_node)
+
+
+def hardware_for(catalog: Catalog, cluster: str | None = None, accelerator: str | None = None,
+                 gpus: int | None = None, nodes: int | Literal["all"] | None = None, dtype: str = "bf16") -> Hardware:
+    """The hardware a run uses: a cluster (or a bare accelerator), how many GPUs, which dtype peak."""
+    cluster = catalog.cluster(cluster) if cluster else None
+    if cluster is None and accelerator is None:
+        raise PlannerError("give a cluster or an accelerator")
+    acc = catalog.accelerator(cluster.accelerator if cluster else accelerator)
+    peak = acc.peak_flops(dtype)
+    sources = {"peak_flops": f"{acc.title}: {acc.cite(acc.peak_tflops.get(dtype, acc.peak_tflops['bf16']))}"}
+    warnings = []
+    if nodes is not None:
+        if cluster is None:
+            raise PlannerError("--nodes needs --cluster (an accelerator alone has no node size); use --gpus")
+        if nodes == "all":
+            if cluster.nodes is None:
+                raise PlannerError(f"cluster '{cluster.name}' is a rented node type with no fixed size; give a number of nodes")
+            nodes = int(cluster.nodes.value)
+        if cluster.nodes is not None and nodes > cluster.nodes.value:
+            raise PlannerError(f"--nodes {nodes} exceeds the {int(cluster.nodes.value)} nodes of {cluster.name}")
+        gpus = nodes * cluster.gpus_per_node_int
+    if cluster is not None:
+        sources["node_power"] = f"{cluster.title}: {cluster.cite(cluster.node_power_kw)}"
+        sources["accounting"] = f"{cluster.title}: {cluster.cite(cluster.accounting.units_per_node_hour)}"
+        for path, item in cluster.sourced_numbers():
+            if cluster.status_of(item) == "unverified" and path.split(".")[0] in ("node_power_kw", "accounting", "gpus_per_node"):
+                warnings.append(f"{cluster.name} {path} = {item.value:g} is unverified" + (f" ({item.note})" if item.note else ""))
+    return Hardware(acc, cluster, dtype, peak, gpus, sources, tuple(warnings))
+
+
+def mfu_for(hw: Hardware, catalog: Catalog, params: float, override: float | None = None) -> mfu.MfuEstimate:
+    """MFU for a model of `params` on `hw`: the override, or the hardware's measured profile."""
+    if override is not None:
+        return mfu.from_override(override)
+    profile_name = hw.cluster.mfu_profile if hw.cluster else _profile_for_accelerator(catalog, hw.accelerator)
+    if profile_name is None:
+        where = f"cluster '{hw.cluster.name}'" if hw.cluster else f"accelerator '{hw.accelerator.name}'"
+        raise PlannerError(f"no measured MFU profile for {where}; give --mfu (e.g. --mfu 0.4)")
+    profile = catalog.mfu_profile(profile_name)
+    if profile.dtype != hw.dtype and not {profile.dtype, hw.dtype} <= {"bf16", "fp16"}:
+        raise PlannerError(f"MFU profile '{profile.name}' was measured in {profile.dtype}, not {hw.dtype}; give --mfu")
+    return mfu.estimate(profile, hw.accelerator, params)
+
+
+def _profile_for_accelerator(catalog: Catalog, acc: Accelerator) -> str | None:
+    for name in catalog.names("mfu"):
+        profile = catalog.mfu_profile(name)
+        if profile.workload == "dense-lm" and acc.name in profile.accelerators:
+            return name
+    return None
+
+
+def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Catalog,
+                   est: mfu.MfuEstimate | None = None, warnings: list[str] | None = None,
+                   mfu_override: float | None = None) -> dict:
+    """GPU-hours, wall-clock, node-hours, energy and charge for `flops` on `hw` (None-filled without hardware).
+
+    The one place a run's hours are computed: `plan`, `sweep` and `grant` all call it."""
+    warnings = [] if warnings is None else warnings
+    keys = ("accelerator", "cluster", "dtype", "peak_flops_per_gpu", "mfu", "mfu_basis", "gpus", "nodes",
+            "gpu_hours", "node_hours", "wall_clock_hours", "wall_clock_days", "energy_kwh", "energy_basis", "charge")
+    out = dict.fromkeys(keys)
+    if hw is None:
+        return out
+    est = est or mfu_for(hw, catalog, params, mfu_override)
+    warnings.extend(hw.warnings)
+    warnings.extend(est.warnings)
+    gh = float(cost.gpu_hours(flops, hw.peak, est.value))
+    out.update(accelerator=hw.accelerator.name, cluster=hw.cluster.name if hw.cluster else None, dtype=hw.dtype,
+               peak_flops_per_gpu=hw.peak, mfu=est.value, mfu_basis=est.basis, gpus=hw.gpus, gpu_hours=gh)
+    wall = float(cost.wall_clock_hours(gh, hw.gpus)) if hw.gpus else None
+    out["wall_clock_hours"] = wall
+    out["wall_clock_days"] = wall / 24.0 if wall is not None else None
+    if hw.cluster is not None:
+        cl = hw.cluster
+        out["nodes"] = hw.nodes
+        nh = float(cost.node_hours(wall, hw.nodes)) if wall is not None else gh / hw.gpus_per_node
+        out["node_hours"] = nh
+        out["energy_kwh"] = float(cost.energy_kwh(nh, cl.node_power_kw.value))
+        out["energy_basis"] = f"node-hours × {cl.node_power_kw.value:g} kW per node ({cl.status_of(cl.node_power_kw)}; no PUE)"
+        acct = cl.accounting
+        out["charge"] = {
+            "unit": acct.unit,
+            "amount": nh * acct.units_per_node_hour.value,
+            "per_node_hour": acct.units_per_node_hour.value,
+            "status": cl.status_of(acct.units_per_node_hour),
+        }
+    else:
+        tdp_kw = hw.accelerator.tdp_w.value / 1000.0
+        out["energy_kwh"] = gh * tdp_kw
+        out["energy_basis"] = f"GPU-hours × {tdp_kw:g} kW TDP (GPUs only; no host, network or PUE)"
+    return out

@@ -1,0 +1,54 @@
+"""Invariants over many inputs (hypothesis): conservation of compute, monotonicity, linearity, and
+bad numbers always rejected with one line."""
+
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cli_helpers import run
+from planner.plan import PlanRequest, make_plan
+
+flops = st.floats(min_value=1e17, max_value=1e28)
+LAWS = ["chinchilla-approach1", "chinchilla-approach2", "chinchilla-approach3", "chinchilla-approach3-unrounded",
+        "epoch-2024", "kaplan-2020", "deepseek-2024", "llama3-2024", "muennighoff-2023"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(c=flops, law=st.sampled_from(LAWS))
+def test_allocation_conserves_compute_and_grows(catalog, c, law):
+    law_ = catalog.law(law)
+    n, d = law_.allocate(c)
+    assert 6 * n * d == pytest.approx(c, rel=1e-12)
+    n2, d2 = law_.allocate(c * 10)
+    assert n2 > n
+    if law_.predicts_loss:
+        assert law_.frontier_loss(c * 10) < law_.frontier_loss(c)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(c=flops, mfu=st.floats(min_value=0.01, max_value=0.9), nodes=st.integers(min_value=1, max_value=936))
+def test_hours_are_linear_and_consistent(catalog, c, mfu, nodes):
+    one = make_plan(PlanRequest(flops=c, cluster="juwels-booster", nodes=nodes, mfu=mfu), catalog)
+    two = make_plan(PlanRequest(flops=2 * c, cluster="juwels-booster", nodes=nodes, mfu=mfu), catalog)
+    assert two["gpu_hours"] == pytest.approx(2 * one["gpu_hours"], rel=1e-9)
+    assert one["gpu_hours"] == pytest.approx(one["wall_clock_hours"] * one["gpus"], rel=1e-12)
+    assert one["node_hours"] == pytest.approx(one["gpu_hours"] / 4, rel=1e-12)
+
+
+bad_numbers = st.one_of(
+    st.floats(max_value=0),
+    st.just(float("nan")), st.just(float("inf")), st.just(float("-inf")),
+    st.text(alphabet="abcxyz!@#-+. ", min_size=1, max_size=8),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=bad_numbers, option=st.sampled_from(["--flops", "--gpu-hours", "--params", "--target-loss",
+                                                   "--inference-tokens", "--unique-tokens", "--days"]))
+def test_bad_numbers_exit_2_with_one_line(capsys, value, option):
+    text = repr(value) if isinstance(value, float) else value
+    code, out, err = run(["plan", option, text, "--cluster", "juwels-booster", "--nodes", "2"], capsys)
+    assert code == 2, (text, out, err)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
