@@ -1,0 +1,116 @@
+"""Reading the user's runs from CSV: named columns, row filters, and honest errors about bad data."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from planner.errors import PlannerError
+
+MAX_ROWS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Table:
+    path: str
+    header: list[str]
+    rows: list[dict[str, str]]
+    line_of: list[int]  # file line of each row, for error messages
+    sha256: str
+
+
+def read_csv(path: Path) -> Table:
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise PlannerError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise PlannerError(f"{path}: is a directory, expected a CSV file") from None
+    except OSError as exc:
+        raise PlannerError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise PlannerError(f"{path}: not UTF-8 text") from None
+    reader = csv.reader(text.splitlines())
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise PlannerError(f"{path}:1: empty file (expected a header row)") from None
+    except csv.Error as exc:
+        raise PlannerError(f"{path}:1: malformed CSV: {exc}") from None
+    header = [h.strip() for h in header]
+    if len(set(header)) != len(header):
+        dup = next(h for h in header if header.count(h) > 1)
+        raise PlannerError(f"{path}:1: column '{dup}' appears twice in the header")
+    rows, lines = [], []
+    try:
+        for line_no, record in enumerate(reader, start=2):
+            if not record or all(not c.strip() for c in record):
+                continue
+            if len(record) != len(header):
+                raise PlannerError(f"{path}:{line_no}: {len(record)} fields, the header has {len(header)}")
+            rows.append(dict(zip(header, (c.strip() for c in record))))
+            lines.append(line_no)
+            if len(rows) > MAX_ROWS:
+                raise PlannerError(f"{path}: more than {MAX_ROWS} rows")
+    except csv.Error as exc:
+        raise PlannerError(f"{path}:{reader.line_num}: malformed CSV: {exc}") from None
+    return Table(str(path), header, rows, lines, hashlib.sha256(raw).hexdigest())
+
+
+def parse_where(clauses: tuple[str, ...] | list[str]) -> list[tuple[str, set[str]]]:
+    out = []
+    for clause in clauses:
+        col, sep, values = clause.partition("=")
+        if not sep or not col.strip() or not values:
+            raise PlannerError(f"--where '{clause}': expected COLUMN=VALUE[,VALUE...]")
+        out.append((col.strip(), {v.strip() for v in values.split(",")}))
+    return out
+
+
+def select(table: Table, where: list[tuple[str, set[str]]]) -> Table:
+    for col, _ in where:
+        _check_column(table, col, "--where")
+    keep = [i for i, r in enumerate(table.rows) if all(r[col] in values for col, values in where)]
+    return Table(table.path, table.header, [table.rows[i] for i in keep], [table.line_of[i] for i in keep], table.sha256)
+
+
+def _check_column(table: Table, col: str, option: str) -> None:
+    if col not in table.header:
+        from planner.errors import unknown_name
+
+        raise PlannerError(f"{table.path}:1: {option}: " + unknown_name("column", col, table.header).message)
+
+
+def column(table: Table, col: str, option: str, positive: bool = True) -> np.ndarray:
+    """A numeric column; the first bad cell is reported with its line."""
+    _check_column(table, col, option)
+    values = np.empty(len(table.rows))
+    for i, row in enumerate(table.rows):
+        cell = row[col]
+        try:
+            v = float(cell)
+        except ValueError:
+            raise PlannerError(f"{table.path}:{table.line_of[i]}: {col}: '{cell}' is not a number") from None
+        if not math.isfinite(v):
+            raise PlannerError(f"{table.path}:{table.line_of[i]}: {col}: {cell} is not finite")
+        if positive and v <= 0:
+            raise PlannerError(f"{table.path}:{table.line_of[i]}: {col}: {cell} must be positive (it is taken in log space)")
+        values[i] = v
+    return values
+
+
+def require_rows(table: Table, minimum: int, what: str) -> None:
+    if len(table.rows) < minimum:
+        raise PlannerError(f"{table.path}: {len(table.rows)} usable rows; {what} needs at least {minimum}")
+
+
+def require_spread(values: np.ndarray, name: str, path: str) -> None:
+    if np.ptp(np.log(values)) < 1e-9:
+        raise PlannerError(f"{path}: {name} is constant across the rows; a scaling law needs it to vary")
