@@ -22,12 +22,16 @@ def check_writable(path: Path, force: bool) -> None:
 
 def write_atomic(path: Path, text: str, force: bool = False) -> None:
     """Write to a temporary file in the same directory, then rename over the target."""
+    write_atomic_bytes(path, text.encode("utf-8"), force)
+
+
+def write_atomic_bytes(path: Path, payload: bytes, force: bool = False) -> None:
     path = Path(path)
     check_writable(path, force)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)

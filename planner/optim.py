@@ -85,16 +85,22 @@ def bfgs(fun_grad: FunGrad, x0: np.ndarray, max_iter: int = 1000, gtol: float = 
         sy = np.einsum("si,si->s", s_vec, y_vec)
         upd = sy > 1e-300
         if upd.any():  # BFGS inverse-Hessian update where the curvature condition holds
-            rho = 1.0 / sy[upd]
-            hk, sk, yk = hs[upd], s_vec[upd], y_vec[upd]
-            hy = np.einsum("sij,sj->si", hk, yk)
-            yhy = np.einsum("si,si->s", yk, hy)
-            hk = (hk - rho[:, None, None] * (np.einsum("si,sj->sij", sk, hy) + np.einsum("si,sj->sij", hy, sk))
-                  + (rho**2 * yhy + rho)[:, None, None] * np.einsum("si,sj->sij", sk, sk))
-            hs[upd] = hk
+            hs[upd] = _bfgs_update(hs[upd], s_vec[upd], y_vec[upd], 1.0 / sy[upd])
         h[sel] = hs
         scale = np.maximum(np.maximum(np.abs(f[sel]), np.abs(f[sel] + f_drop)), ftol_floor)
         finished = (f_drop <= ftol * scale) | (np.max(np.abs(g[sel]), axis=1) <= gtol)
         converged[sel[finished]] = True
         active[sel[finished]] = False
     return BatchResult(x, f, converged, iterations)
+
+
+def _bfgs_update(h: np.ndarray, s: np.ndarray, y: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """H+ = (I - rho s y^T) H (I - rho y s^T) + rho s s^T, for a stack of rows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        hy = np.einsum("sij,sj->si", h, y)
+        yhy = np.einsum("si,si->s", y, hy)
+        h = (h - rho[:, None, None] * (np.einsum("si,sj->sij", s, hy) + np.einsum("si,sj->sij", hy, s))
+             + (rho**2 * yhy + rho)[:, None, None] * np.einsum("si,sj->sij", s, s))
+    broken = ~np.all(np.isfinite(h), axis=(1, 2))
+    h[broken] = np.eye(h.shape[1])  # an overflowing update restarts that row's curvature
+    return h

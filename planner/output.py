@@ -61,7 +61,7 @@ def human(value: Any, kind: str = "text") -> str:
     if kind == "ratio":
         return _sig(value, 3)
     if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+        return f"{value:,}"
     return _sig(value, 4)
 
 

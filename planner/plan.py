@@ -32,6 +32,7 @@ class PlanRequest(BaseModel):
     params: list[float] | None = None
     tokens: float | None = Field(None, gt=0)
     law: str = DEFAULT_LAW
+    law_file: str | None = None
     cluster: str | None = None
     accelerator: str | None = None
     gpus: int | None = Field(None, gt=0)
@@ -65,6 +66,8 @@ class PlanRequest(BaseModel):
             raise PlannerError("--nodes must be a positive whole number or 'all'")
         if self.cluster and self.accelerator:
             raise PlannerError("give --cluster or --accelerator, not both (a cluster names its accelerator)")
+        if self.law_file is not None and "law" in self.model_fields_set:
+            raise PlannerError("give --law or --law-file, not both")
         if self.inference_tokens is not None and self.unique_tokens is not None:
             raise PlannerError("--inference-tokens and --unique-tokens cannot be combined")
         return self
@@ -143,8 +146,19 @@ def _budget_gpu_hours(req: PlanRequest, hw: Hardware) -> float:
     return req.days * 24.0 * hw.gpus
 
 
+def law_for(req: PlanRequest, catalog: Catalog) -> Law:
+    """The catalog law named by --law, or a law file (e.g. written by `planner fit --out`)."""
+    if req.law_file is None:
+        return catalog.law(req.law)
+    from pathlib import Path
+
+    from planner.yamlio import load_model
+
+    return load_model(Law, Path(req.law_file))
+
+
 def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
-    law = catalog.law(req.law)
+    law = law_for(req, catalog)
     hw = resolve_hardware(req, catalog)
     kind = req.budget_kind
     est: mfu.MfuEstimate | None = None
@@ -241,7 +255,7 @@ def _loss(law: Law, n: float, d: float, unique_tokens: float | None) -> float | 
 
 def project(req: PlanRequest, catalog: Catalog) -> dict:
     """A Chinchilla-Table-3-style projection: compute-optimal FLOPs and tokens for each size in --params."""
-    law = catalog.law(req.law)
+    law = law_for(req, catalog)
     hw = resolve_hardware(req, catalog)
     params = np.array(req.params, dtype=float)
     flops = law.flops_for_params(params)

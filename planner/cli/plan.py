@@ -90,7 +90,8 @@ Examples:
 @click.option("--params", type=NumberList(), help="Model size; a comma list prints a projection table.")
 @click.option("--tokens", type=Number(), help="With --params: a fixed run (cost only).")
 @click.option("--target-loss", type=Number(), help="Compute to reach this loss (laws that predict loss).")
-@click.option("--law", default="epoch-2024", show_default=True, help="Scaling law (planner catalog list laws).")
+@click.option("--law", help="Scaling law (planner catalog list laws); default epoch-2024.")
+@click.option("--law-file", type=click.Path(dir_okay=False), help="A law YAML file, e.g. from `planner fit --out`.")
 @click.option("--cluster", help="Cluster from the catalog (planner catalog list clusters).")
 @click.option("--accelerator", help="Accelerator from the catalog, when no cluster applies.")
 @click.option("--gpus", type=click.IntRange(min=1), help="GPUs running the job (for wall-clock).")
@@ -114,7 +115,7 @@ def plan(ctx, fmt, **options):
 
     catalog = catalog_from(ctx)
     request = build_request(options)
-    progress(f"planning with law {request.law}")
+    progress(f"planning with law {request.law_file or request.law}")
     if request.params is not None and len(request.params) > 1:
         result = project(request, catalog)
         notes = [f"FLOPs convention: {result['sources']['flops_convention']}", f"law: {result['law']} — {result['law_form']}"]

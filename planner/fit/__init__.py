@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from planner.errors import PlannerError
-from planner.fit import chinchilla, curves
+from planner.fit import chinchilla, curves, resample
 from planner.fit.data import Table, column, parse_where, read_csv, require_rows, require_spread, select
 
 FORMS = ("chinchilla", "isoflop", "power", "saturating")
 MIN_SPAN_DECADES = 2.0
 MIN_FRONTIER_POINTS = 5
+MIN_ROWS = {"chinchilla": (6, "the chinchilla form (5 parameters)"), "isoflop": (6, "Approach 2 (2 budgets x 3 runs)"),
+            "power": (2, "a power law"), "saturating": (4, "the saturating law (3 parameters)")}
 
 
 @dataclass
@@ -77,6 +79,7 @@ def load(path: Path, opts: FitOptions) -> Dataset:
         keep = np.sort(np.argsort(cols[key], kind="stable")[: len(cols[key]) - opts.drop_highest])
         cols = {k: v[keep] for k, v in cols.items()}
         c = c[keep]
+    require_rows(table, MIN_ROWS[opts.form][0] + opts.drop_highest, MIN_ROWS[opts.form][1])
     require_spread(c, "compute", table.path)
     return Dataset(table, cols, c)
 
@@ -86,13 +89,19 @@ def _percentiles(samples: dict[str, np.ndarray]) -> dict[str, list[float]]:
 
 
 def run(path: Path, opts: FitOptions, progress: Callable[[str], None] = lambda _m: None) -> dict:
+    """Fit and summarise; see `run_with_samples` for the bootstrap draws themselves."""
+    return run_with_samples(path, opts, progress)[0]
+
+
+def run_with_samples(path: Path, opts: FitOptions, progress: Callable[[str], None] = lambda _m: None
+                     ) -> tuple[dict, dict[str, np.ndarray] | None]:
     data = load(path, opts)
+    samples = None
     cols = data.columns
     warnings: list[str] = []
     ci = None
     allocation = None
     if opts.form == "chinchilla":
-        require_rows(data.table, 6, "the chinchilla form (5 parameters)")
         require_spread(cols["params"], opts.params_col, data.table.path)
         progress(f"fitting {len(cols['loss'])} points from {len(chinchilla.start_grid())} starts (Huber δ={opts.huber_delta:g}, summed)")
         best = chinchilla.fit(cols["params"], cols["tokens"], cols["loss"], opts.huber_delta)
@@ -105,9 +114,7 @@ def run(path: Path, opts: FitOptions, progress: Callable[[str], None] = lambda _
                                 "starts_within_0.1pct_of_best": best["starts_at_best"]}}
         if opts.bootstrap:
             progress(f"bootstrap: {opts.bootstrap} resamples (seed {opts.seed})")
-            thetas, ok = chinchilla.bootstrap(cols["params"], cols["tokens"], cols["loss"], opts.bootstrap, opts.seed,
-                                              opts.huber_delta, start=best["theta"])
-            samples = chinchilla.to_params(thetas)
+            samples, ok = resample.chinchilla_form(cols, opts.bootstrap, opts.seed, opts.huber_delta, best["theta"])
             alloc = chinchilla.allocation(samples)
             ci = _percentiles({**{k: samples[k] for k in params}, "a": alloc["a"], "b": alloc["b"]})
             if not ok.all():
@@ -135,7 +142,9 @@ def run(path: Path, opts: FitOptions, progress: Callable[[str], None] = lambda _
         if n_front < MIN_FRONTIER_POINTS:
             warnings.append(f"only {n_front} {'frontier ' if opts.bins else ''}points; a trustworthy law wants {MIN_FRONTIER_POINTS}+")
         if opts.bootstrap:
-            ci = _bootstrap_loop(lambda idx: fit_fn(cols["x"][idx], cols["y"][idx], opts.bins)["params"], len(cols["y"]), opts)
+            progress(f"bootstrap: {opts.bootstrap} resamples (seed {opts.seed})")
+            samples = bootstrap_samples(opts, cols, fitted)
+            ci = _percentiles(samples)
     if not result["converged"]:
         warnings.append("the optimiser did not converge; the parameters are not a minimum")
     span = float(np.log10(data.compute.max() / data.compute.min()))
@@ -148,7 +157,9 @@ def run(path: Path, opts: FitOptions, progress: Callable[[str], None] = lambda _
                     "span_decades": span}}
     if ci is not None:
         out["bootstrap"] = {"samples": opts.bootstrap, "seed": opts.seed, "interval": "2.5-97.5 percentiles"}
-    return out
+    if opts.form == "isoflop":
+        samples = None  # isoflop draws are optimal sizes per budget, not curves to plot
+    return out, samples
 
 
 def _bootstrap_loop(refit: Callable[[np.ndarray], dict], n: int, opts: FitOptions) -> dict[str, list[float]]:
@@ -168,6 +179,14 @@ def _bootstrap_loop(refit: Callable[[np.ndarray], dict], n: int, opts: FitOption
     if not draws:
         raise PlannerError("no bootstrap resample could be fitted")
     return _percentiles({k: np.array(v) for k, v in draws.items()})
+
+
+def bootstrap_samples(opts: FitOptions, cols: dict, fitted: dict) -> dict[str, np.ndarray]:
+    """Parameter draws for a power or saturating fit (used by `fit --bootstrap` and `compare`)."""
+    if opts.form == "power":
+        return resample.power(cols["x"], cols["y"], opts.bins, opts.bootstrap, opts.seed)
+    samples, _ok = resample.saturating(cols["x"], cols["y"], opts.bins, opts.bootstrap, opts.seed, fitted["theta"])
+    return samples
 
 
 def predictor(result: dict) -> Callable:

@@ -1,0 +1,74 @@
+"""A fitted law as a catalog-schema YAML file that `planner plan --law-file` accepts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from planner import __version__
+from planner.errors import PlannerError
+from planner.laws import Law
+
+COEFFICIENTS = {"chinchilla": ("E", "A", "B", "alpha", "beta")}
+
+
+def _name(out: Path) -> str:
+    slug = re.sub(r"[^a-z0-9._-]+", "-", out.stem.lower()).strip("-._") or "fitted-law"
+    return slug[:80]
+
+
+def law_document(result: dict, out: Path) -> dict:
+    form = result["form"]
+    if form not in ("chinchilla", "isoflop"):
+        raise PlannerError(f"--out writes a law for `planner plan` and needs an N/D law (chinchilla or isoflop); "
+                           f"a {form} fit is a curve in compute only: save it with --format json")
+    data = result["data"]
+    ci = result.get("ci") or {}
+
+    def number(key: str, value: float) -> dict:
+        entry = {"value": float(value), "source": "fit"}
+        if key in ci:
+            entry["note"] = f"95% bootstrap CI ({ci[key][0]:.6g}, {ci[key][1]:.6g})"
+        return entry
+
+    doc: dict = {
+        "name": _name(out),
+        "title": f"{form} law fitted by planner to {Path(data['path']).name}",
+        "citation": f"planner {__version__} fit --form {form} on {Path(data['path']).name} (sha256 {data['sha256'][:12]})",
+        "params_counted": "total",
+    }
+    if form == "chinchilla":
+        doc["loss"] = {"form": "chinchilla", **{k: number(k, result["params"][k]) for k in COEFFICIENTS["chinchilla"]}}
+    else:
+        doc["allocation"] = {"form": "power", "quantity": "params",
+                             "coefficient": number("N_coefficient", result["params"]["N_coefficient"]),
+                             "exponent": number("a", result["params"]["a"])}
+    doc["fit_range"] = {"flops": [data["compute_min"], data["compute_max"]], "source": "fit",
+                        "note": f"{data['rows_used']} runs, {data['span_decades']:.2f} decades of compute"}
+    doc["fitted"] = {k: result[k] for k in ("n_points", "objective", "converged", "procedure", "warnings") if k in result}
+    doc["fitted"]["data"] = data
+    if ci:
+        doc["fitted"]["ci"] = ci
+        doc["fitted"]["bootstrap"] = result.get("bootstrap")
+    doc["sources"] = {"fit": {"citation": doc["citation"], "status": "derived"}}
+    Law.model_validate(doc)  # what we write must load back
+    return doc
+
+
+def law_yaml(result: dict, out: Path) -> str:
+    doc = law_document(result, out)
+    return "# Written by `planner fit`; load with `planner plan --law-file`.\n" + yaml.safe_dump(
+        _plain(doc), sort_keys=False, allow_unicode=True, width=100)
+
+
+def _plain(obj):
+    """numpy scalars and tuples → plain YAML types, so the file is readable and deterministic."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "item"):
+        return obj.item()
+    return obj

@@ -1,0 +1,98 @@
+"""PNG figures of fits and comparisons (matplotlib is an optional extra: pip install 'planner[plot]')."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from planner.errors import PlannerError
+from planner.files import write_atomic_bytes
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise PlannerError("--plot needs matplotlib: pip install 'planner[plot]'") from None
+    matplotlib.use("Agg")  # no display on login nodes
+    matplotlib.rcParams["svg.hashsalt"] = "planner"  # deterministic output
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _band(ax, form: str, samples: dict | None, grid: np.ndarray, color: str) -> None:
+    if not samples:
+        return
+    from planner.fit.compare import curve
+
+    curves = curve(form, samples)(grid)
+    lo, hi = np.nanpercentile(curves, [2.5, 97.5], axis=0)
+    ax.fill_between(grid, lo, hi, color=color, alpha=0.2, linewidth=0, label="95% bootstrap band")
+
+
+def _draw(ax, result: dict, samples, data, color: str, label: str) -> None:
+    from planner.fit import predictor
+    from planner.fit.compare import curve
+
+    y = data.columns.get("y", data.columns.get("loss"))
+    lo, hi = data.compute.min(), data.compute.max()
+    inside = np.geomspace(lo, hi, 200)
+    beyond = np.geomspace(hi, hi * 100, 100)
+    ax.scatter(data.compute, y, s=10, color=color, alpha=0.45, label=f"{label} runs")
+    f = predictor(result) if result["form"] == "chinchilla" else (lambda c: curve(result["form"], result["params"])(c)[0])
+    ax.plot(inside, f(inside), color=color, label=f"{label} fit")
+    ax.plot(beyond, f(beyond), color=color, linestyle="--", label=f"{label} extrapolation")
+    _band(ax, result["form"], samples, np.concatenate([inside, beyond]), color)
+
+
+def _save(fig, out: Path, force: bool) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, metadata={"Software": None})
+    write_atomic_bytes(out, buf.getvalue(), force)
+
+
+def plot_fit(result: dict, samples, data_path: Path, opts, out: Path, force: bool) -> None:
+    if result["form"] == "isoflop":
+        raise PlannerError("--plot draws loss against compute; isoflop fits have no such curve")
+    plt = _pyplot()
+    from planner.fit import load
+
+    data = load(data_path, opts)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    _draw(ax, result, samples, data, "tab:blue", Path(data_path).stem)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training FLOPs" if result["form"] == "chinchilla" else opts.x_col)
+    ax.set_ylabel("loss" if result["form"] == "chinchilla" else ("1 − " + opts.y_col if opts.one_minus else opts.y_col))
+    ax.set_title(f"planner fit --form {result['form']}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, out, force)
+    plt.close(fig)
+
+
+def plot_compare(result: dict, path_a: Path, path_b: Path, opts, out: Path, force: bool, opts_b=None) -> None:
+    plt = _pyplot()
+    from planner.fit import load
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, path, color, o in (("a", path_a, "tab:blue", opts), ("b", path_b, "tab:orange", opts_b or opts)):
+        fitted = {"form": result["form"], "params": result["fits"][key]["params"]}
+        if result["form"] == "chinchilla":
+            from planner.fit.chinchilla import allocation
+
+            fitted["allocation"] = allocation(fitted["params"])
+        _draw(ax, fitted, None, load(path, o), color, f"{key.upper()} ({Path(path).stem})")
+    if result["crossover"]:
+        ax.axvline(result["crossover"], color="gray", linestyle=":", label="crossover")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(opts.x_col if result["form"] != "chinchilla" else "training FLOPs")
+    ax.set_ylabel("error" if opts.one_minus else opts.y_col)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, out, force)
+    plt.close(fig)
