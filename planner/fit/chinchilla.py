@@ -34,26 +34,34 @@ def objective(log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray, delta: fl
               weights: np.ndarray | None = None) -> optim.FunGrad:
     """fun_grad over rows of theta = (a, b, e, alpha, beta); weights (S, n) count resampled points."""
 
+    ones = np.ones_like(log_n)
+
     def fun_grad(theta: np.ndarray, rows: np.ndarray):
         a, b, e, al, be = (theta[:, k : k + 1] for k in range(5))
         t1 = a - al * log_n
         t2 = b - be * log_d
-        t3 = np.broadcast_to(e, t1.shape)
-        top = np.maximum(np.maximum(t1, t2), t3)
-        e1, e2, e3 = np.exp(t1 - top), np.exp(t2 - top), np.exp(t3 - top)
-        total = e1 + e2 + e3
-        r = top + np.log(total) - log_l
+        top = np.maximum(t1, t2)
+        np.maximum(top, e, out=top)
+        e1 = np.exp(np.subtract(t1, top, out=t1), out=t1)
+        e2 = np.exp(np.subtract(t2, top, out=t2), out=t2)
+        e3 = np.exp(e - top)
+        total = e1 + e2
+        total += e3
+        r = np.log(total)
+        r += top
+        r -= log_l
         absr = np.abs(r)
-        huber = np.where(absr <= delta, 0.5 * r * r, delta * (absr - 0.5 * delta))
-        slope = np.clip(r, -delta, delta) / total
+        clipped = np.minimum(absr, delta)
+        huber = clipped * (absr - 0.5 * clipped)  # ½r² inside ±δ, δ(|r| − ½δ) outside
+        slope = np.copysign(clipped, r)
+        slope /= total
         if weights is not None:
             w = weights[rows]
-            huber = huber * w
-            slope = slope * w
-        f = huber.sum(axis=1)
+            huber *= w
+            slope *= w
         s1, s2 = slope * e1, slope * e2
-        grad = np.column_stack([s1.sum(1), s2.sum(1), (slope * e3).sum(1), -(s1 * log_n).sum(1), -(s2 * log_d).sum(1)])
-        return f, grad
+        grad = np.column_stack([s1 @ ones, s2 @ ones, (slope * e3) @ ones, -(s1 @ log_n), -(s2 @ log_d)])
+        return huber @ ones, grad
 
     return fun_grad
 
@@ -79,7 +87,7 @@ def fit(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, delta: float =
     # Below Hoffmann's delta the objective is nearly L1 (kinks everywhere) and BFGS from far away
     # stalls; so run the grid at 1e-3 and follow the best optima down to delta (continuation).
     coarse_delta = max(delta, 1e-3)
-    coarse = optim.bfgs(objective(log_n, log_d, log_l, coarse_delta), start_grid())
+    coarse = optim.bfgs_threaded(objective(log_n, log_d, log_l, coarse_delta), start_grid())
     order = np.argsort(np.where(np.isfinite(coarse.fun), coarse.fun, np.inf))[:POLISH]
     x = coarse.x[order]
     step = coarse_delta
@@ -113,7 +121,7 @@ def bootstrap(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, samples:
     weights = resample_weights(n, samples, seed)
     fun_grad = objective(np.log(params), np.log(tokens), np.log(loss), delta, weights)
     x0 = np.tile(np.asarray(HOFFMANN_START if start is None else start, dtype=float), (samples, 1))
-    res = optim.bfgs(fun_grad, x0, **TIGHT)
+    res = optim.bfgs_threaded(fun_grad, x0, **TIGHT)
     return res.x, res.converged
 
 
