@@ -20,7 +20,7 @@ from planner.yamlio import load_model
 Status = Literal["verified", "secondary", "unverified", "derived"]
 Dtype = Literal["fp64", "fp64_tensor", "fp32", "tf32", "bf16", "fp16", "fp8", "int8"]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=80)]
-KINDS = ("accelerators", "clusters", "mfu", "laws")
+KINDS = ("accelerators", "clusters", "mfu", "laws", "models")
 ENV_VAR = "PLANNER_CATALOG_PATH"
 
 
@@ -264,6 +264,9 @@ class Catalog:
     def law(self, name: str):
         return self.get("laws", name)
 
+    def model(self, name: str):
+        return self.get("models", name)
+
     def find(self, name: str) -> tuple[str, Any]:
         """Look a name up in every kind (for `catalog show NAME`)."""
         for kind in KINDS:
@@ -273,13 +276,14 @@ class Catalog:
         raise unknown_name("catalog entry", name, everything)
 
 
-KIND_LABEL = {"accelerators": "accelerator", "clusters": "cluster", "mfu": "MFU profile", "laws": "law"}
+KIND_LABEL = {"accelerators": "accelerator", "clusters": "cluster", "mfu": "MFU profile", "laws": "law", "models": "model"}
 
 
 def model_for(kind: str) -> type[Entry]:
-    from planner.laws import Law  # laws import catalog types; import here to avoid a cycle
+    from planner.laws import Law  # laws and models import catalog types; import here to avoid a cycle
+    from planner.models import Model
 
-    return {"accelerators": Accelerator, "clusters": Cluster, "mfu": MfuProfile, "laws": Law}[kind]
+    return {"accelerators": Accelerator, "clusters": Cluster, "mfu": MfuProfile, "laws": Law, "models": Model}[kind]
 
 
 @cache

@@ -179,3 +179,19 @@ def test_validate_reports_bad_cross_reference(tmp_path, capsys):
 def test_unknown_name_suggests(catalog):
     with pytest.raises(PlannerError, match="did you mean h100-sxm"):
         catalog.accelerator("h100-sx")
+
+
+def test_parameter_counts_from_shape_match_published(catalog):
+    """Within 1% for every dense model; Llama 2 7B is 6,738,415,616 exactly (formulas.md §1)."""
+    dense = [m for m in catalog.all("models") if m.kind == "dense-lm"]
+    assert len(dense) >= 15
+    for m in dense:
+        assert m.shape.params() == pytest.approx(m.published_params.value, rel=0.01), m.name
+    assert catalog.model("llama-2-7b").shape.params() == 6_738_415_616
+    assert catalog.model("gpt-3-175b").shape.params() == 174_604_259_328  # tied, learned positions
+
+
+def test_moe_and_clip_models(catalog):
+    v3 = catalog.model("deepseek-v3")
+    assert v3.params == 671e9 and v3.active_params == 37e9
+    assert catalog.model("openclip-vit-l-14").gmacs_per_sample.value == 87.73

@@ -18,6 +18,8 @@ LIST_COLUMNS = {
     "laws": [Column("name", "name"), Column("title", "title"), Column("predicts_loss", "predicts loss"),
              Column("params_counted", "N counts")],
     "mfu": [Column("name", "name"), Column("title", "title"), Column("workload", "workload"), Column("points", "points")],
+    "models": [Column("name", "name"), Column("title", "title"), Column("kind", "kind"), Column("params", "parameters", "count"),
+               Column("active_params", "active", "count"), Column("gmacs_per_sample", "GMACs/sample", "float")],
 }
 
 
@@ -34,6 +36,10 @@ def summary(kind: str, entry, catalog) -> dict:
     if kind == "laws":
         return {"name": entry.name, "title": entry.title, "predicts_loss": "yes" if entry.predicts_loss else "no",
                 "params_counted": entry.params_counted}
+    if kind == "models":
+        return {"name": entry.name, "title": entry.title, "kind": entry.kind, "params": entry.params,
+                "active_params": entry.active_params,
+                "gmacs_per_sample": entry.gmacs_per_sample.value if entry.gmacs_per_sample else None}
     return {"name": entry.name, "title": entry.title, "workload": entry.workload, "points": len(entry.points)}
 
 
@@ -50,7 +56,7 @@ def catalog():
 
 
 @catalog.command("list")
-@click.argument("kind", required=False, type=click.Choice(["accelerators", "clusters", "laws", "mfu"]))
+@click.argument("kind", required=False, type=click.Choice(["accelerators", "clusters", "laws", "mfu", "models"]))
 @output_options
 @click.pass_context
 def list_(ctx, kind, fmt):
@@ -61,7 +67,7 @@ def list_(ctx, kind, fmt):
       planner catalog list laws --format markdown
     """
     cat = catalog_from(ctx)
-    kinds = [kind] if kind else ["accelerators", "clusters", "mfu", "laws"]
+    kinds = [kind] if kind else ["accelerators", "clusters", "mfu", "laws", "models"]
     parts = []
     for k in kinds:
         rows = [summary(k, e, cat) for e in cat.all(k)]
