@@ -14,15 +14,29 @@ import numpy as np
 
 FLOPS_CONVENTIONS = {
     "6ND": "C = 6·N·D (Kaplan et al. 2020 §2.1; forward 2ND + backward 4ND; no attention term)",
+    "6ND+attention": "C = (6·N + 12·L·h·s)·D (PaLM App. B; Korthikanti et al. 2022: adds the attention score and "
+                     "context matmuls, forward and backward, no causal halving)",
+    "clip": "C = 6 × MACs per sample × samples (2 FLOPs per MAC, backward = 2 × forward; GMACs from "
+            "LAION-AI/scaling-laws-openclip)",
+    "moe": "C = 6·N_active·D (only the experts a token is routed to do work)",
 }
 GOPHER_FLOPS = 5.76e23  # Hoffmann et al. 2022 Table 3: one "Gopher unit" of compute
 SECONDS_PER_HOUR = 3600.0
 
 
-def training_flops(params, tokens, convention: str = "6ND"):
-    if convention != "6ND":
+def training_flops(params, tokens, convention: str = "6ND", attention_flops_per_token=0.0):
+    """Training FLOPs: the one FLOPs function.
+
+    `params` is what does the work per item: parameters (6ND), active parameters (moe), or MACs
+    per sample (clip, where `tokens` counts samples). `attention_flops_per_token` is the
+    12·L·h·s term of the 6ND+attention convention.
+    """
+    if convention not in FLOPS_CONVENTIONS:
         raise ValueError(f"unknown FLOPs convention {convention!r}; known: {', '.join(FLOPS_CONVENTIONS)}")
-    return 6.0 * np.asarray(params, dtype=float) * np.asarray(tokens, dtype=float)
+    per_item = 6.0 * np.asarray(params, dtype=float)
+    if convention == "6ND+attention":
+        per_item = per_item + np.asarray(attention_flops_per_token, dtype=float)
+    return per_item * np.asarray(tokens, dtype=float)
 
 
 def gpu_hours(flops, peak_flops_per_gpu: float, mfu):

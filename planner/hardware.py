@@ -60,46 +60,60 @@ def hardware_for(catalog: Catalog, cluster: str | None = None, accelerator: str 
     return Hardware(acc, cluster, dtype, peak, gpus, sources, tuple(warnings))
 
 
-def mfu_for(hw: Hardware, catalog: Catalog, params: float, override: float | None = None) -> mfu.MfuEstimate:
-    """MFU for a model of `params` on `hw`: the override, or the hardware's measured profile."""
+WORKLOADS = ("dense-lm", "moe", "clip")
+
+
+def mfu_for(hw: Hardware, catalog: Catalog, params: float, override: float | None = None,
+            workload: str = "dense-lm") -> mfu.MfuEstimate:
+    """Steady-state MFU for a model of `params` on `hw`: the override, or a measured profile.
+
+    The cluster's own profile is used when it is for `workload`; otherwise any profile measured
+    for this workload on this accelerator (e.g. the openCLIP profile for CLIP training)."""
     if override is not None:
         return mfu.from_override(override)
-    profile_name = hw.cluster.mfu_profile if hw.cluster else _profile_for_accelerator(catalog, hw.accelerator)
+    profile_name = None
+    if hw.cluster is not None and hw.cluster.mfu_profile:
+        if catalog.mfu_profile(hw.cluster.mfu_profile).workload == workload:
+            profile_name = hw.cluster.mfu_profile
+    profile_name = profile_name or _profile_for_accelerator(catalog, hw.accelerator, workload)
     if profile_name is None:
         where = f"cluster '{hw.cluster.name}'" if hw.cluster else f"accelerator '{hw.accelerator.name}'"
-        raise PlannerError(f"no measured MFU profile for {where}; give --mfu (e.g. --mfu 0.4)")
+        raise PlannerError(f"no measured {workload} MFU profile for {where}; give --mfu (e.g. --mfu 0.4)")
     profile = catalog.mfu_profile(profile_name)
     if profile.dtype != hw.dtype and not {profile.dtype, hw.dtype} <= {"bf16", "fp16"}:
         raise PlannerError(f"MFU profile '{profile.name}' was measured in {profile.dtype}, not {hw.dtype}; give --mfu")
     return mfu.estimate(profile, hw.accelerator, params)
 
 
-def _profile_for_accelerator(catalog: Catalog, acc: Accelerator) -> str | None:
+def _profile_for_accelerator(catalog: Catalog, acc: Accelerator, workload: str) -> str | None:
     for name in catalog.names("mfu"):
         profile = catalog.mfu_profile(name)
-        if profile.workload == "dense-lm" and acc.name in profile.accelerators:
+        if profile.workload == workload and acc.name in profile.accelerators:
             return name
     return None
 
 
 def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Catalog,
                    est: mfu.MfuEstimate | None = None, warnings: list[str] | None = None,
-                   mfu_override: float | None = None) -> dict:
+                   mfu_override: float | None = None, workload: str = "dense-lm", goodput: float = 1.0) -> dict:
     """GPU-hours, wall-clock, node-hours, energy and charge for `flops` on `hw` (None-filled without hardware).
 
-    The one place a run's hours are computed: `plan`, `sweep` and `grant` all call it."""
+    The one place a run's hours are computed: `plan`, `sweep` and `grant` all call it.
+    `goodput` (0-1] is the fraction of allocated time that trains (restarts, evaluation and
+    failures cost the rest); 1 means steady state."""
     warnings = [] if warnings is None else warnings
-    keys = ("accelerator", "cluster", "dtype", "peak_flops_per_gpu", "mfu", "mfu_basis", "gpus", "nodes",
+    keys = ("accelerator", "cluster", "dtype", "peak_flops_per_gpu", "mfu", "mfu_basis", "goodput", "gpus", "nodes",
             "gpu_hours", "node_hours", "wall_clock_hours", "wall_clock_days", "energy_kwh", "energy_basis", "charge")
     out = dict.fromkeys(keys)
     if hw is None:
         return out
-    est = est or mfu_for(hw, catalog, params, mfu_override)
+    est = est or mfu_for(hw, catalog, params, mfu_override, workload)
     warnings.extend(hw.warnings)
     warnings.extend(est.warnings)
-    gh = float(cost.gpu_hours(flops, hw.peak, est.value))
+    gh = float(cost.gpu_hours(flops, hw.peak, est.value)) / goodput
     out.update(accelerator=hw.accelerator.name, cluster=hw.cluster.name if hw.cluster else None, dtype=hw.dtype,
-               peak_flops_per_gpu=hw.peak, mfu=est.value, mfu_basis=est.basis, gpus=hw.gpus, gpu_hours=gh)
+               peak_flops_per_gpu=hw.peak, mfu=est.value, mfu_basis=est.basis, goodput=goodput, gpus=hw.gpus,
+               gpu_hours=gh)
     wall = float(cost.wall_clock_hours(gh, hw.gpus)) if hw.gpus else None
     out["wall_clock_hours"] = wall
     out["wall_clock_days"] = wall / 24.0 if wall is not None else None
