@@ -41,10 +41,22 @@ class PlanRequest(BaseModel):
     dtype: str = "bf16"
     inference_tokens: float | None = Field(None, gt=0)
     unique_tokens: float | None = Field(None, gt=0)
+    model: str | None = None
+    samples: float | None = Field(None, gt=0)
+    flops_convention: Literal["6ND", "6ND+attention"] | None = None
+    goodput: float = Field(1.0, gt=0, le=1)
 
     @model_validator(mode="after")
     def _one_question(self) -> "PlanRequest":
         given = [b for b in BUDGETS if getattr(self, b) is not None]
+        if self.model is not None:
+            if self.params is not None:
+                raise PlannerError("--model fixes the size; give --model or --params, not both")
+            if given:
+                raise PlannerError(f"--model and --{given[0].replace('_', '-')} both fix the model; give one")
+            return self
+        if self.samples is not None:
+            raise PlannerError("--samples goes with a CLIP --model (e.g. --model openclip-vit-l-14)")
         if len(given) > 1:
             raise PlannerError(f"give one budget, not {len(given)}: {', '.join('--' + b.replace('_', '-') for b in given)}")
         if self.params is not None:
@@ -157,7 +169,34 @@ def law_for(req: PlanRequest, catalog: Catalog) -> Law:
     return load_model(Law, Path(req.law_file))
 
 
+def _apply_model(req: PlanRequest, catalog: Catalog):
+    """Resolve --model into --params (dense: from its shape; MoE: active parameters)."""
+    model = catalog.model(req.model)
+    if model.kind == "clip":
+        if req.samples is None:
+            raise PlannerError(f"--model {model.name} is a CLIP model: give --samples (samples seen)")
+        return model, req
+    if req.samples is not None:
+        raise PlannerError(f"--samples is for CLIP models; {model.name} is a language model (give --tokens)")
+    return model, req.model_copy(update={"params": [model.active_params], "model": None})
+
+
+def _hardware_flops(n: float, d: float, req: PlanRequest, model) -> tuple[float, str]:
+    """Training FLOPs for the hardware in the requested convention (laws always use 6ND)."""
+    convention = req.flops_convention or ("moe" if model is not None and model.kind == "moe-lm" else "6ND")
+    if convention == "6ND+attention":
+        if model is None or model.shape is None:
+            raise PlannerError("--flops-convention 6ND+attention needs --model with a shape (for 12·L·h·s)")
+        return float(cost.training_flops(n, d, convention, model.shape.attention_flops_per_token())), convention
+    return float(cost.training_flops(n, d, convention)), convention
+
+
 def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
+    model = None
+    if req.model is not None:
+        model, req = _apply_model(req, catalog)
+        if model.kind == "clip":
+            return plan_clip(req, catalog, model)
     law = law_for(req, catalog)
     hw = resolve_hardware(req, catalog)
     kind = req.budget_kind
@@ -170,7 +209,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
         n = float(law.optimal_params(float(cost.flops_from_gpu_hours(hours, hw.peak, 0.4))))
         for _ in range(100):
             est = mfu_for(hw, catalog, n, req.mfu)
-            budget_flops = float(cost.flops_from_gpu_hours(hours, hw.peak, est.value))
+            budget_flops = float(cost.flops_from_gpu_hours(hours, hw.peak, est.value)) * req.goodput
             n_next, d, extra = _allocate(law, budget_flops, req)
             if abs(n_next / n - 1.0) < 1e-12:
                 break
@@ -191,14 +230,16 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
             raise PlannerError("--params alone asks for compute-optimal tokens; give a budget to use --unique-tokens or --inference-tokens")
         n = req.params[0]
         d = float(law.flops_for_params(n)) / (6.0 * n)
-    flops = float(cost.training_flops(n, d))
+    law_flops = float(cost.training_flops(n, d))
+    flops, convention = _hardware_flops(n, d, req, model)
 
     out: dict = {
         "params": n,
         "tokens": d,
         "tokens_per_param": d / n,
         "flops": flops,
-        "flops_convention": "6ND",
+        "flops_convention": convention,
+        "flops_6nd": law_flops,
         "flops_gopher_units": flops / cost.GOPHER_FLOPS,
         "predicted_loss": _loss(law, n, d, req.unique_tokens),
         "law": law.name,
@@ -209,7 +250,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
     warnings: list[str] = []
     if kind == "days" and hw is not None:
         est = est or mfu_for(hw, catalog, n, req.mfu)
-    out.update(hardware_costs(flops, n, hw, catalog, est, warnings, req.mfu))
+    out.update(hardware_costs(flops, n, hw, catalog, est, warnings, req.mfu, goodput=req.goodput))
     if req.unique_tokens is not None:
         n_eff, d_eff = law.effective(n, d, req.unique_tokens)
         out["data_constrained"] = {
@@ -226,13 +267,17 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
             f"inference-aware sizing trains longer than the budget: training needs {flops / _budget_flops(out, req, hw):.3g}x "
             "the budget's FLOPs to match the compute-optimal loss"
         )
-    ext = law.extrapolation(flops)
+    ext = law.extrapolation(law_flops)
     if ext:
         warnings.append(ext)
     if law.params_counted == "non-embedding":
         warnings.append(f"law '{law.name}' counts non-embedding parameters; N here excludes embeddings")
+    if convention == "moe":
+        warnings.append("the law is for dense models; it is applied here to the MoE's active parameters")
+    if convention != "6ND" and abs(flops / law_flops - 1) > 0.02:
+        warnings.append(f"{convention} FLOPs are {flops / law_flops:.3g}x the law's 6ND count ({law_flops:.3g})")
     sources = {"law": f"{law.citation}"}
-    sources["flops_convention"] = cost.FLOPS_CONVENTIONS["6ND"]
+    sources["flops_convention"] = cost.FLOPS_CONVENTIONS[convention]
     if hw is not None:
         sources.update(hw.sources)
     if est is not None and est.sources:
@@ -245,7 +290,30 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
 def _budget_flops(out: dict, req: PlanRequest, hw: Hardware | None) -> float:
     if req.flops is not None:
         return req.flops
-    return float(cost.flops_from_gpu_hours(_budget_gpu_hours(req, hw), hw.peak, out["mfu"]))
+    return float(cost.flops_from_gpu_hours(_budget_gpu_hours(req, hw), hw.peak, out["mfu"])) * req.goodput
+
+
+def plan_clip(req: PlanRequest, catalog: Catalog, model) -> dict:
+    """The cost of a CLIP run: 6 × GMACs per sample × samples, at the CLIP MFU profile."""
+    hw = resolve_hardware(req, catalog)
+    macs = model.gmacs_per_sample.value * 1e9
+    flops = float(cost.training_flops(macs, req.samples, "clip"))
+    warnings: list[str] = []
+    out: dict = {"model": model.name, "params": model.params, "samples": req.samples, "tokens": None,
+                 "gmacs_per_sample": model.gmacs_per_sample.value, "flops": flops, "flops_convention": "clip",
+                 "flops_gopher_units": flops / cost.GOPHER_FLOPS, "predicted_loss": None, "law": None,
+                 "budget": {"kind": "fixed", "value": None}}
+    out.update(hardware_costs(flops, model.params, hw, catalog, None, warnings, req.mfu, workload="clip", goodput=req.goodput))
+    sources = {"flops_convention": cost.FLOPS_CONVENTIONS["clip"], "gmacs_per_sample": model.cite(model.gmacs_per_sample)}
+    if hw is not None:
+        sources.update(hw.sources)
+        if req.mfu is None:
+            from planner.hardware import mfu_for as _mfu
+
+            sources["mfu"] = "; ".join(_mfu(hw, catalog, model.params, None, "clip").sources)
+    out["sources"] = sources
+    out["warnings"] = list(dict.fromkeys(warnings))
+    return out
 
 
 def _loss(law: Law, n: float, d: float, unique_tokens: float | None) -> float | None:

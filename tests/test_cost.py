@@ -80,3 +80,40 @@ def test_accelerator_only_energy_is_tdp(catalog):
 def test_fp8_uses_the_fp8_peak(catalog):
     plan = make_plan(PlanRequest(flops=1e21, accelerator="h100-sxm", mfu=0.3, dtype="fp8"), catalog)
     assert plan["peak_flops_per_gpu"] == pytest.approx(1978.9e12)
+
+
+def test_model_fixed_run_uses_shape_parameters(catalog):
+    plan = make_plan(PlanRequest(model="llama-2-7b", tokens=2e12, cluster="juwels-booster", mfu=0.5), catalog)
+    assert plan["params"] == 6_738_415_616
+    assert plan["flops"] == pytest.approx(6 * 6_738_415_616 * 2e12)
+
+
+def test_attention_convention_adds_12_l_h_s(catalog):
+    """formulas.md §2: Llama-2-7B at 4k context, D = 2e12: 6ND = 8.09e22, with 12·L·h·s per token 9.37e22 (+16%)."""
+    plan = make_plan(PlanRequest(model="llama-2-7b", tokens=2e12, flops_convention="6ND+attention"), catalog)
+    assert plan["flops_6nd"] == pytest.approx(8.09e22, rel=1e-3)
+    assert plan["flops"] == pytest.approx(9.37e22, rel=1e-3)
+    assert any("1.16x" in w for w in plan["warnings"])
+
+
+def test_moe_flops_use_active_parameters(catalog):
+    plan = make_plan(PlanRequest(model="deepseek-v3", tokens=14.8e12), catalog)
+    assert plan["flops"] == pytest.approx(6 * 37e9 * 14.8e12)
+    assert plan["flops_convention"] == "moe"
+
+
+def test_clip_run_is_six_gmacs_times_samples(catalog):
+    """ViT-L/14, 34B samples: 6 x 87.73e9 x 34e9 FLOPs, at the openCLIP MFU profile."""
+    plan = make_plan(PlanRequest(model="openclip-vit-l-14", samples=34e9, cluster="juwels-booster", nodes=64), catalog)
+    flops = 6 * 87.73e9 * 34e9
+    assert plan["flops"] == pytest.approx(flops)
+    assert plan["flops_convention"] == "clip"
+    assert 0.1 < plan["mfu"] < 0.2  # openCLIP on A100: 9-17% of the bf16 peak
+    assert plan["gpu_hours"] == pytest.approx(flops / (312e12 * plan["mfu"] * 3600))
+
+
+def test_goodput_scales_hours_not_flops(catalog):
+    steady = make_plan(PlanRequest(params=[7e9], tokens=1e12, cluster="juwels-booster", mfu=0.5), catalog)
+    campaign = make_plan(PlanRequest(params=[7e9], tokens=1e12, cluster="juwels-booster", mfu=0.5, goodput=0.8), catalog)
+    assert campaign["flops"] == steady["flops"]
+    assert campaign["gpu_hours"] == pytest.approx(steady["gpu_hours"] / 0.8)

@@ -8,10 +8,14 @@ from planner.cli import NodeCount, Number, NumberList, catalog_from, cli, output
 from planner.output import Column, render_record, render_rows
 
 PLAN_FIELDS = [
+    Column("model", "model"),
     Column("params", "parameters", "count"),
     Column("tokens", "tokens", "count"),
+    Column("samples", "samples seen", "count"),
+    Column("gmacs_per_sample", "GMACs per sample", "float"),
     Column("tokens_per_param", "tokens per parameter", "ratio"),
-    Column("flops", "training FLOPs (6ND)", "flops"),
+    Column("flops", "training FLOPs", "flops"),
+    Column("flops_convention", "FLOPs convention"),
     Column("flops_gopher_units", "FLOPs in Gopher units (5.76e23)", "gopher"),
     Column("predicted_loss", "predicted loss (nats/token)", "loss"),
     Column("law", "law"),
@@ -25,7 +29,8 @@ PLAN_FIELDS = [
     Column("accelerator", "accelerator"),
     Column("dtype", "dtype"),
     Column("peak_flops_per_gpu", "dense peak per GPU (FLOP/s)", "flops"),
-    Column("mfu", "MFU", "fraction"),
+    Column("mfu", "MFU (steady state)", "fraction"),
+    Column("goodput", "goodput", "fraction"),
     Column("gpus", "GPUs"),
     Column("nodes", "nodes"),
     Column("gpu_hours", "GPU-hours", "hours"),
@@ -44,7 +49,8 @@ PROJECTION_COLUMNS = [
     Column("tokens", "tokens", "count"),
     Column("tokens_per_param", "tokens/param", "ratio"),
     Column("predicted_loss", "loss", "loss"),
-    Column("mfu", "MFU", "fraction"),
+    Column("mfu", "MFU (steady state)", "fraction"),
+    Column("goodput", "goodput", "fraction"),
     Column("gpu_hours", "GPU-hours", "hours"),
     Column("node_hours", "node-hours", "hours"),
     Column("wall_clock_days", "days", "ratio"),
@@ -52,9 +58,15 @@ PROJECTION_COLUMNS = [
 
 
 def plan_notes(result: dict) -> list[str]:
-    notes = [f"FLOPs convention: {result['sources']['flops_convention']}", f"law: {result['law']} — {result['law_form']}"]
+    notes = [f"FLOPs convention: {result['sources']['flops_convention']}"]
+    if result.get("law"):
+        notes.append(f"law: {result['law']} — {result['law_form']}")
     if result.get("mfu_basis"):
         notes.append(f"MFU: {result['mfu_basis']}")
+    if result.get("goodput") is not None:
+        notes.append("goodput: " + ("1 (steady state: no restarts, evaluation or failures; --goodput 0.9 "
+                                    "allows for them, cf. Llama 3's >90% effective training time)"
+                                    if result["goodput"] == 1 else f"{result['goodput']:g} of allocated time trains"))
     if result.get("energy_basis"):
         notes.append(f"energy: {result['energy_basis']}")
     if result.get("charge"):
@@ -78,6 +90,9 @@ Examples:
   planner plan --params 400M,1B,10B,67B,175B --law chinchilla-approach1 --accelerator h100-sxm
   # Cost of a fixed run, and the loss the law predicts for it
   planner plan --params 7e9 --tokens 2T --cluster leonardo-booster --nodes 128
+  # A catalog model: Llama 2 7B on 2T tokens; an openCLIP run (6 x GMACs x samples)
+  planner plan --model llama-2-7b --tokens 2T --cluster juwels-booster --nodes 64 --goodput 0.9
+  planner plan --model openclip-vit-l-14 --samples 34e9 --cluster juwels-booster --nodes 100
   # Compute needed to reach a loss; inference-aware and data-constrained sizing
   planner plan --target-loss 2.1 --law epoch-2024
   planner plan --flops 1e23 --inference-tokens 2e12
@@ -100,6 +115,12 @@ Examples:
 @click.option("--dtype", default="bf16", show_default=True,
               type=click.Choice(["bf16", "fp16", "fp8", "tf32", "fp32", "fp64", "fp64_tensor", "int8"]),
               help="Dtype whose dense peak MFU refers to.")
+@click.option("--model", help="A model from the catalog (planner catalog list models) instead of --params.")
+@click.option("--samples", type=Number(), help="CLIP models: samples seen.")
+@click.option("--flops-convention", type=click.Choice(["6ND", "6ND+attention"]),
+              help="Hardware FLOPs: 6ND (default; MoE: active parameters; CLIP: 6 x MACs) or 6ND+attention (needs --model).")
+@click.option("--goodput", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0, show_default=True,
+              help="Fraction of allocated time that trains (restarts, evaluation, failures cost the rest).")
 @click.option("--inference-tokens", type=Number(), help="Tokens to be served: size for training + inference FLOPs (Sardana et al.).")
 @click.option("--unique-tokens", type=Number(), help="Unique tokens available: data-constrained sizing (Muennighoff et al.).")
 @output_options
@@ -115,7 +136,7 @@ def plan(ctx, fmt, **options):
 
     catalog = catalog_from(ctx)
     request = build_request(options)
-    progress(f"planning with law {request.law_file or request.law}")
+    progress(f"planning with {'model ' + request.model if request.model else 'law ' + (request.law_file or request.law)}")
     if request.params is not None and len(request.params) > 1:
         result = project(request, catalog)
         notes = [f"FLOPs convention: {result['sources']['flops_convention']}", f"law: {result['law']} — {result['law_form']}"]
