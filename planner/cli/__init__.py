@@ -157,3 +157,5 @@ def main(argv: list[str] | None = None) -> None:
 from planner.cli import catalog as _catalog  # noqa: E402,F401  (registers subcommands)
 from planner.cli import plan as _plan  # noqa: E402,F401
 from planner.cli import fit as _fit  # noqa: E402,F401
+from planner.cli import calibrate as _calibrate  # noqa: E402,F401
+from planner.cli import sweep as _sweep  # noqa: E402,F401
