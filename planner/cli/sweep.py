@@ -1,0 +1,126 @@
+"""`planner sweep`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from planner.cli import catalog_from, cli, progress
+from planner.errors import PlannerError
+from planner.files import write_atomic
+from planner.output import FORMATS, Column, render_rows
+from planner.slurm import time_text
+
+SUMMARY_COLUMNS = [
+    Column("array", "array"),
+    Column("runs", "runs", "count"),
+    Column("nodes", "nodes/run", "count"),
+    Column("time_limit", "--time"),
+    Column("segments", "segments", "count"),
+    Column("throttle", "max running", "count"),
+    Column("gpu_hours", "GPU-hours", "hours"),
+    Column("node_hours", "node-hours", "hours"),
+    Column("reserved_node_hours", "node-hours reserved", "hours"),
+    Column("charge", "charge", "hours"),
+]
+
+
+@cli.command(epilog="""\b
+Examples:
+  # an IsoFLOP grid on JUWELS Booster: write DIR, check it with sbatch --test-only, submit it
+  planner sweep examples/sweeps/isoflop-juwels.yaml --out sweeps/isoflop --account myproject
+  sweeps/isoflop/submit.sh --test-only && sweeps/isoflop/submit.sh
+  # the same summary as JSON (for a grant table), regenerating the files in place
+  planner sweep examples/sweeps/isoflop-lumi.yaml --out sweeps/lumi --force --format json
+""")
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Sweep directory: manifest.csv, arrays/*.sbatch, submit.sh, logs/.")
+@click.option("--force", is_flag=True, help="Overwrite the files of an earlier sweep in --out.")
+@click.option("--account", help="Slurm account (budget); overrides the spec's `account`.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="Format of the summary printed on stdout.")
+@click.pass_context
+def sweep(ctx, spec, out_dir, force, account, fmt):
+    """Turn a sweep spec (IsoFLOP grid, model ladder, list of runs, CLIP samples-seen grid) into Slurm job
+    arrays sized by the planner's own wall-clock estimate, a manifest of which task trains what, and
+    submit.sh. Prints a summary (runs, arrays, GPU-hours, node-hours). The spec format and the command's
+    {placeholders} are documented in examples/sweeps/isoflop-juwels.yaml.
+    """
+    from planner import slurm
+    from planner.sweep import design, load_spec
+    from planner.yamlio import read_text
+
+    catalog = catalog_from(ctx)
+    parsed, src = load_spec(spec)
+    sw = design(parsed, src, catalog, out_dir, account)
+    texts = slurm.files(sw, read_text(spec))
+    write_sweep(out_dir, texts, force, slurm.MARK)
+    progress(f"wrote {len(texts)} files for {len(sw.runs)} runs in {len(sw.arrays)} arrays to {out_dir}; "
+             f"submit with {out_dir / 'submit.sh'}")
+    rows, total = summary(sw)
+    unit = sw.cluster.accounting.unit
+    notes = [
+        f"sweep {parsed.name}: {len(sw.runs)} runs in {len(sw.arrays)} array(s) on {sw.cluster.name} "
+        f"partition {sw.partition.name} (max {sw.partition.max_wall_hours.value:g} h)",
+        f"hours: hardware_costs, as `planner plan --params N --tokens D --cluster {sw.cluster.name} --nodes K`; "
+        f"FLOPs convention: {sw.flops_convention}",
+        f"MFU: {sw.mfu_basis}",
+        f"--time: estimate × (1 + {parsed.time_margin:g}), rounded up "
+        + (f"to a multiple of {parsed.time_step_minutes} min" if parsed.time_step_minutes else "to the next of 10 min, 15 min, ..., 1 h, 1.5 h, 2 h, 3 h, 4 h, 6 h, 8 h, 12 h, 16 h, 24 h, ...")
+        + ", capped at the partition's limit; longer runs are chains of segments (afterany)",
+        f"max running: the throttle of each array; arrays run side by side, so up to {total['throttle']} tasks at once",
+        f"charge: {unit} ({sw.cluster.accounting.units_per_node_hour.value:g} per node-hour); node-hours reserved = runs × nodes × segments × --time",
+    ] + [f"warning: {w}" for w in sw.warnings]
+    data = {
+        "name": parsed.name, "dir": sw.out_dir, "cluster": sw.cluster.name, "partition": sw.partition.name,
+        "account": sw.account, "runs": len(sw.runs), "arrays": rows, "total": total, "charge_unit": unit,
+        "flops_convention": sw.flops_convention, "mfu_basis": sw.mfu_basis, "warnings": sw.warnings,
+        "files": sorted(texts),
+    }
+    click.echo(render_rows(rows + [total], SUMMARY_COLUMNS, fmt, notes, data=data), nl=False)
+
+
+def summary(sw) -> tuple[list[dict], dict]:
+    """One row per array plus a total: runs, GPU- and node-hours estimated, node-hours the time limits reserve."""
+    rows = []
+    for a in sw.arrays:
+        rows.append({
+            "array": a.id, "runs": len(a.runs), "nodes": a.nodes, "time_limit": time_text(a.time_minutes),
+            "segments": a.segments, "throttle": a.throttle,
+            "gpu_hours": sum(r.gpu_hours for r in a.runs), "node_hours": sum(r.node_hours for r in a.runs),
+            "reserved_node_hours": len(a.runs) * a.nodes * a.segments * a.time_minutes / 60.0,
+            "charge": sum(r.charge for r in a.runs),
+        })
+    total = {"array": "total", "runs": len(sw.runs), "arrays": len(sw.arrays), "throttle": sum(a.throttle for a in sw.arrays)}
+    for key in ("gpu_hours", "node_hours", "reserved_node_hours", "charge"):
+        total[key] = sum(r[key] for r in rows)
+    return rows, total
+
+
+def write_sweep(out_dir: Path, texts: dict[str, str], force: bool, mark: str) -> list[Path]:
+    """Write every file, or none when one exists and `force` is off (checked before anything is written).
+
+    With `force`, array scripts of an earlier design that this one no longer has are removed."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PlannerError(f"--out {out_dir} is a file, not a directory")
+    existing = [out_dir / rel for rel in texts if (out_dir / rel).exists()]
+    if existing and not force:
+        more = f" (and {len(existing) - 1} more files of an earlier sweep)" if len(existing) > 1 else ""
+        raise PlannerError(f"{existing[0]} exists{more}; pass --force to overwrite")
+    for sub in ("arrays", "logs", "done"):  # logs/ must exist before a job starts, or Slurm fails it
+        (out_dir / sub).mkdir(parents=True, exist_ok=True)
+    if force:
+        for old in sorted((out_dir / "arrays").glob("*.sbatch")):
+            if f"arrays/{old.name}" not in texts and mark in old.read_text(errors="replace")[:400]:
+                old.unlink()
+    written = []
+    for rel, text in texts.items():
+        path = out_dir / rel
+        write_atomic(path, text, force=True)
+        if rel.endswith((".sh", ".sbatch")):
+            path.chmod(0o755)
+        written.append(path)
+    return written

@@ -1,0 +1,446 @@
+"""`planner sweep`: a YAML spec → the runs of a scaling-law sweep, each costed by `hardware_costs`
+(the function behind `planner plan`), with Slurm time limits, segment chains and job arrays; the files
+are rendered by `planner.slurm`. examples/sweeps/isoflop-juwels.yaml documents every key.
+
+Spec kinds (`sweep.kind`): `isoflop` (budgets, points, span: model sizes log-spaced over
+N_opt/span .. N_opt·span around the law's optimum, tokens = C/6N), `ladder` (params, tokens_per_param or
+the law's compute-optimal tokens, multipliers for over-training), `list` (runs: params, tokens, name,
+nodes), `samples` for CLIP-style runs (models: name, params, gmacs_per_sample; samples_seen;
+FLOPs = 6 × GMACs/sample × 1e9 × samples, Cherti et al. 2023). Numbers accept 1e18, 400M, 1.5B, 2T.
+Unknown keys are errors that list the valid ones, with the file and line.
+
+`command` is shell code, run once per run and segment. Placeholders become shell variables at run time
+({params} → ${PLANNER_PARAMS}), so a value is never parsed as code: {run_id} {array} {index} (array
+task) {model} {params} {tokens} {samples} (= tokens) {flops} {budget} {nodes} {gpus} {est_hours}
+{time_limit} {segment} (1-based) {segments} {out_dir} (the sweep directory) {name} {done_file} (touch it
+when the run has finished: later segments and re-submissions skip the run). {{ and }} are literal
+braces; ${VAR} is left alone.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from planner import cost, mfu
+from planner.catalog import Catalog, Cluster, Partition
+from planner.errors import PlannerError
+from planner.hardware import Hardware, hardware_costs, hardware_for, mfu_for
+from planner.slurm import PLACEHOLDERS, unknown_placeholders
+from planner.yamlio import load_text, read_text, validation_messages
+
+DEFAULT_LAW = "epoch-2024"  # as `planner plan`
+NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # safe unquoted in file names, job names and shell words
+Name = Annotated[str, Field(pattern=NAME_RE)]
+_NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKMBGTP]?)\s*$")
+_SUFFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# --time is rounded up to the next of these (minutes) so that runs of similar length share an array;
+# the limit is at most 1.5x what the run needs (plus the margin) and unused time is not charged.
+TIME_LADDER = (10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 360, 480, 720, 960, 1440, 2160, 2880, 4320, 5760, 8640)
+
+
+def _number(value: Any) -> Any:
+    """PyYAML reads `1e18` (no dot) as a string; accept it, and suffixes as on the command line."""
+    if isinstance(value, str):
+        m = _NUMBER.match(value)
+        if not m:
+            raise ValueError(f"'{value}' is not a number (examples: 1e18, 400M, 1.5B, 2T)")
+        value = float(m.group(1)) * _SUFFIX[m.group(2)]
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not (math.isfinite(value) and value > 0):
+        raise ValueError("must be a positive finite number")
+    return value
+
+
+Positive = Annotated[float, BeforeValidator(_number)]
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Isoflop(SpecModel):
+    kind: Literal["isoflop"]
+    budgets: list[Positive] = Field(min_length=1)
+    points: int = Field(5, ge=1, le=10_000)
+    span: float = Field(4.0, gt=1)
+
+
+class Ladder(SpecModel):
+    kind: Literal["ladder"]
+    params: list[Positive] = Field(min_length=1)
+    tokens_per_param: Positive | None = None
+    multipliers: list[Positive] = Field([1.0], min_length=1)
+
+
+class RunEntry(SpecModel):
+    params: Positive
+    tokens: Positive
+    name: Name | None = None
+    nodes: int | None = Field(None, ge=1)
+
+
+class RunList(SpecModel):
+    kind: Literal["list"]
+    runs: list[RunEntry] = Field(min_length=1)
+
+
+class ClipModel(SpecModel):
+    name: Name
+    params: Positive
+    gmacs_per_sample: Positive
+
+
+class Samples(SpecModel):
+    kind: Literal["samples"]
+    models: list[ClipModel] = Field(min_length=1)
+    samples_seen: list[Positive] = Field(min_length=1)
+
+
+class SweepSpec(SpecModel):
+    name: Name
+    cluster: str
+    account: Name | None = None
+    partition: Name | None = None
+    law: str = DEFAULT_LAW
+    nodes: int = Field(1, ge=1)
+    max_concurrent: int = Field(8, ge=1)
+    time_margin: float = Field(0.2, ge=0, le=10)
+    time_step_minutes: int | None = Field(None, ge=1, le=1440)
+    max_array_size: int = Field(1000, ge=1)
+    max_segments: int = Field(100, ge=1)
+    signal_seconds: int = Field(300, ge=0, le=86400)
+    mfu: float | None = Field(None, gt=0, le=1)
+    mfu_profile: str | None = None
+    dtype: Literal["bf16", "fp16", "fp8", "tf32", "fp32"] = "bf16"
+    tasks_per_node: int | None = Field(None, ge=1)
+    cpus_per_task: int | None = Field(None, ge=1)
+    workdir: str | None = None
+    setup: list[str] = []
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
+    sbatch: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")], str | int | float] = {}
+    command: str = Field(min_length=1)
+    sweep: Annotated[Isoflop | Ladder | RunList | Samples, Field(discriminator="kind")]
+
+
+KINDS = {"isoflop": Isoflop, "ladder": Ladder, "list": RunList, "samples": Samples}
+# the script sets these itself; an `sbatch:` entry for one of them would contradict the design
+MANAGED = ("account", "array", "chdir", "cpus-per-task", "dependency", "error", "gres", "job-name", "nodes",
+           "ntasks-per-node", "open-mode", "output", "partition", "signal", "time")
+
+
+@dataclass
+class Source:
+    """Where a spec came from: file name and the line of every key, for `file:line: field:` errors."""
+
+    filename: str
+    lines: dict = field(default_factory=dict)
+    directory: Path = Path(".")
+
+    def error(self, path: tuple, message: str) -> PlannerError:
+        known = path
+        while known and known not in self.lines:
+            known = known[:-1]
+        where = ".".join(str(p) for p in path) or "(top level)"
+        return PlannerError(f"{self.filename}:{self.lines.get(known, 1)}: {where}: {message}")
+
+
+class _Errors:  # lets yamlio format errors whose union tags were taken out of `loc`
+    def __init__(self, errors: list[dict]):
+        self._errors = errors
+
+    def errors(self, include_url: bool = False) -> list[dict]:
+        return self._errors
+
+
+def _fields_at(loc: tuple, data: dict) -> list[str]:
+    model: type[BaseModel] | None = SweepSpec
+    if loc[:1] == ("sweep",):
+        kind = data.get("sweep", {}).get("kind") if isinstance(data.get("sweep"), dict) else None
+        model = KINDS.get(kind)
+        if len(loc) > 2:
+            model = {"runs": RunEntry, "models": ClipModel}.get(loc[1])
+    return list(model.model_fields) if model else []
+
+
+def parse_spec(data: Any, src: Source) -> SweepSpec:
+    if not isinstance(data, dict):
+        raise src.error((), "expected a mapping of fields")
+    try:
+        return SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors(include_url=False):
+            loc = err["loc"]
+            if loc[:1] == ("sweep",) and len(loc) > 1 and loc[1] in KINDS:
+                loc = loc[:1] + loc[2:]
+            if err["type"].startswith("union_tag"):
+                loc = ("sweep", "kind")
+            errors.append({**err, "loc": loc})
+        first = errors[0]
+        message = validation_messages(_Errors([first]), src.filename, src.lines)[0]
+        if first["type"] == "extra_forbidden":
+            valid = _fields_at(first["loc"][:-1], data)
+            close = difflib.get_close_matches(str(first["loc"][-1]), valid, n=1, cutoff=0.6)
+            message += (f"; did you mean '{close[0]}'?" if close else "") + f" (valid: {', '.join(valid)})"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise PlannerError(message + more) from None
+
+
+def load_spec(path: Path) -> tuple[SweepSpec, Source]:
+    src = Source(str(path), directory=Path(path).resolve().parent)
+    data, src.lines = load_text(read_text(Path(path)), str(path))
+    return parse_spec(data, src), src
+
+
+def check_path(text: str, what: str) -> str:
+    """A path that lands in a script: any printable character is quoted safely, but a newline cannot be
+    (an #SBATCH line ends there) and a backslash turns off Slurm's %A/%a patterns in --output."""
+    if _CONTROL.search(text) or "\\" in text:
+        raise PlannerError(f"{what} '{text!r}' contains a control character or backslash, which cannot be used in a Slurm script")
+    return text
+
+
+# --- design -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Run:
+    run_id: str
+    model: str
+    params: int
+    tokens: int
+    flops: float
+    budget: float | None
+    nodes: int
+    gpus: int = 0
+    mfu: float = 0.0
+    gpu_hours: float = 0.0
+    node_hours: float = 0.0
+    charge: float = 0.0
+    est_hours: float = 0.0
+    time_minutes: int = 0
+    segments: int = 1
+    array: str = ""
+    index: int = 0
+
+
+@dataclass
+class Array:
+    id: str
+    runs: list[Run]
+    nodes: int
+    time_minutes: int
+    segments: int
+    throttle: int
+    signal_seconds: int
+
+
+@dataclass
+class Sweep:
+    spec: SweepSpec
+    cluster: Cluster
+    partition: Partition
+    account: str | None
+    out_dir: str  # absolute
+    workdir: str  # absolute
+    runs: list[Run]
+    arrays: list[Array]
+    tasks_per_node: int
+    cpus_per_task: int
+    flops_convention: str
+    mfu_basis: str
+    warnings: list[str]
+
+
+def _short(x: float) -> str:
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if x >= scale:
+            return f"{x / scale:.3g}{suffix}"
+    return f"{x:.3g}"
+
+
+def _sci(x: float) -> str:
+    mantissa, _, exp = f"{x:.3g}".partition("e")
+    return f"{mantissa}e{int(exp)}" if exp else mantissa
+
+
+def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[tuple], str, list[str]]:
+    """(label, model, params, tokens, flops, budget, nodes) per run, the FLOPs convention, warnings."""
+    s, warnings = spec.sweep, []
+    if s.kind == "samples":
+        out = []
+        for m in s.models:
+            for n in s.samples_seen:
+                samples = int(round(n))
+                out.append((f"{m.name}-S{_short(samples)}", m.name, int(round(m.params)), samples,
+                            6.0 * m.gmacs_per_sample * 1e9 * samples, None, None))
+        return out, "C = 6 × GMACs/sample × 1e9 × samples seen (Cherti et al. 2023)", warnings
+    if s.kind == "list":
+        rows = [(e.name or "", e.params, e.tokens, None, e.nodes) for e in s.runs]
+    else:
+        try:
+            law = catalog.law(spec.law)
+        except PlannerError as exc:
+            raise src.error(("law",), exc.message) from None
+        if s.kind == "isoflop":
+            budgets = np.asarray(s.budgets, dtype=float)
+            steps = np.linspace(-1.0, 1.0, s.points) if s.points > 1 else np.zeros(1)
+            n = np.outer(law.optimal_params(budgets), s.span ** steps)  # log-spaced around N_opt
+            params = np.rint(n)
+            tokens = np.rint(budgets[:, None] / (6.0 * np.maximum(params, 1.0)))
+            rows = [(f"C{_sci(c)}", params[i, j], tokens[i, j], c, None)
+                    for i, c in enumerate(s.budgets) for j in range(len(steps))]
+            warnings += [w for w in (law.extrapolation(c) for c in s.budgets) if w]
+        else:
+            sizes = np.asarray(s.params, dtype=float)
+            base = sizes * s.tokens_per_param if s.tokens_per_param else law.flops_for_params(sizes) / (6.0 * sizes)
+            rows = [("", sizes[i], base[i] * m, None, None) for i in range(len(sizes)) for m in s.multipliers]
+    out = []
+    for tag, p, t, budget, nodes in rows:
+        p, t = int(round(float(p))), int(round(float(t)))
+        if p < 1 or t < 1:
+            raise src.error(("sweep",), f"a run rounds to {p} parameters and {t} tokens; use larger budgets")
+        label = "-".join(x for x in (tag, f"N{_short(p)}", f"D{_short(t)}" if budget is None else "") if x)
+        out.append((label, tag if spec.sweep.kind == "list" else "", p, t, float(cost.training_flops(p, t)), budget, nodes))
+    return out, "6ND", warnings
+
+
+def _mfu_estimates(spec: SweepSpec, hw: Hardware, catalog: Catalog, params: list[int], src: Source,
+                   warnings: list[str]) -> list[mfu.MfuEstimate]:
+    """`mfu_for` for every run. Interpolating a profile per call costs ~0.1 ms, too slow for 10,000 runs,
+    so the profile's table is read once and interpolated for all sizes with the same arithmetic as
+    `mfu.estimate` (tests hold the two equal)."""
+    if spec.mfu is not None:
+        return [mfu.MfuEstimate(spec.mfu, f"{spec.mfu:g} given in the spec (mfu)")] * len(params)
+    name = spec.mfu_profile
+    if name is None and spec.sweep.kind == "samples":
+        name = next((p for p in catalog.names("mfu") if catalog.mfu_profile(p).workload == "clip"
+                     and hw.accelerator.name in catalog.mfu_profile(p).accelerators), None)
+        if name is None:
+            raise src.error(("sweep", "kind"), f"no CLIP MFU profile for {hw.accelerator.name}; set `mfu:` or `mfu_profile:`")
+    if name is None:
+        try:
+            mfu_for(hw, catalog, float(params[0]))  # the checks (profile exists, dtype) exactly as `plan` makes them
+        except PlannerError as exc:
+            raise src.error(("mfu",), exc.message.replace("give --mfu", "set `mfu:` in the spec")) from None
+        name = hw.cluster.mfu_profile
+    try:
+        profile = catalog.mfu_profile(name)
+    except PlannerError as exc:
+        raise src.error(("mfu_profile",), exc.message) from None
+    if profile.dtype != hw.dtype and not {profile.dtype, hw.dtype} <= {"bf16", "fp16"}:
+        raise src.error(("mfu_profile",), f"profile '{name}' was measured in {profile.dtype}, not {hw.dtype}")
+    log_n, table = mfu._by_size(profile)
+    values = np.interp(np.array([math.log(p) for p in params]), log_n, table)
+    lo, hi = math.exp(log_n[0]), math.exp(log_n[-1])
+    basis = f"profile '{profile.name}' ({len(profile.points)} measured points), interpolated in log model size"
+    ceiling = hw.accelerator.matmul_ceiling
+    cited = tuple(dict.fromkeys(profile.sources[p.source].citation for p in profile.points))
+    out = []
+    for v in values:
+        v, b = float(v), basis
+        if ceiling is not None and v > ceiling.value:
+            v, b = ceiling.value, basis + f", capped at the measured matmul ceiling {ceiling.value:.3f}"
+        out.append(mfu.MfuEstimate(v, b, cited))
+    outside = [p for p in params if not lo / 3 <= p <= hi * 3]  # one warning for all, not one per run
+    if outside:
+        warnings.append(f"MFU for {len(outside)} run(s) of {min(outside):.3g}-{max(outside):.3g} parameters is held at "
+                        f"the nearest measured size ({lo:.3g}-{hi:.3g}) of profile '{profile.name}'")
+    return out
+
+
+def design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, account: str | None = None) -> Sweep:
+    """Runs, their hours (from `hardware_costs`), time limits, chains and arrays. No files are touched."""
+    try:
+        cluster = catalog.cluster(spec.cluster)
+    except PlannerError as exc:
+        raise src.error(("cluster",), exc.message) from None
+    try:
+        partition = cluster.partition(spec.partition)
+    except PlannerError as exc:
+        raise src.error(("partition",), exc.message) from None
+    if unknown := unknown_placeholders(spec.command):
+        close = difflib.get_close_matches(unknown[0], PLACEHOLDERS, n=1)
+        raise src.error(("command",), f"unknown placeholder {{{unknown[0]}}}" + (f"; did you mean {{{close[0]}}}?" if close else "")
+                        + f" (placeholders: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}; {{{{ and }}}} are literal braces)")
+    if bad := [k for k in spec.sbatch if k in MANAGED]:
+        raise src.error(("sbatch", bad[0]), "set by the planner (from nodes, partition, account, time_margin, ...); not allowed here")
+    for key, value in list(spec.sbatch.items()) + list(spec.env.items()):
+        if _CONTROL.search(str(value)):
+            raise src.error(("sbatch" if key in spec.sbatch else "env", key), "control characters (newlines) are not allowed")
+    if account is not None and not re.match(NAME_RE, account):
+        raise PlannerError(f"--account '{account!r}' must be letters, digits, '.', '_' or '-'")
+    out_abs = check_path(os.path.abspath(out_dir), "--out")
+    workdir = out_abs if spec.workdir is None else os.path.normpath(os.path.join(src.directory, spec.workdir))
+    check_path(workdir, "workdir")
+
+    points, convention, warnings = _points(spec, catalog, src)
+    gpn = cluster.gpus_per_node_int
+    tasks = spec.tasks_per_node or gpn
+    cpus = spec.cpus_per_task or max(1, int(cluster.cpu_cores_per_node.value) // tasks)
+    max_nodes = partition.max_nodes.value if partition.max_nodes else None
+    limit_min = max(1, math.floor(partition.max_wall_hours.value * 60 + 1e-9))  # Slurm limits are whole minutes
+
+    def signal_for(minutes: int) -> int:  # the warning must come well inside the job
+        return min(spec.signal_seconds, minutes * 30)
+
+    runs: list[Run] = []
+    width = len(str(len(points) - 1))
+    by_nodes: dict[int, list[int]] = {}
+    for i, (label, model, p, t, flops, budget, nodes) in enumerate(points):
+        nodes = nodes or spec.nodes
+        if max_nodes is not None and nodes > max_nodes:
+            raise src.error(("nodes",), f"{nodes} nodes exceed the {int(max_nodes)}-node limit of partition {partition.name}")
+        runs.append(Run(f"{spec.name}-{i:0{width}d}-{label}", model, p, t, flops, budget, nodes))
+        by_nodes.setdefault(nodes, []).append(i)
+    mfu_basis = set()
+    for nodes, idx in sorted(by_nodes.items()):
+        try:
+            hw = hardware_for(catalog, cluster=cluster.name, nodes=nodes, dtype=spec.dtype)
+        except PlannerError as exc:
+            raise src.error(("nodes",), exc.message) from None
+        estimates = _mfu_estimates(spec, hw, catalog, [runs[i].params for i in idx], src, warnings)
+        for i, est in zip(idx, estimates):
+            r = runs[i]
+            c = hardware_costs(r.flops, float(r.params), hw, catalog, est, warnings)
+            r.gpus, r.mfu, r.gpu_hours, r.node_hours = c["gpus"], c["mfu"], c["gpu_hours"], c["node_hours"]
+            r.charge, r.est_hours = c["charge"]["amount"], c["wall_clock_hours"]
+            mfu_basis.add(est.basis)
+            need = r.est_hours * (1.0 + spec.time_margin) * 60.0  # minutes
+            if need <= limit_min:
+                r.time_minutes = max(1, min(limit_min, _round_up(need, spec.time_step_minutes)))
+            else:  # a chain: each full segment loses its last signal_seconds to checkpointing
+                usable = limit_min * 60 - signal_for(limit_min)
+                r.segments, r.time_minutes = math.ceil(need * 60.0 / usable - 1e-9), limit_min
+                if r.segments > spec.max_segments:
+                    raise src.error(("max_segments",), f"run {r.run_id} needs {r.segments} segments of {limit_min} min on "
+                                    f"{nodes} node(s) (estimate {r.est_hours:.3g} h); give it more nodes or raise max_segments")
+
+    groups: dict[tuple, list[Run]] = {}
+    for r in runs:
+        groups.setdefault((r.nodes, r.time_minutes, r.segments), []).append(r)
+    chunks = [(key, g[k:k + spec.max_array_size]) for key, g in sorted(groups.items())
+              for k in range(0, len(g), spec.max_array_size)]
+    arrays = []
+    for j, ((nodes, minutes, segments), members) in enumerate(chunks):
+        aid = f"a{j:0{max(2, len(str(len(chunks) - 1)))}d}"
+        for k, r in enumerate(members):
+            r.array, r.index = aid, k
+        arrays.append(Array(aid, members, nodes, minutes, segments, min(spec.max_concurrent, len(members)), signal_for(minutes)))
+    return Sweep(spec, cluster, partition, account or spec.account, out_abs, workdir, runs, arrays, tasks, cpus,
+                 convention, "; ".join(sorted(mfu_basis)), list(dict.fromkeys(warnings)))
+
+
+def _round_up(minutes: float, step: int | None) -> int:
+    if step:
+        return math.ceil(minutes / step - 1e-9) * step
+    return next((m for m in TIME_LADDER if m >= minutes - 1e-9), math.ceil(minutes / 1440 - 1e-9) * 1440)
