@@ -10,6 +10,28 @@ from pathlib import Path
 from planner.errors import PlannerError
 
 
+def read_input(path: Path, what: str, max_bytes: int | None = None) -> bytes:
+    """The bytes of an input file, with one-line errors for the ways reading fails."""
+    path = Path(path)
+    try:
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            raise PlannerError(f"{path}: file larger than {max_bytes} bytes")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise PlannerError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise PlannerError(f"{path}: is a directory, expected a {what} file") from None
+    except OSError as exc:
+        raise PlannerError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def decode_utf8(raw: bytes, path: Path) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise PlannerError(f"{path}: not UTF-8 text") from None
+
+
 def check_writable(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise PlannerError(f"{path} exists; pass --force to overwrite it")

@@ -81,18 +81,9 @@ def _has_alias(node: yaml.Node, seen: set[int]) -> bool:
 
 
 def read_text(path: Path) -> str:
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise PlannerError(f"{path}: file larger than {MAX_BYTES} bytes")
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlannerError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise PlannerError(f"{path}: is a directory, expected a YAML file") from None
-    except UnicodeDecodeError:
-        raise PlannerError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise PlannerError(f"{path}: cannot read: {exc.strerror}") from None
+    from planner.files import decode_utf8, read_input
+
+    return decode_utf8(read_input(path, "YAML", MAX_BYTES), path)
 
 
 def validation_messages(exc: ValidationError, filename: str, lines: dict[tuple, int]) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from planner.errors import PlannerError
+from planner.files import decode_utf8, read_input
 
 MAX_ROWS = 1_000_000
 
@@ -25,18 +26,8 @@ class Table:
 
 
 def read_csv(path: Path) -> Table:
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise PlannerError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise PlannerError(f"{path}: is a directory, expected a CSV file") from None
-    except OSError as exc:
-        raise PlannerError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise PlannerError(f"{path}: not UTF-8 text") from None
+    raw = read_input(path, "CSV")
+    text = decode_utf8(raw, path)
     reader = csv.reader(text.splitlines())
     try:
         header = next(reader)
