@@ -32,10 +32,10 @@ def test_readme_starts_with_the_two_commands():
     assert block[1] == "$ pip install '.[test]' && pytest"
 
 
-EXAMPLES = ROOT / "examples" / "openclip" / "README.md"
+DOCS = [ROOT / "examples" / "openclip" / "README.md", *sorted((ROOT / "docs" / "tutorials").glob("*.md"))]
 
 
-@pytest.mark.parametrize("command", readme_commands() + readme_commands(EXAMPLES))
+@pytest.mark.parametrize("command", readme_commands() + [c for d in DOCS for c in readme_commands(d)])
 def test_readme_command_runs(command, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     code, out, err = run(shlex.split(command)[1:], capsys)
