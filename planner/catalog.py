@@ -85,8 +85,8 @@ def _walk_sourced(obj: Any, path: str = ""):
         for key, value in obj.items():
             yield from _walk_sourced(value, f"{path}.{key}")
     elif isinstance(obj, (list, tuple)):
-        for i, value in enumerate(obj):
-            yield from _walk_sourced(value, f"{path}.{i}")
+        for i, value in enumerate(obj):  # partitions and the like read better by name than index
+            yield from _walk_sourced(value, f"{path}.{getattr(value, 'name', i)}")
 
 
 class Link(Strict):

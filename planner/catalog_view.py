@@ -17,7 +17,8 @@ SHOW_COLUMNS = [Column("field", "field"), Column("value", "value", "float"), Col
 
 
 def sourced_rows(entry: Entry) -> list[dict]:
-    return [{"field": path, "value": item.value, "status": entry.status_of(item), "source": entry.cite(item),
+    """One row per number; `source` is the citation key (the citations are listed under the table)."""
+    return [{"field": path, "value": item.value, "status": entry.status_of(item), "source": item.source,
              "note": item.note} for path, item in entry.sourced_numbers()]
 
 
@@ -51,7 +52,8 @@ def describe(kind: str, entry: Entry, catalog: Catalog, fmt: str) -> str:
     if isinstance(entry, Law):
         notes.append(f"form: {entry.form}; predicts loss: {'yes' if entry.predicts_loss else 'no'}; citation: {entry.citation}")
     if entry.notes:
-        notes.append(entry.notes)
+        notes.append(" ".join(entry.notes.split()))
+    notes += [f"[{key}] {src.citation} ({src.status})" for key, src in entry.sources.items()]
     return render_rows(rows, SHOW_COLUMNS, fmt, notes)
 
 
