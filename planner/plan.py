@@ -24,13 +24,14 @@ BUDGETS = ("flops", "gpu_hours", "node_hours", "days", "target_loss")
 class PlanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    flops: float | None = Field(None, gt=0)
+    # Lower bounds of 1 (a FLOP, a token, a parameter) keep logs and ratios finite; see _finite().
+    flops: float | None = Field(None, ge=1)
     gpu_hours: float | None = Field(None, gt=0)
     node_hours: float | None = Field(None, gt=0)
     days: float | None = Field(None, gt=0)
     target_loss: float | None = Field(None, gt=0)
     params: list[float] | None = None
-    tokens: float | None = Field(None, gt=0)
+    tokens: float | None = Field(None, ge=1)
     law: str = DEFAULT_LAW
     law_file: str | None = None
     cluster: str | None = None
@@ -39,10 +40,10 @@ class PlanRequest(BaseModel):
     nodes: int | Literal["all"] | None = None
     mfu: float | None = Field(None, gt=0, le=1)
     dtype: str = "bf16"
-    inference_tokens: float | None = Field(None, gt=0)
-    unique_tokens: float | None = Field(None, gt=0)
+    inference_tokens: float | None = Field(None, ge=1)
+    unique_tokens: float | None = Field(None, ge=1)
     model: str | None = None
-    samples: float | None = Field(None, gt=0)
+    samples: float | None = Field(None, ge=1)
     flops_convention: Literal["6ND", "6ND+attention"] | None = None
     goodput: float = Field(1.0, gt=0, le=1)
 
@@ -60,8 +61,8 @@ class PlanRequest(BaseModel):
         if len(given) > 1:
             raise PlannerError(f"give one budget, not {len(given)}: {', '.join('--' + b.replace('_', '-') for b in given)}")
         if self.params is not None:
-            if any(not (p > 0 and math.isfinite(p)) for p in self.params) or not self.params:
-                raise PlannerError("--params: every value must be a positive number")
+            if any(not (p >= 1 and math.isfinite(p)) for p in self.params) or not self.params:
+                raise PlannerError("--params: every value must be a number of parameters (at least 1)")
             if given:
                 raise PlannerError(f"--params and --{given[0].replace('_', '-')} both fix the model; give one")
             if len(self.params) > 1 and self.tokens is not None:
@@ -284,6 +285,15 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
         sources["mfu"] = "; ".join(est.sources)
     out["sources"] = sources
     out["warnings"] = warnings
+    return _finite(out)
+
+
+def _finite(out: dict) -> dict:
+    """Refuse answers the arithmetic could not represent (inputs far outside any physical range)."""
+    for key in ("params", "tokens", "flops", "gpu_hours", "node_hours", "wall_clock_hours", "energy_kwh", "predicted_loss"):
+        value = out.get(key)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise PlannerError(f"the inputs give {key} = {value}: outside the range this plan can represent")
     return out
 
 
@@ -313,7 +323,7 @@ def plan_clip(req: PlanRequest, catalog: Catalog, model) -> dict:
             sources["mfu"] = "; ".join(_mfu(hw, catalog, model.params, None, "clip").sources)
     out["sources"] = sources
     out["warnings"] = list(dict.fromkeys(warnings))
-    return out
+    return _finite(out)
 
 
 def _loss(law: Law, n: float, d: float, unique_tokens: float | None) -> float | None:
@@ -359,4 +369,6 @@ def project(req: PlanRequest, catalog: Catalog) -> dict:
         "sources": {"law": law.citation, "flops_convention": cost.FLOPS_CONVENTIONS["6ND"], **(hw.sources if hw else {})},
         "warnings": list(dict.fromkeys(warnings)),
     }
+    for row in rows:
+        _finite(row)
     return {"rows": rows, **meta}

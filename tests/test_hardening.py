@@ -1,0 +1,158 @@
+"""Hostile input, thousands of cases: every command exits 0 or 2, never with a traceback, and
+bad input is reported on one line that names the file (and line) where there is one."""
+
+import string
+from pathlib import Path
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cli_helpers import run
+from planner.catalog import builtin_dir
+
+FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+junk_scalar = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-10**30, max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(alphabet=string.printable, max_size=12),
+)
+junk = st.recursive(junk_scalar, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                         st.dictionaries(st.text(string.ascii_lowercase + "_", min_size=1, max_size=8),
+                                                                         inner, max_size=4)), max_leaves=12)
+
+
+def one_error_line(code: int, err: str) -> None:
+    assert code in (0, 2), err
+    assert "Traceback" not in err
+    if code == 2:
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert lines, "exit 2 without a message"
+
+
+def _flatten_paths(data, prefix=()):
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield prefix + (k,)
+            yield from _flatten_paths(v, prefix + (k,))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield prefix + (i,)
+            yield from _flatten_paths(v, prefix + (i,))
+
+
+def _set(data, path, value):
+    for key in path[:-1]:
+        data = data[key]
+    data[path[-1]] = value
+
+
+CATALOG_FILES = sorted(p for p in builtin_dir().rglob("*.yaml") if p.parent.name in ("accelerators", "clusters", "mfu", "laws", "models"))
+
+
+@FAST
+@given(index=st.integers(min_value=0), pick=st.integers(min_value=0), value=junk)
+def test_mutated_catalog_files_are_reported_with_file_and_line(tmp_path_factory, capsys, index, pick, value):
+    """Replace one value anywhere in a real catalog file with junk; validate must explain, not crash."""
+    source = CATALOG_FILES[index % len(CATALOG_FILES)]
+    data = yaml.safe_load(source.read_text())
+    paths = list(_flatten_paths(data))
+    _set(data, paths[pick % len(paths)], value)
+    root = tmp_path_factory.mktemp("cat")
+    target = root / source.parent.name / source.name
+    target.parent.mkdir()
+    target.write_text(yaml.safe_dump(data, allow_unicode=True))
+    code, _, err = run(["catalog", "validate", str(target)], capsys)
+    one_error_line(code, err)
+    if code == 2:
+        assert err.splitlines()[0].startswith(f"{target}:")
+
+
+@FAST
+@given(text=st.text(max_size=300))
+def test_arbitrary_text_as_a_catalog_file(tmp_path_factory, capsys, text):
+    root = tmp_path_factory.mktemp("cat")
+    target = root / "clusters" / "x.yaml"
+    target.parent.mkdir()
+    target.write_text(text)
+    code, _, err = run(["catalog", "validate", str(target)], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert err.splitlines()[0].startswith(f"{target}:")
+
+
+@FAST
+@given(doc=junk)
+def test_arbitrary_yaml_structures(tmp_path_factory, capsys, doc):
+    root = tmp_path_factory.mktemp("cat")
+    for kind in ("accelerators", "laws"):
+        target = root / kind / "x.yaml"
+        target.parent.mkdir()
+        target.write_text(yaml.safe_dump(doc))
+        code, _, err = run(["catalog", "validate", str(target)], capsys)
+        assert code == 2 and "Traceback" not in err
+
+
+def test_billion_laughs_is_refused(tmp_path, capsys):
+    lol = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(9))
+    target = tmp_path / "laws" / "lol.yaml"
+    target.parent.mkdir()
+    target.write_text(lol)
+    code, _, err = run(["catalog", "validate", str(target)], capsys)
+    assert code == 2 and "anchors and aliases are not allowed" in err
+
+
+def test_huge_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "laws" / "big.yaml"
+    target.parent.mkdir()
+    target.write_text("name: big\n" + "# padding\n" * 300_000)
+    code, _, err = run(["catalog", "validate", str(target)], capsys)
+    assert code == 2 and "larger than" in err
+
+
+cell = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers(-5, 10**15).map(str),
+                 st.text(alphabet=string.ascii_letters + ",\"\n ", max_size=6), st.just(""))
+
+
+@FAST
+@given(rows=st.lists(st.tuples(cell, cell), max_size=12), form=st.sampled_from(["power", "saturating"]),
+       bins=st.sampled_from([[], ["--bins", "3"]]))
+def test_fit_on_hostile_csv(tmp_path_factory, capsys, rows, form, bins):
+    path = tmp_path_factory.mktemp("csv") / "runs.csv"
+    path.write_text("flops,loss\n" + "".join(f"{a},{b}\n" for a, b in rows))
+    code, _, err = run(["fit", str(path), "--form", form, *bins], capsys)
+    one_error_line(code, err)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.sampled_from(["1e8", "1e9", "1e10", "nan", "x", "0", "-1"]),
+                               st.sampled_from(["1e10", "1e11", "2e12"]),
+                               st.sampled_from(["2.5", "3.1", "2.2", "1e9", ""])), max_size=10))
+def test_chinchilla_fit_on_hostile_csv(tmp_path_factory, capsys, rows):
+    path = tmp_path_factory.mktemp("csv") / "runs.csv"
+    path.write_text("params,tokens,loss\n" + "".join(",".join(r) + "\n" for r in rows))
+    code, _, err = run(["fit", str(path), "--form", "chinchilla", "--tokens-col", "tokens"], capsys)
+    one_error_line(code, err)
+
+
+number_text = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers(-10, 10**40).map(str),
+                        st.sampled_from(["1e21", "4M", "1.5T", "-0", "0x10", "1e-400", " 7 ", "all", ""]))
+PLAN_OPTIONS = ["--flops", "--gpu-hours", "--node-hours", "--days", "--params", "--tokens", "--target-loss", "--gpus",
+                "--nodes", "--mfu", "--inference-tokens", "--unique-tokens", "--goodput", "--samples"]
+NAMES = st.sampled_from(["--law epoch-2024", "--law kaplan-2020", "--law nope", "--cluster juwels-booster",
+                         "--cluster lumi-g", "--accelerator h100-sxm", "--model llama-2-7b", "--model openclip-vit-b-32",
+                         "--dtype fp8", "--flops-convention 6ND+attention", ""])
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(options=st.lists(st.tuples(st.sampled_from(PLAN_OPTIONS), number_text), max_size=4), names=st.lists(NAMES, max_size=3),
+       fmt=st.sampled_from(["table", "json", "csv", "markdown", "latex"]))
+def test_plan_never_crashes(capsys, options, names, fmt):
+    args = ["plan", "--format", fmt]
+    for option, value in options:
+        args += [option, value]
+    for name in names:
+        args += name.split()
+    code, _, err = run(args, capsys)
+    one_error_line(code, err)
