@@ -1,0 +1,157 @@
+"""`planner memory`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from planner.cli import NodeCount, Number, catalog_from, cli, emit
+from planner.errors import PlannerError
+from planner.output import FORMATS, Column, human, render_record
+
+FIELDS = [
+    Column("model", "model"),
+    Column("params", "parameters", "count"),
+    Column("cluster", "cluster"),
+    Column("accelerator", "accelerator"),
+    Column("gpus", "GPUs"),
+    Column("nodes", "nodes"),
+    Column("layout_text", "layout"),
+    Column("layout.seq_len", "sequence length"),
+    Column("layout.micro_batch", "micro-batch (sequences)"),
+    Column("layout.precision", "precision"),
+    Column("layout.optimizer", "optimizer"),
+    Column("stage", "most-loaded pipeline stage"),
+    Column("params_per_gpu", "parameters per GPU (before ZeRO)", "count"),
+    Column("gib.weights", "weights (GiB)", "float"),
+    Column("gib.gradients", "gradients (GiB)", "float"),
+    Column("gib.optimizer", "optimizer states (GiB)", "float"),
+    Column("gib.activations", "activations (GiB)", "float"),
+    Column("gib.buffers", "buffers (GiB)", "float"),
+    Column("gib.total", "total per GPU (GiB)", "float"),
+    Column("gib.capacity", "GPU memory (GiB)", "float"),
+    Column("gib.usable", "usable after margin (GiB)", "float"),
+    Column("fits", "fits"),
+    Column("minimum", "minimum to fit"),
+]
+
+
+@cli.command(epilog="""\b
+Examples:
+  # Will a 70B model train on 64 JUWELS Booster nodes, and with which layout?
+  planner memory --model llama-2-70b --cluster juwels-booster --nodes 64
+  # The fewest nodes that hold GPT-3 175B (exit 2 when even the whole cluster is too small)
+  planner memory --model gpt-3-175b --cluster juwels-booster
+  # A fixed layout: ZeRO-1, TP 4, PP 8, full recompute
+  planner memory --model gpt-3-175b --cluster juwels-booster --nodes 64 --zero 1 --tp 4 --pp 8 --recompute full
+  # A bare parameter count (the shape is assumed and said so) on 8 H100s with FSDP
+  planner memory --params 13B --accelerator h100-sxm --gpus 8 --fsdp full_shard
+""")
+@click.option("--model", help="Model from the catalog (planner catalog list models).")
+@click.option("--params", type=Number(), help="Parameter count instead of --model; the shape is assumed.")
+@click.option("--layers", type=click.IntRange(min=1), help="With --params: number of layers.")
+@click.option("--hidden", type=click.IntRange(min=1), help="With --params: model width d_model.")
+@click.option("--cluster", help="Cluster from the catalog (its GPUs per node bound TP).")
+@click.option("--accelerator", help="Accelerator from the catalog, when no cluster applies.")
+@click.option("--gpus", type=click.IntRange(min=1), help="GPUs of the job; without --gpus/--nodes the minimum is searched.")
+@click.option("--nodes", type=NodeCount(), help="Nodes of the job, or 'all'.")
+@click.option("--zero", type=click.IntRange(0, 3), help="ZeRO stage 0-3 (default: searched).")
+@click.option("--fsdp", type=click.Choice(["full_shard", "shard_grad_op", "hybrid_shard", "no_shard"]),
+              help="PyTorch FSDP sharding strategy (ZeRO-3, -2, -3 within a node, -0).")
+@click.option("--tp", type=click.IntRange(min=1), help="Tensor-parallel size (default: searched, ≤ GPUs per node).")
+@click.option("--pp", type=click.IntRange(min=1), help="Pipeline stages (default: searched, dividing the layers).")
+@click.option("--seq-len", type=click.IntRange(min=1), help="Sequence length (default: the model's, else 4096).")
+@click.option("--micro-batch", type=click.IntRange(min=1), default=1, show_default=True, help="Sequences per micro-batch.")
+@click.option("--micro-batches", type=click.IntRange(min=1), help="Micro-batches per step (pipeline in-flight; default ≥ PP).")
+@click.option("--recompute", type=click.Choice(["none", "selective", "full"]),
+              help="Activation recompute (default: selective, full only if selective fits nowhere).")
+@click.option("--precision", type=click.Choice(["bf16", "fp16", "fp32"]), default="bf16", show_default=True,
+              help="bf16/fp16 mixed precision (fp32 master weights) or plain fp32.")
+@click.option("--optimizer", type=click.Choice(["adamw", "adamw-8bit", "sgd-momentum", "sgd"]), default="adamw",
+              show_default=True, help="Optimizer (sets the bytes of state per parameter).")
+@click.option("--fp32-grads", is_flag=True, help="fp32 gradient buffers (Megatron's default): 4 bytes per parameter, not 2.")
+@click.option("--no-flash-attention", is_flag=True, help="Store the attention scores (5·a·s²·b bytes per layer).")
+@click.option("--no-sequence-parallel", is_flag=True, help="TP without sequence parallelism (norms, dropout replicated).")
+@click.option("--margin", type=click.FloatRange(0, 0.9), default=0.10, show_default=True,
+              help="Fraction of GPU memory kept free for CUDA context, NCCL and fragmentation (assumption).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file (atomically) instead of stdout.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.pass_context
+def memory(ctx, fmt, out, force, **o):
+    """Per-GPU training memory (weights, gradients, optimizer states, activations, buffers) and whether it fits.
+
+    With --nodes or --gpus: the simplest layout that fits there (or the one given by --tp/--pp/--zero).
+    Without: the fewest nodes that hold the model. Exits 2 with one line on stderr when it does not fit
+    (the breakdown, with "fits": false, still goes to stdout). Bytes are per GPU on the most-loaded
+    pipeline stage; GiB = 2^30 bytes, the catalog's GPU memory is in GB = 10^9 bytes.
+    """
+    from planner import memory as mem
+    from planner.hardware import hardware_for
+
+    catalog = catalog_from(ctx)
+    model, label = _model(catalog, o)
+    hw = hardware_for(catalog, cluster=o["cluster"], accelerator=o["accelerator"], gpus=o["gpus"], nodes=o["nodes"])
+    given = {"seq_len": o["seq_len"], "micro_batch": o["micro_batch"], "micro_batches": o["micro_batches"],
+             "recompute": o["recompute"], "precision": o["precision"], "optimizer": o["optimizer"],
+             "grad_fp32": o["fp32_grads"], "flash_attention": not o["no_flash_attention"],
+             "sequence_parallel": not o["no_sequence_parallel"], "layers": o["layers"], "hidden": o["hidden"]}
+    layout = {k: v for k, v in given.items() if v is not None}
+    fixed = {"tp": o["tp"], "pp": o["pp"], "zero": o["zero"], "fsdp": o["fsdp"], "margin": o["margin"]}
+    if o["zero"] is not None and o["fsdp"]:
+        raise PlannerError("give --zero or --fsdp, not both")
+    unit = "nodes" if hw.cluster else "GPUs"
+    minimum = mem.min_nodes(model, hw.cluster, hw.accelerator, **fixed, **layout)
+    if hw.gpus is not None:
+        found = mem.best_layout(model, hw.accelerator, hw.gpus, hw.gpus_per_node, **fixed, **layout)
+    else:
+        found = minimum or mem.best_layout(model, hw.accelerator, _all_units(hw) * (hw.gpus_per_node or 1),
+                                           hw.gpus_per_node, **fixed, **layout)
+    br = found.breakdown
+    gpus = found.layout.gpus
+    record = {"model": label, "params": mem.dims_of(model, o["layers"], o["hidden"]).params,
+              "cluster": hw.cluster.name if hw.cluster else None, "accelerator": hw.accelerator.name, "gpus": gpus,
+              "nodes": -(-gpus // hw.gpus_per_node) if hw.cluster else None,
+              "layout": found.layout.model_dump(), "layout_text": found.layout.describe(), **br.as_dict(),
+              "minimum": None, "minimum_unit": unit, "minimum_units": None, "minimum_layout": None, "notes": list(br.notes)}
+    if minimum is not None:
+        record["minimum"] = f"{minimum.units} {_plural(unit, minimum.units)} ({minimum.layout.describe()})"
+        record["minimum_units"], record["minimum_layout"] = minimum.units, minimum.layout.model_dump()
+    human = {**record, "fits": "yes" if br.fits else "no"} if fmt in ("table", "markdown", "latex") else record
+    emit(render_record(human, FIELDS, fmt, list(br.notes)), out, force)
+    if not br.fits:
+        raise PlannerError(_refusal(label, hw, gpus, found, minimum, unit))
+
+
+def _model(catalog, o):
+    if (o["model"] is None) == (o["params"] is None):
+        raise PlannerError("give --model NAME or --params N (one of them)")
+    if o["model"]:
+        model = catalog.model(o["model"])
+        if model.shape is not None and (o["layers"] or o["hidden"]):
+            raise PlannerError(f"--layers/--hidden are for --params; '{model.name}' has its shape in the catalog")
+        return model, model.name
+    return o["params"], f"{human(o['params'], 'count')} parameters"
+
+
+def _all_units(hw) -> int:
+    if hw.cluster is not None and hw.cluster.nodes is not None:
+        return int(hw.cluster.nodes.value)
+    raise PlannerError("no layout fits on any GPU count searched; give --gpus/--nodes to see the breakdown")
+
+
+def _refusal(label, hw, gpus, found, minimum, unit) -> str:
+    from planner.memory import GIB
+
+    br = found.breakdown
+    where = f"{gpus} × {hw.accelerator.name}" + (f" ({-(-gpus // hw.gpus_per_node)} nodes of {hw.cluster.name})" if hw.cluster else "")
+    need = (f"needs at least {minimum.units} {_plural(unit, minimum.units)}" if minimum is not None
+            else f"no count of {unit} up to {'all of ' + hw.cluster.name if hw.cluster else 'a million'} holds it")
+    return (f"{label} does not fit on {where}: {found.layout.describe()} needs "
+            f"{br.total / GIB:.1f} GiB per GPU, {br.usable / GIB:.1f} GiB usable "
+            f"({hw.accelerator.memory_gb.value:g} GB less {br.margin:.0%} margin); {need}")
+
+
+def _plural(unit: str, n: int) -> str:
+    return unit[:-1] if n == 1 else unit

@@ -1,0 +1,433 @@
+"""Training memory per GPU, and the fewest nodes that hold a model.
+
+Model states follow the ZeRO paper's bytes per parameter (Rajbhandari et al. 2020) sharded over the
+data-parallel degree N_d; activations follow Korthikanti et al. 2022 (arXiv 2205.05198, Table 2),
+generalised to any MLP width, gated MLPs and grouped-query attention; pipeline stages follow
+Megatron-LM's `theoretical_memory_usage.py` (1F1B: the first stage holds `pp` micro-batches of its
+layers, the last holds the logits). Everything is bytes on the most-loaded stage; capacity is the
+catalog's GB (10^9 bytes), of which `1 - margin` is usable. docs/memory.md lists the formulas.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from planner.catalog import Accelerator, Catalog, Cluster
+from planner.errors import PlannerError
+from planner.models import Model, Shape
+
+GIB = float(2**30)
+MARGIN = 0.10  # assumption: CUDA context, NCCL buffers and allocator fragmentation take ~10%
+MAX_TP_WITHOUT_NODE = 8  # assumption for a bare accelerator: TP stays inside one 8-GPU NVLink domain
+Recompute = Literal["none", "selective", "full"]
+Precision = Literal["bf16", "fp16", "fp32"]
+Optimizer = Literal["adamw", "adamw-8bit", "sgd-momentum", "sgd"]
+Fsdp = Literal["no_shard", "shard_grad_op", "full_shard", "hybrid_shard"]
+FSDP_STAGE = {"no_shard": 0, "shard_grad_op": 2, "full_shard": 3, "hybrid_shard": 3}
+# Optimizer bytes per parameter, the fp32 master copy included under mixed precision (formulas.md §3.1).
+OPTIMIZER_BYTES = {"mixed": {"adamw": 12, "adamw-8bit": 6, "sgd-momentum": 8, "sgd": 4},
+                   "fp32": {"adamw": 8, "adamw-8bit": 2, "sgd-momentum": 4, "sgd": 0}}
+SOURCES = (
+    ("activations: Korthikanti et al. 2022 Table 2 per layer (34·sbh + 5·a·s²·b, ÷t with sequence parallel); "
+     "MLP term 4f/h (6f/h gated) and K,V 4·n_kv/a: derived; FlashAttention drops the 5·a·s/h term"),
+    ("pipeline: 1F1B, the first stage holds pp micro-batches of its layers (Megatron-LM "
+     "theoretical_memory_usage.py); the last holds fp32 logits 4·s·b·V/t; the most-loaded stage is shown"),
+)
+
+
+@dataclass(frozen=True)
+class Dims:
+    """What memory needs of a model: layer count and widths, and where its parameters sit."""
+
+    name: str
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    ffn: int
+    gated: bool
+    vocab: int
+    tied: bool
+    params: float  # held in memory (all experts of an MoE)
+    layer_params: float
+    layer_replicated: float  # norms and row-parallel biases: every TP rank keeps a full copy
+    positions: float  # learned position embeddings (replicated across TP)
+    final_norm: float
+    gather_params: float  # one ZeRO-3 gather unit: a layer's parameters that do work
+    seq_len: int | None
+    assumed: str | None = None
+
+
+def dims_of(model: Model | Shape | Dims | float, layers: int | None = None, hidden: int | None = None) -> Dims:
+    """Dims from a catalog model or shape, or (for a bare parameter count or an MoE) an assumed shape."""
+    if isinstance(model, Dims):
+        return model
+    name = "shape"
+    if isinstance(model, Model) and model.kind == "dense-lm":
+        name, model = model.name, model.shape
+    if isinstance(model, Shape):
+        h, norm = model.d_model, (2 if model.norm == "layernorm" else 1)
+        return Dims(name, model.layers, h, model.heads, model.kv_heads or model.heads, model.ffn, model.gated,
+                    model.vocab, model.tied_embeddings, float(model.params()), float(model.layer_params()),
+                    float(2 * h * norm + (2 * h if model.biases else 0)),
+                    float(model.seq_len * h if model.positions == "learned" else 0), float(h * norm),
+                    float(model.layer_params()), model.seq_len)
+    if isinstance(model, Model):
+        if model.kind == "clip":
+            raise PlannerError(f"memory: '{model.name}' is a CLIP model; the activation formulas cover decoder LMs only")
+        return _assumed(model.params, model.active_params, model.name, layers, hidden, "MoE without a shape")
+    return _assumed(float(model), float(model), "params", layers, hidden, "a bare parameter count")
+
+
+def _assumed(params: float, active: float, name: str, layers: int | None, hidden: int | None, why: str) -> Dims:
+    # Kaplan's 12·L·h² with h = 128·L (the aspect ratio of Llama-2 7B/13B and GPT-3 175B), 128-wide heads,
+    # f = 4h, RMSNorm, no biases, a 32,000-token untied vocabulary: a stated guess, not a catalog fact.
+    if layers is None and hidden is None:
+        layers = max(1, round((active / (12 * 128**2)) ** (1 / 3)))
+        layers = 4 * round(layers / 4) if layers >= 8 else layers
+    if hidden is None:  # multiples of 1024 (8 heads of 128) from 2048 up, so TP 2/4/8 divide the heads
+        hidden = math.sqrt(active / (12 * layers))
+        grain = 1024 if hidden >= 2048 else 128
+        hidden = max(128, grain * round(hidden / grain))
+    if layers is None:
+        layers = max(1, round(active / (12 * hidden**2)))
+    heads = hidden // 128 if hidden % 128 == 0 else 1
+    vocab = min(32000, int(params / 4 / (2 * hidden)) or 1)  # keep the embedding ≤ a quarter of a small model
+    body = params - 2 * vocab * hidden - hidden
+    if body <= 0:
+        raise PlannerError(f"memory: {params:.3g} parameters are too few for {layers} layers of width {hidden}")
+    note = (f"shape assumed for {why}: {layers} layers, width {hidden}, {heads} heads, MLP 4h, vocabulary {vocab} "
+            "untied (give --model, or --layers/--hidden)")
+    gather = max((active - 2 * vocab * hidden - hidden) / layers, 2.0 * hidden)
+    return Dims(name, layers, hidden, heads, heads, 4 * hidden, False, vocab, False, params, body / layers,
+                2.0 * hidden, 0.0, float(hidden), gather, None, note)
+
+
+class Layout(BaseModel):
+    """How a run is split over GPUs and what it keeps; `zero` is the ZeRO stage (FSDP modes map onto it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dp: int = Field(1, ge=1, description="data-parallel degree N_d")
+    tp: int = Field(1, ge=1)
+    pp: int = Field(1, ge=1)
+    zero: int = Field(0, ge=0, le=3)
+    fsdp: Fsdp | None = None
+    shard_group: int | None = Field(None, ge=1, description="hybrid_shard: GPUs that shard one replica")
+    micro_batch: int = Field(1, ge=1, description="sequences per micro-batch (b)")
+    seq_len: int = Field(2048, ge=1)
+    micro_batches: int | None = Field(None, ge=1, description="micro-batches per step; None = at least pp")
+    interleave: int = Field(1, ge=1, description="virtual pipeline chunks per stage")
+    recompute: Recompute = "selective"
+    precision: Precision = "bf16"
+    optimizer: Optimizer = "adamw"
+    grad_fp32: bool = Field(False, description="fp32 gradient buffers (Megatron main_grad): 4 bytes, not 2")
+    sequence_parallel: bool = True
+    flash_attention: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fsdp_sets_zero(cls, data):
+        if isinstance(data, dict) and data.get("fsdp"):
+            stage = FSDP_STAGE[data["fsdp"]]
+            if data.get("zero") not in (None, stage):
+                raise ValueError(f"FSDP {data['fsdp']} is ZeRO-{stage}, not ZeRO-{data['zero']}")
+            data = {**data, "zero": stage}
+        return data
+
+    @property
+    def gpus(self) -> int:
+        return self.dp * self.tp * self.pp
+
+    @property
+    def n_d(self) -> int:
+        """GPUs the sharded states are split over: the DP degree (a hybrid shard group at most)."""
+        return min(self.dp, self.shard_group or self.dp) if self.fsdp == "hybrid_shard" else self.dp
+
+    def describe(self) -> str:
+        shard = f"FSDP {self.fsdp}" if self.fsdp else f"ZeRO-{self.zero}"
+        return f"DP {self.dp} × TP {self.tp} × PP {self.pp}, {shard}, {self.recompute} recompute"
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Bytes per GPU on the most-loaded stage; `usable` = capacity × (1 − margin)."""
+
+    layout: Layout
+    stage: str
+    params_per_gpu: float
+    weights: float
+    gradients: float
+    optimizer: float
+    activations: float
+    buffers: float
+    capacity: float
+    margin: float
+    notes: tuple[str, ...]
+
+    @property
+    def total(self) -> float:
+        return self.weights + self.gradients + self.optimizer + self.activations + self.buffers
+
+    @property
+    def usable(self) -> float:
+        return self.capacity * (1 - self.margin)
+
+    @property
+    def fits(self) -> bool:
+        return self.total <= self.usable
+
+    def as_dict(self) -> dict:
+        parts = ("weights", "gradients", "optimizer", "activations", "buffers", "total", "capacity", "usable")
+        by = {k: float(getattr(self, k)) for k in parts}
+        return {"stage": self.stage, "params_per_gpu": self.params_per_gpu, "bytes": by,
+                "gib": {k: v / GIB for k, v in by.items()}, "margin": self.margin, "fits": self.fits}
+
+
+def layer_activation_bytes(s: int, b: int, h: int, heads: int, *, ffn: int | None = None, gated: bool = False,
+                           kv_heads: int | None = None, tp: int = 1, sequence_parallel: bool = False,
+                           recompute: Recompute = "selective", flash_attention: bool = True,
+                           act_bytes: int = 2) -> float:
+    """Bytes one transformer layer keeps for its backward pass (Korthikanti et al. 2022, Table 2).
+
+    In units of s·b·h: 10 that TP replicates (LayerNorm inputs, dropout masks, the inputs of the
+    QKV and MLP blocks), 4 + 4·n_kv/a for Q, K, V and the projection input, 4f/h for the MLP
+    (f = 4h gives the paper's 24/t), and 5·a·s/h for scores, softmax and its dropout, gone with
+    FlashAttention or selective recompute. Full recompute keeps only the layer input (2·s·b·h)."""
+    sbh = float(s) * b * h
+    t = tp
+    sp = sequence_parallel and t > 1
+    scale = act_bytes / 2  # the paper's coefficients assume 2-byte activations
+    if recompute == "full":
+        return 2 * sbh / (t if sp else 1) * scale
+    ffn = ffn or 4 * h
+    split = 4 + 4 * (kv_heads or heads) / heads + (6 if gated else 4) * ffn / h  # 6f/h: fused SwiGLU keeps fc1 out + product
+    score = 0.0 if (flash_attention or recompute == "selective") else 5.0 * heads * s / h
+    per_sbh = (10 + split + score) / t if sp else 10 + (split + score) / t
+    return per_sbh * sbh * scale
+
+
+@dataclass(frozen=True)
+class _Stage:
+    name: str
+    params: float  # per GPU, before ZeRO sharding
+    activations: float
+    buffers: float
+
+
+def _check(d: Dims, lay: Layout) -> None:
+    if d.heads % lay.tp:
+        raise PlannerError(f"--tp {lay.tp} does not divide the {d.heads} attention heads of {d.name}")
+    if d.layers % (lay.pp * lay.interleave):
+        raise PlannerError(f"--pp {lay.pp} (× {lay.interleave} chunks) does not divide the {d.layers} layers of {d.name}")
+
+
+def _stages(d: Dims, lay: Layout) -> list[_Stage]:
+    t, pp, s, b, h = lay.tp, lay.pp, lay.seq_len, lay.micro_batch, d.hidden
+    sp_div = t if (lay.sequence_parallel and t > 1) else 1
+    wb, gb, _ = _state_bytes(lay)
+    per_gpu_layer = (d.layer_params - d.layer_replicated) / t + d.layer_replicated
+    embed = d.vocab * h / t  # vocab-parallel embedding and output head
+    first_extra = embed + d.positions
+    last_extra = d.final_norm + (embed if (not d.tied or pp > 1) else 0.0)  # tied + pp > 1: Megatron keeps a copy
+    kw = {"ffn": d.ffn, "gated": d.gated, "kv_heads": d.kv_heads, "tp": t, "sequence_parallel": lay.sequence_parallel,
+          "flash_attention": lay.flash_attention, "act_bytes": wb}
+    stored = layer_activation_bytes(s, b, h, d.heads, recompute=lay.recompute, **kw)
+    working = layer_activation_bytes(s, b, h, d.heads, recompute="none", **kw) if lay.recompute == "full" else 0.0
+    embed_acts = (8 * s * b + s * b * h) / sp_div  # token ids and embedding dropout mask (Megatron)
+    logits = 4 * s * b * h / sp_div + 4 * s * b * d.vocab / t  # fp32 logits for the loss (Megatron)
+    n = d.layers // pp
+    gather = (d.gather_params - d.layer_replicated) / t + d.layer_replicated
+    # ZeRO-3/FSDP: the gathered unit and the prefetched next one in weight dtype, plus one unit's
+    # unsharded gradients before reduce-scatter (derived; DeepSpeed's estimator uses 4 B × largest layer).
+    buffers = (2 * wb + gb) * max(gather, embed) if lay.zero == 3 else 0.0
+    if pp == 1:
+        acts = d.layers * stored + working + embed_acts + logits
+        return [_Stage("only", d.layers * per_gpu_layer + first_extra + last_extra, acts, buffers)]
+    in_flight = min(lay.micro_batches or pp, pp)
+    if lay.interleave > 1:
+        in_flight *= 1 + (pp - 1) / (pp * lay.interleave)
+    first = _Stage("first", n * per_gpu_layer + first_extra, n * in_flight * stored + working + in_flight * embed_acts,
+                   buffers)
+    last = _Stage("last", n * per_gpu_layer + last_extra, n * stored + working + logits, buffers)
+    return [first, last]
+
+
+def _state_bytes(lay: Layout) -> tuple[float, float, float]:
+    wb, gb = (4, 4) if lay.precision == "fp32" else (2, 4 if lay.grad_fp32 else 2)
+    return wb, gb, OPTIMIZER_BYTES["fp32" if lay.precision == "fp32" else "mixed"][lay.optimizer]
+
+
+def _split(stage: _Stage, lay: Layout) -> tuple[float, float]:
+    """(bytes kept whole, bytes divided by N_d) on one stage: total = fixed + sharded / N_d."""
+    wb, gb, ob = _state_bytes(lay)
+    parts = [(wb, 3), (gb, 2), (ob, 1)]
+    fixed = sum(x for x, k in parts if lay.zero < k) * stage.params + stage.activations + stage.buffers
+    return fixed, sum(x for x, k in parts if lay.zero >= k) * stage.params
+
+
+def capacity_bytes(accelerator: Accelerator) -> float:
+    return accelerator.memory_gb.value * 1e9  # the catalog's GB are decimal (the conservative reading)
+
+
+def estimate(model: Model | Shape | Dims | float, layout: Layout, accelerator: Accelerator,
+             margin: float = MARGIN) -> Breakdown:
+    """Per-GPU memory of `layout` on the most-loaded pipeline stage."""
+    d = dims_of(model)
+    _check(d, layout)
+    wb, gb, ob = _state_bytes(layout)
+    nd = layout.n_d
+
+    def per_gpu(st: _Stage) -> float:
+        fixed, sharded = _split(st, layout)
+        return fixed + sharded / nd
+
+    worst = max(_stages(d, layout), key=per_gpu)
+    p = worst.params
+    prec = "fp32" if layout.precision == "fp32" else f"{layout.precision} mixed precision"
+    master = "" if layout.precision == "fp32" else " with fp32 master"
+    notes = [(f"model states: {wb} + {gb} + {ob} bytes/parameter (weights, gradients, {layout.optimizer} states"
+              f"{master}; {prec}); ZeRO-{layout.zero} shards over N_d = {nd} (Rajbhandari et al. 2020; "
+              "formulas.md §3.1-3.2)"), *SOURCES]
+    if d.assumed:
+        notes.append(d.assumed)
+    if layout.pp > 1 and layout.zero >= 2:
+        notes.append("warning: DeepSpeed rejects ZeRO-2/3 with pipeline parallelism; Megatron shards only optimizer states")
+    if layout.zero == 3:
+        notes.append("buffers: ZeRO-3 gathers a layer and prefetches the next (derived; an assumption about wrapping)")
+    notes.append(f"usable memory: capacity × {1 - margin:g} (assumption: CUDA context, NCCL, fragmentation)")
+    return Breakdown(layout, worst.name, p, wb * p / (nd if layout.zero >= 3 else 1),
+                     gb * p / (nd if layout.zero >= 2 else 1), ob * p / (nd if layout.zero >= 1 else 1),
+                     worst.activations, worst.buffers, capacity_bytes(accelerator), margin, tuple(notes))
+
+
+class NodeFit(NamedTuple):
+    units: int  # nodes on a cluster, GPUs on a bare accelerator
+    layout: Layout
+    breakdown: Breakdown
+
+
+def _divisors(n: int) -> list[int]:
+    return [k for k in range(1, n + 1) if n % k == 0]
+
+
+def _candidates(d: Dims, max_tp: int, tp, pp, zero, fsdp, base: dict) -> list[Layout]:
+    """Layouts in order of preference: less model parallelism (TP × PP), then less PP, then a lower ZeRO stage."""
+    if tp or pp:
+        _check(d, Layout(tp=tp or 1, pp=pp or 1, interleave=base.get("interleave", 1)))
+    tps = [tp] if tp else [k for k in _divisors(max_tp) if d.heads % k == 0]
+    pps = [pp] if pp else _divisors(d.layers)
+    zeros = [FSDP_STAGE[fsdp]] if fsdp else [zero] if zero is not None else [0, 1, 2, 3]
+    out = []
+    for t in tps:
+        for p in pps:
+            for z in zeros:
+                if p > 1 and z >= 2 and not (pp and (zero is not None or fsdp)):
+                    continue  # not searched: DeepSpeed's pipeline engine refuses ZeRO-2/3
+                if d.layers % (p * base.get("interleave", 1)):
+                    continue
+                out.append(Layout(tp=t, pp=p, zero=z, fsdp=fsdp, **base))
+    return sorted(out, key=lambda lay: (lay.tp * lay.pp, lay.pp, lay.zero))
+
+
+def _need_nd(d: Dims, lay: Layout, usable: float) -> float:
+    """Smallest N_d at which every stage fits (inf if none does)."""
+    need = 1.0
+    for st in _stages(d, lay):
+        fixed, sharded = _split(st, lay)
+        if fixed >= usable:
+            return math.inf
+        need = max(need, math.ceil(sharded / (usable - fixed)))
+    return need
+
+
+def _group(lay: Layout, shard_group: int | None, node_gpus: int) -> dict:
+    # hybrid_shard: PyTorch's default shard group is one node, i.e. its GPUs / TP model replicas
+    return {"shard_group": shard_group or max(1, node_gpus // lay.tp)} if lay.fsdp == "hybrid_shard" else {}
+
+
+def _search(model, accelerator, per_unit: int, node_gpus: int, max_units: int, units: int | None, margin: float,
+            tp, pp, zero, fsdp, shard_group, base: dict) -> NodeFit | None:
+    """Per candidate layout the fewest units (or, with `units`, whether that count works); the best of them."""
+    d = dims_of(model, base.pop("layers", None), base.pop("hidden", None))
+    base.setdefault("seq_len", d.seq_len or 4096)
+    usable = capacity_bytes(accelerator) * (1 - margin)
+    best = None
+    for lay in _candidates(d, node_gpus, tp, pp, zero, fsdp, base):
+        mp = lay.tp * lay.pp
+        lay = lay.model_copy(update=_group(lay, shard_group, node_gpus))
+        need = _need_nd(d, lay, usable)
+        if need > (lay.shard_group or math.inf):
+            continue
+        step = mp // math.gcd(mp, per_unit)  # units must give a whole number of model replicas
+        if units is not None:
+            if (units * per_unit) % mp or units * per_unit // mp < need:
+                continue
+            n = units
+        else:
+            n = step * math.ceil(max(need, 1) * mp / (per_unit * step)) if math.isfinite(need) else math.inf
+        if n <= max_units and (best is None or n < best[0]):
+            best = (n, lay)
+    if best is None:
+        return None
+    n, lay = best
+    lay = lay.model_copy(update={"dp": n * per_unit // (lay.tp * lay.pp)})
+    return NodeFit(n, lay, estimate(d, lay, accelerator, margin))
+
+
+def min_nodes(model: Model | Shape | Dims | float, cluster: Cluster | None, accelerator: Accelerator | Catalog, *,
+              max_nodes: int | None = None, tp: int | None = None, pp: int | None = None, zero: int | None = None,
+              fsdp: Fsdp | None = None, shard_group: int | None = None, margin: float = MARGIN,
+              **layout) -> NodeFit | None:
+    """The fewest nodes (GPUs, when `cluster` is None) on which `model` fits, with the simplest layout there.
+
+    Searches TP over divisors of the GPUs per node (≤ 8 without a cluster) that divide the heads,
+    PP over divisors of the layers, ZeRO 0-3 (0-1 with PP > 1); fixed `tp`, `pp`, `zero`/`fsdp` are
+    kept. Per layout the smallest data-parallel degree that fits is solved in closed form (memory is
+    fixed + sharded / N_d), so the search costs one evaluation per layout. Ties at equal nodes go to
+    less TP × PP, then less PP, then a lower ZeRO stage. `layout` takes Layout fields (seq_len,
+    micro_batch, recompute, precision, optimizer, ...) and `layers`/`hidden` for an assumed shape.
+    Without `recompute`, selective recompute is searched first and full recompute only if selective
+    fits nowhere. None when nothing fits on `max_nodes` (default: the whole cluster)."""
+    acc = accelerator.accelerator(cluster.accelerator) if isinstance(accelerator, Catalog) else accelerator
+    per_unit = cluster.gpus_per_node_int if cluster else 1
+    node_gpus = per_unit if cluster else MAX_TP_WITHOUT_NODE
+    limit = max_nodes or (int(cluster.nodes.value) if cluster and cluster.nodes else 10**6)
+    for option in _recompute_options(layout):
+        found = _search(model, acc, per_unit, node_gpus, limit, None, margin, tp, pp, zero, fsdp, shard_group,
+                        {**layout, "recompute": option})
+        if found is not None:
+            return found
+    return None
+
+
+def _recompute_options(layout: dict) -> tuple[str, ...]:
+    # selective is the literature's default; full recompute (+~33% compute) only when selective fits nowhere
+    return (layout["recompute"],) if layout.get("recompute") else ("selective", "full")
+
+
+def best_layout(model: Model | Shape | Dims | float, accelerator: Accelerator, gpus: int, gpus_per_node: int | None, *,
+                tp: int | None = None, pp: int | None = None, zero: int | None = None, fsdp: Fsdp | None = None,
+                shard_group: int | None = None, margin: float = MARGIN, **layout) -> NodeFit:
+    """The simplest layout that fits on exactly `gpus` GPUs, or, when none fits, the one needing least memory
+    (its breakdown says `fits` False). `units` in the result is `gpus`."""
+    node_gpus = gpus_per_node or MAX_TP_WITHOUT_NODE
+    for option in _recompute_options(layout):
+        found = _search(model, accelerator, 1, node_gpus, gpus, gpus, margin, tp, pp, zero, fsdp, shard_group,
+                        {**layout, "recompute": option})
+        if found is not None:
+            return found
+    layout.setdefault("recompute", "full")  # the leanest of the failures
+    d = dims_of(model, layout.pop("layers", None), layout.pop("hidden", None))
+    layout.setdefault("seq_len", d.seq_len or 4096)
+    fits_gpus = [lay for lay in _candidates(d, node_gpus, tp, pp, zero, fsdp, layout) if gpus % (lay.tp * lay.pp) == 0]
+    if not fits_gpus:
+        raise PlannerError(f"no layout divides {gpus} GPUs (TP × PP must divide the GPU count)")
+    tried = [estimate(d, lay.model_copy(update={"dp": gpus // (lay.tp * lay.pp), **_group(lay, shard_group, node_gpus)}),
+                      accelerator, margin) for lay in fits_gpus]
+    leanest = min(tried, key=lambda br: br.total)
+    return NodeFit(gpus, leanest.layout, leanest)
