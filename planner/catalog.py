@@ -20,7 +20,7 @@ from planner.yamlio import load_model
 Status = Literal["verified", "secondary", "unverified", "derived"]
 Dtype = Literal["fp64", "fp64_tensor", "fp32", "tf32", "bf16", "fp16", "fp8", "int8"]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=80)]
-KINDS = ("accelerators", "clusters", "mfu", "laws", "models")
+KINDS = ("accelerators", "clusters", "mfu", "laws", "models", "programs")
 ENV_VAR = "PLANNER_CATALOG_PATH"
 
 
@@ -276,14 +276,17 @@ class Catalog:
         raise unknown_name("catalog entry", name, everything)
 
 
-KIND_LABEL = {"accelerators": "accelerator", "clusters": "cluster", "mfu": "MFU profile", "laws": "law", "models": "model"}
+KIND_LABEL = {"accelerators": "accelerator", "clusters": "cluster", "mfu": "MFU profile", "laws": "law", "models": "model",
+              "programs": "grant program"}
 
 
 def model_for(kind: str) -> type[Entry]:
     from planner.laws import Law  # laws and models import catalog types; import here to avoid a cycle
     from planner.models import Model
+    from planner.programs import Program
 
-    return {"accelerators": Accelerator, "clusters": Cluster, "mfu": MfuProfile, "laws": Law, "models": Model}[kind]
+    return {"accelerators": Accelerator, "clusters": Cluster, "mfu": MfuProfile, "laws": Law, "models": Model,
+            "programs": Program}[kind]
 
 
 @cache

@@ -1,0 +1,46 @@
+"""`planner grant`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from planner.cli import catalog_from, cli, emit, progress
+
+GRANT_FORMATS = ("markdown", "latex", "csv", "json")
+
+
+@cli.command(epilog="""\b
+Examples:
+  planner grant examples/grants/juwels-booster.yaml                      # Markdown for a web form
+  planner grant examples/grants/lumi-g.yaml --format latex --out res.tex  # pdflatex res.tex
+  planner grant examples/grants/juwels-booster.yaml --format csv          # for a spreadsheet
+  planner catalog show gcs                                               # what a program file states
+""")
+@click.argument("proposal", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(GRANT_FORMATS), default="markdown", show_default=True,
+              help="markdown (web forms), latex (booktabs document), csv (one table with a section column), json.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file (atomically) instead of stdout.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.pass_context
+def grant(ctx, proposal, fmt, out, force):
+    """Resource tables for a compute-time proposal (GCS, EuroHPC, INCITE, ALCC, ...) in the call's own unit.
+
+    PROPOSAL is a YAML file: title, program (planner catalog: catalogs/programs), cluster, start (YYYY-MM),
+    months, contingency, storage_tb, and experiments, each a sweep (a `planner sweep` spec or an inline
+    block), a catalog model with tokens or samples, params with tokens, or nodes × wall_hours. Output:
+    one row per experiment (runs, nodes, wall-hours, node-hours, GPU-hours, the request in the program's
+    unit), subtotal, contingency and total; storage; a burn plan by allocation period; and a method
+    paragraph with citations. See examples/grants/juwels-booster.yaml for every key.
+    """
+    from planner.grant import build, load_proposal
+    from planner.grant_render import render
+
+    catalog = catalog_from(ctx)
+    parsed, where, base = load_proposal(proposal)
+    progress(f"costing {len(parsed.experiments)} experiment(s) for {parsed.program} on {parsed.cluster}")
+    result = build(parsed, where, base, catalog)
+    for w in result["warnings"]:
+        progress(f"warning: {w}")
+    emit(render(result, fmt), out, force)

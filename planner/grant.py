@@ -1,0 +1,420 @@
+"""`planner grant`: a proposal (YAML) → run-by-run resource table in the call's unit, contingency,
+storage, burn plan by allocation period. Pure functions over the catalog; rendering is grant_render.
+
+Every run is costed by `hardware_costs` (as `planner plan` and `planner sweep` do), so a row's
+GPU-hours are the ones `plan` prints for the same run. Units and period rules come from the
+program file (catalogs/programs), never from code.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from planner import cost
+from planner.catalog import Catalog, Strict
+from planner.errors import PlannerError
+from planner.grant_render import method_facts
+from planner.hardware import hardware_costs, hardware_for
+from planner.output import human
+from planner.programs import Program, burn_plan, check_thresholds, conversion, month_labels
+from planner.yamlio import load_text, parse_model, read_text
+
+_NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKMBGTP]?)\s*$")
+_SUFFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
+CHECKPOINT_BYTES_PER_PARAM = 14.0  # bf16 weights + fp32 master + two Adam moments (slurm-and-grants.md §2.4; derived)
+HOURS_PER_MONTH = 8766.0 / 12  # mean Gregorian month, for TB-hours
+
+
+def _number(value: Any, positive: bool = True) -> Any:
+    """YAML 1.1 reads `7e9` (no dot) as text: accept it and the CLI's suffixes (400M, 1.4T)."""
+    if isinstance(value, str):
+        m = _NUMBER.match(value)
+        if not m:
+            raise ValueError(f"'{value}' is not a number (examples: 7e9, 1.4e11, 400M, 2T)")
+        value = float(m.group(1)) * _SUFFIX[m.group(2)]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise ValueError("must be a positive finite number" if positive else "must be a finite number ≥ 0")
+    return value
+
+
+Positive = Annotated[float, BeforeValidator(_number)]
+NonNegative = Annotated[float, BeforeValidator(lambda v: _number(v, positive=False))]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+KIND_KEYS = {"sweep": ("sweep",), "wall-hours": ("wall_hours",), "model": ("model",),
+             "clip": ("gmacs_per_sample",), "params": ("params", "tokens")}
+
+
+class StorageItem(Strict):
+    name: str = Field(min_length=1)
+    tb: NonNegative
+    note: str | None = None
+
+
+class Experiment(Strict):
+    name: str = Field(min_length=1, max_length=120)
+    purpose: str | None = None
+    sweep: str | dict | None = Field(None, description="a `planner sweep` spec file, or an inline sweep block")
+    model: str | None = None
+    params: Positive | None = None
+    tokens: Positive | None = None
+    samples: Positive | None = None
+    gmacs_per_sample: Positive | None = None
+    wall_hours: Positive | None = Field(None, description="nodes × wall-hours per run, for jobs that are not training")
+    law: str | None = None
+    runs: int = Field(1, ge=1)
+    nodes: int | None = Field(None, ge=1)
+    mfu: Fraction | None = None
+    goodput: Fraction | None = None
+    start_month: int | None = Field(None, ge=1)
+    months: int | None = Field(None, ge=1)
+    checkpoints: int | None = Field(None, ge=0, description="restartable checkpoints kept per run (storage estimate)")
+    storage_tb: NonNegative | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Experiment":
+        kinds = [k for k, keys in KIND_KEYS.items() if getattr(self, keys[0]) is not None]
+        if self.model is None and "params" in kinds and self.gmacs_per_sample is not None:
+            kinds.remove("params")  # an inline CLIP model states its parameters for the MFU profile
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of: sweep, model (+ tokens or samples), params + tokens, "
+                             f"gmacs_per_sample + params + samples, wall_hours (got {', '.join(kinds) or 'none'})")
+        kind = kinds[0]
+        if kind == "params" and self.tokens is None:
+            raise ValueError("tokens: params needs tokens (a run is parameters × tokens)")
+        if kind == "clip" and (self.params is None or self.samples is None):
+            raise ValueError("samples: gmacs_per_sample needs params (for the MFU profile) and samples")
+        if kind in ("params", "model", "clip", "wall-hours") and self.nodes is None:
+            raise ValueError("nodes: required (nodes per run)")
+        if kind == "wall-hours" and (self.mfu is not None or self.goodput is not None):
+            raise ValueError("mfu: a wall_hours experiment states its hours; mfu and goodput do not apply")
+        if kind != "sweep" and self.law is not None:
+            raise ValueError("law: only sweep experiments use a law")
+        return self
+
+    @property
+    def kind(self) -> str:
+        if self.gmacs_per_sample is not None and self.model is None:
+            return "clip"
+        return next(k for k, keys in KIND_KEYS.items() if getattr(self, keys[0]) is not None)
+
+
+class Proposal(Strict):
+    title: str = Field(min_length=1)
+    program: str
+    cluster: str
+    start: str | date = Field(description="first month of the allocation, YYYY-MM")
+    months: int = Field(12, ge=1, le=60)
+    pi: str | None = None
+    project: str | None = None
+    contingency: float | None = Field(None, ge=0, lt=1)
+    storage_tb: NonNegative | None = None
+    storage: list[StorageItem] = []
+    mfu: Fraction | None = None
+    goodput: Fraction = 1.0
+    dtype: Literal["bf16", "fp16", "fp8", "tf32", "fp32"] = "bf16"
+    law: str | None = None
+    partition: str | None = Field(None, description="for wall-time limits and node limits; default: the cluster's default")
+    unit: Literal["node-h", "gpu-h", "core-h", "eflop-peak", "cluster"] | None = None
+    period: Literal["month", "quarter", "half-year"] | None = None
+    justification: str | None = Field(None, description="your own sentences, printed after the method paragraph")
+    experiments: list[Experiment] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _start(self) -> "Proposal":
+        start_month(self.start)
+        names = [e.name for e in self.experiments]
+        if dup := next((n for n in names if names.count(n) > 1), None):
+            raise ValueError(f"experiments: two experiments are named '{dup}'")
+        for i, e in enumerate(self.experiments):
+            first = e.start_month or 1
+            last = first + (e.months or self.months - first + 1) - 1
+            if last > self.months:
+                raise ValueError(f"experiments.{i}.start_month: months {first}..{last} run past the "
+                                 f"{self.months}-month allocation")
+        return self
+
+
+def start_month(value: str | date) -> tuple[int, int]:
+    if isinstance(value, date):
+        return value.year, value.month
+    m = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", str(value))
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise ValueError(f"start: '{value}' is not a month (YYYY-MM, e.g. 2027-04)")
+    return int(m.group(1)), int(m.group(2))
+
+
+class Where:
+    """file:line for a key path of the proposal, as yamlio gives for schema errors."""
+
+    def __init__(self, filename: str, lines: dict):
+        self.filename, self.lines = filename, lines
+
+    def line(self, path: tuple) -> int:
+        while path and path not in self.lines:
+            path = path[:-1]
+        return self.lines.get(path, 1)
+
+    def error(self, path: tuple, message: str) -> PlannerError:
+        field = ".".join(str(p) for p in path) or "(top level)"
+        return PlannerError(f"{self.filename}:{self.line(path)}: {field}: {message}")
+
+
+def load_proposal(path: Path) -> tuple[Proposal, Where, Path]:
+    data, lines = load_text(read_text(Path(path)), str(path))
+    return parse_model(Proposal, data, str(path), lines), Where(str(path), lines), Path(path).resolve().parent
+
+
+# --- rows -----------------------------------------------------------------------------------------
+
+
+def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: int, warnings: list[str]) -> dict:
+    """A training run (catalog model, params + tokens, or inline CLIP) costed by hardware_costs, × runs."""
+    at = ("experiments", i)
+    mfu = exp.mfu if exp.mfu is not None else p.mfu
+    goodput = exp.goodput if exp.goodput is not None else p.goodput
+    row: dict = {"model": None, "params": exp.params, "tokens": exp.tokens, "samples": exp.samples}
+    if exp.kind == "model":
+        try:
+            m = catalog.model(exp.model)
+        except PlannerError as e:
+            raise where.error(at + ("model",), e.message) from None
+        row.update(model=m.name, params=m.params)
+        if m.kind == "clip":
+            if exp.samples is None or exp.tokens is not None:
+                raise where.error(at + ("samples",), f"{m.name} is a CLIP model: give samples (samples seen), not tokens")
+            row["gmacs_per_sample"] = m.gmacs_per_sample.value
+            flops, params, workload, conv = float(cost.training_flops(m.gmacs_per_sample.value * 1e9, exp.samples, "clip")), m.params, "clip", "clip"
+            row["citations"] = [m.cite(m.gmacs_per_sample)]
+        else:
+            if exp.tokens is None or exp.samples is not None:
+                raise where.error(at + ("tokens",), f"{m.name} is a language model: give tokens, not samples")
+            conv = "moe" if m.kind == "moe-lm" else "6ND"
+            params, workload = m.active_params, ("moe" if m.kind == "moe-lm" else "dense-lm")
+            flops = float(cost.training_flops(params, exp.tokens, conv))
+            row["citations"] = [m.cite(m.params_active)] if m.kind == "moe-lm" else []
+    elif exp.kind == "clip":
+        row["gmacs_per_sample"] = exp.gmacs_per_sample
+        flops, params, workload, conv = float(cost.training_flops(exp.gmacs_per_sample * 1e9, exp.samples, "clip")), exp.params, "clip", "clip"
+    else:
+        flops, params, workload, conv = float(cost.training_flops(exp.params, exp.tokens)), exp.params, "dense-lm", "6ND"
+    try:
+        hw = hardware_for(catalog, cluster=p.cluster, nodes=exp.nodes, dtype=p.dtype)
+        c = hardware_costs(flops, params, hw, catalog, None, warnings, mfu, workload, goodput)
+    except PlannerError as e:
+        key = "nodes" if "nodes" in e.message else "mfu"
+        raise where.error(at + (key,), e.message.replace("give --mfu", "set `mfu:` in the experiment or the proposal")) from None
+    runs = exp.runs
+    basis = c["mfu_basis"] if mfu is None else f"{mfu:g}, given in the {'experiment' if exp.mfu is not None else 'proposal'}"
+    row.update(flops=flops * runs, flops_convention=conv, mfu=c["mfu"], mfu_basis=basis, goodput=goodput,
+               nodes=exp.nodes, gpus_per_run=c["gpus"], wall_hours_per_run=c["wall_clock_hours"],
+               node_hours=c["node_hours"] * runs, gpu_hours=c["gpu_hours"] * runs, charge=c["charge"]["amount"] * runs,
+               run_gpu_hours=c["gpu_hours"], storage_params=(row["params"] or params) * runs)
+    return row
+
+
+def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: int, base: Path, warnings: list[str]) -> dict:
+    """Every run of a `planner sweep` design (hours from hardware_costs there), summed."""
+    from planner import sweep as sw
+
+    at = ("experiments", i, "sweep")
+    if isinstance(exp.sweep, str):
+        path = (base / exp.sweep)
+        if not path.is_file():
+            raise where.error(at, f"sweep spec '{exp.sweep}' not found (looked for {path})")
+        spec, src = sw.load_spec(path)
+    else:
+        block = dict(exp.sweep)
+        inline = {"sweep": block} if "kind" in block else block
+        defaults = {"name": re.sub(r"[^A-Za-z0-9._-]+", "-", exp.name).strip("-")[:64] or "sweep", "cluster": p.cluster,
+                    "command": "true", "nodes": exp.nodes or 1}
+        if exp.law or p.law:
+            defaults["law"] = exp.law or p.law
+        if p.partition:
+            defaults["partition"] = p.partition
+        data = {**defaults, **inline}
+        lines = {(("sweep",) if "kind" in block else ()) + k[3:]: v for k, v in where.lines.items() if k[:3] == at}
+        lines[()] = where.line(at)
+        src = sw.Source(where.filename, lines, base)
+        spec = sw.parse_spec(data, src)
+    if spec.cluster != p.cluster:
+        raise where.error(at, f"the sweep is for cluster '{spec.cluster}', the proposal for '{p.cluster}'")
+    update: dict = {}
+    if exp.mfu is not None or (spec.mfu is None and p.mfu is not None):
+        update["mfu"] = exp.mfu if exp.mfu is not None else p.mfu
+    if exp.nodes is not None and isinstance(exp.sweep, str):
+        update["nodes"] = exp.nodes
+    if update:
+        spec = spec.model_copy(update=update)
+    design = sw.design(spec, src, catalog, base)
+    if "mfu" in update:
+        design.mfu_basis = f"{update['mfu']:g}, given in the {'experiment' if exp.mfu is not None else 'proposal'}"
+    warnings.extend(design.warnings)
+    goodput = exp.goodput if exp.goodput is not None else p.goodput
+    runs, reps = design.runs, exp.runs
+    nodes = sorted({r.nodes for r in runs})
+    detail = [{"experiment": exp.name, "run_id": r.run_id, "params": r.params, "tokens": r.tokens, "flops": r.flops,
+               "nodes": r.nodes, "mfu": r.mfu, "wall_hours": r.est_hours / goodput, "gpu_hours": r.gpu_hours / goodput,
+               "node_hours": r.node_hours / goodput, "jobs": r.segments} for r in runs]
+    return {
+        "model": f"{spec.sweep.kind} sweep '{spec.name}'", "params": None, "tokens": None, "samples": None,
+        "flops": sum(r.flops for r in runs) * reps, "flops_convention": design.flops_convention,
+        "mfu": None, "mfu_basis": design.mfu_basis, "goodput": goodput,
+        "nodes": nodes[0] if len(nodes) == 1 else None, "nodes_range": [nodes[0], nodes[-1]],
+        "gpus_per_run": None, "wall_hours_per_run": sum(d["wall_hours"] for d in detail) / len(detail),
+        "node_hours": sum(d["node_hours"] for d in detail) * reps, "gpu_hours": sum(d["gpu_hours"] for d in detail) * reps,
+        "charge": sum(r.charge for r in runs) / goodput * reps, "sweep_runs": detail, "sweep_runs_count": len(runs) * reps,
+        "storage_params": sum(r.params for r in runs) * reps, "law": spec.law if spec.sweep.kind in ("isoflop", "ladder") else None,
+    }
+
+
+def _hours_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: int) -> dict:
+    """Jobs that are not training (evaluation, data processing): runs × nodes × wall-hours as stated."""
+    try:
+        hw = hardware_for(catalog, cluster=p.cluster, nodes=exp.nodes)
+    except PlannerError as e:
+        raise where.error(("experiments", i, "nodes"), e.message) from None
+    nh = exp.nodes * exp.wall_hours * exp.runs
+    per = hw.cluster.accounting.units_per_node_hour.value
+    return {"model": None, "params": None, "tokens": None, "samples": None, "flops": None, "flops_convention": None,
+            "mfu": None, "mfu_basis": None, "goodput": None, "nodes": exp.nodes, "gpus_per_run": hw.gpus,
+            "wall_hours_per_run": exp.wall_hours, "node_hours": nh, "gpu_hours": nh * hw.gpus_per_node,
+            "charge": nh * per, "storage_params": 0.0}
+
+
+SUMMED = ("runs", "node_hours", "gpu_hours", "charge", "units", "request")
+
+
+def build(p: Proposal, where: Where, base: Path, catalog: Catalog) -> dict:
+    """The whole grant document as data: rows, totals, storage, burn plan, thresholds, method facts."""
+    try:
+        program: Program = catalog.get("programs", p.program)
+    except PlannerError as e:
+        raise where.error(("program",), e.message) from None
+    try:
+        cluster = catalog.cluster(p.cluster)
+    except PlannerError as e:
+        raise where.error(("cluster",), e.message) from None
+    try:
+        partition = cluster.partition(p.partition)
+    except PlannerError as e:
+        raise where.error(("partition",), e.message) from None
+    warnings: list[str] = []
+    unit = p.unit or program.unit.value
+    conv = conversion(unit, cluster, catalog, program.peak_basis, program)
+    also = [conversion(u.value, cluster, catalog, program.peak_basis, program) for u in program.also
+            if u.value != unit and u.value != conv.unit]
+    contingency = p.contingency if p.contingency is not None else program.contingency.default.value
+    rows = []
+    for i, exp in enumerate(p.experiments):
+        if exp.kind == "sweep":
+            row = _sweep_row(exp, p, catalog, where, i, base, warnings)
+            runs = row.pop("sweep_runs_count")
+        elif exp.kind == "wall-hours":
+            row, runs = _hours_row(exp, p, catalog, where, i), exp.runs
+        else:
+            row, runs = _run_row(exp, p, catalog, where, i, warnings), exp.runs
+        first = exp.start_month or 1
+        row.update(name=exp.name, kind=exp.kind, purpose=exp.purpose, runs=runs, start_month=first,
+                   months=exp.months or p.months - first + 1,
+                   units=row["node_hours"] * conv.per_node_hour)
+        row["request"] = math.ceil(row["units"] - 1e-9 * max(1.0, row["units"]))  # whole units, never below the estimate
+        for a in also:
+            row[a.unit] = row["node_hours"] * a.per_node_hour
+        row["storage_tb"] = _storage_tb(exp, row)
+        row["jobs_per_run"] = _jobs(partition, row)
+        most = max(row.get("nodes_range") or [row["nodes"]])
+        if partition.max_nodes is not None and most > partition.max_nodes.value:
+            raise where.error(("experiments", i, "nodes"), f"{most} nodes per run exceed the "
+                              f"{partition.max_nodes.value:g}-node limit of partition {partition.name}")
+        rows.append(row)
+    keys = SUMMED + tuple(a.unit for a in also)
+    subtotal = {"name": "subtotal", **{k: sum(r[k] for r in rows) for k in keys}}
+    cont = {"name": f"contingency ({contingency:.0%})", "runs": None,
+            **{k: subtotal[k] * contingency for k in keys if k != "runs"}}
+    cont["request"] = math.ceil(subtotal["request"] * contingency - 1e-9)
+    total = {"name": "total", **{k: subtotal[k] + (cont[k] or 0) for k in keys}}
+    lo, hi = program.contingency.low.value, program.contingency.high.value
+    if not lo <= contingency <= hi:
+        warnings.append(f"contingency {contingency:.0%} is outside the usual {lo:.0%}-{hi:.0%} (unverified convention)")
+    if program.systems and cluster.name not in program.systems:
+        warnings.append(f"{program.name} allocates {', '.join(program.systems)} (per the program file); "
+                        f"'{cluster.name}' is not among them")
+    if unit != program.unit.value:
+        warnings.append(f"unit {unit} set in the proposal; {program.name} asks for {program.unit.value}")
+    period = p.period or program.period.value
+    labels = month_labels(*start_month(p.start), p.months)
+    schedule = burn_plan(rows, cont["request"], contingency, labels, period, program, cluster.name, warnings)
+    return {
+        "title": p.title, "pi": p.pi, "project": p.project,
+        "program": {"name": program.name, "title": program.title, "call": program.call, "unit": unit,
+                    "unit_status": program.status_of_fact(program.unit), "unit_source": program.cite_fact(program.unit)},
+        "cluster": {"name": cluster.name, "title": cluster.title, "partition": partition.name,
+                    "max_wall_hours": partition.max_wall_hours.value, "accelerator": cluster.accelerator,
+                    "gpus_per_node": cluster.gpus_per_node_int, "accounting_unit": cluster.accounting.unit,
+                    "units_per_node_hour": cluster.accounting.units_per_node_hour.value,
+                    "accounting_status": cluster.status_of(cluster.accounting.units_per_node_hour)},
+        "unit": _conv_dict(conv), "also": [_conv_dict(a) for a in also],
+        "start": "%04d-%02d" % start_month(p.start), "months": p.months, "contingency": contingency, "goodput": p.goodput,
+        "rows": rows, "subtotal": subtotal, "contingency_row": cont, "total": total,
+        "storage": storage(p, rows, program, cluster.name, warnings),
+        "burn": schedule, "thresholds": check_thresholds(program, cluster, catalog, total["node_hours"], p.months, warnings),
+        "rules": [{"text": " ".join(r.text.split()), "status": program.status_of_fact(r), "source": program.cite_fact(r)}
+                  for r in program.rules_for(program.forfeiture, cluster.name)],
+        "expects": [{"text": r.text, "status": program.status_of_fact(r), "source": program.cite_fact(r)} for r in program.expects],
+        "method": method_facts(rows, cluster, catalog, p, program),
+        "justification_extra": p.justification,
+        # energy is not part of a grant request: the node-power caveat would only distract
+        "warnings": [w for w in dict.fromkeys(warnings) if "node_power_kw" not in w],
+    }
+
+
+def _conv_dict(c) -> dict:
+    return {"unit": c.unit, "label": c.label, "per_node_hour": c.per_node_hour, "status": c.status, "basis": c.basis}
+
+
+def _jobs(partition, row: dict) -> int:
+    """Slurm jobs per run: a run longer than the partition's wall-time limit is a chain of segments."""
+    limit = partition.max_wall_hours.value
+    if row.get("sweep_runs"):
+        return max(d["jobs"] for d in row["sweep_runs"])
+    return max(1, math.ceil(row["wall_hours_per_run"] / limit - 1e-9))
+
+
+def _storage_tb(exp: Experiment, row: dict) -> float:
+    if exp.storage_tb is not None:
+        return exp.storage_tb
+    if exp.checkpoints:
+        return exp.checkpoints * CHECKPOINT_BYTES_PER_PARAM * row["storage_params"] / 1e12
+    return 0.0
+
+
+def storage(p: Proposal, rows: list[dict], program: Program, cluster: str, warnings: list[str]) -> dict:
+    items = [{"name": s.name, "tb": s.tb, "basis": s.note or "stated in the proposal"} for s in p.storage]
+    for r, exp in zip(rows, p.experiments):
+        if r["storage_tb"]:
+            basis = "stated" if exp.storage_tb is not None else (
+                f"{exp.checkpoints} checkpoint(s) × 14 B/parameter × {human(r['storage_params'], 'count')} parameters")
+            items.append({"name": f"checkpoints: {r['name']}", "tb": r["storage_tb"], "basis": basis})
+    estimated = sum(i["tb"] for i in items)
+    requested = p.storage_tb if p.storage_tb is not None else math.ceil(estimated)
+    if p.storage_tb is not None and items and p.storage_tb + 1e-9 < estimated:
+        warnings.append(f"storage_tb {p.storage_tb:g} TB is less than the {estimated:.3g} TB itemised")
+    basis = ("stated in the proposal (storage_tb)" if p.storage_tb is not None
+             else "sum of the items, rounded up" if items else "none stated")
+    out = {"items": items, "estimated_tb": estimated, "requested_tb": requested, "requested_basis": basis}
+    if any(e.checkpoints for e in p.experiments):
+        out["checkpoint_basis"] = ("a restartable checkpoint holds bf16 weights, fp32 master weights and two Adam moments, "
+                                   "≈ 14 bytes per parameter (derived; framework-dependent, unverified)")
+    for rule in program.rules_for(program.storage, cluster):
+        if rule.unit == "tb-hours":
+            out["tb_hours"] = requested * p.months * HOURS_PER_MONTH
+            out["tb_hours_basis"] = f"{requested:g} TB × {p.months} months × {HOURS_PER_MONTH:g} h"
+            out["tb_hours_source"] = f"{rule.note or 'storage is billed in TB-hours'} ({program.cite_fact(rule)})"
+    return out

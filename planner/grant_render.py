@@ -1,0 +1,347 @@
+"""A grant result (planner.grant.build) as a document: Markdown for web forms, a LaTeX document with
+booktabs tables for the PDF, CSV (one table with a `section` column) and JSON for scripts.
+
+Tables reuse output.render_rows, so numbers are rounded the way every other command rounds them;
+machine formats keep every digit. The justification paragraph is written here: `method_facts` (called
+by grant.build, since it reads the catalog) collects each statement with its citations, and
+`justification` numbers the citations [1], [2], ... in order of first use.
+"""
+
+from __future__ import annotations
+
+import re
+
+from planner import cost
+from planner.output import Column, human, latex_escape, render_rows, to_csv, to_json
+
+
+# Where each FLOPs convention comes from (the formulas themselves are cost.FLOPS_CONVENTIONS).
+CONVENTIONS = {
+    "6ND": ("C = 6·N·D for language models (forward 2ND + backward 4ND; no attention term)",
+            "Kaplan et al. 2020, Scaling Laws for Neural Language Models (arXiv 2001.08361) §2.1"),
+    "moe": ("C = 6·N_active·D for mixture-of-experts models (only the experts a token is routed to do work)", None),
+    "clip": ("C = 6 × MACs per sample × samples seen for CLIP (2 FLOPs per MAC, backward = 2 × forward), with the "
+             "forward GMACs per sample of each architecture from the model catalog",
+             "Cherti et al. 2023, Reproducible scaling laws for contrastive language-image learning (arXiv 2212.07143)"),
+}
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def method_facts(rows: list[dict], cluster, catalog, p, program) -> list[dict]:
+    """The statements the justification paragraph is made of, each with the citations it rests on."""
+    acc = catalog.accelerator(cluster.accelerator)
+    peak = acc.peak_tflops.get(p.dtype, acc.peak_tflops["bf16"])
+    facts = []
+    for c in sorted({r["flops_convention"] for r in rows if r["flops_convention"]}):
+        text, cite = CONVENTIONS.get(c, (cost.FLOPS_CONVENTIONS.get(c, c), None))
+        cites = ([cite] if cite else []) + [x for r in rows if r["flops_convention"] == c for x in r.get("citations", [])]
+        facts.append({"topic": "flops", "text": text, "cite": list(dict.fromkeys(cites))})
+    if facts:
+        facts.append({"topic": "hours", "text": f"GPU-hours = C / (dense {p.dtype} peak of one {acc.title}, "
+                      f"{peak.value:g} TFLOP/s, × MFU × 3600 s) / goodput, wall-clock = GPU-hours / GPUs and node-hours = "
+                      "wall-clock × whole nodes, exactly as `planner plan` computes them", "cite": [acc.cite(peak)]})
+    bases: dict[str, list[str]] = {}
+    for r in rows:
+        if r["mfu_basis"]:
+            bases.setdefault(r["mfu_basis"], []).append(r["name"])
+    for basis, names in bases.items():
+        cites = []
+        for name in re.findall(r"profile '([^']+)'", basis):
+            prof = catalog.mfu_profile(name)
+            cites += [prof.sources[pt.source].citation for pt in prof.points]
+        text = f"MFU for {_and(names)}: {basis}"
+        if not cites:
+            text += ": an assumption, not a measurement on this system"
+            if acc.matmul_ceiling is not None:
+                text += f" (the measured matmul ceiling of one {acc.name} is {acc.matmul_ceiling.value:.3g} of peak, an upper bound)"
+                cites.append(acc.cite(acc.matmul_ceiling))
+        facts.append({"topic": "mfu", "text": text, "cite": list(dict.fromkeys(cites))})
+    goodputs = sorted({r["goodput"] for r in rows if r["goodput"] is not None})
+    if goodputs:
+        facts.append({"topic": "goodput", "text": "the goodput (fraction of allocated time that trains, the rest going to "
+                      "restarts, evaluation and failures) is " + ", ".join(f"{g:g}" for g in goodputs)
+                      + (" (steady state; restarts are left to the contingency)" if goodputs == [1.0] else " (assumed)"), "cite": []})
+    for law in sorted({r["law"] for r in rows if r.get("law")}):
+        facts.append({"topic": "law", "text": f"the sweep's model sizes are placed around the compute-optimal size of the "
+                      f"scaling law '{law}'", "cite": [catalog.law(law).citation]})
+    acct = cluster.accounting.units_per_node_hour
+    facts.append({"topic": "charge", "text": f"{cluster.title} accounts in {cluster.accounting.unit}, {acct.value:g} per "
+                  f"node-hour ({cluster.status_of(acct)})", "cite": [cluster.cite(acct)]})
+    c = program.contingency
+    share = p.contingency if p.contingency is not None else c.default.value
+    facts.append({"topic": "contingency", "text": f"the contingency of {share:.0%} covers failed runs and restarts "
+                  f"({c.low.value:.0%}-{c.high.value:.0%} is a common convention, {program.status_of(c.default)})",
+                  "cite": [program.cite(c.default)]})
+    return facts
+
+
+def justification(result: dict) -> tuple[str, list[str]]:
+    """The method paragraph with numbered citations, and the reference list."""
+    refs: list[str] = []
+
+    def cite(items: list[str]) -> str:
+        nums = []
+        for c in items:
+            if c not in refs:
+                refs.append(c)
+            nums.append(refs.index(c) + 1)
+        return f" [{', '.join(str(n) for n in sorted(set(nums)))}]" if nums else ""
+
+    u, total = result["unit"], result["total"]
+    facts = {t: [f for f in result["method"] if f["topic"] == t] for t in ("flops", "hours", "mfu", "goodput", "law", "charge", "contingency")}
+    sentences = [
+        f"We request {total['request']:,} {u['label']} on {result['cluster']['title']} over {result['months']} months: "
+        f"{total['node_hours']:,.0f} node-hours or {total['gpu_hours']:,.0f} GPU-hours as Slurm counts GPUs, "
+        f"including a {result['contingency']:.0%} contingency."]
+    if facts["flops"]:
+        sentences.append("Every training run is sized from its compute C, not from a guess at its duration: "
+                         + "; ".join(f["text"] + cite(f["cite"]) for f in facts["flops"]) + ".")
+    sentences += [_cap(f["text"]) + cite(f["cite"]) + "." for t in ("hours", "mfu", "law", "goodput", "charge", "contingency")
+                  for f in facts[t]]
+    sentences.append(f"Conversion to the call's unit: {u['basis']}.")
+    sentences += [f"For comparison with the call's thresholds: {a['basis']}." for a in result["also"]]
+    if result["program"]["unit_status"] != "verified" or u["status"] not in ("verified", "derived"):
+        sentences.append(f"The unit or its conversion is {u['status'] if u['status'] != 'verified' else result['program']['unit_status']}: "
+                         "confirm it with the centre before submission.")
+    if result.get("justification_extra"):
+        sentences.append(" ".join(result["justification_extra"].split()))
+    text = " ".join(sentences).replace("..", ".")
+    return text, refs
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _nodes_text(r: dict) -> str:
+    if r.get("nodes") is not None:
+        return f"{r['nodes']:,}"
+    lo, hi = r.get("nodes_range") or (None, None)
+    return f"{lo}–{hi}" if lo is not None else "–"
+
+
+def resource_columns(result: dict) -> list[Column]:
+    cols = [Column("name", "experiment"), Column("flops", "FLOPs", "flops"), Column("mfu", "MFU", "fraction"),
+            Column("runs", "runs", "count"), Column("nodes_text", "nodes/run"),
+            Column("wall_hours_per_run", "wall-h/run", "hours"), Column("node_hours", "node-h", "hours"),
+            Column("gpu_hours", "GPU-h (Slurm)", "hours")]
+    if result["unit"]["unit"] != result["cluster"]["accounting_unit"]:
+        cols.append(Column("charge", f"{result['cluster']['accounting_unit']} (cluster billing)", "hours"))
+    cols.append(Column("request", f"request ({result['unit']['label']})", "hours"))
+    cols += [Column(a["unit"], a["label"], "hours") for a in result["also"]]
+    return cols
+
+
+def resource_rows(result: dict) -> list[dict]:
+    rows = [{**r, "nodes_text": _nodes_text(r)} for r in result["rows"]]
+    return rows + [result["subtotal"], result["contingency_row"], result["total"]]
+
+
+def burn_columns(result: dict) -> list[Column]:
+    cols = [Column("period", "period"), Column("label", "months")]
+    cols += [Column(f"by_experiment.{r['name']}", r["name"], "hours") for r in result["rows"]]
+    cols += [Column("contingency", "contingency", "hours"), Column("request", f"total ({result['unit']['unit']})", "hours"),
+             Column("node_hours", "node-h", "hours"), Column("share", "share", "fraction"),
+             Column("cumulative", "cumulative", "fraction")]
+    if result["burn"]["simulation"] is not None:
+        cols.append(Column("forfeited", "forfeited (JSC rule)", "hours"))
+    return cols
+
+
+def _flat(row: dict) -> dict:
+    out = dict(row)
+    for k, v in row.get("by_experiment", {}).items():
+        out[f"by_experiment.{k}"] = v
+    return out
+
+
+def burn_rows(result: dict) -> list[dict]:
+    rows = [_flat(p) for p in result["burn"]["periods"]]
+    total = {"period": "total", "label": "", "request": sum(p["request"] for p in rows),
+             "contingency": sum(p["contingency"] for p in rows), "node_hours": sum(p["node_hours"] for p in rows),
+             "share": 1.0 if rows else 0.0}
+    for r in result["rows"]:
+        total[f"by_experiment.{r['name']}"] = sum(p[f"by_experiment.{r['name']}"] for p in rows)
+    if result["burn"]["simulation"] is not None:
+        total["forfeited"] = sum(p["forfeited"] for p in rows)
+    return rows + [total]
+
+
+STORAGE_COLUMNS = [Column("name", "item"), Column("tb", "TB", "ratio"), Column("basis", "basis")]
+
+
+def storage_rows(result: dict) -> list[dict]:
+    s = result["storage"]
+    rows = list(s["items"]) + [{"name": "requested", "tb": s["requested_tb"], "basis": s["requested_basis"]}]
+    if "tb_hours" in s:
+        rows.append({"name": "requested, in TB-hours", "tb": s["tb_hours"], "basis": s["tb_hours_basis"]})
+    return rows
+
+
+THRESHOLD_COLUMNS = [Column("what", "threshold"), Column("limit_text", "limit"), Column("value", "this request", "hours"),
+                     Column("verdict", "verdict"), Column("alternative", "other reading"), Column("status", "status of the limit")]
+
+
+def threshold_rows(result: dict) -> list[dict]:
+    rows = []
+    for t in result["thresholds"]:
+        word = "meets" if t["met"] else "below" if t["kind"] == "min" else "above"
+        alt = "–"
+        if "alternative_value" in t:
+            alt_word = "meets" if t["alternative_met"] else "below" if t["kind"] == "min" else "above"
+            alt = f"{t['alternative_value']:,.0f} at the {t['alternative_dtype']} peak: {alt_word}"
+        rows.append({**t, "limit_text": f"{'≥' if t['kind'] == 'min' else '≤'} {t['limit']:,.0f} {t['unit']}"
+                     + (" per year" if t["per"] == "year" else ""),
+                     "verdict": f"{word} (conversion {t['basis_status']})", "alternative": alt})
+    return rows
+
+
+SWEEP_COLUMNS = [Column("experiment", "experiment"), Column("run_id", "run"), Column("params", "parameters", "count"),
+                 Column("tokens", "tokens", "count"), Column("flops", "FLOPs", "flops"), Column("nodes", "nodes", "count"),
+                 Column("mfu", "MFU", "fraction"), Column("wall_hours", "wall-h", "hours"), Column("node_hours", "node-h", "hours"),
+                 Column("gpu_hours", "GPU-h", "hours"), Column("jobs", "jobs", "count")]
+
+
+def sweep_rows(result: dict) -> list[dict]:
+    return [d for r in result["rows"] for d in r.get("sweep_runs", [])]
+
+
+def notes(result: dict) -> list[str]:
+    c = result["cluster"]
+    out = [f"unit: {result['unit']['basis']} ({result['unit']['status']})"]
+    out += [f"also: {a['basis']}" for a in result["also"]]
+    out.append(f"GPU-h counts the {c['gpus_per_node']} GPUs per node that Slurm shows ({c['accelerator']}); "
+               f"request = node-h × {result['unit']['per_node_hour']:g}, rounded up to whole units per experiment")
+    long = [r for r in result["rows"] if r["jobs_per_run"] > 1]
+    if long:
+        out.append(f"runs longer than the {result['cluster']['max_wall_hours']:g} h limit of partition "
+                   f"{result['cluster']['partition']} are chains of jobs: "
+                   + ", ".join(f"{r['name']} {r['jobs_per_run']} jobs/run" for r in long))
+    for key in ("checkpoint_basis", "tb_hours_source"):
+        if result["storage"].get(key):
+            out.append("storage: " + result["storage"][key])
+    out.append("totals are sums of the unrounded rows; displayed values are rounded")
+    out += [f"rule: {r['text']} ({r['status']})" for r in result["rules"]]
+    out += [f"warning: {w}" for w in result["warnings"]]
+    return out
+
+
+def document_data(result: dict) -> dict:
+    text, refs = justification(result)
+    return {**result, "justification": text, "references": refs}
+
+
+def render(result: dict, fmt: str) -> str:
+    if fmt == "json":
+        return to_json(document_data(result))
+    if fmt == "csv":
+        return render_csv(result)
+    if fmt == "latex":
+        return render_latex(result)
+    return render_markdown(result, fmt)
+
+
+def render_csv(result: dict) -> str:
+    """One table for spreadsheets: `section` says which part of the document a row belongs to."""
+    keep = ("name", "kind", "purpose", "runs", "nodes", "gpus_per_run", "wall_hours_per_run", "node_hours", "gpu_hours",
+            "charge", "units", "request", "flops", "flops_convention", "mfu", "goodput", "params", "tokens", "samples",
+            "start_month", "months", "storage_tb") + tuple(a["unit"] for a in result["also"])
+    rows = [{"section": "resources", **{k: r.get(k) for k in keep}} for r in resource_rows(result)]
+    rows += [{"section": "storage", "name": s["name"], "tb": s["tb"]} for s in storage_rows(result)]
+    for p in burn_rows(result):
+        flat = {k: v for k, v in p.items() if k not in ("by_experiment", "months")}
+        rows.append({"section": "burn", "name": flat.pop("period"), **{k: v for k, v in flat.items() if k != "name"}})
+    rows += [{"section": "threshold", "name": t["what"], "limit": t["limit"], "value": t["value"], "met": t["met"]}
+             for t in result["thresholds"]]
+    rows += [{"section": "sweep-run", "name": d["run_id"], **{k: v for k, v in d.items() if k != "run_id"}} for d in sweep_rows(result)]
+    return to_csv(rows)
+
+
+def _header(result: dict) -> list[tuple[str, str]]:
+    pr, c = result["program"], result["cluster"]
+    u = result["unit"]
+    items = [("Program", f"{pr['title']}: request in {u['label']} ({u['per_node_hour']:g} per node-hour, {u['status']})"),
+             ("System", f"{c['title']}: {c['gpus_per_node']} × {c['accelerator']} per node (as Slurm counts GPUs)"),
+             ("Allocation", f"{result['months']} months from {result['start']}, planned by {result['burn']['period']}")]
+    if result.get("pi"):
+        items.insert(0, ("PI", result["pi"]))
+    if result.get("project"):
+        items.insert(0, ("Project", result["project"]))
+    t = result["total"]
+    items.append(("Total request", f"{t['request']:,} {u['label']} (incl. {result['contingency']:.0%} contingency); "
+                  f"storage {human(result['storage']['requested_tb'], 'ratio')} TB"))
+    return items
+
+
+def render_markdown(result: dict, fmt: str = "markdown") -> str:
+    text, refs = justification(result)
+    out = [f"# Compute resources: {result['title']}", ""]
+    out += [f"- **{k}:** {v}" for k, v in _header(result)] + [""]
+    out += ["## Resources by experiment", "", render_rows(resource_rows(result), resource_columns(result), fmt)]
+    if result["thresholds"]:
+        out += ["## Call thresholds", "", render_rows(threshold_rows(result), THRESHOLD_COLUMNS, fmt)]
+    out += ["## Storage", "", render_rows(storage_rows(result), STORAGE_COLUMNS, fmt)]
+    out += [f"## Burn plan by {result['burn']['period']}", "", render_rows(burn_rows(result), burn_columns(result), fmt)]
+    out += ["## Justification", "", text, "", "### References", ""] + [f"{i}. {r}" for i, r in enumerate(refs, 1)] + [""]
+    out += ["## Notes", ""] + [f"- {n}" for n in notes(result)] + [""]
+    if result["expects"]:
+        out += ["## What the call expects", ""] + [f"- [ ] {e['text']} ({e['status']})" for e in result["expects"]] + [""]
+    if sweep_rows(result):
+        out += ["## Appendix: sweep runs", "", render_rows(sweep_rows(result), SWEEP_COLUMNS, fmt)]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+TEX_SYMBOLS = {"≥": r"\ensuremath{\geq}", "≤": r"\ensuremath{\leq}", "≈": r"\ensuremath{\approx}", "→": r"\ensuremath{\rightarrow}",
+               "↔": r"\ensuremath{\leftrightarrow}", "∝": r"\ensuremath{\propto}", "−": r"\ensuremath{-}", "×": r"\ensuremath{\times}",
+               "·": r"\ensuremath{\cdot}", "ᵀ": r"\ensuremath{^{T}}", "–": "--", "—": "---", "…": r"\ldots{}", "‰": "permille"}
+
+
+def _unicode_preamble(body: str) -> str:
+    """pdflatex stops at a character it has no definition for: declare every one the body uses."""
+    lines = []
+    for ch in sorted({ch for ch in body if ord(ch) > 0x7F}):
+        if ch in TEX_SYMBOLS:
+            lines.append(f"\\DeclareUnicodeCharacter{{{ord(ch):04X}}}{{{TEX_SYMBOLS[ch]}}}")
+        elif ord(ch) > 0xFF:  # Latin-1 letters are defined by inputenc; anything else prints as its code
+            lines.append(f"\\DeclareUnicodeCharacter{{{ord(ch):04X}}}{{[U+{ord(ch):04X}]}}")
+    return "\n".join(lines)
+
+
+def _tex_table(tabular: str, caption: str) -> str:
+    return ("\\begin{table}[htbp]\n\\centering\\small\n\\fitwidth{%\n" + tabular.rstrip("\n") + "%\n}\n"
+            f"\\caption{{{latex_escape(caption)}}}\n\\end{{table}}\n")
+
+
+def render_latex(result: dict) -> str:
+    text, refs = justification(result)
+    e = latex_escape
+    body = [f"\\section*{{Compute resources: {e(result['title'])}}}", "\\begin{description}"]
+    body += [f"\\item[{e(k)}] {e(v)}" for k, v in _header(result)] + ["\\end{description}"]
+    body.append(_tex_table(render_rows(resource_rows(result), resource_columns(result), "latex"),
+                           "Resources by experiment: runs × nodes × wall-hours, subtotal, contingency and total."))
+    if result["thresholds"]:
+        body.append(_tex_table(render_rows(threshold_rows(result), THRESHOLD_COLUMNS, "latex"), "Thresholds of the call."))
+    body.append(_tex_table(render_rows(storage_rows(result), STORAGE_COLUMNS, "latex"), "Storage."))
+    body.append(_tex_table(render_rows(burn_rows(result), burn_columns(result), "latex"),
+                           f"Burn plan by {result['burn']['period']} in {result['unit']['unit']}."))
+    body += ["\\subsection*{Justification}", e(text), "", "\\subsection*{References}", "\\begin{enumerate}"]
+    body += [f"\\item {e(r)}" for r in refs] + ["\\end{enumerate}", "\\subsection*{Notes}", "\\begin{itemize}"]
+    body += [f"\\item {e(n)}" for n in notes(result)] + ["\\end{itemize}"]
+    if sweep_rows(result):
+        body.append(_tex_table(render_rows(sweep_rows(result), SWEEP_COLUMNS, "latex"), "Appendix: every run of the sweeps."))
+    text_body = "\n".join(body) + "\n"
+    preamble = [
+        "% Generated by `planner grant`. Compile with pdflatex; or \\input the body into your proposal",
+        "% (needs \\usepackage{booktabs,graphicx} and the \\fitwidth macro below).",
+        "\\documentclass[a4paper,10pt]{article}", "\\usepackage[T1]{fontenc}", "\\usepackage[utf8]{inputenc}",
+        "\\usepackage[margin=2cm]{geometry}", "\\usepackage{booktabs}", "\\usepackage{graphicx}", "\\emergencystretch=3em",
+        _unicode_preamble(text_body),
+        "\\newsavebox{\\plannerbox}",
+        "\\newcommand{\\fitwidth}[1]{\\sbox{\\plannerbox}{#1}\\ifdim\\wd\\plannerbox>\\linewidth"
+        "\\resizebox{\\linewidth}{!}{\\usebox{\\plannerbox}}\\else\\usebox{\\plannerbox}\\fi}",
+        "\\begin{document}",
+    ]
+    return "\n".join(p for p in preamble if p) + "\n" + text_body + "\\end{document}\n"

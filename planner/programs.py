@@ -1,0 +1,294 @@
+"""Grant programs (catalogs/programs/*.yaml): the unit a call is requested in, its allocation period,
+forfeiture rules, thresholds and contingency convention, each with a source and status.
+
+A new call is a YAML file; nothing here knows a program by name. The unit `cluster` means "the
+hosting system's own accounting unit" (EuroHPC, GCS), and `eflop-peak` converts node-hours to
+FLOP at a *stated* accounting peak, kept apart from the dense peak that MFU is measured against.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from planner.catalog import Cluster, Dtype, Entry, Slug, Sourced, Status, Strict
+from planner.errors import PlannerError
+
+Unit = Literal["node-h", "gpu-h", "core-h", "eflop-peak"]
+UNITS = ("node-h", "gpu-h", "core-h", "eflop-peak", "cluster")
+PERIOD_MONTHS = {"month": 1, "quarter": 3, "half-year": 6}
+
+
+class Fact(Strict):
+    """A statement that is not a number (a unit, a rule) with the key of its citation."""
+
+    source: str
+    status: Status | None = None
+    note: str | None = None
+
+
+class UnitFact(Fact):
+    value: Literal["node-h", "gpu-h", "core-h", "eflop-peak", "cluster"]
+
+
+class PeriodFact(Fact):
+    value: Literal["month", "quarter", "half-year"]
+
+
+class Rule(Fact):
+    text: str = Field(min_length=3)
+    clusters: list[Slug] = Field([], description="systems the rule applies to; empty = all")
+    simulate: Literal["jsc-monthly"] | None = Field(None, description="quota mechanics the burn plan simulates")
+
+
+class PeakBasis(Fact):
+    dtype: Dtype = Field(description="the accelerator peak that the program's FLOP figures are 'based on'")
+    alternative: Dtype | None = Field(None, description="a second reading, stated beside the first")
+
+
+class Threshold(Strict):
+    kind: Literal["min", "max"]
+    unit: Unit
+    amount: Sourced
+    per: Literal["year", "allocation"] = "allocation"
+    clusters: list[Slug] = []
+    what: str
+
+
+class Contingency(Strict):
+    low: Sourced
+    high: Sourced
+    default: Sourced
+
+
+class StorageRule(Fact):
+    unit: Literal["tb", "tb-hours"]
+    clusters: list[Slug] = []
+
+
+class Program(Entry):
+    call: str = Field(description="who runs the call and what kind of access it is")
+    unit: UnitFact
+    also: list[UnitFact] = Field([], description="further units a reviewer compares against (e.g. EFLOP at peak)")
+    peak_basis: PeakBasis | None = None
+    period: PeriodFact
+    duration_months: Sourced | None = None
+    systems: list[Slug] = Field([], description="catalog clusters the call allocates; empty = any")
+    forfeiture: list[Rule] = []
+    thresholds: list[Threshold] = []
+    contingency: Contingency
+    storage: list[StorageRule] = []
+    expects: list[Rule] = Field([], description="what a proposal must contain")
+
+    @model_validator(mode="after")
+    def _facts_resolve(self) -> "Program":
+        facts = [("unit", self.unit), ("period", self.period)] + [(f"also.{i}", f) for i, f in enumerate(self.also)]
+        facts += [(f"forfeiture.{i}", f) for i, f in enumerate(self.forfeiture)]
+        facts += [(f"expects.{i}", f) for i, f in enumerate(self.expects)]
+        facts += [(f"storage.{i}", f) for i, f in enumerate(self.storage)]
+        if self.peak_basis is not None:
+            facts.append(("peak_basis", self.peak_basis))
+        for path, fact in facts:
+            if fact.source not in self.sources:
+                raise ValueError(f"{path}: source '{fact.source}' is not a key of `sources` ({', '.join(self.sources)})")
+        needs_peak = any(u.value == "eflop-peak" for u in [self.unit, *self.also]) or any(
+            t.unit == "eflop-peak" for t in self.thresholds)
+        if needs_peak and self.peak_basis is None:
+            raise ValueError("peak_basis: an EFLOP unit or threshold needs the peak it is based on (peak_basis.dtype)")
+        c = self.contingency
+        if not 0 <= c.low.value <= c.default.value <= c.high.value < 1:
+            raise ValueError("contingency: need 0 <= low <= default <= high < 1")
+        return self
+
+    def status_of_fact(self, fact: Fact) -> Status:
+        return fact.status or self.sources[fact.source].status
+
+    def cite_fact(self, fact: Fact) -> str:
+        return self.sources[fact.source].citation
+
+    def rules_for(self, rules: list, cluster: str) -> list:
+        return [r for r in rules if not r.clusters or cluster in r.clusters]
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How one node-hour on a cluster converts into a unit, and why."""
+
+    unit: str  # node-h | gpu-h | core-h | eflop-peak
+    label: str  # column header, e.g. "core-h (48/node-h)"
+    per_node_hour: float
+    status: Status
+    basis: str  # one sentence for the notes
+
+
+def conversion(unit: str, cluster: Cluster, catalog, peak: PeakBasis | None = None, program: Program | None = None) -> Conversion:
+    """Node-hours → `unit` on `cluster`. Where the cluster bills in that unit its own factor is used,
+    so a LUMI "GPU-hour" is one MI250X (2 GCDs), not one of the 8 GPUs Slurm shows per node."""
+    acct = cluster.accounting
+    if unit == "cluster":
+        unit = acct.unit
+    if unit == "node-h":
+        if acct.unit == "node-h":
+            return Conversion(unit, "node-h", acct.units_per_node_hour.value, cluster.status_of(acct.units_per_node_hour),
+                              f"{cluster.name} bills node-hours ({cluster.cite(acct.units_per_node_hour)})")
+        return Conversion(unit, "node-h", 1.0, "derived", "node-hours = wall-clock hours × whole nodes allocated")
+    if unit == acct.unit:
+        f = acct.units_per_node_hour
+        status = cluster.status_of(f)
+        basis = f"{cluster.name} charges {f.value:g} {unit} per node-hour ({status}: {cluster.cite(f)})"
+        if f.note:
+            basis += f"; {f.note}"
+        label = unit
+        if unit == "gpu-h" and f.value != cluster.gpus_per_node.value:
+            ratio = cluster.gpus_per_node.value / f.value
+            label = "billed GPU-h"
+            basis += (f". Slurm shows {cluster.gpus_per_node_int} GPUs per node, but a node-hour is billed as {f.value:g} "
+                      f"GPU-hours: one billed GPU-hour = {ratio:g} Slurm GPU-hours"
+                      + (f" ({' '.join(acct.note.split()).rstrip('.')})" if acct.note else ""))
+        return Conversion(unit, label, f.value, status, basis)
+    if unit == "gpu-h":
+        g = cluster.gpus_per_node.value
+        return Conversion(unit, "gpu-h", g, "derived",
+                          f"{cluster.name} bills in {acct.unit}; GPU-hours here count the {g:g} GPUs per node Slurm shows")
+    if unit == "core-h":
+        c = cluster.cpu_cores_per_node.value
+        return Conversion(unit, "core-h", c, "derived",
+                          f"{cluster.name} bills in {acct.unit}; core-hours here count its {c:g} physical cores per node")
+    if unit == "eflop-peak":
+        if peak is None:
+            raise PlannerError("an EFLOP unit needs the program's peak_basis")
+        acc = catalog.accelerator(cluster.accelerator)
+        per_node = acc.peak_flops(peak.dtype) * cluster.gpus_per_node.value
+        status = program.status_of_fact(peak) if program else "unverified"
+        basis = (f"EFLOP = node-hours × {cluster.gpus_per_node.value:g} × {acc.peak_flops(peak.dtype) / 1e12:g} TFLOP/s "
+                 f"({peak.dtype} peak of {acc.name}) × 3600 s / 1e18 = {per_node * 3600 / 1e18:.4g} EFLOP per node-hour "
+                 f"({status}: which peak the call applies" + (f"; {peak.note}" if peak.note else "") + ")")
+        if peak.alternative:
+            alt = acc.peak_flops(peak.alternative) * cluster.gpus_per_node.value
+            basis += (f"; at the {peak.alternative} peak the same hours would be {alt * 3600 / 1e18:.4g} EFLOP per "
+                      f"node-hour ({alt / per_node:.3g}×)")
+        return Conversion(unit, f"EFLOP ({peak.dtype} peak)", per_node * 3600 / 1e18, status, basis)
+    raise PlannerError(f"unknown unit '{unit}' (known: {', '.join(UNITS)})")
+
+
+# --- allocation periods -------------------------------------------------------------------------
+
+
+def apportion(total: int, weights: list[float]) -> list[int]:
+    """Whole numbers proportional to `weights` that sum to `total` exactly (largest remainder)."""
+    s = sum(weights)
+    if total == 0 or s <= 0:
+        return [0] * len(weights)
+    raw = [total * w / s for w in weights]
+    out = [math.floor(x) for x in raw]
+    for k in sorted(range(len(raw)), key=lambda k: (out[k] - raw[k], k))[: total - sum(out)]:
+        out[k] += 1
+    return out
+
+
+def month_labels(year: int, month: int, n: int) -> list[str]:
+    return ["%04d-%02d" % (year + (month - 1 + k) // 12, (month - 1 + k) % 12 + 1) for k in range(n)]
+
+
+FAIR_SHARE_SLACK = 1.10  # JSC lets a month use last month's remainder plus one quota of overdraft: warn past 10%
+
+
+def burn_plan(rows: list[dict], cont_request: int, contingency: float, labels: list[str], period: str,
+              program: Program, cluster: str, warnings: list[str]) -> dict:
+    """Each experiment's request spread evenly over its months (`start_month`, `months`), contingency in
+    proportion, then summed by allocation period. Whole units throughout, so rows and columns add up."""
+    n = len(labels)
+    active = [[1.0 if r["start_month"] <= k + 1 < r["start_month"] + r["months"] else 0.0 for k in range(n)] for r in rows]
+    by_exp = [apportion(r["request"], w) for r, w in zip(rows, active)]
+    exact = [sum(r["units"] * w[k] / r["months"] for r, w in zip(rows, active)) for k in range(n)]
+    cont = apportion(cont_request, exact)
+    monthly = [{"month": k + 1, "label": labels[k], "by_experiment": {r["name"]: by_exp[j][k] for j, r in enumerate(rows)},
+                "contingency": cont[k], "request": sum(e[k] for e in by_exp) + cont[k],
+                "node_hours": (1 + contingency) * sum(r["node_hours"] * w[k] / r["months"] for r, w in zip(rows, active))}
+               for k in range(n)]
+    total = sum(m["request"] for m in monthly)
+    sim = None
+    if any(r.simulate == "jsc-monthly" for r in program.rules_for(program.forfeiture, cluster)):
+        sim = simulate_jsc([m["request"] for m in monthly], total / n)
+        for m, s in zip(monthly, sim["months"]):
+            m["forfeited"] = s["forfeited"]
+    size = PERIOD_MONTHS[period]
+    periods, cumulative, heavy = [], 0, []
+    for j, k0 in enumerate(range(0, n, size)):
+        chunk = monthly[k0:k0 + size]
+        req = sum(m["request"] for m in chunk)
+        cumulative += req
+        row = {"period": {"month": "M", "quarter": "Q", "half-year": "H"}[period] + str(j + 1),
+               "label": chunk[0]["label"] + ("" if len(chunk) == 1 else f" – {chunk[-1]['label']}"), "months": len(chunk),
+               "by_experiment": {r["name"]: sum(m["by_experiment"][r["name"]] for m in chunk) for r in rows},
+               "contingency": sum(m["contingency"] for m in chunk), "request": req,
+               "node_hours": sum(m["node_hours"] for m in chunk), "share": req / total if total else 0.0,
+               "cumulative": cumulative / total if total else 0.0, "fair_share": total * len(chunk) / n}
+        if sim is not None:
+            row["forfeited"] = sum(m["forfeited"] for m in chunk)
+        periods.append(row)
+        if req > row["fair_share"] * FAIR_SHARE_SLACK:
+            heavy.append(f"{row['label']} ({req / row['fair_share']:.2f}×)")
+    if heavy:
+        warnings.append(f"{len(heavy)} {period}(s) plan more than {FAIR_SHARE_SLACK - 1:.0%} above an even share: "
+                        + ", ".join(heavy) + ("; JSC covers a month's excess only from last month's remainder and "
+                                              "one monthly quota of overdraft" if sim else ""))
+    if sim is not None and sim["forfeited"] > 0.01 * total:
+        warnings.append(f"under JSC monthly quotas this plan forfeits ≈ {sim['forfeited']:,.0f} units "
+                        f"({sim['forfeited'] / total:.1%}) in months of low use: spread the work more evenly")
+    if sim is not None and sim["low_priority_months"]:
+        warnings.append("overdrawn by more than one monthly quota (jobs at lowest priority) in "
+                        + ", ".join(labels[k - 1] for k in sim["low_priority_months"]))
+    return {"period": period, "periods": periods, "months": monthly, "simulation": sim}
+
+
+def simulate_jsc(use: list[float], quota: float) -> dict:
+    """JSC quota mechanics: a monthly quota; last month's remainder stays usable for one more month (and
+    is used first), then is forfeited; an overdraft of up to one quota runs normally, beyond it at the
+    lowest priority. Returns per-month forfeited hours and the balance carried."""
+    carry, out, low = 0.0, [], []
+    for k, u in enumerate(use):
+        if carry > 0:
+            old = min(u, carry)
+            lost, left = carry - old, quota - (u - old)
+        else:
+            lost, left = 0.0, quota + carry - u
+        out.append({"used": u, "forfeited": lost, "balance": left})
+        if left < -quota * 1.0001:
+            low.append(k + 1)
+        carry = left
+    return {"quota": quota, "months": out, "forfeited": sum(m["forfeited"] for m in out),
+            "unused_at_end": max(0.0, carry), "low_priority_months": low}
+
+
+def check_thresholds(program: Program, cluster: Cluster, catalog, node_hours: float, months: int,
+                     warnings: list[str]) -> list[dict]:
+    """The call's minima and maxima that apply to `cluster`, against the request converted to their unit."""
+    out = []
+    for t in program.thresholds:
+        if t.clusters and cluster.name not in t.clusters:
+            continue
+        c = conversion(t.unit, cluster, catalog, program.peak_basis, program)
+        scale = 12.0 / months if t.per == "year" else 1.0
+        value = node_hours * c.per_node_hour * scale
+        met = value >= t.amount.value if t.kind == "min" else value <= t.amount.value
+        entry = {"what": t.what, "kind": t.kind, "limit": t.amount.value, "unit": t.unit, "per": t.per, "value": value,
+                 "met": met, "status": program.status_of(t.amount), "source": program.cite(t.amount),
+                 "basis": c.basis, "basis_status": c.status}
+        if t.unit == "eflop-peak" and program.peak_basis.alternative:
+            acc = catalog.accelerator(cluster.accelerator)
+            alt = value * acc.peak_flops(program.peak_basis.alternative) / acc.peak_flops(program.peak_basis.dtype)
+            entry.update(alternative_dtype=program.peak_basis.alternative, alternative_value=alt,
+                         alternative_met=alt >= t.amount.value if t.kind == "min" else alt <= t.amount.value)
+        out.append(entry)
+        if not met:
+            word = "below the minimum" if t.kind == "min" else "above the maximum"
+            alt = (f"; at the {entry['alternative_dtype']} peak it would be {entry['alternative_value']:,.0f}"
+                   if "alternative_value" in entry else "")
+            warnings.append(f"{t.what}: the request is {value:,.0f} {t.unit}" + (" per year" if t.per == "year" else "")
+                            + f" at the {program.peak_basis.dtype if t.unit == 'eflop-peak' else 'stated'} conversion, {word} of "
+                            f"{t.amount.value:,.0f}{alt} (conversion {c.status})")
+    return out
