@@ -252,6 +252,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
     if kind == "days" and hw is not None:
         est = est or mfu_for(hw, catalog, n, req.mfu)
     out.update(hardware_costs(flops, n, hw, catalog, est, warnings, req.mfu, goodput=req.goodput))
+    out["memory"] = memory_check(model if model is not None else n, hw, catalog, warnings)
     if req.unique_tokens is not None:
         n_eff, d_eff = law.effective(n, d, req.unique_tokens)
         out["data_constrained"] = {
@@ -286,6 +287,37 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
     out["sources"] = sources
     out["warnings"] = warnings
     return _finite(out)
+
+
+def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[str]) -> dict | None:
+    """Minimum nodes (or GPUs) that hold the model for training, and whether the requested count does.
+
+    `model` is a catalog model or a bare parameter count (then an assumed shape, which the notes state).
+    """
+    if hw is None:
+        return None
+    from planner.memory import GIB, best_layout, min_nodes
+
+    try:
+        smallest = min_nodes(model, hw.cluster, hw.accelerator)
+        chosen = best_layout(model, hw.accelerator, hw.gpus, hw.gpus_per_node) if hw.gpus else None
+    except PlannerError as exc:
+        warnings.append(f"memory not checked: {exc.message}")
+        return None
+    unit = "nodes" if hw.cluster else "GPUs"
+    out = {"unit": unit, "min": smallest.units if smallest else None,
+           "min_layout": smallest.layout.describe() if smallest else None}
+    if smallest is None:
+        where = f"all {int(hw.cluster.nodes.value)} nodes of {hw.cluster.name}" if hw.cluster and hw.cluster.nodes else "any count searched"
+        warnings.append(f"the model does not fit in GPU memory on {where} with the layouts searched (planner memory)")
+    if chosen is not None:
+        br = chosen.breakdown
+        out.update(layout=chosen.layout.describe(), fits=br.fits, per_gpu_gib=br.total / GIB, usable_gib=br.usable / GIB)
+        if not br.fits:
+            need = f"; at least {smallest.units} {unit} do" if smallest else ""
+            warnings.append(f"the requested {hw.gpus} GPUs cannot hold the model: the leanest layout ({chosen.layout.describe()}) "
+                            f"needs {br.total / GIB:.1f} GiB per GPU, {br.usable / GIB:.1f} GiB usable{need}")
+    return out
 
 
 def _finite(out: dict) -> dict:

@@ -117,3 +117,14 @@ def test_goodput_scales_hours_not_flops(catalog):
     campaign = make_plan(PlanRequest(params=[7e9], tokens=1e12, cluster="juwels-booster", mfu=0.5, goodput=0.8), catalog)
     assert campaign["flops"] == steady["flops"]
     assert campaign["gpu_hours"] == pytest.approx(steady["gpu_hours"] / 0.8)
+
+
+def test_plan_reports_minimum_nodes_and_refuses_too_few(catalog):
+    """GPT-3 175B on JUWELS Booster: 4 nodes cannot hold it; the plan says how many can."""
+    few = make_plan(PlanRequest(model="gpt-3-175b", tokens=300e9, cluster="juwels-booster", nodes=4), catalog)
+    assert few["memory"]["fits"] is False
+    assert few["memory"]["min"] == 56 and few["memory"]["unit"] == "nodes"
+    assert any("cannot hold the model" in w for w in few["warnings"])
+    enough = make_plan(PlanRequest(model="gpt-3-175b", tokens=300e9, cluster="juwels-booster", nodes=56), catalog)
+    assert enough["memory"]["fits"] is True
+    assert not any("cannot hold" in w for w in enough["warnings"])
