@@ -34,7 +34,7 @@ from planner import cost, mfu
 from planner.catalog import Catalog, Cluster, Partition
 from planner.errors import PlannerError
 from planner.hardware import Hardware, hardware_costs, hardware_for, mfu_for
-from planner.slurm import PLACEHOLDERS, unknown_placeholders
+from planner.slurm import CONTROL, PLACEHOLDERS, check_path, round_up_time, unknown_placeholders
 from planner.yamlio import load_text, read_text, validation_messages
 
 DEFAULT_LAW = "epoch-2024"  # as `planner plan`
@@ -42,10 +42,6 @@ NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # safe unquoted in file names, j
 Name = Annotated[str, Field(pattern=NAME_RE)]
 _NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKMBGTP]?)\s*$")
 _SUFFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# --time is rounded up to the next of these (minutes) so that runs of similar length share an array;
-# the limit is at most 1.5x what the run needs (plus the margin) and unused time is not charged.
-TIME_LADDER = (10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 360, 480, 720, 960, 1440, 2160, 2880, 4320, 5760, 8640)
 
 
 def _number(value: Any) -> Any:
@@ -185,6 +181,8 @@ def parse_spec(data: Any, src: Source) -> SweepSpec:
             if err["type"].startswith("union_tag"):
                 loc = ("sweep", "kind")
             errors.append({**err, "loc": loc})
+        # a misspelt key also makes the real one "missing": name the misspelling first
+        errors.sort(key=lambda e: e["type"] != "extra_forbidden")
         first = errors[0]
         message = validation_messages(_Errors([first]), src.filename, src.lines)[0]
         if first["type"] == "extra_forbidden":
@@ -199,14 +197,6 @@ def load_spec(path: Path) -> tuple[SweepSpec, Source]:
     src = Source(str(path), directory=Path(path).resolve().parent)
     data, src.lines = load_text(read_text(Path(path)), str(path))
     return parse_spec(data, src), src
-
-
-def check_path(text: str, what: str) -> str:
-    """A path that lands in a script: any printable character is quoted safely, but a newline cannot be
-    (an #SBATCH line ends there) and a backslash turns off Slurm's %A/%a patterns in --output."""
-    if _CONTROL.search(text) or "\\" in text:
-        raise PlannerError(f"{what} '{text!r}' contains a control character or backslash, which cannot be used in a Slurm script")
-    return text
 
 
 # --- design -----------------------------------------------------------------------------------
@@ -262,9 +252,11 @@ class Sweep:
 
 
 def _short(x: float) -> str:
-    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+    x = float(f"{x:.3g}")  # round first, so 999,950 reads 1M rather than 1e+03K
+    for scale, suffix in ((1e15, "P"), (1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
         if x >= scale:
-            return f"{x / scale:.3g}{suffix}"
+            text = f"{x / scale:.3g}{suffix}"
+            return _sci(x) if "e" in text else text
     return f"{x:.3g}"
 
 
@@ -372,13 +364,15 @@ def design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accoun
         close = difflib.get_close_matches(unknown[0], PLACEHOLDERS, n=1)
         raise src.error(("command",), f"unknown placeholder {{{unknown[0]}}}" + (f"; did you mean {{{close[0]}}}?" if close else "")
                         + f" (placeholders: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}; {{{{ and }}}} are literal braces)")
+    if bad := [k for k in spec.env if k.startswith(("PLANNER_", "SLURM_"))]:
+        raise src.error(("env", bad[0]), "PLANNER_* and SLURM_* variables are set by the job script and Slurm")
     if bad := [k for k in spec.sbatch if k in MANAGED]:
         raise src.error(("sbatch", bad[0]), "set by the planner (from nodes, partition, account, time_margin, ...); not allowed here")
     for key, value in list(spec.sbatch.items()) + list(spec.env.items()):
-        if _CONTROL.search(str(value)):
+        if CONTROL.search(str(value)):
             raise src.error(("sbatch" if key in spec.sbatch else "env", key), "control characters (newlines) are not allowed")
     if account is not None and not re.match(NAME_RE, account):
-        raise PlannerError(f"--account '{account!r}' must be letters, digits, '.', '_' or '-'")
+        raise PlannerError(f"--account {account!r} must be letters, digits, '.', '_' or '-'")
     out_abs = check_path(os.path.abspath(out_dir), "--out")
     workdir = out_abs if spec.workdir is None else os.path.normpath(os.path.join(src.directory, spec.workdir))
     check_path(workdir, "workdir")
@@ -417,12 +411,12 @@ def design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accoun
             mfu_basis.add(est.basis)
             need = r.est_hours * (1.0 + spec.time_margin) * 60.0  # minutes
             if need <= limit_min:
-                r.time_minutes = max(1, min(limit_min, _round_up(need, spec.time_step_minutes)))
+                r.time_minutes = max(1, min(limit_min, round_up_time(need, spec.time_step_minutes)))
             else:  # a chain: each full segment loses its last signal_seconds to checkpointing
                 usable = limit_min * 60 - signal_for(limit_min)
                 r.segments, r.time_minutes = math.ceil(need * 60.0 / usable - 1e-9), limit_min
                 if r.segments > spec.max_segments:
-                    raise src.error(("max_segments",), f"run {r.run_id} needs {r.segments} segments of {limit_min} min on "
+                    raise src.error(("nodes",), f"run {r.run_id} needs {r.segments} segments of {limit_min} min on "
                                     f"{nodes} node(s) (estimate {r.est_hours:.3g} h); give it more nodes or raise max_segments")
 
     groups: dict[tuple, list[Run]] = {}
@@ -438,9 +432,3 @@ def design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accoun
         arrays.append(Array(aid, members, nodes, minutes, segments, min(spec.max_concurrent, len(members)), signal_for(minutes)))
     return Sweep(spec, cluster, partition, account or spec.account, out_abs, workdir, runs, arrays, tasks, cpus,
                  convention, "; ".join(sorted(mfu_basis)), list(dict.fromkeys(warnings)))
-
-
-def _round_up(minutes: float, step: int | None) -> int:
-    if step:
-        return math.ceil(minutes / step - 1e-9) * step
-    return next((m for m in TIME_LADDER if m >= minutes - 1e-9), math.ceil(minutes / 1440 - 1e-9) * 1440)
