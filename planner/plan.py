@@ -1,6 +1,7 @@
 """`plan`: budget → law → (N, D) → FLOPs → hardware → hours, as pure functions over the catalog.
 
-`sweep` and `grant` call `cost_of_run` for every run, so the three commands cannot disagree.
+`sweep` and `grant` cost every run with `hardware.hardware_costs`, as `plan` does, so the three
+commands cannot disagree about a number.
 """
 
 from __future__ import annotations
@@ -251,7 +252,8 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
     warnings: list[str] = []
     if kind == "days" and hw is not None:
         est = est or mfu_for(hw, catalog, n, req.mfu)
-    out.update(hardware_costs(flops, n, hw, catalog, est, warnings, req.mfu, goodput=req.goodput))
+    workload = "moe" if convention == "moe" else "dense-lm"  # no MoE MFU is measured: --mfu is then required
+    out.update(hardware_costs(flops, n, hw, catalog, est, warnings, req.mfu, workload=workload, goodput=req.goodput))
     out["memory"] = memory_check(model if model is not None else n, hw, catalog, warnings)
     if req.unique_tokens is not None:
         n_eff, d_eff = law.effective(n, d, req.unique_tokens)

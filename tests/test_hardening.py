@@ -2,7 +2,6 @@
 bad input is reported on one line that names the file (and line) where there is one."""
 
 import string
-from pathlib import Path
 
 import yaml
 from hypothesis import HealthCheck, given, settings

@@ -18,6 +18,7 @@ LIST_COLUMNS = {
     "laws": [Column("name", "name"), Column("title", "title"), Column("predicts_loss", "predicts loss"),
              Column("params_counted", "N counts")],
     "mfu": [Column("name", "name"), Column("title", "title"), Column("workload", "workload"), Column("points", "points")],
+    "programs": [Column("name", "name"), Column("title", "title"), Column("unit", "unit"), Column("period", "allocation period")],
     "models": [Column("name", "name"), Column("title", "title"), Column("kind", "kind"), Column("params", "parameters", "count"),
                Column("active_params", "active", "count"), Column("gmacs_per_sample", "GMACs/sample", "float")],
 }
@@ -36,6 +37,8 @@ def summary(kind: str, entry, catalog) -> dict:
     if kind == "laws":
         return {"name": entry.name, "title": entry.title, "predicts_loss": "yes" if entry.predicts_loss else "no",
                 "params_counted": entry.params_counted}
+    if kind == "programs":
+        return {"name": entry.name, "title": entry.title, "unit": entry.unit.value, "period": entry.period.value}
     if kind == "models":
         return {"name": entry.name, "title": entry.title, "kind": entry.kind, "params": entry.params,
                 "active_params": entry.active_params,
@@ -56,7 +59,7 @@ def catalog():
 
 
 @catalog.command("list")
-@click.argument("kind", required=False, type=click.Choice(["accelerators", "clusters", "laws", "mfu", "models"]))
+@click.argument("kind", required=False, type=click.Choice(["accelerators", "clusters", "laws", "mfu", "models", "programs"]))
 @output_options
 @click.pass_context
 def list_(ctx, kind, fmt):
@@ -67,7 +70,7 @@ def list_(ctx, kind, fmt):
       planner catalog list laws --format markdown
     """
     cat = catalog_from(ctx)
-    kinds = [kind] if kind else ["accelerators", "clusters", "mfu", "laws", "models"]
+    kinds = [kind] if kind else ["accelerators", "clusters", "mfu", "laws", "models", "programs"]
     parts = []
     for k in kinds:
         rows = [summary(k, e, cat) for e in cat.all(k)]
