@@ -12,9 +12,9 @@ import math
 import re
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import Field, model_validator
 
 from planner import cost
 from planner.catalog import Catalog, Strict
@@ -23,29 +23,13 @@ from planner.grant_render import method_facts
 from planner.hardware import hardware_costs, hardware_for
 from planner.output import human
 from planner.programs import Program, burn_plan, check_thresholds, conversion, month_labels
+from planner.numbers import NonNegative, Positive
 from planner.yamlio import load_text, parse_model, read_text
 
-_NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKMBGTP]?)\s*$")
-_SUFFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
 CHECKPOINT_BYTES_PER_PARAM = 14.0  # bf16 weights + fp32 master + two Adam moments (slurm-and-grants.md §2.4; derived)
 HOURS_PER_MONTH = 8766.0 / 12  # mean Gregorian month, for TB-hours
 
 
-def _number(value: Any, positive: bool = True) -> Any:
-    """YAML 1.1 reads `7e9` (no dot) as text: accept it and the CLI's suffixes (400M, 1.4T)."""
-    if isinstance(value, str):
-        m = _NUMBER.match(value)
-        if not m:
-            raise ValueError(f"'{value}' is not a number (examples: 7e9, 1.4e11, 400M, 2T)")
-        value = float(m.group(1)) * _SUFFIX[m.group(2)]
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value) or value < 0 or (positive and value == 0):
-            raise ValueError("must be a positive finite number" if positive else "must be a finite number ≥ 0")
-    return value
-
-
-Positive = Annotated[float, BeforeValidator(_number)]
-NonNegative = Annotated[float, BeforeValidator(lambda v: _number(v, positive=False))]
 Fraction = Annotated[float, Field(gt=0, le=1)]
 KIND_KEYS = {"sweep": ("sweep",), "wall-hours": ("wall_hours",), "model": ("model",),
              "clip": ("gmacs_per_sample",), "params": ("params", "tokens")}

@@ -225,6 +225,8 @@ class Law(Entry):
         """A warning when C lies more than 10x outside the compute the law was fitted on."""
         if self.fit_range is None:
             return None
+        if not flops > 0:
+            return f"{flops:.3g} FLOPs is not a compute budget"
         lo, hi = self.fit_range.flops
         if flops > 10 * hi:
             return f"{flops:.3g} FLOPs is {flops / hi:.3g}x beyond the largest compute law '{self.name}' was fitted on ({hi:.3g})"

@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from planner.numbers import Positive
 
 from planner import cost, mfu
 from planner.catalog import Catalog, Cluster, Partition
@@ -40,25 +42,6 @@ from planner.yamlio import load_text, read_text, validation_messages
 DEFAULT_LAW = "epoch-2024"  # as `planner plan`
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # safe unquoted in file names, job names and shell words
 Name = Annotated[str, Field(pattern=NAME_RE)]
-_NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKMBGTP]?)\s*$")
-_SUFFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
-
-
-def _number(value: Any) -> Any:
-    """PyYAML reads `1e18` (no dot) as a string; accept it, and suffixes as on the command line."""
-    if isinstance(value, str):
-        m = _NUMBER.match(value)
-        if not m:
-            raise ValueError(f"'{value}' is not a number (examples: 1e18, 400M, 1.5B, 2T)")
-        value = float(m.group(1)) * _SUFFIX[m.group(2)]
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and not (math.isfinite(value) and value > 0):
-        raise ValueError("must be a positive finite number")
-    return value
-
-
-Positive = Annotated[float, BeforeValidator(_number)]
-
-
 class SpecModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -155,3 +155,53 @@ def test_plan_never_crashes(capsys, options, names, fmt):
         args += name.split()
     code, _, err = run(args, capsys)
     one_error_line(code, err)
+
+
+ROOT = builtin_dir().parent if (builtin_dir().parent / "examples").is_dir() else None
+SPECS = {
+    "sweep": ("examples/sweeps/isoflop-juwels.yaml", ["sweep"], ["--out"]),
+    "grant": ("examples/grants/lumi-g.yaml", ["grant"], []),
+}
+
+
+def _spec_case(tmp_path_factory, kind, index, pick, value):
+    import pytest
+
+    if ROOT is None:
+        pytest.skip("examples/ are not next to the installed package")
+    rel, command, extra = SPECS[kind]
+    data = yaml.safe_load((ROOT / rel).read_text())
+    paths = list(_flatten_paths(data))
+    _set(data, paths[pick % len(paths)], value)
+    work = tmp_path_factory.mktemp(kind)
+    spec = work / "spec.yaml"
+    spec.write_text(yaml.safe_dump(data, allow_unicode=True))
+    args = command + [str(spec)]
+    if extra:
+        args += [extra[0], str(work / "out")]
+    return args, spec
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(sorted(SPECS)), pick=st.integers(min_value=0), value=junk)
+def test_mutated_sweep_and_proposal_specs(tmp_path_factory, capsys, kind, pick, value):
+    """One value of an example sweep spec or proposal replaced by junk: exit 0 or 2, one line naming the file."""
+    args, spec = _spec_case(tmp_path_factory, kind, 0, pick, value)
+    code, _, err = run(args, capsys)
+    one_error_line(code, err)
+    if code == 2:
+        last = [ln for ln in err.splitlines() if ln.strip()][-1]
+        assert str(spec) in last or "error:" in last, last
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(options=st.lists(st.tuples(st.sampled_from(["--params", "--gpus", "--nodes", "--tp", "--pp", "--zero", "--seq-len",
+                                                   "--micro-batch", "--recompute", "--precision", "--optimizer"]),
+                                  number_text), max_size=4),
+       target=st.sampled_from([["--cluster", "juwels-booster"], ["--accelerator", "h100-sxm"], ["--model", "llama-2-7b"], []]))
+def test_memory_never_crashes(capsys, options, target):
+    args = ["memory", *target]
+    for option, value in options:
+        args += [option, value]
+    code, _, err = run(args, capsys)
+    one_error_line(code, err)

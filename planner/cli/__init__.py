@@ -12,17 +12,14 @@ import click
 
 from planner import __version__
 from planner.errors import PlannerError
+from planner.numbers import parse_quantity
 from planner.output import FORMATS
 
-SUFFIXES = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
-NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKMBGTP]?)\s*$")
-
-
 def parse_number(text: str, what: str) -> float:
-    match = NUMBER.match(text)
-    if not match:
-        raise click.BadParameter(f"'{text}' is not a number (examples: 1e21, 5.76e23, 400M, 1.5T)", param_hint=what)
-    value = float(match.group(1)) * SUFFIXES[match.group(2)]
+    try:
+        value = parse_quantity(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=what) from None
     if not math.isfinite(value):
         raise click.BadParameter(f"'{text}' is not finite", param_hint=what)
     if value <= 0:
@@ -90,7 +87,7 @@ def emit(text: str, out: Path | None, force: bool) -> None:
 
 
 def progress(message: str) -> None:
-    click.echo(message, err=True)
+    click.echo(one_line(message), err=True)
 
 
 def catalog_from(ctx: click.Context):
@@ -127,6 +124,14 @@ def cli(catalog):
     """
 
 
+LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # everything str.splitlines() splits on
+
+
+def one_line(message: str) -> str:
+    """Errors are one line even when they quote user input that holds line breaks."""
+    return "".join(ch.encode("unicode_escape").decode() if ch in LINE_BREAKS else ch for ch in message)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: exit 0 on success, 2 with one line on stderr for bad input."""
     argv = sys.argv[1:] if argv is None else argv
@@ -141,13 +146,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.UsageError as exc:
         cmd = exc.ctx.command_path if exc.ctx else "planner"
-        click.echo(f"{cmd}: error: {exc.format_message()}", err=True)
+        click.echo(f"{cmd}: error: {one_line(exc.format_message())}", err=True)
         sys.exit(2)
     except click.ClickException as exc:
-        click.echo(f"planner: error: {exc.format_message()}", err=True)
+        click.echo(f"planner: error: {one_line(exc.format_message())}", err=True)
         sys.exit(exc.exit_code if exc.exit_code else 2)
     except PlannerError as exc:
-        click.echo(f"planner: error: {exc.message}", err=True)
+        click.echo(f"planner: error: {one_line(exc.message)}", err=True)
         sys.exit(2)
     except BrokenPipeError:
         sys.exit(0)
