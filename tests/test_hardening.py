@@ -205,3 +205,17 @@ def test_memory_never_crashes(capsys, options, target):
         args += [option, value]
     code, _, err = run(args, capsys)
     one_error_line(code, err)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows_a=st.lists(st.tuples(cell, cell), max_size=8), rows_b=st.lists(st.tuples(cell, cell), max_size=8),
+       form=st.sampled_from(["power", "saturating"]), target=st.sampled_from([[], ["--target-flops", "1e30"], ["--chance", "2"]]))
+def test_compare_on_hostile_csvs(tmp_path_factory, capsys, rows_a, rows_b, form, target):
+    work = tmp_path_factory.mktemp("cmp")
+    paths = []
+    for name, rows in (("a", rows_a), ("b", rows_b)):
+        path = work / f"{name}.csv"
+        path.write_text("flops,loss\n" + "".join(f"{x},{y}\n" for x, y in rows))
+        paths.append(str(path))
+    code, _, err = run(["compare", *paths, "--form", form, "--bootstrap", "20", *target], capsys)
+    one_error_line(code, err)
