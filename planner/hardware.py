@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from planner import cost, mfu
-from planner.catalog import Accelerator, Catalog, Cluster
+from planner.catalog import Accelerator, Catalog, Cluster, MfuProfile
 from planner.errors import PlannerError
 
 
@@ -63,26 +63,34 @@ def hardware_for(catalog: Catalog, cluster: str | None = None, accelerator: str 
 WORKLOADS = ("dense-lm", "moe", "clip")
 
 
-def mfu_for(hw: Hardware, catalog: Catalog, params: float, override: float | None = None,
-            workload: str = "dense-lm") -> mfu.MfuEstimate:
-    """Steady-state MFU for a model of `params` on `hw`: the override, or a measured profile.
-
-    The cluster's own profile is used when it is for `workload`; otherwise any profile measured
-    for this workload on this accelerator (e.g. the openCLIP profile for CLIP training)."""
-    if override is not None:
-        return mfu.from_override(override)
-    profile_name = None
+def mfu_profile_for(hw: Hardware, catalog: Catalog, workload: str = "dense-lm") -> MfuProfile:
+    """The measured profile for `workload` on `hw`: the cluster's own when it is for this workload,
+    otherwise any profile measured for it on this accelerator (e.g. openCLIP's for CLIP training)."""
+    name = None
     if hw.cluster is not None and hw.cluster.mfu_profile:
         if catalog.mfu_profile(hw.cluster.mfu_profile).workload == workload:
-            profile_name = hw.cluster.mfu_profile
-    profile_name = profile_name or _profile_for_accelerator(catalog, hw.accelerator, workload)
-    if profile_name is None:
+            name = hw.cluster.mfu_profile
+    name = name or _profile_for_accelerator(catalog, hw.accelerator, workload)
+    if name is None:
         where = f"cluster '{hw.cluster.name}'" if hw.cluster else f"accelerator '{hw.accelerator.name}'"
         raise PlannerError(f"no measured {workload} MFU profile for {where}; give --mfu (e.g. --mfu 0.4)")
-    profile = catalog.mfu_profile(profile_name)
+    profile = catalog.mfu_profile(name)
+    check_dtype(profile, hw)
+    return profile
+
+
+def check_dtype(profile: MfuProfile, hw: Hardware) -> None:
+    """An MFU measured in one dtype says nothing about another (bf16 and fp16 share a tensor rate)."""
     if profile.dtype != hw.dtype and not {profile.dtype, hw.dtype} <= {"bf16", "fp16"}:
         raise PlannerError(f"MFU profile '{profile.name}' was measured in {profile.dtype}, not {hw.dtype}; give --mfu")
-    return mfu.estimate(profile, hw.accelerator, params)
+
+
+def mfu_for(hw: Hardware, catalog: Catalog, params: float, override: float | None = None,
+            workload: str = "dense-lm") -> mfu.MfuEstimate:
+    """Steady-state MFU for a model of `params` on `hw`: the override, or the measured profile."""
+    if override is not None:
+        return mfu.from_override(override)
+    return mfu.estimate(mfu_profile_for(hw, catalog, workload), hw.accelerator, params)
 
 
 def _profile_for_accelerator(catalog: Catalog, acc: Accelerator, workload: str) -> str | None:

@@ -31,21 +31,28 @@ def _by_size(profile: MfuProfile) -> tuple[np.ndarray, np.ndarray]:
     return np.log(np.array(xs)), np.array([float(np.median(sizes[x])) for x in xs])
 
 
-def estimate(profile: MfuProfile, accelerator: Accelerator, params: float) -> MfuEstimate:
-    log_n, mfu = _by_size(profile)
-    x = math.log(params)
-    value = float(np.interp(x, log_n, mfu))  # np.interp holds the end values outside the range
-    warnings = []
+def estimate_many(profile: MfuProfile, accelerator: Accelerator, params) -> list[MfuEstimate]:
+    """`estimate` for many model sizes at once (sweeps cost thousands of runs)."""
+    log_n, table = _by_size(profile)
+    sizes = np.atleast_1d(np.asarray(params, dtype=float))
+    values = np.interp(np.log(sizes), log_n, table)  # np.interp holds the end values outside the range
     lo, hi = math.exp(log_n[0]), math.exp(log_n[-1])
-    if params < lo / 3 or params > hi * 3:
-        warnings.append(
-            f"MFU for {params:.3g} parameters is held at the nearest measured size "
-            f"({lo:.3g}-{hi:.3g}) of profile '{profile.name}'"
-        )
     ceiling = accelerator.matmul_ceiling
     basis = f"profile '{profile.name}' ({len(profile.points)} measured points), interpolated in log model size"
-    if ceiling is not None and value > ceiling.value:
-        value = ceiling.value
-        basis += f", capped at the measured matmul ceiling {ceiling.value:.3f}"
+    capped = basis + (f", capped at the measured matmul ceiling {ceiling.value:.3f}" if ceiling else "")
     cited = tuple(dict.fromkeys(profile.sources[p.source].citation for p in profile.points))
-    return MfuEstimate(value, basis, cited, tuple(warnings))
+    out = []
+    for n, value in zip(sizes, values):
+        warnings = ()
+        if n < lo / 3 or n > hi * 3:
+            warnings = (f"MFU for {n:.3g} parameters is held at the nearest measured size "
+                        f"({lo:.3g}-{hi:.3g}) of profile '{profile.name}'",)
+        if ceiling is not None and value > ceiling.value:
+            out.append(MfuEstimate(ceiling.value, capped, cited, warnings))
+        else:
+            out.append(MfuEstimate(float(value), basis, cited, warnings))
+    return out
+
+
+def estimate(profile: MfuProfile, accelerator: Accelerator, params: float) -> MfuEstimate:
+    return estimate_many(profile, accelerator, [params])[0]

@@ -180,6 +180,8 @@ def conversion(unit: str, cluster: Cluster, catalog, peak: PeakBasis | None = No
 def apportion(total: int, weights: list[float]) -> list[int]:
     """Whole numbers proportional to `weights` that sum to `total` exactly (largest remainder)."""
     s = sum(weights)
+    if not (math.isfinite(s) and all(math.isfinite(w) for w in weights)):
+        raise PlannerError("the proposal's hours are not finite numbers (a value is far outside any real allocation)")
     if total == 0 or s <= 0:
         return [0] * len(weights)
     raw = [total * w / s for w in weights]

@@ -23,7 +23,7 @@ import difflib
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -35,7 +35,7 @@ from planner.numbers import Positive
 from planner import cost, mfu
 from planner.catalog import Catalog, Cluster, Partition
 from planner.errors import PlannerError
-from planner.hardware import Hardware, hardware_costs, hardware_for, mfu_for
+from planner.hardware import Hardware, check_dtype, hardware_costs, hardware_for, mfu_profile_for
 from planner.slurm import CONTROL, PLACEHOLDERS, check_path, round_up_time, unknown_placeholders
 from planner.yamlio import load_text, read_text, validation_messages
 
@@ -291,46 +291,26 @@ def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[tuple]
 
 def _mfu_estimates(spec: SweepSpec, hw: Hardware, catalog: Catalog, params: list[int], src: Source,
                    warnings: list[str]) -> list[mfu.MfuEstimate]:
-    """`mfu_for` for every run. Interpolating a profile per call costs ~0.1 ms, too slow for 10,000 runs,
-    so the profile's table is read once and interpolated for all sizes with the same arithmetic as
-    `mfu.estimate` (tests hold the two equal)."""
+    """`mfu_for` for every run, with the profile looked up once and interpolated for all sizes at once
+    (`mfu.estimate_many`: the same arithmetic as `plan`; tests hold the two equal)."""
     if spec.mfu is not None:
         return [mfu.MfuEstimate(spec.mfu, f"{spec.mfu:g} given in the spec (mfu)")] * len(params)
-    name = spec.mfu_profile
-    if name is None and spec.sweep.kind == "samples":
-        name = next((p for p in catalog.names("mfu") if catalog.mfu_profile(p).workload == "clip"
-                     and hw.accelerator.name in catalog.mfu_profile(p).accelerators), None)
-        if name is None:
-            raise src.error(("sweep", "kind"), f"no CLIP MFU profile for {hw.accelerator.name}; set `mfu:` or `mfu_profile:`")
-    if name is None:
-        try:
-            mfu_for(hw, catalog, float(params[0]))  # the checks (profile exists, dtype) exactly as `plan` makes them
-        except PlannerError as exc:
-            raise src.error(("mfu",), exc.message.replace("give --mfu", "set `mfu:` in the spec")) from None
-        name = hw.cluster.mfu_profile
+    workload = "clip" if spec.sweep.kind == "samples" else "dense-lm"
     try:
-        profile = catalog.mfu_profile(name)
+        if spec.mfu_profile is None:
+            profile = mfu_profile_for(hw, catalog, workload)
+        else:
+            profile = catalog.mfu_profile(spec.mfu_profile)
+            check_dtype(profile, hw)
     except PlannerError as exc:
-        raise src.error(("mfu_profile",), exc.message) from None
-    if profile.dtype != hw.dtype and not {profile.dtype, hw.dtype} <= {"bf16", "fp16"}:
-        raise src.error(("mfu_profile",), f"profile '{name}' was measured in {profile.dtype}, not {hw.dtype}")
-    log_n, table = mfu._by_size(profile)
-    values = np.interp(np.array([math.log(p) for p in params]), log_n, table)
-    lo, hi = math.exp(log_n[0]), math.exp(log_n[-1])
-    basis = f"profile '{profile.name}' ({len(profile.points)} measured points), interpolated in log model size"
-    ceiling = hw.accelerator.matmul_ceiling
-    cited = tuple(dict.fromkeys(profile.sources[p.source].citation for p in profile.points))
-    out = []
-    for v in values:
-        v, b = float(v), basis
-        if ceiling is not None and v > ceiling.value:
-            v, b = ceiling.value, basis + f", capped at the measured matmul ceiling {ceiling.value:.3f}"
-        out.append(mfu.MfuEstimate(v, b, cited))
-    outside = [p for p in params if not lo / 3 <= p <= hi * 3]  # one warning for all, not one per run
-    if outside:
-        warnings.append(f"MFU for {len(outside)} run(s) of {min(outside):.3g}-{max(outside):.3g} parameters is held at "
-                        f"the nearest measured size ({lo:.3g}-{hi:.3g}) of profile '{profile.name}'")
-    return out
+        key = ("mfu_profile",) if spec.mfu_profile else ("mfu",)
+        raise src.error(key, exc.message.replace("give --mfu", "set `mfu:` (or `mfu_profile:`) in the spec")) from None
+    out = mfu.estimate_many(profile, hw.accelerator, params)
+    held = [p for p, est in zip(params, out) if est.warnings]  # one warning for all, not one per run
+    if held:
+        warnings.append(f"MFU for {len(held)} run(s) of {min(held):.3g}-{max(held):.3g} parameters is held at "
+                        f"the nearest measured size of profile '{profile.name}'")
+    return [replace(est, warnings=()) for est in out]
 
 
 def design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, account: str | None = None) -> Sweep:
