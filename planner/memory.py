@@ -83,9 +83,15 @@ def dims_of(model: Model | Shape | Dims | float, layers: int | None = None, hidd
     return _assumed(float(model), float(model), "params", layers, hidden, "a bare parameter count")
 
 
+MAX_ASSUMED_PARAMS = 1e16  # 10,000x the largest dense model trained; beyond it the guess means nothing
+
+
 def _assumed(params: float, active: float, name: str, layers: int | None, hidden: int | None, why: str) -> Dims:
     # Kaplan's 12·L·h² with h = 128·L (the aspect ratio of Llama-2 7B/13B and GPT-3 175B), 128-wide heads,
     # f = 4h, RMSNorm, no biases, a 32,000-token untied vocabulary: a stated guess, not a catalog fact.
+    if not params <= MAX_ASSUMED_PARAMS:
+        raise PlannerError(f"memory: {params:.3g} parameters is beyond any model a shape can be assumed for "
+                           f"(at most {MAX_ASSUMED_PARAMS:.0e}); give --model, or --layers and --hidden")
     if layers is None and hidden is None:
         layers = max(1, round((active / (12 * 128**2)) ** (1 / 3)))
         layers = 4 * round(layers / 4) if layers >= 8 else layers
@@ -312,7 +318,8 @@ class NodeFit(NamedTuple):
 
 
 def _divisors(n: int) -> list[int]:
-    return [k for k in range(1, n + 1) if n % k == 0]
+    small = [k for k in range(1, math.isqrt(n) + 1) if n % k == 0]
+    return sorted(set(small + [n // k for k in small]))
 
 
 def _candidates(d: Dims, max_tp: int, tp, pp, zero, fsdp, base: dict) -> list[Layout]:

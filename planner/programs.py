@@ -184,7 +184,9 @@ def apportion(total: int, weights: list[float]) -> list[int]:
         raise PlannerError("the proposal's hours are not finite numbers (a value is far outside any real allocation)")
     if total == 0 or s <= 0:
         return [0] * len(weights)
-    raw = [total * w / s for w in weights]
+    raw = [total * (w / s) for w in weights]
+    if not all(math.isfinite(x) for x in raw):
+        raise PlannerError("the proposal's hours are not finite numbers (a value is far outside any real allocation)")
     out = [math.floor(x) for x in raw]
     for k in sorted(range(len(raw)), key=lambda k: (out[k] - raw[k], k))[: total - sum(out)]:
         out[k] += 1

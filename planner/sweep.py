@@ -304,7 +304,7 @@ def _mfu_estimates(spec: SweepSpec, hw: Hardware, catalog: Catalog, params: list
             check_dtype(profile, hw)
     except PlannerError as exc:
         key = ("mfu_profile",) if spec.mfu_profile else ("mfu",)
-        raise src.error(key, exc.message.replace("give --mfu", "set `mfu:` (or `mfu_profile:`) in the spec")) from None
+        raise src.error(key, exc.message.replace("give --mfu (e.g. --mfu 0.4)", "set `mfu:` in the spec (e.g. mfu: 0.4)")) from None
     out = mfu.estimate_many(profile, hw.accelerator, params)
     held = [p for p, est in zip(params, out) if est.warnings]  # one warning for all, not one per run
     if held:
