@@ -232,6 +232,9 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
             raise PlannerError("--params alone asks for compute-optimal tokens; give a budget to use --unique-tokens or --inference-tokens")
         n = req.params[0]
         d = float(law.flops_for_params(n)) / (6.0 * n)
+    if not (n >= 1 and d >= 1 and math.isfinite(n * d)):
+        raise PlannerError(f"this asks for {n:.3g} parameters and {d:.3g} tokens: outside the range of any model "
+                           f"(check the budget or --target-loss)")
     law_flops = float(cost.training_flops(n, d))
     flops, convention = _hardware_flops(n, d, req, model)
 
