@@ -65,8 +65,19 @@ def human(value: Any, kind: str = "text") -> str:
     return _sig(value, 4)
 
 
+def _json_safe(data: Any) -> Any:
+    """NaN and infinity are not JSON: they become null (the human formats print them as they are)."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {k: _json_safe(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_json_safe(v) for v in data]
+    return data
+
+
 def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return json.dumps(_json_safe(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def _flatten(record: dict, prefix: str = "") -> dict:

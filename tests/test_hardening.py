@@ -116,11 +116,11 @@ cell = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.in
 
 @FAST
 @given(rows=st.lists(st.tuples(cell, cell), max_size=12), form=st.sampled_from(["power", "saturating"]),
-       bins=st.sampled_from([[], ["--bins", "3"]]))
-def test_fit_on_hostile_csv(tmp_path_factory, capsys, rows, form, bins):
+       bins=st.sampled_from([[], ["--bins", "3"]]), fmt=st.sampled_from(["table", "json", "csv", "latex"]))
+def test_fit_on_hostile_csv(tmp_path_factory, capsys, rows, form, bins, fmt):
     path = tmp_path_factory.mktemp("csv") / "runs.csv"
     path.write_text("flops,loss\n" + "".join(f"{a},{b}\n" for a, b in rows))
-    code, _, err = run(["fit", str(path), "--form", form, *bins], capsys)
+    code, _, err = run(["fit", str(path), "--form", form, "--format", fmt, *bins], capsys)
     one_error_line(code, err)
 
 

@@ -147,7 +147,7 @@ def run_with_samples(path: Path, opts: FitOptions, progress: Callable[[str], Non
             ci = _percentiles(samples)
     if not result["converged"]:
         warnings.append("the optimiser did not converge; the parameters are not a minimum")
-    span = float(np.log10(data.compute.max() / data.compute.min()))
+    span = float(np.log10(data.compute.max()) - np.log10(data.compute.min()))
     if span < MIN_SPAN_DECADES:
         warnings.append(f"the data span {span:.2f} decades of compute; extrapolations from under {MIN_SPAN_DECADES:g} decades are unreliable")
     out = {"form": opts.form, "params": params, "ci": ci, "n_points": int(len(data.compute)), **result,
@@ -157,6 +157,10 @@ def run_with_samples(path: Path, opts: FitOptions, progress: Callable[[str], Non
                     "span_decades": span}}
     if ci is not None:
         out["bootstrap"] = {"samples": opts.bootstrap, "seed": opts.seed, "interval": "2.5-97.5 percentiles"}
+    if not is_finite_result(out):
+        bad = next(k for k, v in out["params"].items() if not math.isfinite(v))
+        raise PlannerError(f"{data.table.path}: the {opts.form} fit diverged ({bad} = {out['params'][bad]}); "
+                           "the data do not follow this form")
     if opts.form == "isoflop":
         samples = None  # isoflop draws are optimal sizes per budget, not curves to plot
     return out, samples

@@ -94,7 +94,7 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
     fa, fb = curve(opts.form, pa)(c), curve(opts.form, pb)(c)
     cross = float(first_crossing(fa - fb, log_c)[0])
     warnings: list[str] = []
-    spans = {k: float(np.log10(d.compute.max() / d.compute.min())) for k, d in (("a", data_a), ("b", data_b))}
+    spans = {k: float(np.log10(d.compute.max()) - np.log10(d.compute.min())) for k, d in (("a", data_a), ("b", data_b))}
     for label, span in spans.items():
         if span < MIN_SPAN_DECADES:
             warnings.append(f"{label.upper()} spans {span:.2f} decades of compute; a comparison needs {MIN_SPAN_DECADES:g}+")
