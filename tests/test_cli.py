@@ -152,3 +152,10 @@ def test_whole_cluster_and_suffixes(capsys):
     data = json.loads(out)
     assert data["gpus"] == 3744
     assert data["wall_clock_hours"] == pytest.approx(4e6 / 3744)
+
+
+def test_shell_completion_offers_catalog_names():
+    env = {**__import__("os").environ, "COMP_WORDS": "planner plan --cluster juw", "COMP_CWORD": "3",
+           "_PLANNER_COMPLETE": "bash_complete"}
+    proc = subprocess.run([sys.executable, "-m", "planner"], capture_output=True, text=True, env=env)
+    assert "plain,juwels-booster" in proc.stdout.splitlines()

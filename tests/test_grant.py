@@ -360,3 +360,15 @@ def test_partition_limits_nodes_and_sets_the_job_length(tmp_path, capsys, catalo
     dev = write(tmp_path, text.format(part="dev-g") + "  - {name: r, params: 7e9, tokens: 1.4e11, nodes: 32, mfu: 0.3}\n")
     row = grant(dev, catalog)["rows"][0]
     assert row["jobs_per_run"] == math.ceil(row["wall_hours_per_run"] / 3)
+
+
+def test_same_proposal_gives_byte_identical_output(capsys):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "grants" / "juwels-booster.yaml"
+    outputs = set()
+    for fmt in ("markdown", "markdown", "latex", "latex", "csv", "json"):
+        code, out, _ = run(["grant", str(example), "--format", fmt], capsys)
+        assert code == 0
+        outputs.add((fmt, out))
+    assert len(outputs) == 4  # one per format: repeats are identical

@@ -90,6 +90,21 @@ def progress(message: str) -> None:
     click.echo(one_line(message), err=True)
 
 
+def complete_names(kind: str):
+    """Shell completion of catalog names (click calls it when _PLANNER_COMPLETE is set)."""
+
+    def complete(ctx, param, incomplete):
+        from planner.catalog import Catalog
+
+        try:
+            names = Catalog().names(kind)
+        except PlannerError:
+            return []
+        return [n for n in names if n.startswith(incomplete)]
+
+    return complete
+
+
 def catalog_from(ctx: click.Context):
     from planner.catalog import Catalog, search_path
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from planner.cli import NodeCount, Number, catalog_from, cli, emit
+from planner.cli import NodeCount, Number, catalog_from, cli, emit, complete_names
 from planner.errors import PlannerError
 from planner.output import FORMATS, Column, human, render_record
 
@@ -48,12 +48,12 @@ Examples:
   # A bare parameter count (the shape is assumed and said so) on 8 H100s with FSDP
   planner memory --params 13B --accelerator h100-sxm --gpus 8 --fsdp full_shard
 """)
-@click.option("--model", help="Model from the catalog (planner catalog list models).")
+@click.option("--model", shell_complete=complete_names("models"), help="Model from the catalog (planner catalog list models).")
 @click.option("--params", type=Number(), help="Parameter count instead of --model; the shape is assumed.")
 @click.option("--layers", type=click.IntRange(min=1), help="With --params: number of layers.")
 @click.option("--hidden", type=click.IntRange(min=1), help="With --params: model width d_model.")
-@click.option("--cluster", help="Cluster from the catalog (its GPUs per node bound TP).")
-@click.option("--accelerator", help="Accelerator from the catalog, when no cluster applies.")
+@click.option("--cluster", shell_complete=complete_names("clusters"), help="Cluster from the catalog (its GPUs per node bound TP).")
+@click.option("--accelerator", shell_complete=complete_names("accelerators"), help="Accelerator from the catalog, when no cluster applies.")
 @click.option("--gpus", type=click.IntRange(min=1), help="GPUs of the job; without --gpus/--nodes the minimum is searched.")
 @click.option("--nodes", type=NodeCount(), help="Nodes of the job, or 'all'.")
 @click.option("--zero", type=click.IntRange(0, 3), help="ZeRO stage 0-3 (default: searched).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from planner.cli import NodeCount, Number, NumberList, catalog_from, cli, output_options, progress
+from planner.cli import NodeCount, Number, NumberList, catalog_from, cli, output_options, progress, complete_names
 from planner.output import Column, render_record, render_rows
 
 PLAN_FIELDS = [
@@ -109,17 +109,17 @@ Examples:
 @click.option("--params", type=NumberList(), help="Model size; a comma list prints a projection table.")
 @click.option("--tokens", type=Number(), help="With --params: a fixed run (cost only).")
 @click.option("--target-loss", type=Number(), help="Compute to reach this loss (laws that predict loss).")
-@click.option("--law", help="Scaling law (planner catalog list laws); default epoch-2024.")
+@click.option("--law", shell_complete=complete_names("laws"), help="Scaling law (planner catalog list laws); default epoch-2024.")
 @click.option("--law-file", type=click.Path(dir_okay=False), help="A law YAML file, e.g. from `planner fit --out`.")
-@click.option("--cluster", help="Cluster from the catalog (planner catalog list clusters).")
-@click.option("--accelerator", help="Accelerator from the catalog, when no cluster applies.")
+@click.option("--cluster", shell_complete=complete_names("clusters"), help="Cluster from the catalog (planner catalog list clusters).")
+@click.option("--accelerator", shell_complete=complete_names("accelerators"), help="Accelerator from the catalog, when no cluster applies.")
 @click.option("--gpus", type=click.IntRange(min=1), help="GPUs running the job (for wall-clock).")
 @click.option("--nodes", type=NodeCount(), help="Nodes running the job, or 'all' for the whole cluster.")
 @click.option("--mfu", type=click.FloatRange(min=0, max=1, min_open=True), help="Override the MFU profile (0-1).")
 @click.option("--dtype", default="bf16", show_default=True,
               type=click.Choice(["bf16", "fp16", "fp8", "tf32", "fp32", "fp64", "fp64_tensor", "int8"]),
               help="Dtype whose dense peak MFU refers to.")
-@click.option("--model", help="A model from the catalog (planner catalog list models) instead of --params.")
+@click.option("--model", shell_complete=complete_names("models"), help="A model from the catalog (planner catalog list models) instead of --params.")
 @click.option("--samples", type=Number(), help="CLIP models: samples seen.")
 @click.option("--flops-convention", type=click.Choice(["6ND", "6ND+attention"]),
               help="Hardware FLOPs: 6ND (default; MoE: active parameters; CLIP: 6 x MACs) or 6ND+attention (needs --model).")
