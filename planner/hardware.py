@@ -144,3 +144,35 @@ def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Ca
         out["energy_kwh"] = gh * tdp_kw
         out["energy_basis"] = f"GPU-hours × {tdp_kw:g} kW TDP (GPUs only; no host, network or PUE)"
     return out
+
+
+def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[str]) -> dict | None:
+    """Minimum nodes (or GPUs) that hold the model for training, and whether the requested count does.
+
+    `model` is a catalog model or a bare parameter count (then an assumed shape, which the notes state).
+    """
+    if hw is None:
+        return None
+    from planner.layout import best_layout, min_nodes
+    from planner.memory import GIB
+
+    try:
+        smallest = min_nodes(model, hw.cluster, hw.accelerator)
+        chosen = best_layout(model, hw.accelerator, hw.gpus, hw.gpus_per_node) if hw.gpus else None
+    except PlannerError as exc:
+        warnings.append(f"memory not checked: {exc.message}")
+        return None
+    unit = "nodes" if hw.cluster else "GPUs"
+    out = {"unit": unit, "min": smallest.units if smallest else None,
+           "min_layout": smallest.layout.describe() if smallest else None}
+    if smallest is None:
+        where = f"all {int(hw.cluster.nodes.value)} nodes of {hw.cluster.name}" if hw.cluster and hw.cluster.nodes else "any count searched"
+        warnings.append(f"the model does not fit in GPU memory on {where} with the layouts searched (planner memory)")
+    if chosen is not None:
+        br = chosen.breakdown
+        out.update(layout=chosen.layout.describe(), fits=br.fits, per_gpu_gib=br.total / GIB, usable_gib=br.usable / GIB)
+        if not br.fits:
+            need = f"; at least {smallest.units} {unit} do" if smallest else ""
+            warnings.append(f"the requested {hw.gpus} GPUs cannot hold the model: the leanest layout ({chosen.layout.describe()}) "
+                            f"needs {br.total / GIB:.1f} GiB per GPU, {br.usable / GIB:.1f} GiB usable{need}")
+    return out

@@ -9,13 +9,12 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from planner import allocate, cost, mfu
 from planner.catalog import Catalog
 from planner.errors import PlannerError
-from planner.hardware import Hardware, hardware_costs, hardware_for, mfu_for
+from planner.hardware import Hardware, hardware_costs, hardware_for, memory_check, mfu_for
 from planner.laws import Law
 
 DEFAULT_LAW = "epoch-2024"
@@ -294,37 +293,6 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
     return _finite(out)
 
 
-def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[str]) -> dict | None:
-    """Minimum nodes (or GPUs) that hold the model for training, and whether the requested count does.
-
-    `model` is a catalog model or a bare parameter count (then an assumed shape, which the notes state).
-    """
-    if hw is None:
-        return None
-    from planner.memory import GIB, best_layout, min_nodes
-
-    try:
-        smallest = min_nodes(model, hw.cluster, hw.accelerator)
-        chosen = best_layout(model, hw.accelerator, hw.gpus, hw.gpus_per_node) if hw.gpus else None
-    except PlannerError as exc:
-        warnings.append(f"memory not checked: {exc.message}")
-        return None
-    unit = "nodes" if hw.cluster else "GPUs"
-    out = {"unit": unit, "min": smallest.units if smallest else None,
-           "min_layout": smallest.layout.describe() if smallest else None}
-    if smallest is None:
-        where = f"all {int(hw.cluster.nodes.value)} nodes of {hw.cluster.name}" if hw.cluster and hw.cluster.nodes else "any count searched"
-        warnings.append(f"the model does not fit in GPU memory on {where} with the layouts searched (planner memory)")
-    if chosen is not None:
-        br = chosen.breakdown
-        out.update(layout=chosen.layout.describe(), fits=br.fits, per_gpu_gib=br.total / GIB, usable_gib=br.usable / GIB)
-        if not br.fits:
-            need = f"; at least {smallest.units} {unit} do" if smallest else ""
-            warnings.append(f"the requested {hw.gpus} GPUs cannot hold the model: the leanest layout ({chosen.layout.describe()}) "
-                            f"needs {br.total / GIB:.1f} GiB per GPU, {br.usable / GIB:.1f} GiB usable{need}")
-    return out
-
-
 def _finite(out: dict) -> dict:
     """Refuse answers the arithmetic could not represent (inputs far outside any physical range)."""
     for key in ("params", "tokens", "flops", "gpu_hours", "node_hours", "wall_clock_hours", "energy_kwh", "predicted_loss"):
@@ -366,46 +334,3 @@ def plan_clip(req: PlanRequest, catalog: Catalog, model) -> dict:
 def _loss(law: Law, n: float, d: float, unique_tokens: float | None) -> float | None:
     value = law.predict_loss(n, d, unique_tokens)
     return None if value is None else float(value)
-
-
-def project(req: PlanRequest, catalog: Catalog) -> dict:
-    """A Chinchilla-Table-3-style projection: compute-optimal FLOPs and tokens for each size in --params."""
-    law = law_for(req, catalog)
-    hw = resolve_hardware(req, catalog)
-    params = np.array(req.params, dtype=float)
-    flops = law.flops_for_params(params)
-    tokens = flops / (6.0 * params)
-    losses = law.predict_loss(params, tokens)
-    warnings: list[str] = []
-    rows = []
-    for i, n in enumerate(params):
-        row = {
-            "params": float(n),
-            "flops": float(flops[i]),
-            "flops_gopher_units": float(flops[i] / cost.GOPHER_FLOPS),
-            "tokens": float(tokens[i]),
-            "tokens_per_param": float(tokens[i] / n),
-            "predicted_loss": None if losses is None else float(losses[i]),
-        }
-        if hw is not None:
-            costs = hardware_costs(float(flops[i]), float(n), hw, catalog, None, warnings, req.mfu)
-            row.update({k: costs[k] for k in ("mfu", "gpu_hours", "node_hours", "wall_clock_days", "energy_kwh")})
-        rows.append(row)
-    beyond = [(float(n), float(c)) for n, c in zip(params, flops) if law.extrapolation(float(c))]
-    if beyond:
-        worst = max(beyond, key=lambda nc: abs(math.log(nc[1])))
-        warnings.append(f"{len(beyond)} of {len(rows)} rows lie more than 10x outside the compute law '{law.name}' "
-                        f"was fitted on; e.g. {law.extrapolation(worst[1])}")
-    meta = {
-        "law": law.name,
-        "law_form": law.form,
-        "flops_convention": "6ND",
-        "accelerator": hw.accelerator.name if hw else None,
-        "cluster": hw.cluster.name if hw and hw.cluster else None,
-        "gpus": hw.gpus if hw else None,
-        "sources": {"law": law.citation, "flops_convention": cost.FLOPS_CONVENTIONS["6ND"], **(hw.sources if hw else {})},
-        "warnings": list(dict.fromkeys(warnings)),
-    }
-    for row in rows:
-        _finite(row)
-    return {"rows": rows, **meta}

@@ -8,14 +8,13 @@ from cli_helpers import run
 
 from planner import memory as mem
 from planner.errors import PlannerError
+from planner.layout import best_layout, min_nodes
 from planner.memory import (
     GIB,
     Layout,
-    best_layout,
     dims_of,
     estimate,
     layer_activation_bytes,
-    min_nodes,
 )
 
 S = H = 4096  # formulas.md §3.5: Llama-2-7B shape, s = h = 4096, L = 32, a = 32, b = 1

@@ -87,6 +87,7 @@ def memory(ctx, fmt, out, force, **o):
     (the breakdown, with "fits": false, still goes to stdout). Bytes are per GPU on the most-loaded
     pipeline stage; GiB = 2^30 bytes, the catalog's GPU memory is in GB = 10^9 bytes.
     """
+    from planner import layout as layouts
     from planner import memory as mem
     from planner.hardware import hardware_for
 
@@ -102,11 +103,11 @@ def memory(ctx, fmt, out, force, **o):
     if o["zero"] is not None and o["fsdp"]:
         raise PlannerError("give --zero or --fsdp, not both")
     unit = "nodes" if hw.cluster else "GPUs"
-    minimum = mem.min_nodes(model, hw.cluster, hw.accelerator, **fixed, **layout)
+    minimum = layouts.min_nodes(model, hw.cluster, hw.accelerator, **fixed, **layout)
     if hw.gpus is not None:
-        found = mem.best_layout(model, hw.accelerator, hw.gpus, hw.gpus_per_node, **fixed, **layout)
+        found = layouts.best_layout(model, hw.accelerator, hw.gpus, hw.gpus_per_node, **fixed, **layout)
     else:
-        found = minimum or mem.best_layout(model, hw.accelerator, _all_units(hw) * (hw.gpus_per_node or 1),
+        found = minimum or layouts.best_layout(model, hw.accelerator, _all_units(hw) * (hw.gpus_per_node or 1),
                                            hw.gpus_per_node, **fixed, **layout)
     br = found.breakdown
     gpus = found.layout.gpus

@@ -136,7 +136,8 @@ def plan(ctx, fmt, **options):
     --target-loss, --params with --tokens (a fixed run), or --params alone (compute-optimal tokens).
     Numbers accept suffixes: 400M, 1.5B, 2T.
     """
-    from planner.plan import build_request, make_plan, project
+    from planner.plan import build_request, make_plan
+    from planner.projection import project
 
     catalog = catalog_from(ctx)
     request = build_request(options)

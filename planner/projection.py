@@ -1,0 +1,55 @@
+"""A Chinchilla-Table-3-style projection: compute-optimal FLOPs, tokens and hours for a list of sizes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from planner import cost
+from planner.catalog import Catalog
+from planner.hardware import hardware_costs
+from planner.plan import PlanRequest, _finite, law_for, resolve_hardware
+
+
+def project(req: PlanRequest, catalog: Catalog) -> dict:
+    """A Chinchilla-Table-3-style projection: compute-optimal FLOPs and tokens for each size in --params."""
+    law = law_for(req, catalog)
+    hw = resolve_hardware(req, catalog)
+    params = np.array(req.params, dtype=float)
+    flops = law.flops_for_params(params)
+    tokens = flops / (6.0 * params)
+    losses = law.predict_loss(params, tokens)
+    warnings: list[str] = []
+    rows = []
+    for i, n in enumerate(params):
+        row = {
+            "params": float(n),
+            "flops": float(flops[i]),
+            "flops_gopher_units": float(flops[i] / cost.GOPHER_FLOPS),
+            "tokens": float(tokens[i]),
+            "tokens_per_param": float(tokens[i] / n),
+            "predicted_loss": None if losses is None else float(losses[i]),
+        }
+        if hw is not None:
+            costs = hardware_costs(float(flops[i]), float(n), hw, catalog, None, warnings, req.mfu)
+            row.update({k: costs[k] for k in ("mfu", "gpu_hours", "node_hours", "wall_clock_days", "energy_kwh")})
+        rows.append(row)
+    beyond = [(float(n), float(c)) for n, c in zip(params, flops) if law.extrapolation(float(c))]
+    if beyond:
+        worst = max(beyond, key=lambda nc: abs(math.log(nc[1])))
+        warnings.append(f"{len(beyond)} of {len(rows)} rows lie more than 10x outside the compute law '{law.name}' "
+                        f"was fitted on; e.g. {law.extrapolation(worst[1])}")
+    meta = {
+        "law": law.name,
+        "law_form": law.form,
+        "flops_convention": "6ND",
+        "accelerator": hw.accelerator.name if hw else None,
+        "cluster": hw.cluster.name if hw and hw.cluster else None,
+        "gpus": hw.gpus if hw else None,
+        "sources": {"law": law.citation, "flops_convention": cost.FLOPS_CONVENTIONS["6ND"], **(hw.sources if hw else {})},
+        "warnings": list(dict.fromkeys(warnings)),
+    }
+    for row in rows:
+        _finite(row)
+    return {"rows": rows, **meta}
