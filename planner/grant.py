@@ -21,13 +21,11 @@ from planner.catalog import Catalog, Strict
 from planner.errors import PlannerError
 from planner.grant_render import method_facts
 from planner.hardware import hardware_costs, hardware_for
-from planner.output import human
 from planner.programs import Program, burn_plan, check_thresholds, conversion, month_labels
+from planner.storage import storage, storage_tb
 from planner.numbers import NonNegative, Positive
 from planner.yamlio import load_text, parse_model, read_text
 
-CHECKPOINT_BYTES_PER_PARAM = 14.0  # bf16 weights + fp32 master + two Adam moments (slurm-and-grants.md §2.4; derived)
-HOURS_PER_MONTH = 8766.0 / 12  # mean Gregorian month, for TB-hours
 
 
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -311,7 +309,7 @@ def build(p: Proposal, where: Where, base: Path, catalog: Catalog) -> dict:
         row["request"] = math.ceil(row["units"] - 1e-9 * max(1.0, row["units"]))  # whole units, never below the estimate
         for a in also:
             row[a.unit] = row["node_hours"] * a.per_node_hour
-        row["storage_tb"] = _storage_tb(exp, row)
+        row["storage_tb"] = storage_tb(exp.storage_tb, exp.checkpoints, row["storage_params"])
         row["jobs_per_run"] = _jobs(partition, row)
         most = max(row.get("nodes_range") or [row["nodes"]])
         if partition.max_nodes is not None and most > partition.max_nodes.value:
@@ -369,36 +367,3 @@ def _jobs(partition, row: dict) -> int:
     if row.get("sweep_runs"):
         return max(d["jobs"] for d in row["sweep_runs"])
     return max(1, math.ceil(row["wall_hours_per_run"] / limit - 1e-9))
-
-
-def _storage_tb(exp: Experiment, row: dict) -> float:
-    if exp.storage_tb is not None:
-        return exp.storage_tb
-    if exp.checkpoints:
-        return exp.checkpoints * CHECKPOINT_BYTES_PER_PARAM * row["storage_params"] / 1e12
-    return 0.0
-
-
-def storage(p: Proposal, rows: list[dict], program: Program, cluster: str, warnings: list[str]) -> dict:
-    items = [{"name": s.name, "tb": s.tb, "basis": s.note or "stated in the proposal"} for s in p.storage]
-    for r, exp in zip(rows, p.experiments):
-        if r["storage_tb"]:
-            basis = "stated" if exp.storage_tb is not None else (
-                f"{exp.checkpoints} checkpoint(s) × 14 B/parameter × {human(r['storage_params'], 'count')} parameters")
-            items.append({"name": f"checkpoints: {r['name']}", "tb": r["storage_tb"], "basis": basis})
-    estimated = sum(i["tb"] for i in items)
-    requested = p.storage_tb if p.storage_tb is not None else math.ceil(estimated)
-    if p.storage_tb is not None and items and p.storage_tb + 1e-9 < estimated:
-        warnings.append(f"storage_tb {p.storage_tb:g} TB is less than the {estimated:.3g} TB itemised")
-    basis = ("stated in the proposal (storage_tb)" if p.storage_tb is not None
-             else "sum of the items, rounded up" if items else "none stated")
-    out = {"items": items, "estimated_tb": estimated, "requested_tb": requested, "requested_basis": basis}
-    if any(e.checkpoints for e in p.experiments):
-        out["checkpoint_basis"] = ("a restartable checkpoint holds bf16 weights, fp32 master weights and two Adam moments, "
-                                   "≈ 14 bytes per parameter (derived; framework-dependent, unverified)")
-    for rule in program.rules_for(program.storage, cluster):
-        if rule.unit == "tb-hours":
-            out["tb_hours"] = requested * p.months * HOURS_PER_MONTH
-            out["tb_hours_basis"] = f"{requested:g} TB × {p.months} months × {HOURS_PER_MONTH:g} h"
-            out["tb_hours_source"] = f"{rule.note or 'storage is billed in TB-hours'} ({program.cite_fact(rule)})"
-    return out

@@ -1,0 +1,46 @@
+"""Storage lines of a grant proposal: checkpoints, data sets, scratch, and TB-hours where billed."""
+
+from __future__ import annotations
+
+import math
+
+from planner.output import human
+from planner.programs import Program
+
+CHECKPOINT_BYTES_PER_PARAM = 14.0  # bf16 weights + fp32 master + two Adam moments (slurm-and-grants.md §2.4; derived)
+HOURS_PER_MONTH = 8766.0 / 12  # mean Gregorian month, for TB-hours
+
+
+def storage_tb(stated: float | None, checkpoints: int | None, params: float) -> float:
+    """An experiment's storage: as stated, or its checkpoints at 14 bytes per parameter."""
+    if stated is not None:
+        return stated
+    if checkpoints:
+        return checkpoints * CHECKPOINT_BYTES_PER_PARAM * params / 1e12
+    return 0.0
+
+
+def storage(p, rows: list[dict], program: Program, cluster: str, warnings: list[str]) -> dict:
+    """The storage table of a proposal `p`: itemised TB, the request, and TB-hours where a site bills them."""
+    items = [{"name": s.name, "tb": s.tb, "basis": s.note or "stated in the proposal"} for s in p.storage]
+    for r, exp in zip(rows, p.experiments):
+        if r["storage_tb"]:
+            basis = "stated" if exp.storage_tb is not None else (
+                f"{exp.checkpoints} checkpoint(s) × 14 B/parameter × {human(r['storage_params'], 'count')} parameters")
+            items.append({"name": f"checkpoints: {r['name']}", "tb": r["storage_tb"], "basis": basis})
+    estimated = sum(i["tb"] for i in items)
+    requested = p.storage_tb if p.storage_tb is not None else math.ceil(estimated)
+    if p.storage_tb is not None and items and p.storage_tb + 1e-9 < estimated:
+        warnings.append(f"storage_tb {p.storage_tb:g} TB is less than the {estimated:.3g} TB itemised")
+    basis = ("stated in the proposal (storage_tb)" if p.storage_tb is not None
+             else "sum of the items, rounded up" if items else "none stated")
+    out = {"items": items, "estimated_tb": estimated, "requested_tb": requested, "requested_basis": basis}
+    if any(e.checkpoints for e in p.experiments):
+        out["checkpoint_basis"] = ("a restartable checkpoint holds bf16 weights, fp32 master weights and two Adam moments, "
+                                   "≈ 14 bytes per parameter (derived; framework-dependent, unverified)")
+    for rule in program.rules_for(program.storage, cluster):
+        if rule.unit == "tb-hours":
+            out["tb_hours"] = requested * p.months * HOURS_PER_MONTH
+            out["tb_hours_basis"] = f"{requested:g} TB × {p.months} months × {HOURS_PER_MONTH:g} h"
+            out["tb_hours_source"] = f"{rule.note or 'storage is billed in TB-hours'} ({program.cite_fact(rule)})"
+    return out
