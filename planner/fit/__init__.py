@@ -168,21 +168,17 @@ def run_with_samples(path: Path, opts: FitOptions, progress: Callable[[str], Non
 
 def _bootstrap_loop(refit: Callable[[np.ndarray], dict], n: int, opts: FitOptions) -> dict[str, list[float]]:
     """Resample points with replacement and refit (closed-form and small fits: a loop is fast enough)."""
-    rng = np.random.RandomState(opts.seed)
-    draws: dict[str, list[float]] = {}
-    failures = 0
-    for _ in range(opts.bootstrap):
-        idx = rng.choice(n, n, replace=True)
+    fitted: dict[str, list[float]] = {}
+    for idx in resample.draws(n, opts.bootstrap, opts.seed):
         try:
             values = refit(idx)
         except PlannerError:
-            failures += 1  # e.g. a resample with too few distinct points
-            continue
+            continue  # e.g. a resample with too few distinct points
         for k, v in values.items():
-            draws.setdefault(k, []).append(v)
-    if not draws:
+            fitted.setdefault(k, []).append(v)
+    if not fitted:
         raise PlannerError("no bootstrap resample could be fitted")
-    return _percentiles({k: np.array(v) for k, v in draws.items()})
+    return _percentiles({k: np.array(v) for k, v in fitted.items()})
 
 
 def bootstrap_samples(opts: FitOptions, cols: dict, fitted: dict) -> dict[str, np.ndarray]:

@@ -126,11 +126,11 @@ def bootstrap(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, samples:
 
 
 def resample_weights(n: int, samples: int, seed: int) -> np.ndarray:
-    rng = np.random.RandomState(seed)
-    weights = np.empty((samples, n))
-    for i in range(samples):
-        weights[i] = np.bincount(rng.choice(n, n, replace=True), minlength=n)
-    return weights
+    """How often each point appears in each resample (rows), from `resample.draws`."""
+    from planner.fit.resample import draws  # resample imports this module
+
+    idx = draws(n, samples, seed)
+    return np.stack([np.bincount(row, minlength=n) for row in idx]).astype(float) if samples else np.empty((0, n))
 
 
 def allocation(values: dict[str, float]) -> dict[str, float]:
