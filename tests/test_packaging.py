@@ -31,11 +31,13 @@ def test_wheel_contains_every_catalog_file(wheel):
 
 def test_installed_wheel_plans_from_another_directory(wheel, tmp_path):
     env_dir = tmp_path / "venv"
-    # system site-packages provide the dependencies; the wheel itself is installed fresh
+    # system site-packages provide the dependencies; the wheel itself is installed fresh.
+    # --ignore-installed: CI has already run `pip install .` into those system site-packages,
+    # and without it pip would call the wheel "already satisfied" and install no `planner` here.
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)],
-                   check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
+                    "--ignore-installed", str(wheel)], check=True, capture_output=True)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PLANNER_CATALOG_PATH")}
