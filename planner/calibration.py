@@ -24,6 +24,7 @@ class PublicRun(Strict):
     published_gpu_hours: Sourced
     params: Sourced | None = Field(None, description="when the catalog model only stands in for the shape")
     seq_len: int | None = None
+    gpus: Sourced | None = Field(None, description="GPUs the run used, when published (MFU depends on it)")
 
 
 class PublicRuns(Strict):
@@ -46,10 +47,10 @@ def public_runs(catalog: Catalog, runs: PublicRuns | None = None) -> list[dict]:
         shape = model.shape.model_copy(update={"seq_len": run.seq_len}) if run.seq_len else model.shape
         n = run.params.value if run.params else float(shape.params())
         flops = float(cost.training_flops(n, run.tokens.value, "6ND+attention", shape.attention_flops_per_token()))
-        hw = hardware_for(catalog, accelerator=run.accelerator)
+        hw = hardware_for(catalog, accelerator=run.accelerator, gpus=int(run.gpus.value) if run.gpus else None)
         costs = hardware_costs(flops, n, hw, catalog, goodput=goodput)
         rows.append({"run": run.name, "params": n, "tokens": run.tokens.value, "accelerator": run.accelerator,
-                     "mfu": costs["mfu"], "goodput": goodput, "planner_gpu_hours": costs["gpu_hours"],
+                     "gpus": int(run.gpus.value) if run.gpus else None, "mfu": costs["mfu"], "goodput": goodput, "planner_gpu_hours": costs["gpu_hours"],
                      "published_gpu_hours": run.published_gpu_hours.value,
                      "ratio": run.published_gpu_hours.value / costs["gpu_hours"],
                      "source": runs.sources[run.published_gpu_hours.source].citation})
@@ -63,8 +64,9 @@ def mfu_points(catalog: Catalog) -> list[dict]:
         acc = catalog.accelerator(profile.accelerators[0])
         for i, point in enumerate(profile.points):
             others = [p for j, p in enumerate(profile.points) if j != i]
-            with_point = mfu.estimate(profile, acc, point.params).value
-            without = mfu.estimate(profile.model_copy(update={"points": others}), acc, point.params).value if others else None
+            with_point = mfu.estimate(profile, acc, point.params, point.gpus).value
+            without = (mfu.estimate(profile.model_copy(update={"points": others}), acc, point.params, point.gpus).value
+                       if others else None)
             rows.append({"profile": profile.name, "params": point.params, "gpus": point.gpus, "measured": point.mfu,
                          "planner": with_point, "leave_one_out": without,
                          "error_loo": None if without is None else without / point.mfu - 1,

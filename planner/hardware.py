@@ -87,10 +87,11 @@ def check_dtype(profile: MfuProfile, hw: Hardware) -> None:
 
 def mfu_for(hw: Hardware, catalog: Catalog, params: float, override: float | None = None,
             workload: str = "dense-lm") -> mfu.MfuEstimate:
-    """Steady-state MFU for a model of `params` on `hw`: the override, or the measured profile."""
+    """Steady-state MFU for a model of `params` on `hw` (at its GPU count when known): the override,
+    or the measured profile."""
     if override is not None:
         return mfu.from_override(override)
-    return mfu.estimate(mfu_profile_for(hw, catalog, workload), hw.accelerator, params)
+    return mfu.estimate(mfu_profile_for(hw, catalog, workload), hw.accelerator, params, hw.gpus)
 
 
 def _profile_for_accelerator(catalog: Catalog, acc: Accelerator, workload: str) -> str | None:

@@ -1,4 +1,12 @@
-"""Reading an MFU profile: measured points, interpolated in log model size, capped at the matmul ceiling."""
+"""Reading an MFU profile: measured points, interpolated in log model size, scaled by GPU count,
+capped at the matmul ceiling.
+
+The model is separable: ln MFU = h(ln N) + s·ln G. The GPU-count slope s comes only from
+measurements of the same model size by the same source at different GPU counts (a within-size
+estimate, so size effects cannot leak into it); it is the median over such pairs and is clamped at
+0, because adding GPUs at a fixed model size adds communication and never removes any. Every
+point is first moved along s to a common reference count, then h is interpolated in log size.
+"""
 
 from __future__ import annotations
 
@@ -22,37 +30,80 @@ def from_override(value: float) -> MfuEstimate:
     return MfuEstimate(value, "given with --mfu")
 
 
-def _by_size(profile: MfuProfile) -> tuple[np.ndarray, np.ndarray]:
-    """One MFU per model size: the median over the GPU counts measured at that size."""
+@dataclass(frozen=True)
+class GpuScaling:
+    slope: float  # d ln MFU / d ln GPUs at fixed model size, <= 0
+    groups: int  # model sizes measured at two or more GPU counts by one source
+    reference_gpus: float  # the count the size table is expressed at (geometric median of the points)
+    measured_gpus: tuple[int, int]  # fewest and most GPUs measured
+
+
+def gpu_scaling(profile: MfuProfile) -> GpuScaling:
+    """The within-size GPU-count slope of a profile (0 when no size was measured at two counts)."""
+    groups: dict[tuple[float, str], list[tuple[float, float]]] = {}
+    for p in profile.points:
+        groups.setdefault((p.params, p.source), []).append((math.log(p.gpus), math.log(p.mfu)))
+    slopes = []
+    for pts in groups.values():
+        g, m = np.array(pts).T
+        if np.ptp(g) > 0:
+            slopes.append(float(np.polyfit(g, m, 1)[0]))
+    slope = min(0.0, float(np.median(slopes))) if slopes else 0.0
+    counts = [p.gpus for p in profile.points]
+    return GpuScaling(slope, len(slopes), float(round(np.exp(np.median(np.log(counts))))), (min(counts), max(counts)))
+
+
+def _by_size(profile: MfuProfile, scaling: GpuScaling) -> tuple[np.ndarray, np.ndarray]:
+    """One ln MFU per model size at the reference GPU count: the median over the points at that size."""
     sizes: dict[float, list[float]] = {}
     for p in profile.points:
-        sizes.setdefault(p.params, []).append(p.mfu)
+        moved = math.log(p.mfu) + scaling.slope * (math.log(scaling.reference_gpus) - math.log(p.gpus))
+        sizes.setdefault(p.params, []).append(moved)
     xs = sorted(sizes)
     return np.log(np.array(xs)), np.array([float(np.median(sizes[x])) for x in xs])
 
 
-def estimate_many(profile: MfuProfile, accelerator: Accelerator, params) -> list[MfuEstimate]:
-    """`estimate` for many model sizes at once (sweeps cost thousands of runs)."""
-    log_n, table = _by_size(profile)
+def _basis(profile: MfuProfile, scaling: GpuScaling, gpus_given: bool) -> str:
+    text = f"profile '{profile.name}' ({len(profile.points)} measured points), interpolated in log model size"
+    if scaling.groups == 0:
+        return text + "; no size measured at two GPU counts, so MFU does not vary with GPU count"
+    scaled = f"scaled by GPUs^{scaling.slope:+.4f} (median within-size slope over {scaling.groups} sizes, clamped at 0)"
+    if not gpus_given:
+        scaled += f" at {scaling.reference_gpus:.0f} GPUs, the profile's typical count (no GPU count given)"
+    return f"{text}, {scaled}"
+
+
+def estimate_many(profile: MfuProfile, accelerator: Accelerator, params, gpus=None) -> list[MfuEstimate]:
+    """`estimate` for many model sizes at once (sweeps cost thousands of runs); `gpus` is one count,
+    one count per size, or None (then the profile's typical measured count)."""
+    scaling = gpu_scaling(profile)
+    log_n, table = _by_size(profile, scaling)
     sizes = np.atleast_1d(np.asarray(params, dtype=float))
-    values = np.interp(np.log(sizes), log_n, table)  # np.interp holds the end values outside the range
+    counts = np.broadcast_to(np.asarray(scaling.reference_gpus if gpus is None else gpus, dtype=float), sizes.shape)
+    # np.interp holds the end values outside the measured sizes
+    values = np.exp(np.interp(np.log(sizes), log_n, table) + scaling.slope * np.log(counts / scaling.reference_gpus))
     lo, hi = math.exp(log_n[0]), math.exp(log_n[-1])
+    g_lo, g_hi = scaling.measured_gpus
     ceiling = accelerator.matmul_ceiling
-    basis = f"profile '{profile.name}' ({len(profile.points)} measured points), interpolated in log model size"
+    basis = _basis(profile, scaling, gpus is not None)
     capped = basis + (f", capped at the measured matmul ceiling {ceiling.value:.3f}" if ceiling else "")
     cited = tuple(dict.fromkeys(profile.sources[p.source].citation for p in profile.points))
     out = []
-    for n, value in zip(sizes, values):
-        warnings = ()
+    for n, g, value in zip(sizes, counts, values):
+        warnings = []
         if n < lo / 3 or n > hi * 3:
-            warnings = (f"MFU for {n:.3g} parameters is held at the nearest measured size "
-                        f"({lo:.3g}-{hi:.3g}) of profile '{profile.name}'",)
+            warnings.append(f"MFU for {n:.3g} parameters is held at the nearest measured size "
+                            f"({lo:.3g}-{hi:.3g}) of profile '{profile.name}'")
+        if gpus is not None and (g > g_hi * 3 or g < g_lo / 3):
+            how = (f"extrapolated with slope {scaling.slope:+.4f}" if scaling.groups
+                   else "assumed independent of GPU count (no size measured at two counts)")
+            warnings.append(f"MFU at {g:.0f} GPUs is {how}; profile '{profile.name}' measured {g_lo}-{g_hi} GPUs")
         if ceiling is not None and value > ceiling.value:
-            out.append(MfuEstimate(ceiling.value, capped, cited, warnings))
+            out.append(MfuEstimate(ceiling.value, capped, cited, tuple(warnings)))
         else:
-            out.append(MfuEstimate(float(value), basis, cited, warnings))
+            out.append(MfuEstimate(float(value), basis, cited, tuple(warnings)))
     return out
 
 
-def estimate(profile: MfuProfile, accelerator: Accelerator, params: float) -> MfuEstimate:
-    return estimate_many(profile, accelerator, [params])[0]
+def estimate(profile: MfuProfile, accelerator: Accelerator, params: float, gpus: float | None = None) -> MfuEstimate:
+    return estimate_many(profile, accelerator, [params], gpus)[0]

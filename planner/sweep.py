@@ -5,7 +5,7 @@ are rendered by `planner.slurm`. examples/sweeps/isoflop-juwels.yaml documents e
 Spec kinds (`sweep.kind`): `isoflop` (budgets, points, span: model sizes log-spaced over
 N_opt/span .. N_opt·span around the law's optimum, tokens = C/6N), `ladder` (params, tokens_per_param or
 the law's compute-optimal tokens, multipliers for over-training), `list` (runs: params, tokens, name,
-nodes), `samples` for CLIP-style runs (models: name, params, gmacs_per_sample; samples_seen;
+nodes), `samples` for CLIP-style runs (models: catalog names, or name, params, gmacs_per_sample; samples_seen;
 FLOPs = 6 × GMACs/sample × 1e9 × samples, Cherti et al. 2023). Numbers accept 1e18, 400M, 1.5B, 2T.
 Unknown keys are errors that list the valid ones, with the file and line.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from planner.numbers import Positive
 
@@ -73,9 +73,22 @@ class RunList(SpecModel):
 
 
 class ClipModel(SpecModel):
+    """An inline CLIP model, or (name alone, or a bare string) one from the model catalog."""
+
     name: Name
-    params: Positive
-    gmacs_per_sample: Positive
+    params: Positive | None = None
+    gmacs_per_sample: Positive | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _catalog_name(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> "ClipModel":
+        if (self.params is None) != (self.gmacs_per_sample is None):
+            raise ValueError("give both params and gmacs_per_sample, or neither to take them from the model catalog")
+        return self
 
 
 class Samples(SpecModel):
@@ -248,16 +261,30 @@ def _sci(x: float) -> str:
     return f"{mantissa}e{int(exp)}" if exp else mantissa
 
 
+def _clip_model(m: ClipModel, catalog: Catalog, src: Source, i: int) -> tuple[float, float]:
+    """Parameters and GMACs per sample: as given, or from the model catalog."""
+    if m.params is not None:
+        return m.params, m.gmacs_per_sample
+    try:
+        model = catalog.model(m.name)
+    except PlannerError as exc:
+        raise src.error(("sweep", "models", i), exc.message + "; or give params and gmacs_per_sample") from None
+    if model.gmacs_per_sample is None:
+        raise src.error(("sweep", "models", i), f"{model.name} is not a CLIP model (no GMACs per sample in the catalog)")
+    return model.params, model.gmacs_per_sample.value
+
+
 def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[tuple], str, list[str]]:
     """(label, model, params, tokens, flops, budget, nodes) per run, the FLOPs convention, warnings."""
     s, warnings = spec.sweep, []
     if s.kind == "samples":
         out = []
-        for m in s.models:
+        for i, m in enumerate(s.models):
+            params, gmacs = _clip_model(m, catalog, src, i)
             for n in s.samples_seen:
                 samples = int(round(n))
-                out.append((f"{m.name}-S{_short(samples)}", m.name, int(round(m.params)), samples,
-                            6.0 * m.gmacs_per_sample * 1e9 * samples, None, None))
+                out.append((f"{m.name}-S{_short(samples)}", m.name, int(round(params)), samples,
+                            float(cost.training_flops(gmacs * 1e9, samples, "clip")), None, None))
         return out, "C = 6 × GMACs/sample × 1e9 × samples seen (Cherti et al. 2023)", warnings
     if s.kind == "list":
         rows = [(e.name or "", e.params, e.tokens, None, e.nodes) for e in s.runs]
@@ -305,8 +332,10 @@ def _mfu_estimates(spec: SweepSpec, hw: Hardware, catalog: Catalog, params: list
     except PlannerError as exc:
         key = ("mfu_profile",) if spec.mfu_profile else ("mfu",)
         raise src.error(key, exc.message.replace("give --mfu (e.g. --mfu 0.4)", "set `mfu:` in the spec (e.g. mfu: 0.4)")) from None
-    out = mfu.estimate_many(profile, hw.accelerator, params)
-    held = [p for p, est in zip(params, out) if est.warnings]  # one warning for all, not one per run
+    out = mfu.estimate_many(profile, hw.accelerator, params, hw.gpus)
+    # one warning for all runs, not one per run
+    held = [p for p, est in zip(params, out) if any("nearest measured size" in w for w in est.warnings)]
+    warnings.extend(dict.fromkeys(w for est in out for w in est.warnings if "GPUs" in w))
     if held:
         warnings.append(f"MFU for {len(held)} run(s) of {min(held):.3g}-{max(held):.3g} parameters is held at "
                         f"the nearest measured size of profile '{profile.name}'")

@@ -115,7 +115,7 @@ def test_ladder_list_and_samples(tmp_path, catalog):
           samples_seen: [1.28e9, 3e9]
         """, catalog)
     assert [r.tokens for r in clip.runs] == [1_280_000_000, 3_000_000_000]
-    assert clip.runs[0].flops == 6 * 7.40 * 1e9 * 1.28e9
+    assert clip.runs[0].flops == pytest.approx(6 * 7.40 * 1e9 * 1.28e9, rel=1e-12)
     assert clip.runs[0].model == "ViT-B-32" and "clip-a100" in clip.mfu_basis
 
 
@@ -500,3 +500,29 @@ def test_summary_in_every_format(tmp_path, capsys, fmt):
         assert "GPU-hours" in out and "node-hours" in out and "total" in out
         assert ("\\toprule" in out) == (fmt == "latex")
     assert "wrote" in err and "3 runs in 2 arrays" in err
+
+
+def test_samples_sweep_takes_clip_models_from_the_catalog(tmp_path, catalog, capsys):
+    """A catalog name costs exactly what `planner plan --model M --samples S` costs."""
+    spec = spec_file(tmp_path, "nodes: 8\nsweep: {kind: samples, models: [openclip-vit-l-14, {name: mine, params: 427.62M, "
+                               "gmacs_per_sample: 87.73}], samples_seen: [1e9]}\n")
+    code, out, err = run(["sweep", str(spec), "--out", str(tmp_path / "out"), "--format", "json"], capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader((tmp_path / "out" / "manifest.csv").open()))
+    by_model = {r["model"]: r for r in rows}
+    code, plan_out, _ = run("plan --model openclip-vit-l-14 --samples 1e9 --cluster juwels-booster --nodes 8 --format json", capsys)
+    planned = json.loads(plan_out)
+    assert float(by_model["openclip-vit-l-14"]["flops"]) == pytest.approx(planned["flops"], rel=1e-12)
+    assert float(by_model["openclip-vit-l-14"]["gpu_hours"]) == pytest.approx(planned["gpu_hours"], rel=1e-9)
+    assert float(by_model["mine"]["flops"]) == pytest.approx(6 * 87.73e9 * 1e9, rel=1e-12)
+
+
+@pytest.mark.parametrize("models, message", [
+    ("[openclip-vit-l-41]", "did you mean"),
+    ("[llama-2-7b]", "not a CLIP model"),
+    ("[{name: x, params: 1e8}]", "give both params and gmacs_per_sample"),
+])
+def test_samples_sweep_bad_models(tmp_path, capsys, models, message):
+    spec = spec_file(tmp_path, f"nodes: 1\nsweep: {{kind: samples, models: {models}, samples_seen: [1e9]}}\n")
+    code, _, err = run(["sweep", str(spec), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and message in err and err.count("\n") == 1, err

@@ -64,7 +64,8 @@ def sweep(ctx, spec, out_dir, force, account, fmt):
     notes = [
         f"sweep {parsed.name}: {len(sw.runs)} runs in {len(sw.arrays)} array(s) on {sw.cluster.name} "
         f"partition {sw.partition.name} (max {sw.partition.max_wall_hours.value:g} h)",
-        f"hours: hardware_costs, as `planner plan --params N --tokens D --cluster {sw.cluster.name} --nodes K`; "
+        f"hours: hardware_costs, as `planner plan {'--model M --samples S' if parsed.sweep.kind == 'samples' else '--params N --tokens D'}"
+        f" --cluster {sw.cluster.name} --nodes K`; "
         f"FLOPs convention: {sw.flops_convention}",
         f"MFU: {sw.mfu_basis}",
         f"--time: estimate × (1 + {parsed.time_margin:g}), rounded up "
