@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
 
 
 class PlannerError(ValueError):
@@ -20,3 +22,18 @@ def unknown_name(kind: str, name: str, known: Iterable[str]) -> PlannerError:
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     listing = f" (known: {', '.join(known)})" if len(known) <= 20 else ""
     return PlannerError(f"unknown {kind} '{name}'{hint}{listing}")
+
+
+class Locates(Protocol):
+    """A user file that can name a field's line: `error(("experiments", 2, "nodes"), message)`."""
+
+    def error(self, path: tuple, message: str) -> PlannerError: ...
+
+
+@contextmanager
+def located(source: Locates, *path) -> Iterator[None]:
+    """Re-raise a PlannerError from the block as `file:line: field: message` at `path` of `source`."""
+    try:
+        yield
+    except PlannerError as exc:
+        raise source.error(path, exc.message) from None

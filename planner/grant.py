@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 
 from planner import cost
 from planner.catalog import Catalog, Strict
-from planner.errors import PlannerError
+from planner.errors import PlannerError, located
 from planner.grant_render import method_facts
 from planner.hardware import hardware_costs, hardware_for
 from planner.programs import Program, burn_plan, check_thresholds, conversion, month_labels
@@ -163,10 +163,8 @@ def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: in
     goodput = exp.goodput if exp.goodput is not None else p.goodput
     row: dict = {"model": None, "params": exp.params, "tokens": exp.tokens, "samples": exp.samples}
     if exp.kind == "model":
-        try:
+        with located(where, *at, "model"):
             m = catalog.model(exp.model)
-        except PlannerError as e:
-            raise where.error(at + ("model",), e.message) from None
         row.update(model=m.name, params=m.params)
         if m.kind == "clip":
             if exp.samples is None or exp.tokens is not None:
@@ -258,10 +256,8 @@ def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: 
 
 def _hours_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: int) -> dict:
     """Jobs that are not training (evaluation, data processing): runs × nodes × wall-hours as stated."""
-    try:
+    with located(where, "experiments", i, "nodes"):
         hw = hardware_for(catalog, cluster=p.cluster, nodes=exp.nodes)
-    except PlannerError as e:
-        raise where.error(("experiments", i, "nodes"), e.message) from None
     nh = exp.nodes * exp.wall_hours * exp.runs
     per = hw.cluster.accounting.units_per_node_hour.value
     return {"model": None, "params": None, "tokens": None, "samples": None, "flops": None, "flops_convention": None,
@@ -275,18 +271,12 @@ SUMMED = ("runs", "node_hours", "gpu_hours", "charge", "units", "request")
 
 def build(p: Proposal, where: Where, base: Path, catalog: Catalog) -> dict:
     """The whole grant document as data: rows, totals, storage, burn plan, thresholds, method facts."""
-    try:
+    with located(where, "program"):
         program: Program = catalog.get("programs", p.program)
-    except PlannerError as e:
-        raise where.error(("program",), e.message) from None
-    try:
+    with located(where, "cluster"):
         cluster = catalog.cluster(p.cluster)
-    except PlannerError as e:
-        raise where.error(("cluster",), e.message) from None
-    try:
+    with located(where, "partition"):
         partition = cluster.partition(p.partition)
-    except PlannerError as e:
-        raise where.error(("partition",), e.message) from None
     warnings: list[str] = []
     unit = p.unit or program.unit.value
     conv = conversion(unit, cluster, catalog, program.peak_basis, program)

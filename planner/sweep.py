@@ -34,7 +34,7 @@ from planner.numbers import Positive
 
 from planner import cost, mfu
 from planner.catalog import Catalog, Cluster, Partition
-from planner.errors import PlannerError
+from planner.errors import PlannerError, located
 from planner.hardware import Hardware, check_dtype, hardware_costs, hardware_for, mfu_profile_for
 from planner.slurm import CONTROL, PLACEHOLDERS, check_path, round_up_time, unknown_placeholders
 from planner.yamlio import load_text, read_text, validation_messages
@@ -289,10 +289,8 @@ def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[tuple]
     if s.kind == "list":
         rows = [(e.name or "", e.params, e.tokens, None, e.nodes) for e in s.runs]
     else:
-        try:
+        with located(src, "law"):
             law = catalog.law(spec.law)
-        except PlannerError as exc:
-            raise src.error(("law",), exc.message) from None
         if s.kind == "isoflop":
             budgets = np.asarray(s.budgets, dtype=float)
             steps = np.linspace(-1.0, 1.0, s.points) if s.points > 1 else np.zeros(1)
@@ -344,14 +342,10 @@ def _mfu_estimates(spec: SweepSpec, hw: Hardware, catalog: Catalog, params: list
 
 def design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, account: str | None = None) -> Sweep:
     """Runs, their hours (from `hardware_costs`), time limits, chains and arrays. No files are touched."""
-    try:
+    with located(src, "cluster"):
         cluster = catalog.cluster(spec.cluster)
-    except PlannerError as exc:
-        raise src.error(("cluster",), exc.message) from None
-    try:
+    with located(src, "partition"):
         partition = cluster.partition(spec.partition)
-    except PlannerError as exc:
-        raise src.error(("partition",), exc.message) from None
     if unknown := unknown_placeholders(spec.command):
         close = difflib.get_close_matches(unknown[0], PLACEHOLDERS, n=1)
         raise src.error(("command",), f"unknown placeholder {{{unknown[0]}}}" + (f"; did you mean {{{close[0]}}}?" if close else "")
@@ -390,10 +384,8 @@ def design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accoun
         by_nodes.setdefault(nodes, []).append(i)
     mfu_basis = set()
     for nodes, idx in sorted(by_nodes.items()):
-        try:
+        with located(src, "nodes"):
             hw = hardware_for(catalog, cluster=cluster.name, nodes=nodes, dtype=spec.dtype)
-        except PlannerError as exc:
-            raise src.error(("nodes",), exc.message) from None
         estimates = _mfu_estimates(spec, hw, catalog, [runs[i].params for i in idx], src, warnings)
         for i, est in zip(idx, estimates):
             r = runs[i]
