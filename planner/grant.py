@@ -21,6 +21,8 @@ from planner.catalog import Catalog, Strict
 from planner.errors import PlannerError, located
 from planner.grant_render import method_facts
 from planner.hardware import hardware_costs, hardware_for
+from planner.plan import PlanRequest
+from planner.scaling import Measurement, measurements_from_csv, strong_scaling
 from planner.programs import Program, burn_plan, check_thresholds, conversion, month_labels
 from planner.storage import storage, storage_tb
 from planner.numbers import NonNegative, Positive
@@ -87,6 +89,23 @@ class Experiment(Strict):
         return next(k for k, keys in KIND_KEYS.items() if getattr(self, keys[0]) is not None)
 
 
+class ScalingEvidence(Strict):
+    """A strong-scaling table for one single-run experiment: predicted, and measured when given."""
+
+    experiment: str = Field(min_length=1, description="the name of a model or params experiment")
+    nodes: list[Annotated[int, Field(ge=1)]] | None = Field(None, min_length=1, max_length=24)
+    global_batch: Positive | None = Field(None, description="tokens (or samples) per optimizer step")
+    measured: str | list[Measurement] | None = Field(
+        None, description="a benchmark CSV (nodes, tokens_per_s | samples_per_s | seconds_per_step) or inline rows")
+    source: str | None = Field(None, min_length=1, description="where the measurements come from (required with measured)")
+
+    @model_validator(mode="after")
+    def _cited(self) -> "ScalingEvidence":
+        if self.measured is not None and self.source is None:
+            raise ValueError("source: say where the measurements come from (system, date, job or log)")
+        return self
+
+
 class Proposal(Strict):
     title: str = Field(min_length=1)
     program: str
@@ -107,6 +126,7 @@ class Proposal(Strict):
     period: Literal["month", "quarter", "half-year"] | None = None
     justification: str | None = Field(None, description="your own sentences, printed after the method paragraph")
     experiments: list[Experiment] = Field(min_length=1)
+    scaling: list[ScalingEvidence] = []
 
     @model_validator(mode="after")
     def _start(self) -> "Proposal":
@@ -341,10 +361,34 @@ def build(p: Proposal, where: Where, base: Path, catalog: Catalog) -> dict:
                   for r in program.rules_for(program.forfeiture, cluster.name)],
         "expects": [{"text": r.text, "status": program.status_of_fact(r), "source": program.cite_fact(r)} for r in program.expects],
         "method": method_facts(rows, cluster, catalog, p, program),
+        "scaling": [_scaling(item, j, p, where, base, catalog) for j, item in enumerate(p.scaling)],
         "justification_extra": p.justification,
         # energy is not part of a grant request: the node-power caveat would only distract
         "warnings": [w for w in dict.fromkeys(warnings) if "node_power_kw" not in w],
     }
+
+
+def _scaling(item: ScalingEvidence, j: int, p: Proposal, where: Where, base: Path, catalog: Catalog) -> dict:
+    """The strong-scaling table of one experiment, up to the node count the proposal asks for."""
+    at = ("scaling", j)
+    names = [e.name for e in p.experiments]
+    if item.experiment not in names:
+        from planner.errors import unknown_name
+
+        raise where.error(at + ("experiment",), unknown_name("experiment", item.experiment, names).message)
+    exp = p.experiments[names.index(item.experiment)]
+    if exp.kind not in ("model", "params"):
+        raise where.error(at + ("experiment",), f"'{exp.name}' is a {exp.kind} experiment; strong scaling needs one run "
+                          "(a model with tokens or samples, or params with tokens)")
+    request = PlanRequest(model=exp.model, params=[exp.params] if exp.model is None else None, tokens=exp.tokens,
+                          samples=exp.samples, cluster=p.cluster, mfu=exp.mfu if exp.mfu is not None else p.mfu, dtype=p.dtype)
+    measured = item.measured or []
+    with located(where, *at, "measured"):
+        if isinstance(measured, str):
+            measured = measurements_from_csv(base / measured, item.global_batch)
+    with located(where, *at):
+        result = strong_scaling(request, catalog, item.nodes, measured, item.global_batch, up_to=exp.nodes)
+    return {**result, "experiment": exp.name, "source": item.source}
 
 
 def _conv_dict(c) -> dict:

@@ -13,6 +13,7 @@ import re
 
 from planner import cost
 from planner.output import Column, human, latex_escape, render_rows, to_csv, to_json
+from planner.scaling import scaling_columns, scaling_notes
 
 
 # Where each FLOPs convention comes from (the formulas themselves are cost.FLOPS_CONVENTIONS).
@@ -229,6 +230,18 @@ def notes(result: dict) -> list[str]:
     return out
 
 
+def scaling_sections(result: dict) -> list[tuple[str, str, list[str]]]:
+    """(title, rendered-table format key, notes) per scaling table; the table is rendered by the caller's format."""
+
+    out = []
+    for sc in result.get("scaling", []):
+        kind = "measured and predicted" if sc["measured"] else "predicted"
+        title = f"Strong scaling ({kind}): {sc['experiment']}"
+        extra = [f"measurements: {sc['source']}"] if sc.get("source") else []
+        out.append((title, sc, extra + scaling_notes(sc, "benchmark a few counts and add measured: and source: to the scaling entry")))
+    return out
+
+
 def document_data(result: dict) -> dict:
     text, refs = justification(result)
     return {**result, "justification": text, "references": refs}
@@ -256,6 +269,8 @@ def render_csv(result: dict) -> str:
         rows.append({"section": "burn", "name": flat.pop("period"), **{k: v for k, v in flat.items() if k != "name"}})
     rows += [{"section": "threshold", "name": t["what"], "limit": t["limit"], "value": t["value"], "met": t["met"]}
              for t in result["thresholds"]]
+    for sc in result.get("scaling", []):
+        rows += [{"section": "scaling", "name": sc["experiment"], **r} for r in sc["rows"]]
     rows += [{"section": "sweep-run", "name": d["run_id"], **{k: v for k, v in d.items() if k != "run_id"}} for d in sweep_rows(result)]
     return to_csv(rows)
 
@@ -285,6 +300,8 @@ def render_markdown(result: dict, fmt: str = "markdown") -> str:
         out += ["## Call thresholds", "", render_rows(threshold_rows(result), THRESHOLD_COLUMNS, fmt)]
     out += ["## Storage", "", render_rows(storage_rows(result), STORAGE_COLUMNS, fmt)]
     out += [f"## Burn plan by {result['burn']['period']}", "", render_rows(burn_rows(result), burn_columns(result), fmt)]
+    for title, sc, sc_notes in scaling_sections(result):
+        out += [f"## {title}", "", render_rows(sc["rows"], scaling_columns(sc), fmt, sc_notes)]
     out += ["## Justification", "", text, "", "### References", ""] + [f"{i}. {r}" for i, r in enumerate(refs, 1)] + [""]
     out += ["## Notes", ""] + [f"- {n}" for n in notes(result)] + [""]
     if result["expects"]:
@@ -327,6 +344,9 @@ def render_latex(result: dict) -> str:
     body.append(_tex_table(render_rows(storage_rows(result), STORAGE_COLUMNS, "latex"), "Storage."))
     body.append(_tex_table(render_rows(burn_rows(result), burn_columns(result), "latex"),
                            f"Burn plan by {result['burn']['period']} in {result['unit']['unit']}."))
+    for title, sc, sc_notes in scaling_sections(result):
+        body.append(_tex_table(render_rows(sc["rows"], scaling_columns(sc), "latex"), title + ". " + " ".join(
+            n.rstrip(".") + "." for n in sc_notes)))
     body += ["\\subsection*{Justification}", e(text), "", "\\subsection*{References}", "\\begin{enumerate}"]
     body += [f"\\item {e(r)}" for r in refs] + ["\\end{enumerate}", "\\subsection*{Notes}", "\\begin{itemize}"]
     body += [f"\\item {e(n)}" for n in notes(result)] + ["\\end{itemize}"]

@@ -172,6 +172,11 @@ def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[st
     if chosen is not None:
         br = chosen.breakdown
         out.update(layout=chosen.layout.describe(), fits=br.fits, per_gpu_gib=br.total / GIB, usable_gib=br.usable / GIB)
+        if br.fits and chosen.layout.recompute == "full":
+            easier = f"; selective recompute fits from {smallest.units} {unit}" if smallest and smallest.layout.recompute != "full" else ""
+            warnings.append(f"on {hw.gpus} GPUs only full activation recompute fits: it repeats the forward pass "
+                            f"(~33% more compute), so expect about 3/4 of the profile's MFU, which was measured with "
+                            f"selective or no recompute (Narayanan et al. 2021){easier}")
         if not br.fits:
             need = f"; at least {smallest.units} {unit} do" if smallest else ""
             warnings.append(f"the requested {hw.gpus} GPUs cannot hold the model: the leanest layout ({chosen.layout.describe()}) "

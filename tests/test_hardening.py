@@ -216,3 +216,43 @@ def test_compare_on_hostile_csvs(tmp_path_factory, capsys, rows_a, rows_b, form,
         paths.append(str(path))
     code, _, err = run(["compare", *paths, "--form", form, "--bootstrap", "20", *target], capsys)
     one_error_line(code, err)
+
+
+SCALING_OPTIONS = ["--params", "--tokens", "--samples", "--nodes", "--global-batch", "--mfu"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(options=st.lists(st.tuples(st.sampled_from(SCALING_OPTIONS), number_text | st.sampled_from(["1,2,4", "0,1", "8,8", "1,,2"])),
+                        max_size=4),
+       target=st.sampled_from([["--cluster", "juwels-booster"], ["--cluster", "lumi-g"], ["--model", "llama-2-7b"],
+                               ["--model", "openclip-vit-b-32"], []]))
+def test_scaling_never_crashes(capsys, options, target):
+    args = ["scaling", *target]
+    for option, value in options:
+        args += [option, value]
+    code, _, err = run(args, capsys)
+    one_error_line(code, err)
+
+
+SCALING_PROPOSAL = {
+    "title": "t", "program": "gcs", "cluster": "juwels-booster", "start": "2027-04",
+    "experiments": [{"name": "7B run", "params": 7e9, "tokens": 1.4e11, "nodes": 8}],
+    "scaling": [{"experiment": "7B run", "global_batch": 4e6, "nodes": [1, 2, 8],
+                 "measured": [{"nodes": 1, "throughput": 15000}, {"nodes": 8, "throughput": 110000}], "source": "synthetic"}],
+}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pick=st.integers(min_value=0), value=junk)
+def test_mutated_scaling_entries(tmp_path_factory, capsys, pick, value):
+    import copy
+
+    data = copy.deepcopy(SCALING_PROPOSAL)
+    paths = [p for p in _flatten_paths(data) if p[0] in ("scaling", "experiments")]
+    _set(data, paths[pick % len(paths)], value)
+    spec = tmp_path_factory.mktemp("scaling") / "p.yaml"
+    spec.write_text(yaml.safe_dump(data, allow_unicode=True))
+    code, _, err = run(["grant", str(spec)], capsys)
+    one_error_line(code, err)
+    if code == 2:
+        assert str(spec) in err.splitlines()[-1] or "error:" in err.splitlines()[-1]

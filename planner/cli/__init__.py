@@ -181,3 +181,4 @@ from planner.cli import calibrate as _calibrate  # noqa: E402,F401
 from planner.cli import sweep as _sweep  # noqa: E402,F401
 from planner.cli import grant as _grant  # noqa: E402,F401
 from planner.cli import memory as _memory  # noqa: E402,F401
+from planner.cli import scaling as _scaling  # noqa: E402,F401

@@ -1,0 +1,57 @@
+"""`planner scaling`."""
+
+from __future__ import annotations
+
+import click
+
+from planner.cli import Number, NumberList, catalog_from, cli, complete_names, output_options, progress
+from planner.errors import PlannerError
+from planner.output import render_rows
+
+@cli.command(epilog="""\b
+Examples:
+  # Predicted strong scaling of Llama 2 7B on JUWELS Booster, doubling from the smallest node count that fits
+  planner scaling --model llama-2-7b --tokens 2T --cluster juwels-booster --global-batch 4M
+  # Chosen node counts, with your own benchmark beside the prediction (CSV: nodes,tokens_per_s)
+  planner scaling --params 7e9 --tokens 1.4e11 --cluster juwels-booster --nodes 8,16,32,64 --measured bench.csv
+  # openCLIP ViT-L/14, 34B samples seen (throughput in samples/s)
+  planner scaling --model openclip-vit-l-14 --samples 34e9 --cluster juwels-booster --nodes 16,32,64,128,256
+""")
+@click.option("--model", shell_complete=complete_names("models"), help="A model from the catalog instead of --params.")
+@click.option("--params", type=Number(), help="Model size (with --tokens).")
+@click.option("--tokens", type=Number(), help="Tokens the run trains on.")
+@click.option("--samples", type=Number(), help="CLIP models: samples seen.")
+@click.option("--cluster", required=True, shell_complete=complete_names("clusters"), help="Cluster from the catalog.")
+@click.option("--nodes", "node_counts", type=NumberList(),
+              help="Node counts, comma-separated (default: doublings from the smallest count that fits, up to 32x).")
+@click.option("--global-batch", type=Number(), help="Tokens (or samples) per optimizer step: adds seconds per step.")
+@click.option("--measured", type=click.Path(dir_okay=False),
+              help="Benchmark CSV: nodes and one of tokens_per_s, samples_per_s, seconds_per_step (needs --global-batch).")
+@click.option("--mfu", type=click.FloatRange(min=0, max=1, min_open=True), help="Override the MFU profile (0-1) for the prediction.")
+@click.option("--dtype", default="bf16", show_default=True, type=click.Choice(["bf16", "fp16", "fp8", "tf32", "fp32"]),
+              help="Dtype whose dense peak MFU refers to.")
+@click.option("--flops-convention", type=click.Choice(["6ND", "6ND+attention"]), help="Hardware FLOPs convention.")
+@output_options
+@click.pass_context
+def scaling(ctx, fmt, node_counts, global_batch, measured, **options):
+    """Strong scaling of one run for a proposal's scaling-evidence section: nodes, throughput, time
+    per step, speed-up and parallel efficiency, predicted from the measured MFU profiles and, with
+    --measured, from your own benchmark beside it.
+    """
+    from planner.plan import build_request
+    from planner.scaling import check_counts, measurements_from_csv, scaling_columns, scaling_notes, strong_scaling
+
+    catalog = catalog_from(ctx)
+    if options["params"] is not None:
+        options["params"] = [options["params"]]
+    request = build_request(options)
+    counts = None
+    if node_counts is not None:
+        if any(n != int(n) for n in node_counts):
+            raise PlannerError("--nodes: node counts must be whole numbers")
+        counts = check_counts([int(n) for n in node_counts])
+    bench = measurements_from_csv(measured, global_batch) if measured else []
+    progress(f"strong scaling on {request.cluster}: {len(counts) if counts else 'default'} node counts"
+             + (f", {len(bench)} measured" if bench else ""))
+    result = strong_scaling(request, catalog, counts, bench, global_batch)
+    return render_rows(result["rows"], scaling_columns(result), fmt, scaling_notes(result), data=result)

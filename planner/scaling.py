@@ -1,0 +1,210 @@
+"""Strong scaling of one fixed run, as grant reviewers ask for it: node count, throughput, time per
+step, speed-up and parallel efficiency relative to the smallest count that holds the model.
+
+Predicted rows come from the planner's own chain (`make_plan` at each node count: the MFU profile
+at that GPU count, the memory check), so each row equals `planner plan --nodes K` for the run.
+A prediction is not evidence: measured rows (the user's benchmark, tokens or samples per second at
+each node count) are shown beside it, with the MFU they imply, and are what a proposal should cite.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from planner.catalog import Catalog, Strict
+from planner.errors import PlannerError
+from planner.numbers import Positive
+from planner.output import Column, human
+from planner.plan import PlanRequest, make_plan
+
+OFF_TOPIC = ("cannot hold the model", "accounting.", "node_power_kw", "was fitted on")
+MAX_COUNTS = 24  # node counts in one table: more is not a table a reviewer reads
+
+
+class Measurement(Strict):
+    """One benchmark point: the whole job's throughput (tokens/s; samples/s for CLIP) on `nodes` nodes."""
+
+    nodes: int = Field(ge=1)
+    throughput: Positive
+
+
+def default_node_counts(first: int, last: int | None, limit: int | None) -> list[int]:
+    """Doublings from the smallest count that fits up to `last` (included), or 32× the smallest."""
+    last = last if last is not None else first * 32
+    if limit is not None:
+        last = min(last, limit)
+    counts = []
+    n = first
+    while n < last and len(counts) < MAX_COUNTS - 1:
+        counts.append(n)
+        n *= 2
+    return counts + [max(last, first)]
+
+
+def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] | None = None,
+                   measured: list[Measurement] = (), global_batch: float | None = None, up_to: int | None = None) -> dict:
+    """Predicted (and measured, when given) strong scaling of the run `base` describes.
+
+    `base` is a fixed run: --params with --tokens, or --model with --tokens or --samples, on a cluster.
+    Without `node_counts`: doublings from the smallest count that fits up to `up_to` (or 32× it).
+    `global_batch` (tokens or samples per optimizer step) turns throughput into seconds per step.
+    """
+    if base.cluster is None:
+        raise PlannerError("strong scaling is over node counts: give --cluster")
+    if base.budget_kind != "fixed" and not (base.model and (base.tokens or base.samples)):
+        raise PlannerError("strong scaling needs one fixed run: --params with --tokens, or --model with --tokens/--samples")
+    base = base.model_copy(update={"goodput": 1.0, "nodes": None, "gpus": None})  # steady state, per node count
+    cluster = catalog.cluster(base.cluster)
+    limit = int(cluster.nodes.value) if cluster.nodes is not None else None
+    if node_counts is None:
+        first = _smallest_that_fits(base, catalog)
+        node_counts = default_node_counts(first, up_to, limit)
+    counts = sorted(set(node_counts) | {m.nodes for m in measured})
+    if len(counts) > MAX_COUNTS:
+        raise PlannerError(f"{len(counts)} node counts: give at most {MAX_COUNTS}")
+    if limit is not None and counts[-1] > limit:
+        raise PlannerError(f"{counts[-1]} nodes exceed the {limit} nodes of {cluster.name}")
+    if len({m.nodes for m in measured}) != len(measured):
+        raise PlannerError("measured: two measurements for the same node count; give one (e.g. the median)")
+
+    plans = [make_plan(base.model_copy(update={"nodes": n}), catalog) for n in counts]
+    unit = "samples" if plans[0].get("samples") else "tokens"
+    items = plans[0].get("samples") or plans[0]["tokens"]
+    flops_per_item = plans[0]["flops"] / items
+    by_nodes = {m.nodes: m.throughput for m in measured}
+    rows = []
+    for n, plan in zip(counts, plans):
+        memory = plan.get("memory") or {}
+        throughput = items / (plan["wall_clock_hours"] * 3600.0)
+        row = {"nodes": n, "gpus": plan["gpus"], "fits": memory.get("fits"), "layout": memory.get("layout"),
+               "mfu": plan["mfu"], "throughput": throughput, "wall_hours": plan["wall_clock_hours"],
+               "seconds_per_step": global_batch / throughput if global_batch else None}
+        if n in by_nodes:
+            got = by_nodes[n]
+            row.update(measured_throughput=got, measured_mfu=got * flops_per_item / (plan["gpus"] * plan["peak_flops_per_gpu"]),
+                       measured_seconds_per_step=global_batch / got if global_batch else None,
+                       measured_wall_hours=items / got / 3600.0)
+        rows.append(row)
+    _relative(rows, "throughput", "speedup", "efficiency", lambda r: r["fits"] is not False)
+    _relative(rows, "measured_throughput", "measured_speedup", "measured_efficiency", lambda r: "measured_throughput" in r)
+
+    # a scaling table shows no charge, energy or loss: their caveats would only distract
+    warnings = list(dict.fromkeys(w for p in plans for w in p["warnings"] if not any(k in w for k in OFF_TOPIC)))
+    if too_small := [r["nodes"] for r in rows if r["fits"] is False]:
+        warnings.append(f"{_count(too_small)} cannot hold the model (planner memory); their rows are not in the speed-up")
+    if len(rows) > 1 and all(abs(r["efficiency"] - 1.0) < 1e-9 for r in rows if "efficiency" in r):
+        warnings.append("the predicted MFU does not depend on GPU count here, so the predicted efficiency is 100% "
+                        "by construction; only a measurement shows how this run scales")
+    for r in rows:
+        if "measured_mfu" in r and r["measured_mfu"] > 1:
+            raise PlannerError(f"measured: {r['measured_throughput']:.4g} {unit}/s on {_count([r['nodes']])} is "
+                               f"{r['measured_mfu']:.2f}x the peak FLOP/s of {r['gpus']} GPUs; check the unit (whole job, per second)")
+    return {
+        "run": {"model": base.model, "params": plans[0]["params"], unit: items, "flops": plans[0]["flops"],
+                "flops_convention": plans[0]["flops_convention"], "cluster": cluster.name,
+                "accelerator": plans[0]["accelerator"], "global_batch": global_batch},
+        "unit": unit, "rows": rows, "mfu_basis": plans[-1]["mfu_basis"], "measured": bool(measured),
+        "baseline_nodes": next((r["nodes"] for r in rows if r.get("speedup") == 1.0), None),
+        "warnings": warnings,
+    }
+
+
+def _smallest_that_fits(base: PlanRequest, catalog: Catalog) -> int:
+    probe = make_plan(base.model_copy(update={"nodes": 1}), catalog)
+    memory = probe.get("memory")
+    if memory and memory.get("min") is None:
+        raise PlannerError("the model does not fit on any node count of this cluster (planner memory)")
+    return int(memory["min"]) if memory else 1
+
+
+def _relative(rows: list[dict], key: str, speedup: str, efficiency: str, eligible) -> None:
+    """Speed-up and parallel efficiency against the smallest eligible node count."""
+    pool = [r for r in rows if eligible(r)]
+    if not pool:
+        return
+    base = pool[0]
+    for r in pool:
+        r[speedup] = r[key] / base[key]
+        r[efficiency] = r[speedup] / (r["nodes"] / base["nodes"])
+
+
+def _count(nodes: list[int]) -> str:
+    return ", ".join(str(n) for n in nodes) + (" node" if nodes == [1] else " nodes")
+
+
+def check_counts(counts: list[int]) -> list[int]:
+    if not counts or any(not (isinstance(n, int) and n >= 1) for n in counts):
+        raise PlannerError("node counts must be whole numbers of at least 1")
+    if len(set(counts)) > MAX_COUNTS:
+        raise PlannerError(f"give at most {MAX_COUNTS} node counts")
+    return sorted(set(counts))
+
+
+THROUGHPUT_COLUMNS = ("tokens_per_s", "samples_per_s", "seconds_per_step")
+
+
+def measurements_from_csv(path, global_batch: float | None = None) -> list[Measurement]:
+    """Benchmark rows: a `nodes` column and one of tokens_per_s, samples_per_s (the whole job's
+    throughput) or seconds_per_step (with the global batch in tokens or samples per step)."""
+    from pathlib import Path
+
+    from planner.fit.data import column, read_csv
+
+    table = read_csv(Path(path))
+    given = [c for c in THROUGHPUT_COLUMNS if c in table.header]
+    if len(given) != 1:
+        raise PlannerError(f"{path}:1: give exactly one of the columns {', '.join(THROUGHPUT_COLUMNS)} "
+                           f"(found {', '.join(given) or 'none'}) beside nodes")
+    if not table.rows:
+        raise PlannerError(f"{path}: no measurements (a header only)")
+    nodes = column(table, "nodes", "nodes")
+    values = column(table, given[0], given[0])
+    if given[0] == "seconds_per_step":
+        if global_batch is None:
+            raise PlannerError(f"{path}:1: seconds_per_step needs the global batch (--global-batch, tokens or samples per step)")
+        values = global_batch / values
+    out = []
+    for i, (n, v) in enumerate(zip(nodes, values)):
+        if n != int(n):
+            raise PlannerError(f"{path}:{table.line_of[i]}: nodes: {n:g} is not a whole number")
+        out.append(Measurement(nodes=int(n), throughput=float(v)))
+    return out
+
+
+# --- presentation: shared by `planner scaling` and the scaling section of `planner grant` ---------
+
+PREDICTED = [Column("nodes", "nodes"), Column("gpus", "GPUs"), Column("mfu", "MFU", "fraction"),
+             Column("throughput", "{unit}/s", "count"), Column("seconds_per_step", "s/step", "float"),
+             Column("wall_hours", "wall-h (run)", "hours"), Column("speedup", "speed-up", "ratio"),
+             Column("efficiency", "efficiency", "fraction")]
+MEASURED = [Column("measured_throughput", "measured {unit}/s", "count"), Column("measured_mfu", "measured MFU", "fraction"),
+            Column("measured_speedup", "measured speed-up", "ratio"),
+            Column("measured_efficiency", "measured efficiency", "fraction")]
+
+
+def scaling_columns(result: dict) -> list[Column]:
+    cols = PREDICTED + (MEASURED if result["measured"] else [])
+    if result["run"]["global_batch"] is None:
+        cols = [c for c in cols if c.key != "seconds_per_step"]
+    return [Column(c.key, c.header.format(unit=result["unit"]), c.kind) for c in cols]
+
+
+def scaling_notes(result: dict, how_to_measure: str = "benchmark a few counts and give --measured") -> list[str]:
+    run = result["run"]
+    what = run["model"] or f"{human(run['params'], 'count')} parameters"
+    items = run.get("tokens") or run.get("samples")
+    notes = [f"run: {what}, {human(items, 'count')} {result['unit']}, {human(run['flops'], 'flops')} FLOPs ({run['flops_convention']}) "
+             f"on {run['cluster']} ({run['accelerator']}); steady state (goodput 1)",
+             f"predicted: `planner plan --nodes K` for each row; MFU: {result['mfu_basis']}",
+             f"speed-up and efficiency relative to {_nodes(result['baseline_nodes'])}, the smallest count here that holds the model"
+             if result["baseline_nodes"] else "no row holds the model: no speed-up"]
+    if result["measured"]:
+        notes.append("measured: the benchmark given; its MFU = throughput × FLOPs per item / (GPUs × dense peak); "
+                     "cite these rows, not the prediction")
+    else:
+        notes.append(f"a prediction from measured profiles, not evidence: {how_to_measure}")
+    return notes + [f"warning: {w}" for w in result["warnings"]]
+
+
+def _nodes(n: int) -> str:
+    return f"{n} node" if n == 1 else f"{n} nodes"
