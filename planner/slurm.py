@@ -243,9 +243,13 @@ def submit_script(sw: Sweep) -> str:
         "#        ./submit.sh --test-only  let sbatch validate every array without submitting anything",
         SUBMIT_HEAD.rstrip("\n"),
     ]
-    for a in sw.arrays:
+    if sw.spec.throttle == "sweep":
+        lines.append(f"# throttle: sweep: each array starts when the one before has ended (afterany), so at most "
+                     f"{max(a.throttle for a in sw.arrays)} tasks of this sweep run at once")
+    for k, a in enumerate(sw.arrays):
         for seg in range(1, a.segments + 1):
-            lines.append(f"submit {quote(a.id)} {seg} {a.segments}" + (' "$job"' if seg > 1 else ""))
+            after = seg > 1 or (k > 0 and sw.spec.throttle == "sweep")
+            lines.append(f"submit {quote(a.id)} {seg} {a.segments}" + (' "$job"' if after else ""))
     lines.append(f'[ -n "$test_only" ] || echo "submitted {n_arrays} array job(s) of sweep {sw.spec.name}; job ids in submitted.tsv"')
     return "\n".join(lines) + "\n"
 

@@ -105,6 +105,8 @@ class SweepSpec(SpecModel):
     law: str = DEFAULT_LAW
     nodes: int = Field(1, ge=1)
     max_concurrent: int = Field(8, ge=1)
+    throttle: Literal["array", "sweep"] = Field(
+        "array", description="array: max_concurrent per array, arrays side by side; sweep: arrays one after another")
     time_margin: float = Field(0.2, ge=0, le=10)
     time_step_minutes: int | None = Field(None, ge=1, le=1440)
     max_array_size: int = Field(1000, ge=1)

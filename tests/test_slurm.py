@@ -226,3 +226,22 @@ sweep: {kind: list, runs: [{params: 1e8, tokens: 1e8}, {params: 1e8, tokens: 2e8
         assert (out / "logs" / f"hostile-a00_{job}_{row['index']}.out").exists()
     home = Path.home()
     assert not (home / f"planner-canary-{tag}").exists() and not (home / f"planner-canary2-{tag}").exists()
+
+
+def test_throttle_sweep_runs_arrays_one_after_another(cluster, tmp_path, capsys, jobs):
+    out = tmp_path / "serial"
+    generate(capsys, SPECS / "serial.yaml", out)
+    rows = manifest_rows(out)
+    assert sorted({r["array"] for r in rows}) == ["a00", "a01"]
+    submitted = submit(out, jobs)
+    ids = [j for _, _, j in submitted]
+    assert job_records(ids[1])[0]["Dependency"].startswith(f"afterany:{ids[0]}")
+    wait(ids, timeout=240)
+    spans: dict[str, list[tuple[float, float]]] = {"a00": [], "a01": []}
+    for row in rows:
+        (line,) = (out / "seen" / row["run_id"]).read_text().splitlines()
+        array, run_id, start, end = line.split()
+        spans[array].append((float(start), float(end)))
+    assert min(s for s, _ in spans["a01"]) >= max(e for _, e in spans["a00"])  # one array after the other
+    assert max_overlap(spans["a00"] + spans["a01"]) <= 2
+    print(f"a00 ended {max(e for _, e in spans['a00']):.1f}, a01 started {min(s for s, _ in spans['a01']):.1f}")

@@ -526,3 +526,19 @@ def test_samples_sweep_bad_models(tmp_path, capsys, models, message):
     spec = spec_file(tmp_path, f"nodes: 1\nsweep: {{kind: samples, models: {models}, samples_seen: [1e9]}}\n")
     code, _, err = run(["sweep", str(spec), "--out", str(tmp_path / "out")], capsys)
     assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_throttle_sweep_chains_the_arrays_in_submit_sh(tmp_path, capsys):
+    body = ("throttle: sweep\nsweep: {kind: list, runs: [{params: 1e6, tokens: 1e8, nodes: 1}, "
+            "{params: 1e6, tokens: 1e8, nodes: 2}, {params: 2e6, tokens: 1e8, nodes: 2}]}\n")
+    spec = spec_file(tmp_path, body, BASE.replace("max_concurrent: 4", "max_concurrent: 2"))
+    code, out, err = run(["sweep", str(spec), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    submit_lines = [ln for ln in (tmp_path / "out" / "submit.sh").read_text().splitlines() if ln.startswith("submit ")]
+    assert submit_lines == ["submit a00 1 1", 'submit a01 1 1 "$job"']
+    assert "arrays run one after another (throttle: sweep), so up to 2 tasks at once" in out
+    side = spec_file(tmp_path, body.replace("throttle: sweep\n", ""), BASE.replace("max_concurrent: 4", "max_concurrent: 2"))
+    code, out, err = run(["sweep", str(side), "--out", str(tmp_path / "side")], capsys)
+    assert [ln for ln in (tmp_path / "side" / "submit.sh").read_text().splitlines() if ln.startswith("submit ")] == \
+        ["submit a00 1 1", "submit a01 1 1"]
+    assert "so up to 3 tasks at once" in out

@@ -71,7 +71,10 @@ def sweep(ctx, spec, out_dir, force, account, fmt):
         f"--time: estimate × (1 + {parsed.time_margin:g}), rounded up "
         + (f"to a multiple of {parsed.time_step_minutes} min" if parsed.time_step_minutes else "to the next of 10 min, 15 min, ..., 1 h, 1.5 h, 2 h, 3 h, 4 h, 6 h, 8 h, 12 h, 16 h, 24 h, ...")
         + ", capped at the partition's limit; longer runs are chains of segments (afterany)",
-        f"max running: the throttle of each array; arrays run side by side, so up to {total['throttle']} tasks at once",
+        (f"max running: the throttle of each array; arrays run one after another (throttle: sweep), so up to "
+         f"{total['throttle']} tasks at once" if parsed.throttle == "sweep" else
+         f"max running: the throttle of each array; arrays run side by side, so up to {total['throttle']} tasks at once "
+         "(throttle: sweep runs them one after another)"),
         f"charge: {unit} ({sw.cluster.accounting.units_per_node_hour.value:g} per node-hour); node-hours reserved = runs × nodes × segments × --time",
     ] + [f"warning: {w}" for w in sw.warnings]
     data = {
@@ -94,7 +97,7 @@ def summary(sw) -> tuple[list[dict], dict]:
             "reserved_node_hours": len(a.runs) * a.nodes * a.segments * a.time_minutes / 60.0,
             "charge": sum(r.charge for r in a.runs),
         })
-    total = {"array": "total", "runs": len(sw.runs), "arrays": len(sw.arrays), "throttle": sum(a.throttle for a in sw.arrays)}
+    total = {"array": "total", "runs": len(sw.runs), "arrays": len(sw.arrays), "throttle": (max if sw.spec.throttle == "sweep" else sum)(a.throttle for a in sw.arrays)}
     for key in ("gpu_hours", "node_hours", "reserved_node_hours", "charge"):
         total[key] = sum(r[key] for r in rows)
     return rows, total
