@@ -25,7 +25,20 @@ ENV_VAR = "PLANNER_CATALOG_PATH"
 
 
 class Strict(BaseModel):
+    """Unknown keys are errors; so are YAML's true/false/yes/no where a number or name belongs
+    (pydantic would otherwise read `nodes: yes` as 1 node)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                field = cls.model_fields.get(key) if isinstance(key, str) else None
+                if isinstance(value, bool) and field is not None and "bool" not in str(field.annotation):
+                    raise ValueError(f"{key}: expected a value, not {str(value).lower()}")
+        return data
 
 
 class Source(Strict):
@@ -192,12 +205,15 @@ class MfuProfile(Entry):
     workload: Literal["dense-lm", "moe", "clip"]
     dtype: Dtype = "bf16"
     points: list[MfuPoint] = Field(min_length=1)
+    assumed_for: list[Slug] = Field([], description="accelerators listed without a measurement on them (plans say so)")
 
     @model_validator(mode="after")
     def _point_sources_resolve(self) -> "MfuProfile":
         for i, p in enumerate(self.points):
             if p.source not in self.sources:
                 raise ValueError(f"points.{i}: source '{p.source}' is not a key of `sources`")
+        if stray := [a for a in self.assumed_for if a not in self.accelerators]:
+            raise ValueError(f"assumed_for: '{stray[0]}' is not in accelerators")
         return self
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from planner.catalog import KINDS, Catalog, Cluster, Entry, model_for
+from planner.catalog import KINDS, Catalog, Cluster, Entry, MfuProfile, model_for
 from planner.errors import PlannerError
 from planner.laws import ChinchillaLoss, Law
 from planner.output import Column, render_rows, to_json
@@ -18,8 +18,13 @@ SHOW_COLUMNS = [Column("field", "field"), Column("value", "value", "float"), Col
 
 def sourced_rows(entry: Entry) -> list[dict]:
     """One row per number; `source` is the citation key (the citations are listed under the table)."""
-    return [{"field": path, "value": item.value, "status": entry.status_of(item), "source": item.source,
+    rows = [{"field": path, "value": item.value, "status": entry.status_of(item), "source": item.source,
              "note": item.note} for path, item in entry.sourced_numbers()]
+    if isinstance(entry, MfuProfile):  # measured points: MFU at a model size and GPU count
+        rows += [{"field": f"points.{i}: MFU at {p.params:.3g} params, {p.gpus} GPUs", "value": p.mfu,
+                  "status": p.status or entry.sources[p.source].status, "source": p.source, "note": p.note}
+                 for i, p in enumerate(entry.points)]
+    return rows
 
 
 def derived_rows(kind: str, entry: Entry, catalog: Catalog) -> list[dict]:
@@ -32,6 +37,28 @@ def derived_rows(kind: str, entry: Entry, catalog: Catalog) -> list[dict]:
         for dtype, peak in acc.peak_tflops.items():
             rows.append({"field": f"system dense {dtype} peak, EFLOP/s", "value": gpus * peak.value / 1e6, "status": "derived",
                          "note": f"{gpus} × {peak.value:g} TFLOP/s ({acc.name})"})
+    if kind == "mfu" and isinstance(entry, MfuProfile):
+        from planner.mfu import gpu_scaling
+
+        sc = gpu_scaling(entry)
+        rows.append({"field": "d ln MFU / d ln GPUs at fixed size", "value": sc.slope, "status": "derived",
+                     "note": f"median over {sc.groups} sizes measured at two or more GPU counts, clamped at 0"
+                     if sc.groups else "no size measured at two GPU counts: MFU taken as independent of GPU count"})
+    if kind == "models" and getattr(entry, "shape", None) is not None:
+        sh = entry.shape
+        source = "config" if "config" in entry.sources else next(iter(entry.sources))
+        for name in ("layers", "d_model", "heads", "kv_heads", "ffn", "gated", "vocab", "tied_embeddings", "seq_len"):
+            value = getattr(sh, name)
+            if value is not None:
+                rows.append({"field": f"shape.{name}", "value": value if not isinstance(value, bool) else str(value).lower(),
+                             "status": entry.sources[source].status, "source": source})
+        n = float(sh.params())
+        note = None
+        if entry.published_params is not None:
+            note = f"{n / entry.published_params.value - 1:+.2%} vs published {entry.published_params.value:.4g}"
+        rows.append({"field": "parameters from shape", "value": n, "status": "derived", "note": note})
+        rows.append({"field": "attention FLOPs per token (12·L·h·s)", "value": float(sh.attention_flops_per_token()),
+                     "status": "derived", "note": "added to 6N per token by --flops-convention 6ND+attention"})
     if kind == "laws" and isinstance(entry, Law):
         if isinstance(entry.loss, ChinchillaLoss) and entry.allocation is None:
             g, a, b = entry.closed_form()
@@ -51,6 +78,9 @@ def describe(kind: str, entry: Entry, catalog: Catalog, fmt: str) -> str:
     notes = [f"{entry.title} ({kind[:-1] if kind.endswith('s') else kind})"]
     if isinstance(entry, Law):
         notes.append(f"form: {entry.form}; predicts loss: {'yes' if entry.predicts_loss else 'no'}; citation: {entry.citation}")
+    if isinstance(entry, MfuProfile):
+        notes.append(f"workload {entry.workload}, {entry.dtype}; accelerators: {', '.join(entry.accelerators)}"
+                     + (f"; assumed (not measured) for: {', '.join(entry.assumed_for)}" if entry.assumed_for else ""))
     if entry.notes:
         notes.append(" ".join(entry.notes.split()))
     notes += [f"[{key}] {src.citation} ({src.status})" for key, src in entry.sources.items()]

@@ -21,7 +21,7 @@ from planner.catalog import Catalog, Strict
 from planner.errors import PlannerError, located
 from planner.grant_render import method_facts
 from planner.hardware import hardware_costs, hardware_for
-from planner.plan import PlanRequest
+from planner.plan import build_request
 from planner.scaling import Measurement, measurements_from_csv, strong_scaling
 from planner.programs import Program, burn_plan, check_thresholds, conversion, month_labels
 from planner.storage import storage, storage_tb
@@ -380,8 +380,10 @@ def _scaling(item: ScalingEvidence, j: int, p: Proposal, where: Where, base: Pat
     if exp.kind not in ("model", "params"):
         raise where.error(at + ("experiment",), f"'{exp.name}' is a {exp.kind} experiment; strong scaling needs one run "
                           "(a model with tokens or samples, or params with tokens)")
-    request = PlanRequest(model=exp.model, params=[exp.params] if exp.model is None else None, tokens=exp.tokens,
-                          samples=exp.samples, cluster=p.cluster, mfu=exp.mfu if exp.mfu is not None else p.mfu, dtype=p.dtype)
+    with located(where, "experiments", names.index(item.experiment)):
+        request = build_request({"model": exp.model, "params": [exp.params] if exp.model is None else None,
+                                 "tokens": exp.tokens, "samples": exp.samples, "cluster": p.cluster,
+                                 "mfu": exp.mfu if exp.mfu is not None else p.mfu, "dtype": p.dtype})
     measured = item.measured or []
     with located(where, *at, "measured"):
         if isinstance(measured, str):

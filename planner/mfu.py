@@ -89,8 +89,13 @@ def estimate_many(profile: MfuProfile, accelerator: Accelerator, params, gpus=No
     capped = basis + (f", capped at the measured matmul ceiling {ceiling.value:.3f}" if ceiling else "")
     cited = tuple(dict.fromkeys(profile.sources[p.source].citation for p in profile.points))
     out = []
+    assumed = ()
+    if accelerator.name in profile.assumed_for:
+        measured_on = ", ".join(a for a in profile.accelerators if a not in profile.assumed_for)
+        assumed = (f"MFU profile '{profile.name}' was measured on {measured_on}, not on {accelerator.name}: "
+                   "assumed to carry over (no measurement published)",)
     for n, g, value in zip(sizes, counts, values):
-        warnings = []
+        warnings = list(assumed)
         if n < lo / 3 or n > hi * 3:
             warnings.append(f"MFU for {n:.3g} parameters is held at the nearest measured size "
                             f"({lo:.3g}-{hi:.3g}) of profile '{profile.name}'")

@@ -26,9 +26,11 @@ def parse_quantity(text: str) -> float:
 
 def spec_number(value: Any, positive: bool = True) -> Any:
     """A pydantic before-validator: text is parsed, and numbers must be finite and > 0 (or ≥ 0)."""
+    if isinstance(value, bool):  # YAML's yes/no/true/false: pydantic would read them as 1 and 0
+        raise ValueError(f"must be a number, not {str(value).lower()}")
     if isinstance(value, str):
         value = parse_quantity(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, (int, float)):
         if not math.isfinite(value) or value < 0 or (positive and value == 0):
             raise ValueError("must be a positive finite number" if positive else "must be a finite number ≥ 0")
     return value

@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from planner.numbers import Positive
 
 from planner import cost, mfu
-from planner.catalog import Catalog, Cluster, Partition
+from planner.catalog import Catalog, Cluster, Partition, Strict
 from planner.errors import PlannerError, located
 from planner.hardware import Hardware, check_dtype, hardware_costs, hardware_for, mfu_profile_for
 from planner.slurm import CONTROL, PLACEHOLDERS, check_path, round_up_time, unknown_placeholders
@@ -42,8 +42,7 @@ from planner.yamlio import load_text, read_text, validation_messages
 DEFAULT_LAW = "epoch-2024"  # as `planner plan`
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # safe unquoted in file names, job names and shell words
 Name = Annotated[str, Field(pattern=NAME_RE)]
-class SpecModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+SpecModel = Strict  # unknown keys and booleans-for-numbers are errors in specs as in catalogs
 
 
 class Isoflop(SpecModel):
@@ -335,7 +334,7 @@ def _mfu_estimates(spec: SweepSpec, hw: Hardware, catalog: Catalog, params: list
     out = mfu.estimate_many(profile, hw.accelerator, params, hw.gpus)
     # one warning for all runs, not one per run
     held = [p for p, est in zip(params, out) if any("nearest measured size" in w for w in est.warnings)]
-    warnings.extend(dict.fromkeys(w for est in out for w in est.warnings if "GPUs" in w))
+    warnings.extend(dict.fromkeys(w for est in out for w in est.warnings if "nearest measured size" not in w))
     if held:
         warnings.append(f"MFU for {len(held)} run(s) of {min(held):.3g}-{max(held):.3g} parameters is held at "
                         f"the nearest measured size of profile '{profile.name}'")

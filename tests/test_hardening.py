@@ -256,3 +256,15 @@ def test_mutated_scaling_entries(tmp_path_factory, capsys, pick, value):
     one_error_line(code, err)
     if code == 2:
         assert str(spec) in err.splitlines()[-1] or "error:" in err.splitlines()[-1]
+
+
+def test_yaml_booleans_are_not_numbers(tmp_path, capsys):
+    """YAML reads yes/no/true/false as booleans; pydantic would take them as 1 and 0 (found by hypothesis)."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: x\ncluster: juwels-booster\nnodes: yes\ncommand: echo\n"
+                    "sweep: {kind: list, runs: [{params: 1e6, tokens: 1e8}]}\n")
+    code, _, err = run(["sweep", str(spec), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and f"{spec}:3: nodes: expected a value, not true" in err
+    spec.write_text(spec.read_text().replace("nodes: yes", "nodes: 1").replace("tokens: 1e8", "tokens: false"))
+    code, _, err = run(["sweep", str(spec), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "tokens" in err and "not false" in err, err

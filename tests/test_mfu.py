@@ -89,3 +89,10 @@ def test_plan_uses_the_gpu_count(capsys):
     assert "scaled by GPUs^" in whole["mfu_basis"]
     bare = json.loads(run("plan --params 7e9 --tokens 1.4e11 --accelerator a100-sxm-40gb --format json", capsys)[1])
     assert "no GPU count given" in bare["mfu_basis"]
+
+
+def test_a_profile_assumed_for_an_accelerator_says_so(capsys):
+    jupiter = json.loads(run("plan --params 7e9 --tokens 1e11 --cluster jupiter-booster --nodes 4 --format json", capsys)[1])
+    assert any("measured on h100-sxm, not on gh200-96gb" in w for w in jupiter["warnings"])
+    juwels = json.loads(run("plan --params 7e9 --tokens 1e11 --cluster juwels-booster --nodes 4 --format json", capsys)[1])
+    assert not any("not on a100" in w for w in juwels["warnings"])
