@@ -42,6 +42,13 @@ def _draw(ax, result: dict, samples, data, color: str, label: str) -> None:
     inside = np.geomspace(lo, hi, 200)
     beyond = np.geomspace(hi, hi * 100, 100)
     ax.scatter(data.compute, y, s=10, color=color, alpha=0.45, label=f"{label} runs")
+    bins = (result.get("procedure") or {}).get("bins")
+    if bins:  # what the fit saw: each bin's best run, placed at the bin centre (Cherti et al. 2023)
+        from planner.fit.curves import frontier_bins
+
+        cx, cy, _ = frontier_bins(np.log10(data.compute), np.log10(y), bins)
+        ax.scatter(10.0**cx, 10.0**cy, s=30, marker="D", color=color, edgecolor="black", linewidth=0.6,
+                   label=f"{label} frontier: best per log-compute bin (fitted)")
     f = predictor(result) if result["form"] == "chinchilla" else (lambda c: curve(result["form"], result["params"])(c)[0])
     ax.plot(inside, f(inside), color=color, label=f"{label} fit")
     ax.plot(beyond, f(beyond), color=color, linestyle="--", label=f"{label} extrapolation")
