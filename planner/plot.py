@@ -87,7 +87,7 @@ def plot_compare(result: dict, path_a: Path, path_b: Path, opts, out: Path, forc
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for key, path, color, o in (("a", path_a, "tab:blue", opts), ("b", path_b, "tab:orange", opts_b or opts)):
-        fitted = {"form": result["form"], "params": result["fits"][key]["params"]}
+        fitted = {"form": result["form"], "params": result["fits"][key]["params"], "procedure": {"bins": o.bins}}
         if result["form"] == "chinchilla":
             from planner.fit.chinchilla import allocation
 
@@ -100,6 +100,39 @@ def plot_compare(result: dict, path_a: Path, path_b: Path, opts, out: Path, forc
     ax.set_xlabel(opts.x_col if result["form"] != "chinchilla" else "training FLOPs")
     ax.set_ylabel("error" if opts.one_minus else opts.y_col)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, out, force)
+    plt.close(fig)
+
+
+def plot_scaling(result: dict, out: Path, force: bool) -> None:
+    """Speed-up (log-log, with the ideal line) and parallel efficiency against nodes: predicted, and
+    measured when given."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    base = result["baseline_nodes"]
+    nodes = np.array([r["nodes"] for r in result["rows"]], dtype=float)
+    left.plot(nodes, nodes / (base or nodes[0]), color="gray", linestyle=":", label="ideal (linear)")
+    right.axhline(1.0, color="gray", linestyle=":", label="ideal")
+    series = (("speedup", "efficiency", "o", "tab:blue", "predicted (MFU profile at each GPU count)"),
+              ("measured_speedup", "measured_efficiency", "s", "tab:orange", "measured"))
+    for speedup, efficiency, marker, color, label in series:
+        rows = [r for r in result["rows"] if r.get(speedup) is not None]
+        if rows:
+            x = [r["nodes"] for r in rows]
+            left.plot(x, [r[speedup] for r in rows], marker=marker, color=color, label=label)
+            right.plot(x, [r[efficiency] for r in rows], marker=marker, color=color, label=label)
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("nodes")
+    left.set_yscale("log", base=2)
+    left.set_ylabel(f"speed-up over {base} node{'s' if base != 1 else ''}" if base else "speed-up")
+    right.set_ylabel("parallel efficiency")
+    right.set_ylim(0, 1.1)
+    right.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    run = result["run"]
+    fig.suptitle(f"strong scaling: {run['model'] or format(run['params'], '.3g') + ' parameters'} on {run['cluster']}")
+    left.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, out, force)
     plt.close(fig)

@@ -169,3 +169,18 @@ def test_grant_scaling_section_in_every_format(tmp_path, capsys):
 def test_grant_bad_scaling_entries(tmp_path, capsys, block, message):
     code, _, err = run(["grant", str(proposal(tmp_path, block))], capsys)
     assert code == 2 and message in err and one_error_line(err), err
+
+
+def test_plot_is_a_png_written_once_without_force(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "scaling.png"
+    path = bench(tmp_path, "nodes,tokens_per_s\n1,15000\n8,110000\n")
+    args = f"scaling {RUN_7B} --nodes 1,2,8 --measured {path} --plot {png}"
+    code, _, err = run(args, capsys)
+    assert code == 0, err
+    first = png.read_bytes()
+    assert first.startswith(b"\x89PNG")
+    code, _, err = run(args, capsys)
+    assert code == 2 and "--force" in err and png.read_bytes() == first
+    code, _, _ = run(args + " --force", capsys)
+    assert code == 0 and png.read_bytes() == first  # same inputs, same bytes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from planner.cli import Number, NumberList, catalog_from, cli, complete_names, output_options, progress
@@ -31,9 +33,11 @@ Examples:
 @click.option("--dtype", default="bf16", show_default=True, type=click.Choice(["bf16", "fp16", "fp8", "tf32", "fp32"]),
               help="Dtype whose dense peak MFU refers to.")
 @click.option("--flops-convention", type=click.Choice(["6ND", "6ND+attention"]), help="Hardware FLOPs convention.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a PNG of speed-up against nodes with the ideal line (needs matplotlib; --force overwrites).")
 @output_options
 @click.pass_context
-def scaling(ctx, fmt, node_counts, global_batch, measured, **options):
+def scaling(ctx, fmt, node_counts, global_batch, measured, plot, **options):
     """Strong scaling of one run for a proposal's scaling-evidence section: nodes, throughput, time
     per step, speed-up and parallel efficiency, predicted from the measured MFU profiles and, with
     --measured, from your own benchmark beside it.
@@ -54,4 +58,9 @@ def scaling(ctx, fmt, node_counts, global_batch, measured, **options):
     progress(f"strong scaling on {request.cluster}: {len(counts) if counts else 'default'} node counts"
              + (f", {len(bench)} measured" if bench else ""))
     result = strong_scaling(request, catalog, counts, bench, global_batch)
+    if plot is not None:
+        from planner.plot import plot_scaling
+
+        plot_scaling(result, plot, ctx.params.get("force", False))
+        progress(f"wrote {plot}")
     return render_rows(result["rows"], scaling_columns(result), fmt, scaling_notes(result), data=result)
