@@ -15,7 +15,7 @@ Examples:
   # Predicted strong scaling of Llama 2 7B on JUWELS Booster, doubling from the smallest node count that fits
   planner scaling --model llama-2-7b --tokens 2T --cluster juwels-booster --global-batch 4M
   # Chosen node counts, with your own benchmark beside the prediction (CSV: nodes,tokens_per_s)
-  planner scaling --params 7e9 --tokens 1.4e11 --cluster juwels-booster --nodes 8,16,32,64 --measured bench.csv
+  planner scaling --params 7e9 --tokens 1.4e11 --cluster juwels-booster --nodes 8,16,32,64 --measured bench.csv --plot scaling.png
   # openCLIP ViT-L/14, 34B samples seen (throughput in samples/s)
   planner scaling --model openclip-vit-l-14 --samples 34e9 --cluster juwels-booster --nodes 16,32,64,128,256
 """)
