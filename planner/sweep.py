@@ -47,9 +47,20 @@ SpecModel = Strict  # unknown keys and booleans-for-numbers are errors in specs 
 
 class Isoflop(SpecModel):
     kind: Literal["isoflop"]
-    budgets: list[Positive] = Field(min_length=1)
+    budgets: list[Positive] | None = Field(None, min_length=1)
+    gpu_hours: Positive | None = Field(None, description="instead of budgets: what the whole sweep may cost")
+    decades: float = Field(2.0, gt=0, le=12, description="with gpu_hours: the span of the budgets")
+    n_budgets: int = Field(5, ge=2, le=100, description="with gpu_hours: how many budgets")
     points: int = Field(5, ge=1, le=10_000)
     span: float = Field(4.0, gt=1)
+
+    @model_validator(mode="after")
+    def _budgets_or_hours(self) -> "Isoflop":
+        if (self.budgets is None) == (self.gpu_hours is None):
+            raise ValueError("give budgets (FLOPs per IsoFLOP curve) or gpu_hours (what the whole sweep may cost), not both")
+        if self.budgets is not None and self.model_fields_set & {"decades", "n_budgets"}:
+            raise ValueError("decades and n_budgets go with gpu_hours; with budgets, list them")
+        return self
 
 
 class Ladder(SpecModel):
@@ -102,7 +113,10 @@ class SweepSpec(SpecModel):
     account: Name | None = None
     partition: Name | None = None
     law: str = DEFAULT_LAW
-    nodes: int = Field(1, ge=1)
+    nodes: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        1, description="per run; auto: the fewest that hold the model (planner memory), or with target_hours "
+        "the fewest that also finish within it")
+    target_hours: Positive | None = Field(None, description="with nodes: auto: estimated wall-clock per run to aim below")
     max_concurrent: int = Field(8, ge=1)
     throttle: Literal["array", "sweep"] = Field(
         "array", description="array: max_concurrent per array, arrays side by side; sweep: arrays one after another")
@@ -122,6 +136,12 @@ class SweepSpec(SpecModel):
     sbatch: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")], str | int | float] = {}
     command: str = Field(min_length=1)
     sweep: Annotated[Isoflop | Ladder | RunList | Samples, Field(discriminator="kind")]
+
+    @model_validator(mode="after")
+    def _target_needs_auto(self) -> "SweepSpec":
+        if self.target_hours is not None and self.nodes != "auto":
+            raise ValueError("target_hours: goes with nodes: auto (the planner then picks the nodes per run)")
+        return self
 
 
 KINDS = {"isoflop": Isoflop, "ladder": Ladder, "list": RunList, "samples": Samples}
@@ -246,6 +266,7 @@ class Sweep:
     flops_convention: str
     mfu_basis: str
     warnings: list[str]
+    notes: list[str] = field(default_factory=list)
 
 
 def _short(x: float) -> str:
@@ -341,8 +362,80 @@ def _mfu_estimates(spec: SweepSpec, hw: Hardware, catalog: Catalog, params: list
     return [replace(est, warnings=()) for est in out]
 
 
+MIN_DECADES = 2.0  # the span below which a fitted law is a guess (Hoffmann et al. fit over ~4 decades)
+
+
 def design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, account: str | None = None) -> Sweep:
     """Runs, their hours (from `hardware_costs`), time limits, chains and arrays. No files are touched."""
+    if spec.sweep.kind == "isoflop" and spec.sweep.gpu_hours is not None:
+        return _design_for_hours(spec, src, catalog, out_dir, account)
+    sw = _design(spec, src, catalog, out_dir, account)
+    if spec.sweep.kind in ("isoflop", "ladder") and len(sw.runs) > 1:
+        flops = [r.flops for r in sw.runs]
+        span = math.log10(max(flops) / min(flops))
+        if span < MIN_DECADES:
+            sw.warnings.append(f"the runs span {span:.2g} decades of compute: a law fitted on them is a guess beyond "
+                               f"them; compare procedures over at least {MIN_DECADES:g} decades")
+    return sw
+
+
+def _fewest_nodes(params: int, cluster: Cluster, catalog: Catalog, src: Source) -> int:
+    """`nodes: auto`: the fewest nodes that hold a model of `params` for training (an assumed shape)."""
+    from planner.layout import min_nodes
+
+    with located(src, "nodes"):
+        fit = min_nodes(float(params), cluster, catalog.accelerator(cluster.accelerator))
+    if fit is None:
+        raise src.error(("nodes",), f"a model of {params:.3g} parameters does not fit on any node count of {cluster.name}")
+    return fit.units
+
+
+def _nodes_within(spec: SweepSpec, params: int, flops: float, nodes: int, cluster: Cluster, catalog: Catalog,
+                  max_nodes: float | None) -> int:
+    """The fewest nodes (at least `nodes`) on which the run's estimate fits in `target_hours`; the
+    partition's (or cluster's) node limit caps it, and the run then becomes a chain."""
+    cap = int(max_nodes or (cluster.nodes.value if cluster.nodes is not None else 10**6))
+    for _ in range(20):  # MFU falls slowly with GPU count: rescaling converges in a step or two
+        hw = hardware_for(catalog, cluster=cluster.name, nodes=nodes, dtype=spec.dtype)
+        hours = hardware_costs(flops, float(params), hw, catalog, None, [], spec.mfu)["wall_clock_hours"]
+        if hours <= spec.target_hours or nodes >= cap:
+            return nodes
+        nodes = min(cap, max(nodes + 1, math.ceil(nodes * hours / spec.target_hours)))
+    return nodes
+
+
+def _round_sig(x: float, digits: int = 3) -> float:
+    return float(f"{x:.{digits - 1}e}")
+
+
+def _design_for_hours(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, account: str | None) -> Sweep:
+    """An IsoFLOP sweep whose budgets are log-spaced over `decades` and scaled so that all its runs
+    together cost at most `gpu_hours` (the same GPU-hours `planner plan` gives each run)."""
+    s = spec.sweep
+    fractions = 10.0 ** (s.decades * (np.arange(s.n_budgets) / (s.n_budgets - 1) - 1.0))  # ..., C_max/10^decades .. C_max
+
+    def trial(c_max: float) -> tuple[Sweep, float]:
+        budgets = [_round_sig(c_max * f) for f in fractions]
+        sw = design(spec.model_copy(update={"sweep": s.model_copy(update={"budgets": budgets, "gpu_hours": None})}),
+                    src, catalog, out_dir, account)
+        return sw, sum(r.gpu_hours for r in sw.runs)
+
+    with located(src, "cluster"):
+        peak = catalog.accelerator(catalog.cluster(spec.cluster).accelerator).peak_flops(spec.dtype)
+    c_max = s.gpu_hours * 3600.0 * peak * 0.4 / (s.points * fractions.sum())  # a first guess at MFU 0.4
+    for _ in range(60):  # GPU-hours are nearly proportional to compute: a few rescalings converge
+        sw, hours = trial(c_max)
+        if hours <= s.gpu_hours and hours > s.gpu_hours * 0.99:
+            break
+        c_max *= s.gpu_hours / hours * (0.997 if hours > s.gpu_hours else 1.0)
+    else:
+        raise src.error(("sweep", "gpu_hours"), f"could not fit the budgets to {s.gpu_hours:g} GPU-hours")
+    sw.notes.append(f"budgets: {s.n_budgets} log-spaced over {s.decades:g} decades up to {sw.spec.sweep.budgets[-1]:.3g} FLOPs, "
+                    f"so that the {len(sw.runs)} runs cost {hours:,.0f} of the {s.gpu_hours:,.0f} GPU-hours given")
+    return sw
+
+
+def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, account: str | None = None) -> Sweep:
     with located(src, "cluster"):
         cluster = catalog.cluster(spec.cluster)
     with located(src, "partition"):
@@ -377,8 +470,15 @@ def design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accoun
     runs: list[Run] = []
     width = len(str(len(points) - 1))
     by_nodes: dict[int, list[int]] = {}
+    fewest: dict[int, int] = {}
     for i, (label, model, p, t, flops, budget, nodes) in enumerate(points):
         nodes = nodes or spec.nodes
+        if nodes == "auto":
+            if p not in fewest:
+                fewest[p] = _fewest_nodes(p, cluster, catalog, src)
+            nodes = fewest[p]
+            if spec.target_hours is not None:
+                nodes = _nodes_within(spec, p, flops, nodes, cluster, catalog, max_nodes)
         if max_nodes is not None and nodes > max_nodes:
             raise src.error(("nodes",), f"{nodes} nodes exceed the {int(max_nodes)}-node limit of partition {partition.name}")
         runs.append(Run(f"{spec.name}-{i:0{width}d}-{label}", model, p, t, flops, budget, nodes))

@@ -434,7 +434,7 @@ def test_rerun_is_byte_identical_and_nothing_is_overwritten_without_force(tmp_pa
 
 @pytest.mark.parametrize("body,expected", [
     ("max_concurent: 2\n" + ISOFLOP, "spec.yaml:6: max_concurent: unknown field; did you mean 'max_concurrent'? (valid: name,"),
-    ("sweep:\n  kind: isoflop\n  budget: [1e18]\n", "spec.yaml:8: sweep.budget: unknown field; did you mean 'budgets'? (valid: kind, budgets, points, span)"),
+    ("sweep:\n  kind: isoflop\n  budget: [1e18]\n", "spec.yaml:8: sweep.budget: unknown field; did you mean 'budgets'? (valid: kind, budgets, gpu_hours, decades, n_budgets, points, span)"),
     ("sweep:\n  kind: list\n  runs:\n    - {parms: 1, tokens: 2}\n", "spec.yaml:9: sweep.runs.0.parms: unknown field; did you mean 'params'?"),
     ("sweep:\n  kind: isoflops\n", "spec.yaml:7: sweep.kind: Input tag 'isoflops'"),
     ("sweep: {kind: isoflop, budgets: [1e18, lots]}\n", "spec.yaml:6: sweep.budgets.1: 'lots' is not a number"),
@@ -542,3 +542,48 @@ def test_throttle_sweep_chains_the_arrays_in_submit_sh(tmp_path, capsys):
     assert [ln for ln in (tmp_path / "side" / "submit.sh").read_text().splitlines() if ln.startswith("submit ")] == \
         ["submit a00 1 1", "submit a01 1 1"]
     assert "so up to 3 tasks at once" in out
+
+
+def test_isoflop_budgets_from_gpu_hours_cost_what_was_given(tmp_path, catalog):
+    sw = designed(tmp_path, """\
+        nodes: auto
+        target_hours: 20
+        sweep: {kind: isoflop, gpu_hours: 20000, decades: 2, n_budgets: 5, points: 5}
+        """, catalog)
+    total = sum(r.gpu_hours for r in sw.runs)
+    assert 0.99 * 20000 < total <= 20000
+    budgets = sorted({r.budget for r in sw.runs})
+    assert len(budgets) == 5 and math.log10(budgets[-1] / budgets[0]) == pytest.approx(2.0, abs=0.01)
+    assert all(r.flops == pytest.approx(r.budget, rel=1e-6) for r in sw.runs)
+    assert "budgets: 5 log-spaced over 2 decades" in sw.notes[0]
+    # nodes: auto with target_hours: every run fits in memory and is estimated within 20 h
+    assert all(r.est_hours <= 20 for r in sw.runs) and len({r.nodes for r in sw.runs}) > 1
+    assert all(r.segments == 1 for r in sw.runs)
+
+
+def test_nodes_auto_is_the_fewest_that_hold_the_model(tmp_path, catalog):
+    from planner.layout import min_nodes
+
+    sw = designed(tmp_path, "nodes: auto\nsweep: {kind: list, runs: [{params: 1e8, tokens: 1e9}, {params: 70e9, tokens: 1e9}]}\n",
+                  catalog)
+    cluster = catalog.cluster("juwels-booster")
+    acc = catalog.accelerator(cluster.accelerator)
+    assert [r.nodes for r in sw.runs] == [min_nodes(1e8, cluster, acc).units, min_nodes(70e9, cluster, acc).units]
+    assert sw.runs[1].nodes > 1
+
+
+def test_narrow_sweeps_are_warned_about_their_span(tmp_path, catalog):
+    sw = designed(tmp_path, "sweep: {kind: isoflop, budgets: [1e18, 3e18], points: 3}\n", catalog)
+    assert any("span 0.48 decades" in w for w in sw.warnings)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("sweep: {kind: isoflop, budgets: [1e18], gpu_hours: 100}\n", "not both"),
+    ("sweep: {kind: isoflop}\n", "give budgets"),
+    ("sweep: {kind: isoflop, budgets: [1e18], decades: 3}\n", "decades and n_budgets go with gpu_hours"),
+    ("target_hours: 10\nsweep: {kind: isoflop, budgets: [1e18]}\n", "goes with nodes: auto"),
+    ("nodes: automatic\nsweep: {kind: isoflop, budgets: [1e18]}\n", "nodes"),
+])
+def test_bad_budget_specs(tmp_path, capsys, body, message):
+    code, _, err = run(["sweep", str(spec_file(tmp_path, body)), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and message in err and err.count("\n") == 1, err

@@ -76,11 +76,11 @@ def sweep(ctx, spec, out_dir, force, account, fmt):
          f"max running: the throttle of each array; arrays run side by side, so up to {total['throttle']} tasks at once "
          "(throttle: sweep runs them one after another)"),
         f"charge: {unit} ({sw.cluster.accounting.units_per_node_hour.value:g} per node-hour); node-hours reserved = runs × nodes × segments × --time",
-    ] + [f"warning: {w}" for w in sw.warnings]
+    ] + sw.notes + [f"warning: {w}" for w in sw.warnings]
     data = {
         "name": parsed.name, "dir": sw.out_dir, "cluster": sw.cluster.name, "partition": sw.partition.name,
         "account": sw.account, "runs": len(sw.runs), "arrays": rows, "total": total, "charge_unit": unit,
-        "flops_convention": sw.flops_convention, "mfu_basis": sw.mfu_basis, "warnings": sw.warnings,
+        "flops_convention": sw.flops_convention, "mfu_basis": sw.mfu_basis, "notes": sw.notes, "warnings": sw.warnings,
         "files": sorted(texts),
     }
     click.echo(render_rows(rows + [total], SUMMARY_COLUMNS, fmt, notes, data=data), nl=False)
