@@ -38,6 +38,21 @@ class GpuScaling:
     measured_gpus: tuple[int, int]  # fewest and most GPUs measured
 
 
+_PREPARED: dict[int, tuple[MfuProfile, GpuScaling, np.ndarray, np.ndarray]] = {}
+
+
+def _prepared(profile: MfuProfile) -> tuple[GpuScaling, np.ndarray, np.ndarray]:
+    """Slope and size table of a profile, computed once: plans iterate MFU against model size.
+    Keyed by identity (profiles are frozen); the entry keeps the profile alive so the id stays its own."""
+    hit = _PREPARED.get(id(profile))
+    if hit is None or hit[0] is not profile:
+        if len(_PREPARED) > 256:  # temporary copies (leave-one-out calibration) must not pile up
+            _PREPARED.clear()
+        scaling = gpu_scaling(profile)
+        hit = _PREPARED[id(profile)] = (profile, scaling, *_by_size(profile, scaling))
+    return hit[1], hit[2], hit[3]
+
+
 def gpu_scaling(profile: MfuProfile) -> GpuScaling:
     """The within-size GPU-count slope of a profile (0 when no size was measured at two counts)."""
     groups: dict[tuple[float, str], list[tuple[float, float]]] = {}
@@ -76,8 +91,7 @@ def _basis(profile: MfuProfile, scaling: GpuScaling, gpus_given: bool) -> str:
 def estimate_many(profile: MfuProfile, accelerator: Accelerator, params, gpus=None) -> list[MfuEstimate]:
     """`estimate` for many model sizes at once (sweeps cost thousands of runs); `gpus` is one count,
     one count per size, or None (then the profile's typical measured count)."""
-    scaling = gpu_scaling(profile)
-    log_n, table = _by_size(profile, scaling)
+    scaling, log_n, table = _prepared(profile)
     sizes = np.atleast_1d(np.asarray(params, dtype=float))
     counts = np.broadcast_to(np.asarray(scaling.reference_gpus if gpus is None else gpus, dtype=float), sizes.shape)
     # np.interp holds the end values outside the measured sizes
