@@ -85,6 +85,12 @@ class FitRange(Strict):
     note: str | None = None
 
 
+def _exp(x):
+    """exp that gives inf beyond float range without a warning: callers refuse non-finite answers."""
+    with np.errstate(over="ignore"):
+        return np.exp(x)
+
+
 class Law(Entry):
     citation: str = Field(description="the paper, for tables and proposals")
     params_counted: Literal["total", "non-embedding"] = "total"
@@ -140,7 +146,7 @@ class Law(Entry):
 
     def optimal_params(self, flops):
         intercept, slope = self.log_params_line()
-        return np.exp(intercept + slope * np.log(flops))
+        return _exp(intercept + slope * np.log(flops))
 
     def allocate(self, flops):
         """Compute-optimal (N, D) for compute C under C = 6ND. Vectorised over C."""
@@ -151,12 +157,12 @@ class Law(Entry):
     def flops_for_params(self, params):
         """The compute for which `params` is compute-optimal (inverse of the allocation)."""
         intercept, slope = self.log_params_line()
-        return np.exp((np.log(params) - intercept) / slope)
+        return _exp((np.log(params) - intercept) / slope)
 
     def flops_for_tokens(self, tokens):
         """The compute whose optimal token count is `tokens`: ln D = ln C - ln 6 - ln N_opt(C)."""
         intercept, slope = self.log_params_line()
-        return np.exp((np.log(tokens) + LN6 + intercept) / (1.0 - slope))
+        return _exp((np.log(tokens) + LN6 + intercept) / (1.0 - slope))
 
     def predict_loss(self, params, tokens, unique_tokens: float | None = None):
         if self.loss is None:
@@ -186,7 +192,11 @@ class Law(Entry):
             g, a, _ = self.closed_form()
             k = lo.A.value * g ** -lo.alpha.value + lo.B.value * g**lo.beta.value
             gamma = lo.alpha.value * a
-            return 6.0 * ((target - e_) / k) ** (-1.0 / gamma)
+            flops = 6.0 * ((target - e_) / k) ** (-1.0 / gamma)
+            if not (math.isfinite(flops) and flops >= 1.0):  # a loss every model beats, or beyond float range
+                raise PlannerError(f"--target-loss {target:g} needs {flops:.3g} FLOPs under law '{self.name}': "
+                                   "outside the range of any training run")
+            return flops
         return self._invert_frontier(target)
 
     def _invert_frontier(self, target: float) -> float:

@@ -1,0 +1,193 @@
+"""`planner sweep` specs: the YAML schema (one model per sweep kind), validated with `file:line: field:`
+errors that list the valid keys. The design of runs from a spec is `planner.sweep`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from planner.catalog import Strict
+from planner.errors import PlannerError
+from planner.numbers import Positive
+from planner.yamlio import load_text, read_text, validation_messages
+
+DEFAULT_LAW = "epoch-2024"  # as `planner plan`
+NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # safe unquoted in file names, job names and shell words
+Name = Annotated[str, Field(pattern=NAME_RE)]
+SpecModel = Strict  # unknown keys and booleans-for-numbers are errors in specs as in catalogs
+
+
+class Isoflop(SpecModel):
+    kind: Literal["isoflop"]
+    budgets: list[Positive] | None = Field(None, min_length=1)
+    gpu_hours: Positive | None = Field(None, description="instead of budgets: what the whole sweep may cost")
+    decades: float = Field(2.0, gt=0, le=12, description="with gpu_hours: the span of the budgets")
+    n_budgets: int = Field(5, ge=2, le=100, description="with gpu_hours: how many budgets")
+    points: int = Field(5, ge=1, le=10_000)
+    span: float = Field(4.0, gt=1)
+
+    @model_validator(mode="after")
+    def _budgets_or_hours(self) -> "Isoflop":
+        if (self.budgets is None) == (self.gpu_hours is None):
+            raise ValueError("give budgets (FLOPs per IsoFLOP curve) or gpu_hours (what the whole sweep may cost), not both")
+        if self.budgets is not None and self.model_fields_set & {"decades", "n_budgets"}:
+            raise ValueError("decades and n_budgets go with gpu_hours; with budgets, list them")
+        return self
+
+
+class Ladder(SpecModel):
+    kind: Literal["ladder"]
+    params: list[Positive] = Field(min_length=1)
+    tokens_per_param: Positive | None = None
+    multipliers: list[Positive] = Field([1.0], min_length=1)
+
+
+class RunEntry(SpecModel):
+    params: Positive
+    tokens: Positive
+    name: Name | None = None
+    nodes: int | None = Field(None, ge=1)
+
+
+class RunList(SpecModel):
+    kind: Literal["list"]
+    runs: list[RunEntry] = Field(min_length=1)
+
+
+class ClipModel(SpecModel):
+    """An inline CLIP model, or (name alone, or a bare string) one from the model catalog."""
+
+    name: Name
+    params: Positive | None = None
+    gmacs_per_sample: Positive | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _catalog_name(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> "ClipModel":
+        if (self.params is None) != (self.gmacs_per_sample is None):
+            raise ValueError("give both params and gmacs_per_sample, or neither to take them from the model catalog")
+        return self
+
+
+class Samples(SpecModel):
+    kind: Literal["samples"]
+    models: list[ClipModel] = Field(min_length=1)
+    samples_seen: list[Positive] = Field(min_length=1)
+
+
+class SweepSpec(SpecModel):
+    name: Name
+    cluster: str
+    account: Name | None = None
+    partition: Name | None = None
+    law: str = DEFAULT_LAW
+    nodes: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        1, description="per run; auto: the fewest that hold the model (planner memory), or with target_hours "
+        "the fewest that also finish within it")
+    target_hours: Positive | None = Field(None, description="with nodes: auto: estimated wall-clock per run to aim below")
+    max_concurrent: int = Field(8, ge=1)
+    throttle: Literal["array", "sweep"] = Field(
+        "array", description="array: max_concurrent per array, arrays side by side; sweep: arrays one after another")
+    time_margin: float = Field(0.2, ge=0, le=10)
+    time_step_minutes: int | None = Field(None, ge=1, le=1440)
+    max_array_size: int = Field(1000, ge=1)
+    max_segments: int = Field(100, ge=1)
+    signal_seconds: int = Field(300, ge=0, le=86400)
+    mfu: float | None = Field(None, gt=0, le=1)
+    mfu_profile: str | None = None
+    dtype: Literal["bf16", "fp16", "fp8", "tf32", "fp32"] = "bf16"
+    tasks_per_node: int | None = Field(None, ge=1)
+    cpus_per_task: int | None = Field(None, ge=1)
+    workdir: str | None = None
+    setup: list[str] = []
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
+    sbatch: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")], str | int | float] = {}
+    command: str = Field(min_length=1)
+    sweep: Annotated[Isoflop | Ladder | RunList | Samples, Field(discriminator="kind")]
+
+    @model_validator(mode="after")
+    def _target_needs_auto(self) -> "SweepSpec":
+        if self.target_hours is not None and self.nodes != "auto":
+            raise ValueError("target_hours: goes with nodes: auto (the planner then picks the nodes per run)")
+        return self
+
+
+KINDS = {"isoflop": Isoflop, "ladder": Ladder, "list": RunList, "samples": Samples}
+# the script sets these itself; an `sbatch:` entry for one of them would contradict the design
+MANAGED = ("account", "array", "chdir", "cpus-per-task", "dependency", "error", "gres", "job-name", "nodes",
+           "ntasks-per-node", "open-mode", "output", "partition", "signal", "time")
+
+
+@dataclass
+class Source:
+    """Where a spec came from: file name and the line of every key, for `file:line: field:` errors."""
+
+    filename: str
+    lines: dict = field(default_factory=dict)
+    directory: Path = Path(".")
+
+    def error(self, path: tuple, message: str) -> PlannerError:
+        known = path
+        while known and known not in self.lines:
+            known = known[:-1]
+        where = ".".join(str(p) for p in path) or "(top level)"
+        return PlannerError(f"{self.filename}:{self.lines.get(known, 1)}: {where}: {message}")
+
+
+class _Errors:  # lets yamlio format errors whose union tags were taken out of `loc`
+    def __init__(self, errors: list[dict]):
+        self._errors = errors
+
+    def errors(self, include_url: bool = False) -> list[dict]:
+        return self._errors
+
+
+def _fields_at(loc: tuple, data: dict) -> list[str]:
+    model: type[BaseModel] | None = SweepSpec
+    if loc[:1] == ("sweep",):
+        kind = data.get("sweep", {}).get("kind") if isinstance(data.get("sweep"), dict) else None
+        model = KINDS.get(kind)
+        if len(loc) > 2:
+            model = {"runs": RunEntry, "models": ClipModel}.get(loc[1])
+    return list(model.model_fields) if model else []
+
+
+def parse_spec(data: Any, src: Source) -> SweepSpec:
+    if not isinstance(data, dict):
+        raise src.error((), "expected a mapping of fields")
+    try:
+        return SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors(include_url=False):
+            loc = err["loc"]
+            if loc[:1] == ("sweep",) and len(loc) > 1 and loc[1] in KINDS:
+                loc = loc[:1] + loc[2:]
+            if err["type"].startswith("union_tag"):
+                loc = ("sweep", "kind")
+            errors.append({**err, "loc": loc})
+        # a misspelt key also makes the real one "missing": name the misspelling first
+        errors.sort(key=lambda e: e["type"] != "extra_forbidden")
+        first = errors[0]
+        message = validation_messages(_Errors([first]), src.filename, src.lines)[0]
+        if first["type"] == "extra_forbidden":
+            valid = _fields_at(first["loc"][:-1], data)
+            close = difflib.get_close_matches(str(first["loc"][-1]), valid, n=1, cutoff=0.6)
+            message += (f"; did you mean '{close[0]}'?" if close else "") + f" (valid: {', '.join(valid)})"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise PlannerError(message + more) from None
+
+
+def load_spec(path: Path) -> tuple[SweepSpec, Source]:
+    src = Source(str(path), directory=Path(path).resolve().parent)
+    data, src.lines = load_text(read_text(Path(path)), str(path))
+    return parse_spec(data, src), src
