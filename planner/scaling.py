@@ -199,8 +199,9 @@ def scaling_notes(result: dict, how_to_measure: str = "benchmark a few counts an
              f"speed-up and efficiency relative to {_nodes(result['baseline_nodes'])}, the smallest count here that holds the model"
              if result["baseline_nodes"] else "no row holds the model: no speed-up"]
     if result["measured"]:
-        notes.append("measured: the benchmark given; its MFU = throughput × FLOPs per item / (GPUs × dense peak); "
-                     "cite these rows, not the prediction")
+        first = next(r["nodes"] for r in result["rows"] if "measured_throughput" in r)
+        notes.append(f"measured: the benchmark given, speed-up relative to {_nodes(first)}, the smallest count measured; "
+                     "its MFU = throughput × FLOPs per item / (GPUs × dense peak); cite these rows, not the prediction")
     else:
         notes.append(f"a prediction from measured profiles, not evidence: {how_to_measure}")
     return notes + [f"warning: {w}" for w in result["warnings"]]
