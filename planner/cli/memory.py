@@ -34,6 +34,7 @@ FIELDS = [
     Column("gib.usable", "usable after margin (GiB)", "float"),
     Column("fits", "fits"),
     Column("minimum", "minimum to fit"),
+    Column("minimum_full_recompute", "minimum with full recompute (~33% more compute)"),
 ]
 
 
@@ -116,13 +117,20 @@ def memory(ctx, fmt, out, force, **o):
               "nodes": -(-gpus // hw.gpus_per_node) if hw.cluster else None,
               "layout": found.layout.model_dump(), "layout_text": found.layout.describe(), **br.as_dict(),
               "minimum": None, "minimum_unit": unit, "minimum_units": None, "minimum_layout": None, "notes": list(br.notes)}
+    leanest = None
     if minimum is not None:
         record["minimum"] = f"{minimum.units} {_plural(unit, minimum.units)} ({minimum.layout.describe()})"
         record["minimum_units"], record["minimum_layout"] = minimum.units, minimum.layout.model_dump()
+        if "recompute" not in layout and minimum.layout.recompute == "selective":
+            # selective is preferred; say how far full recompute (+~33% compute) would go
+            full = layouts.min_nodes(model, hw.cluster, hw.accelerator, **fixed, **{**layout, "recompute": "full"})
+            if full is not None and full.units < minimum.units:
+                leanest = full
+                record["minimum_full_recompute"] = f"{full.units} {_plural(unit, full.units)} ({full.layout.describe()})"
     human = {**record, "fits": "yes" if br.fits else "no"} if fmt in ("table", "markdown", "latex") else record
     emit(render_record(human, FIELDS, fmt, list(br.notes)), out, force)
     if not br.fits:
-        raise PlannerError(_refusal(label, hw, gpus, found, minimum, unit))
+        raise PlannerError(_refusal(label, hw, gpus, found, minimum, unit, leanest))
 
 
 def _model(catalog, o):
@@ -142,13 +150,16 @@ def _all_units(hw) -> int:
     raise PlannerError("no layout fits on any GPU count searched; give --gpus/--nodes to see the breakdown")
 
 
-def _refusal(label, hw, gpus, found, minimum, unit) -> str:
+def _refusal(label, hw, gpus, found, minimum, unit, leanest=None) -> str:
     from planner.memory import GIB
 
     br = found.breakdown
     where = f"{gpus} × {hw.accelerator.name}" + (f" ({-(-gpus // hw.gpus_per_node)} nodes of {hw.cluster.name})" if hw.cluster else "")
     need = (f"needs at least {minimum.units} {_plural(unit, minimum.units)}" if minimum is not None
             else f"no count of {unit} up to {'all of ' + hw.cluster.name if hw.cluster else 'a million'} holds it")
+    if leanest is not None:
+        need += (f" with selective recompute, or {leanest.units} with full recompute "
+                 "(~33% more compute)")
     return (f"{label} does not fit on {where}: {found.layout.describe()} needs "
             f"{br.total / GIB:.1f} GiB per GPU, {br.usable / GIB:.1f} GiB usable "
             f"({hw.accelerator.memory_gb.value:g} GB less {br.margin:.0%} margin); {need}")
