@@ -52,6 +52,7 @@ class Experiment(Strict):
     gmacs_per_sample: Positive | None = None
     wall_hours: Positive | None = Field(None, description="nodes × wall-hours per run, for jobs that are not training")
     law: str | None = None
+    cluster: str | None = Field(None, description="another system of the same call (default: the proposal's cluster)")
     runs: int = Field(1, ge=1)
     nodes: int | None = Field(None, ge=1)
     mfu: Fraction | None = None
@@ -290,7 +291,33 @@ SUMMED = ("runs", "node_hours", "gpu_hours", "charge", "units", "request")
 
 
 def build(p: Proposal, where: Where, base: Path, catalog: Catalog) -> dict:
-    """The whole grant document as data: rows, totals, storage, burn plan, thresholds, method facts."""
+    """The whole grant document as data: rows, totals, storage, burn plan, thresholds, method facts.
+
+    Experiments may name another `cluster` (GCS, for one, takes JUWELS Booster and JUPITER in one
+    application): each system then gets its own rows, totals in its own accounting, burn plan and
+    thresholds, and the document lists them side by side (`systems`). Requests in different
+    units are never added up."""
+    for i, exp in enumerate(p.experiments):
+        if exp.cluster is not None:
+            with located(where, "experiments", i, "cluster"):
+                catalog.cluster(exp.cluster)
+    systems = list(dict.fromkeys(e.cluster or p.cluster for e in p.experiments))
+    if systems == [p.cluster]:
+        return _build_system(p, list(range(len(p.experiments))), where, base, catalog)
+    home = p.cluster if p.cluster in systems else systems[0]
+    parts = []
+    for c in systems:
+        q = p if c == home else p.model_copy(update={"storage_tb": None, "storage": []})  # stated storage: the home system's
+        q = q.model_copy(update={"cluster": c, "partition": p.partition if c == p.cluster else None})
+        parts.append(_build_system(q, [i for i, e in enumerate(p.experiments) if (e.cluster or p.cluster) == c],
+                                   where, base, catalog))
+    return {"title": p.title, "pi": p.pi, "project": p.project, "program": parts[0]["program"],
+            "start": parts[0]["start"], "months": p.months, "contingency": parts[0]["contingency"],
+            "systems": parts, "warnings": list(dict.fromkeys(w for part in parts for w in part["warnings"]))}
+
+
+def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, catalog: Catalog) -> dict:
+    """The document for one system: the experiments at `indices` (positions in the proposal, for errors)."""
     with located(where, "program"):
         program: Program = catalog.get("programs", p.program)
     with located(where, "cluster"):
@@ -304,7 +331,8 @@ def build(p: Proposal, where: Where, base: Path, catalog: Catalog) -> dict:
             if u.value != unit and u.value != conv.unit]
     contingency = p.contingency if p.contingency is not None else program.contingency.default.value
     rows = []
-    for i, exp in enumerate(p.experiments):
+    for i in indices:
+        exp = p.experiments[i]
         if exp.kind == "sweep":
             row = _sweep_row(exp, p, catalog, where, i, base, warnings)
             runs = row.pop("sweep_runs_count")
@@ -343,6 +371,7 @@ def build(p: Proposal, where: Where, base: Path, catalog: Catalog) -> dict:
     period = p.period or program.period.value
     labels = month_labels(*start_month(p.start), p.months)
     schedule = burn_plan(rows, cont["request"], contingency, labels, period, program, cluster.name, warnings)
+    here, everywhere = {p.experiments[i].name for i in indices}, {e.name for e in p.experiments}
     return {
         "title": p.title, "pi": p.pi, "project": p.project,
         "program": {"name": program.name, "title": program.title, "call": program.call, "unit": unit,
@@ -355,13 +384,14 @@ def build(p: Proposal, where: Where, base: Path, catalog: Catalog) -> dict:
         "unit": _conv_dict(conv), "also": [_conv_dict(a) for a in also],
         "start": "%04d-%02d" % start_month(p.start), "months": p.months, "contingency": contingency, "goodput": p.goodput,
         "rows": rows, "subtotal": subtotal, "contingency_row": cont, "total": total,
-        "storage": storage(p, rows, program, cluster.name, warnings),
+        "storage": storage(p, rows, [p.experiments[i] for i in indices], program, cluster.name, warnings),
         "burn": schedule, "thresholds": check_thresholds(program, cluster, catalog, total["node_hours"], p.months, warnings),
         "rules": [{"text": " ".join(r.text.split()), "status": program.status_of_fact(r), "source": program.cite_fact(r)}
                   for r in program.rules_for(program.forfeiture, cluster.name)],
         "expects": [{"text": r.text, "status": program.status_of_fact(r), "source": program.cite_fact(r)} for r in program.expects],
         "method": method_facts(rows, cluster, catalog, p, program),
-        "scaling": [_scaling(item, j, p, where, base, catalog) for j, item in enumerate(p.scaling)],
+        "scaling": [_scaling(item, j, p, where, base, catalog) for j, item in enumerate(p.scaling)
+                    if item.experiment in here or item.experiment not in everywhere],  # unknown names: _scaling says so
         "justification_extra": p.justification,
         # energy is not part of a grant request: the node-power caveat would only distract
         "warnings": [w for w in dict.fromkeys(warnings) if "node_power_kw" not in w],

@@ -20,10 +20,11 @@ def storage_tb(stated: float | None, checkpoints: int | None, params: float) -> 
     return 0.0
 
 
-def storage(p, rows: list[dict], program: Program, cluster: str, warnings: list[str]) -> dict:
-    """The storage table of a proposal `p`: itemised TB, the request, and TB-hours where a site bills them."""
+def storage(p, rows: list[dict], experiments: list, program: Program, cluster: str, warnings: list[str]) -> dict:
+    """The storage table of a proposal `p` (`experiments`: those of `rows`, in order): itemised TB, the
+    request, and TB-hours where a site bills them."""
     items = [{"name": s.name, "tb": s.tb, "basis": s.note or "stated in the proposal"} for s in p.storage]
-    for r, exp in zip(rows, p.experiments):
+    for r, exp in zip(rows, experiments):
         if r["storage_tb"]:
             basis = "stated" if exp.storage_tb is not None else (
                 f"{exp.checkpoints} checkpoint(s) × 14 B/parameter × {human(r['storage_params'], 'count')} parameters")
@@ -35,7 +36,7 @@ def storage(p, rows: list[dict], program: Program, cluster: str, warnings: list[
     basis = ("stated in the proposal (storage_tb)" if p.storage_tb is not None
              else "sum of the items, rounded up" if items else "none stated")
     out = {"items": items, "estimated_tb": estimated, "requested_tb": requested, "requested_basis": basis}
-    if any(e.checkpoints for e in p.experiments):
+    if any(e.checkpoints for e in experiments):
         out["checkpoint_basis"] = ("a restartable checkpoint holds bf16 weights, fp32 master weights and two Adam moments, "
                                    "≈ 14 bytes per parameter (derived; framework-dependent, unverified)")
     for rule in program.rules_for(program.storage, cluster):

@@ -372,3 +372,66 @@ def test_same_proposal_gives_byte_identical_output(capsys):
         assert code == 0
         outputs.add((fmt, out))
     assert len(outputs) == 4  # one per format: repeats are identical
+
+
+MULTI = """\
+title: two systems
+program: gcs
+cluster: juwels-booster
+start: 2027-04
+months: 12
+storage_tb: 100
+experiments:
+  - {name: 7B run, params: 7e9, tokens: 1.4e11, nodes: 64}
+  - {name: 70B run, params: 70e9, tokens: 1.4e12, nodes: 256, cluster: jupiter-booster}
+  - {name: evaluation, nodes: 1, wall_hours: 2, runs: 100}
+  - name: small sweep on JUPITER
+    cluster: jupiter-booster
+    sweep: {kind: isoflop, budgets: [1e19, 1e20], points: 3}
+scaling:
+  - {experiment: 70B run, nodes: [64, 256]}
+"""
+
+
+def test_a_proposal_over_two_systems_keeps_each_in_its_own_accounting(tmp_path, catalog, capsys):
+    path = write(tmp_path, MULTI)
+    result = grant(path, catalog)
+    juwels, jupiter = result["systems"]
+    assert (juwels["cluster"]["name"], jupiter["cluster"]["name"]) == ("juwels-booster", "jupiter-booster")
+    assert [r["name"] for r in juwels["rows"]] == ["7B run", "evaluation"]
+    assert [r["name"] for r in jupiter["rows"]] == ["70B run", "small sweep on JUPITER"]
+    for part in (juwels, jupiter):  # totals are sums of the part's own rows, in the part's own unit
+        for key in SUMMED:
+            assert part["subtotal"][key] == pytest.approx(sum(r[key] for r in part["rows"]))
+        assert part["total"]["units"] == pytest.approx(part["total"]["node_hours"] * part["unit"]["per_node_hour"])
+    assert jupiter["unit"]["per_node_hour"] != juwels["unit"]["per_node_hour"]  # 288 vs 48 core-h: never added up
+    assert juwels["storage"]["requested_tb"] == 100 and jupiter["storage"]["requested_tb"] == 0  # stated storage: home system
+    assert [s["experiment"] for s in jupiter["scaling"]] == ["70B run"] and juwels["scaling"] == []
+    # each row costs what `planner plan` gives on its own system
+    code, out, _ = run("plan --params 70e9 --tokens 1.4e12 --cluster jupiter-booster --nodes 256 --format json", capsys)
+    assert jupiter["rows"][0]["gpu_hours"] == pytest.approx(json.loads(out)["gpu_hours"], rel=1e-12)
+    for fmt in ("markdown", "latex", "csv", "json"):
+        code, text, err = run(["grant", str(path), "--format", fmt], capsys)
+        assert code == 0, err
+    code, md, _ = run(["grant", str(path)], capsys)
+    assert "## Request by system" in md and "## System: JUPITER Booster" in md and "### Resources by experiment" in md
+    code, out, _ = run(["grant", str(path), "--format", "csv"], capsys)
+    systems = {r["system"] for r in csv.DictReader(io.StringIO(out))}
+    assert systems == {"juwels-booster", "jupiter-booster"}
+
+
+def test_two_system_latex_compiles(tmp_path, capsys):
+    if shutil.which("pdflatex") is None:
+        pytest.skip("no pdflatex here (.ci/run installs it)")
+    tex = tmp_path / "two.tex"
+    code, _, err = run(["grant", str(write(tmp_path, MULTI)), "--format", "latex", "--out", str(tex)], capsys)
+    assert code == 0, err
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_an_unknown_system_is_named_with_its_line(tmp_path, capsys):
+    path = write(tmp_path, MULTI.replace("cluster: jupiter-booster}", "cluster: jupitr-booster}"))
+    code, _, err = run(["grant", str(path)], capsys)
+    assert code == 2 and "p.yaml:9: experiments.1.cluster: unknown cluster 'jupitr-booster'; did you mean" in err

@@ -39,7 +39,8 @@ def grant(ctx, proposal, fmt, out, force):
 
     catalog = catalog_from(ctx)
     parsed, where, base = load_proposal(proposal)
-    progress(f"costing {len(parsed.experiments)} experiment(s) for {parsed.program} on {parsed.cluster}")
+    systems = ", ".join(dict.fromkeys(e.cluster or parsed.cluster for e in parsed.experiments))
+    progress(f"costing {len(parsed.experiments)} experiment(s) for {parsed.program} on {systems}")
     result = build(parsed, where, base, catalog)
     for w in result["warnings"]:
         progress(f"warning: {w}")
