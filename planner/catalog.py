@@ -6,6 +6,7 @@ entry's own `sources` map, with a status (verified / secondary / unverified / de
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from functools import cache
@@ -244,6 +245,25 @@ class Catalog:
     def __init__(self, dirs: tuple[Path, ...] | None = None):
         self.dirs = dirs if dirs is not None else search_path()
         self._files: dict[str, dict[str, Path]] = {}
+        self._fingerprint: str | None = None
+
+    def fingerprint(self) -> str:
+        """sha256 over every entry in effect (kind, name and file bytes, after overrides): equal
+        fingerprints mean equal catalog numbers, wherever the catalogs are installed."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            for kind in KINDS:
+                for name, path in sorted(self.files(kind).items()):
+                    digest.update(f"{kind}/{name}\0".encode())
+                    digest.update(path.read_bytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    def provenance(self) -> dict:
+        """What a result was computed with, for the record: the planner version and the catalog data."""
+        from planner import __version__
+
+        return {"planner": __version__, "catalog_sha256": self.fingerprint()[:16], "user_catalog_dirs": len(self.dirs) - 1}
 
     def files(self, kind: str) -> dict[str, Path]:
         if kind not in self._files:

@@ -313,7 +313,8 @@ def build(p: Proposal, where: Where, base: Path, catalog: Catalog) -> dict:
                                    where, base, catalog))
     return {"title": p.title, "pi": p.pi, "project": p.project, "program": parts[0]["program"],
             "start": parts[0]["start"], "months": p.months, "contingency": parts[0]["contingency"],
-            "systems": parts, "warnings": list(dict.fromkeys(w for part in parts for w in part["warnings"]))}
+            "systems": parts, "warnings": list(dict.fromkeys(w for part in parts for w in part["warnings"])),
+            "provenance": catalog.provenance()}
 
 
 def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, catalog: Catalog) -> dict:
@@ -393,6 +394,7 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
         "scaling": [_scaling(item, j, p, where, base, catalog) for j, item in enumerate(p.scaling)
                     if item.experiment in here or item.experiment not in everywhere],  # unknown names: _scaling says so
         "justification_extra": p.justification,
+        "provenance": catalog.provenance(),
         # energy is not part of a grant request: the node-power caveat would only distract
         "warnings": [w for w in dict.fromkeys(warnings) if "node_power_kw" not in w],
     }

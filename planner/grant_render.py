@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from planner import cost
-from planner.output import Column, human, latex_escape, render_rows, to_csv, to_json
+from planner.output import Column, human, latex_escape, provenance_note, render_rows, to_csv, to_json
 from planner.scaling import scaling_columns, scaling_notes
 
 
@@ -227,7 +227,7 @@ def notes(result: dict) -> list[str]:
     out.append("totals are sums of the unrounded rows; displayed values are rounded")
     out += [f"rule: {r['text']} ({r['status']})" for r in result["rules"]]
     out += [f"warning: {w}" for w in result["warnings"]]
-    return out
+    return out + provenance_note(result.get("provenance"))
 
 
 def scaling_sections(result: dict) -> list[tuple[str, str, list[str]]]:

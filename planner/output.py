@@ -141,6 +141,15 @@ def _notes(notes: list[str], fmt: str) -> str:
     return "\n" + "".join(f"{n}\n" for n in notes)
 
 
+def provenance_note(prov: dict | None) -> list[str]:
+    """One line that says what a result was computed with (empty when the result carries none)."""
+    if not prov:
+        return []
+    user = prov["user_catalog_dirs"]
+    return [f"computed with planner {prov['planner']}, catalogs sha256:{prov['catalog_sha256']} "
+            f"(built-in{f' + {user} user director' + ('y' if user == 1 else 'ies') if user else ''})"]
+
+
 def render_rows(rows: list[dict], columns: list[Column], fmt: str, notes: list[str] = (), data: Any = None) -> str:
     """A table of many records. `data` is what JSON prints (defaults to the rows)."""
     if fmt == "json":

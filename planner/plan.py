@@ -290,6 +290,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
         sources["mfu"] = "; ".join(est.sources)
     out["sources"] = sources
     out["warnings"] = warnings
+    out["provenance"] = catalog.provenance()
     return _finite(out)
 
 
@@ -328,6 +329,7 @@ def plan_clip(req: PlanRequest, catalog: Catalog, model) -> dict:
             sources["mfu"] = "; ".join(_mfu(hw, catalog, model.params, None, "clip").sources)
     out["sources"] = sources
     out["warnings"] = list(dict.fromkeys(warnings))
+    out["provenance"] = catalog.provenance()
     return _finite(out)
 
 

@@ -49,6 +49,7 @@ def project(req: PlanRequest, catalog: Catalog) -> dict:
         "gpus": hw.gpus if hw else None,
         "sources": {"law": law.citation, "flops_convention": cost.FLOPS_CONVENTIONS["6ND"], **(hw.sources if hw else {})},
         "warnings": list(dict.fromkeys(warnings)),
+        "provenance": catalog.provenance(),
     }
     for row in rows:
         _finite(row)

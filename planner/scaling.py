@@ -14,7 +14,7 @@ from pydantic import Field
 from planner.catalog import Catalog, Strict
 from planner.errors import PlannerError
 from planner.numbers import Positive
-from planner.output import Column, human
+from planner.output import Column, human, provenance_note
 from planner.plan import PlanRequest, make_plan
 
 OFF_TOPIC = ("cannot hold the model", "accounting.", "node_power_kw", "was fitted on")
@@ -106,6 +106,7 @@ def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] |
         "unit": unit, "rows": rows, "mfu_basis": plans[-1]["mfu_basis"], "measured": bool(measured),
         "baseline_nodes": next((r["nodes"] for r in rows if r.get("speedup") == 1.0), None),
         "warnings": warnings,
+        "provenance": catalog.provenance(),
     }
 
 
@@ -204,7 +205,7 @@ def scaling_notes(result: dict, how_to_measure: str = "benchmark a few counts an
                      "its MFU = throughput × FLOPs per item / (GPUs × dense peak); cite these rows, not the prediction")
     else:
         notes.append(f"a prediction from measured profiles, not evidence: {how_to_measure}")
-    return notes + [f"warning: {w}" for w in result["warnings"]]
+    return notes + [f"warning: {w}" for w in result["warnings"]] + provenance_note(result.get("provenance"))
 
 
 def _nodes(n: int) -> str:

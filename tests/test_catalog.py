@@ -195,3 +195,22 @@ def test_moe_and_clip_models(catalog):
     v3 = catalog.model("deepseek-v3")
     assert v3.params == 671e9 and v3.active_params == 37e9
     assert catalog.model("openclip-vit-l-14").gmacs_per_sample.value == 87.73
+
+
+def test_provenance_fingerprint_follows_the_catalog_data(tmp_path):
+    """Results record what they were computed with: the same catalog data, the same fingerprint."""
+    import shutil
+
+    from planner.catalog import Catalog, builtin_dir
+
+    builtin = Catalog((builtin_dir(),))
+    assert Catalog((builtin_dir(),)).fingerprint() == builtin.fingerprint()
+    user = tmp_path / "mine"
+    (user / "accelerators").mkdir(parents=True)
+    shutil.copy(builtin_dir() / "accelerators" / "h100-sxm.yaml", user / "accelerators" / "h100-sxm.yaml")
+    same_bytes = Catalog((builtin_dir(), user))
+    assert same_bytes.fingerprint() == builtin.fingerprint()  # an override with identical bytes changes nothing
+    changed = user / "accelerators" / "h100-sxm.yaml"
+    changed.write_text(changed.read_text().replace("989.4", "989.5"))
+    assert Catalog((builtin_dir(), user)).fingerprint() != builtin.fingerprint()
+    assert Catalog((builtin_dir(), user)).provenance()["user_catalog_dirs"] == 1

@@ -46,6 +46,10 @@ def test_installed_wheel_plans_from_another_directory(wheel, tmp_path):
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["gpus"] == 23752
+    # the wheel's catalogs are the source tree's, byte for byte: the same provenance fingerprint
+    from planner.catalog import Catalog, builtin_dir
+
+    assert data["provenance"]["catalog_sha256"] == Catalog((builtin_dir(),)).provenance()["catalog_sha256"]
     locate = subprocess.run([str(python), "-c", "import planner.catalog as c; print(c.builtin_dir())"],
                             cwd=elsewhere, capture_output=True, text=True, env=env)
     assert str(env_dir) in locate.stdout  # the wheel's own copy, not the source tree

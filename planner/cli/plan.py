@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from planner.cli import NodeCount, Number, NumberList, catalog_from, cli, output_options, progress, complete_names
-from planner.output import Column, render_record, render_rows
+from planner.output import Column, provenance_note, render_record, render_rows
 
 PLAN_FIELDS = [
     Column("model", "model"),
@@ -79,7 +79,7 @@ def plan_notes(result: dict) -> list[str]:
     if result.get("gpus") is None and result.get("gpu_hours") is not None:
         notes.append("wall-clock: give --gpus or --nodes (or --nodes all)")
     notes += [f"warning: {w}" for w in result["warnings"]]
-    return notes
+    return notes + provenance_note(result.get("provenance"))
 
 
 @cli.command(epilog="""\b
@@ -145,7 +145,7 @@ def plan(ctx, fmt, **options):
     if request.params is not None and len(request.params) > 1:
         result = project(request, catalog)
         notes = [f"FLOPs convention: {result['sources']['flops_convention']}", f"law: {result['law']} — {result['law_form']}"]
-        notes += [f"warning: {w}" for w in result["warnings"]]
+        notes += [f"warning: {w}" for w in result["warnings"]] + provenance_note(result["provenance"])
         columns = [c for c in PROJECTION_COLUMNS if any(r.get(c.key) is not None for r in result["rows"])]
         return render_rows(result["rows"], columns, fmt, notes, data=result)
     result = make_plan(request, catalog)

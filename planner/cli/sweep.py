@@ -9,7 +9,7 @@ import click
 from planner.cli import catalog_from, cli, progress
 from planner.errors import PlannerError
 from planner.files import write_atomic
-from planner.output import FORMATS, Column, render_rows
+from planner.output import FORMATS, Column, provenance_note, render_rows
 from planner.slurm import time_text
 
 SUMMARY_COLUMNS = [
@@ -76,12 +76,12 @@ def sweep(ctx, spec, out_dir, force, account, fmt):
          f"max running: the throttle of each array; arrays run side by side, so up to {total['throttle']} tasks at once "
          "(throttle: sweep runs them one after another)"),
         f"charge: {unit} ({sw.cluster.accounting.units_per_node_hour.value:g} per node-hour); node-hours reserved = runs × nodes × segments × --time",
-    ] + sw.notes + [f"warning: {w}" for w in sw.warnings]
+    ] + sw.notes + [f"warning: {w}" for w in sw.warnings] + provenance_note(catalog.provenance())
     data = {
         "name": parsed.name, "dir": sw.out_dir, "cluster": sw.cluster.name, "partition": sw.partition.name,
         "account": sw.account, "runs": len(sw.runs), "arrays": rows, "total": total, "charge_unit": unit,
         "flops_convention": sw.flops_convention, "mfu_basis": sw.mfu_basis, "notes": sw.notes, "warnings": sw.warnings,
-        "files": sorted(texts),
+        "files": sorted(texts), "provenance": catalog.provenance(),
     }
     click.echo(render_rows(rows + [total], SUMMARY_COLUMNS, fmt, notes, data=data), nl=False)
 
