@@ -1,0 +1,161 @@
+"""A grant proposal file (YAML): title, program, cluster, allocation period, experiments and
+scaling entries, validated with `file:line: field: message` errors. `planner.grant` costs it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from planner.catalog import Strict
+from planner.errors import PlannerError
+from planner.numbers import NonNegative, Positive
+from planner.scaling import Measurement
+from planner.yamlio import load_text, parse_model, read_text
+
+Fraction = Annotated[float, Field(gt=0, le=1)]
+KIND_KEYS = {"sweep": ("sweep",), "wall-hours": ("wall_hours",), "model": ("model",),
+             "clip": ("gmacs_per_sample",), "params": ("params", "tokens")}
+
+
+class StorageItem(Strict):
+    name: str = Field(min_length=1)
+    tb: NonNegative
+    note: str | None = None
+
+
+class Experiment(Strict):
+    name: str = Field(min_length=1, max_length=120)
+    purpose: str | None = None
+    sweep: str | dict | None = Field(None, description="a `planner sweep` spec file, or an inline sweep block")
+    model: str | None = None
+    params: Positive | None = None
+    tokens: Positive | None = None
+    samples: Positive | None = None
+    gmacs_per_sample: Positive | None = None
+    wall_hours: Positive | None = Field(None, description="nodes × wall-hours per run, for jobs that are not training")
+    law: str | None = None
+    cluster: str | None = Field(None, description="another system of the same call (default: the proposal's cluster)")
+    runs: int = Field(1, ge=1)
+    nodes: int | None = Field(None, ge=1)
+    mfu: Fraction | None = None
+    goodput: Fraction | None = None
+    start_month: int | None = Field(None, ge=1)
+    months: int | None = Field(None, ge=1)
+    checkpoints: int | None = Field(None, ge=0, description="restartable checkpoints kept per run (storage estimate)")
+    storage_tb: NonNegative | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Experiment":
+        kinds = [k for k, keys in KIND_KEYS.items() if getattr(self, keys[0]) is not None]
+        if self.model is None and "params" in kinds and self.gmacs_per_sample is not None:
+            kinds.remove("params")  # an inline CLIP model states its parameters for the MFU profile
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of: sweep, model (+ tokens or samples), params + tokens, "
+                             f"gmacs_per_sample + params + samples, wall_hours (got {', '.join(kinds) or 'none'})")
+        kind = kinds[0]
+        if kind == "params" and self.tokens is None:
+            raise ValueError("tokens: params needs tokens (a run is parameters × tokens)")
+        if kind == "clip" and (self.params is None or self.samples is None):
+            raise ValueError("samples: gmacs_per_sample needs params (for the MFU profile) and samples")
+        if kind in ("params", "model", "clip", "wall-hours") and self.nodes is None:
+            raise ValueError("nodes: required (nodes per run)")
+        if kind == "wall-hours" and (self.mfu is not None or self.goodput is not None):
+            raise ValueError("mfu: a wall_hours experiment states its hours; mfu and goodput do not apply")
+        if kind != "sweep" and self.law is not None:
+            raise ValueError("law: only sweep experiments use a law")
+        return self
+
+    @property
+    def kind(self) -> str:
+        if self.gmacs_per_sample is not None and self.model is None:
+            return "clip"
+        return next(k for k, keys in KIND_KEYS.items() if getattr(self, keys[0]) is not None)
+
+
+class ScalingEvidence(Strict):
+    """A strong-scaling table for one single-run experiment: predicted, and measured when given."""
+
+    experiment: str = Field(min_length=1, description="the name of a model or params experiment")
+    nodes: list[Annotated[int, Field(ge=1)]] | None = Field(None, min_length=1, max_length=24)
+    global_batch: Positive | None = Field(None, description="tokens (or samples) per optimizer step")
+    measured: str | list[Measurement] | None = Field(
+        None, description="a benchmark CSV (nodes, tokens_per_s | samples_per_s | seconds_per_step) or inline rows")
+    source: str | None = Field(None, min_length=1, description="where the measurements come from (required with measured)")
+
+    @model_validator(mode="after")
+    def _cited(self) -> "ScalingEvidence":
+        if self.measured is not None and self.source is None:
+            raise ValueError("source: say where the measurements come from (system, date, job or log)")
+        return self
+
+
+class Proposal(Strict):
+    title: str = Field(min_length=1)
+    program: str
+    cluster: str
+    start: str | date = Field(description="first month of the allocation, YYYY-MM")
+    months: int = Field(12, ge=1, le=60)
+    pi: str | None = None
+    project: str | None = None
+    contingency: float | None = Field(None, ge=0, lt=1)
+    storage_tb: NonNegative | None = None
+    storage: list[StorageItem] = []
+    mfu: Fraction | None = None
+    goodput: Fraction = 1.0
+    dtype: Literal["bf16", "fp16", "fp8", "tf32", "fp32"] = "bf16"
+    law: str | None = None
+    partition: str | None = Field(None, description="for wall-time limits and node limits; default: the cluster's default")
+    unit: Literal["node-h", "gpu-h", "core-h", "eflop-peak", "cluster"] | None = None
+    period: Literal["month", "quarter", "half-year"] | None = None
+    justification: str | None = Field(None, description="your own sentences, printed after the method paragraph")
+    experiments: list[Experiment] = Field(min_length=1)
+    scaling: list[ScalingEvidence] = []
+
+    @model_validator(mode="after")
+    def _start(self) -> "Proposal":
+        start_month(self.start)
+        names = [e.name for e in self.experiments]
+        if dup := next((n for n in names if names.count(n) > 1), None):
+            raise ValueError(f"experiments: two experiments are named '{dup}'")
+        for i, e in enumerate(self.experiments):
+            first = e.start_month or 1
+            last = first + (e.months or self.months - first + 1) - 1
+            if last > self.months:
+                raise ValueError(f"experiments.{i}.start_month: months {first}..{last} run past the "
+                                 f"{self.months}-month allocation")
+        return self
+
+
+def start_month(value: str | date) -> tuple[int, int]:
+    if isinstance(value, date):
+        return value.year, value.month
+    m = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", str(value))
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise ValueError(f"start: '{value}' is not a month (YYYY-MM, e.g. 2027-04)")
+    return int(m.group(1)), int(m.group(2))
+
+
+class Where:
+    """file:line for a key path of the proposal, as yamlio gives for schema errors."""
+
+    def __init__(self, filename: str, lines: dict):
+        self.filename, self.lines = filename, lines
+
+    def line(self, path: tuple) -> int:
+        while path and path not in self.lines:
+            path = path[:-1]
+        return self.lines.get(path, 1)
+
+    def error(self, path: tuple, message: str) -> PlannerError:
+        field = ".".join(str(p) for p in path) or "(top level)"
+        return PlannerError(f"{self.filename}:{self.line(path)}: {field}: {message}")
+
+
+def load_proposal(path: Path) -> tuple[Proposal, Where, Path]:
+    data, lines = load_text(read_text(Path(path)), str(path))
+    return parse_model(Proposal, data, str(path), lines), Where(str(path), lines), Path(path).resolve().parent
