@@ -166,6 +166,8 @@ class Cluster(Entry):
     partitions: list[Partition] = Field(min_length=1)
     accounting: Accounting
     node_power_kw: Sourced
+    pue: Sourced | None = Field(None, description="power usage effectiveness of the site, where published")
+    grid_gco2_per_kwh: Sourced | None = Field(None, description="carbon intensity of the site's electricity")
     mfu_profile: Slug | None = None
 
     @model_validator(mode="after")

@@ -104,15 +104,18 @@ def _profile_for_accelerator(catalog: Catalog, acc: Accelerator, workload: str) 
 
 def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Catalog,
                    est: mfu.MfuEstimate | None = None, warnings: list[str] | None = None,
-                   mfu_override: float | None = None, workload: str = "dense-lm", goodput: float = 1.0) -> dict:
+                   mfu_override: float | None = None, workload: str = "dense-lm", goodput: float = 1.0,
+                   pue: float | None = None, grid_gco2_per_kwh: float | None = None) -> dict:
     """GPU-hours, wall-clock, node-hours, energy and charge for `flops` on `hw` (None-filled without hardware).
 
     The one place a run's hours are computed: `plan`, `sweep` and `grant` all call it.
     `goodput` (0-1] is the fraction of allocated time that trains (restarts, evaluation and
-    failures cost the rest); 1 means steady state."""
+    failures cost the rest); 1 means steady state. `pue` and `grid_gco2_per_kwh` override the
+    cluster's published values for the facility energy and the CO2 estimate."""
     warnings = [] if warnings is None else warnings
     keys = ("accelerator", "cluster", "dtype", "peak_flops_per_gpu", "mfu", "mfu_basis", "goodput", "gpus", "nodes",
-            "gpu_hours", "node_hours", "wall_clock_hours", "wall_clock_days", "energy_kwh", "energy_basis", "charge")
+            "gpu_hours", "node_hours", "wall_clock_hours", "wall_clock_days", "energy_kwh", "energy_basis",
+            "facility_energy_kwh", "co2_kg", "site_basis", "charge")
     out = dict.fromkeys(keys)
     if hw is None:
         return out
@@ -132,7 +135,8 @@ def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Ca
         nh = float(cost.node_hours(wall, hw.nodes)) if wall is not None else gh / hw.gpus_per_node
         out["node_hours"] = nh
         out["energy_kwh"] = float(cost.energy_kwh(nh, cl.node_power_kw.value))
-        out["energy_basis"] = f"node-hours × {cl.node_power_kw.value:g} kW per node ({cl.status_of(cl.node_power_kw)}; no PUE)"
+        out["energy_basis"] = f"node-hours × {cl.node_power_kw.value:g} kW per node ({cl.status_of(cl.node_power_kw)})"
+        out.update(_site_energy(out["energy_kwh"], cl, pue, grid_gco2_per_kwh))
         acct = cl.accounting
         out["charge"] = {
             "unit": acct.unit,
@@ -144,7 +148,29 @@ def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Ca
         tdp_kw = hw.accelerator.tdp_w.value / 1000.0
         out["energy_kwh"] = gh * tdp_kw
         out["energy_basis"] = f"GPU-hours × {tdp_kw:g} kW TDP (GPUs only; no host, network or PUE)"
+        out.update(_site_energy(out["energy_kwh"], None, pue, grid_gco2_per_kwh))
     return out
+
+
+def _site_energy(it_kwh: float, cluster: Cluster | None, pue: float | None, grid: float | None) -> dict:
+    """Facility energy (× PUE) and CO2 (× the grid's intensity), from the options or the cluster's
+    published values; None where neither says (a PUE of 1 would be a silent guess)."""
+    parts = []
+    if pue is None and cluster is not None and cluster.pue is not None:
+        pue = cluster.pue.value
+        parts.append(f"PUE {pue:g} ({cluster.status_of(cluster.pue)}: {cluster.cite(cluster.pue)})")
+    elif pue is not None:
+        parts.append(f"PUE {pue:g} (given)")
+    facility = it_kwh * pue if pue is not None else None
+    if grid is None and cluster is not None and cluster.grid_gco2_per_kwh is not None:
+        grid = cluster.grid_gco2_per_kwh.value
+        parts.append(f"{grid:g} gCO2/kWh ({cluster.status_of(cluster.grid_gco2_per_kwh)}: {cluster.cite(cluster.grid_gco2_per_kwh)})")
+    elif grid is not None:
+        parts.append(f"{grid:g} gCO2/kWh (given)")
+    co2 = (facility if facility is not None else it_kwh) * grid / 1000.0 if grid is not None else None
+    if co2 is not None and facility is None:
+        parts.append("no PUE known: CO2 from IT energy alone, an underestimate")
+    return {"facility_energy_kwh": facility, "co2_kg": co2, "site_basis": "; ".join(parts) or None}
 
 
 def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[str]) -> dict | None:

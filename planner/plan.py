@@ -46,6 +46,8 @@ class PlanRequest(BaseModel):
     samples: float | None = Field(None, ge=1)
     flops_convention: Literal["6ND", "6ND+attention"] | None = None
     goodput: float = Field(1.0, gt=0, le=1)
+    pue: float | None = Field(None, ge=1, le=5)
+    grid_intensity: float | None = Field(None, ge=0, le=5000, description="gCO2 per kWh")
 
     @model_validator(mode="after")
     def _one_question(self) -> "PlanRequest":
@@ -255,7 +257,8 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
     if kind == "days" and hw is not None:
         est = est or mfu_for(hw, catalog, n, req.mfu)
     workload = "moe" if convention == "moe" else "dense-lm"  # no MoE MFU is measured: --mfu is then required
-    out.update(hardware_costs(flops, n, hw, catalog, est, warnings, req.mfu, workload=workload, goodput=req.goodput))
+    out.update(hardware_costs(flops, n, hw, catalog, est, warnings, req.mfu, workload=workload, goodput=req.goodput,
+                              pue=req.pue, grid_gco2_per_kwh=req.grid_intensity))
     out["memory"] = memory_check(model if model is not None else n, hw, catalog, warnings)
     if req.unique_tokens is not None:
         n_eff, d_eff = law.effective(n, d, req.unique_tokens)
@@ -319,7 +322,8 @@ def plan_clip(req: PlanRequest, catalog: Catalog, model) -> dict:
                  "gmacs_per_sample": model.gmacs_per_sample.value, "flops": flops, "flops_convention": "clip",
                  "flops_gopher_units": flops / cost.GOPHER_FLOPS, "predicted_loss": None, "law": None,
                  "budget": {"kind": "fixed", "value": None}}
-    out.update(hardware_costs(flops, model.params, hw, catalog, None, warnings, req.mfu, workload="clip", goodput=req.goodput))
+    out.update(hardware_costs(flops, model.params, hw, catalog, None, warnings, req.mfu, workload="clip", goodput=req.goodput,
+                              pue=req.pue, grid_gco2_per_kwh=req.grid_intensity))
     sources = {"flops_convention": cost.FLOPS_CONVENTIONS["clip"], "gmacs_per_sample": model.cite(model.gmacs_per_sample)}
     if hw is not None:
         sources.update(hw.sources)

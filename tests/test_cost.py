@@ -128,3 +128,31 @@ def test_plan_reports_minimum_nodes_and_refuses_too_few(catalog):
     enough = make_plan(PlanRequest(model="gpt-3-175b", tokens=300e9, cluster="juwels-booster", nodes=56), catalog)
     assert enough["memory"]["fits"] is True
     assert not any("cannot hold" in w for w in enough["warnings"])
+
+
+def test_facility_energy_and_co2(capsys):
+    import json
+
+    from cli_helpers import run
+
+    def plan(args):
+        code, out, err = run(f"plan --params 7e9 --tokens 1.4e11 --nodes 8 --format json {args}", capsys)
+        assert code == 0, err
+        return json.loads(out)
+
+    given = plan("--cluster juwels-booster --pue 1.1 --grid-intensity 380")
+    assert given["facility_energy_kwh"] == pytest.approx(given["energy_kwh"] * 1.1, rel=1e-12)
+    assert given["co2_kg"] == pytest.approx(given["facility_energy_kwh"] * 0.380, rel=1e-12)
+    unknown = plan("--cluster juwels-booster")  # no PUE or intensity published: none invented
+    assert unknown["facility_energy_kwh"] is None and unknown["co2_kg"] is None
+    perlmutter = plan("--cluster perlmutter-gpu")  # NERSC's design PUE from the catalog
+    assert perlmutter["facility_energy_kwh"] == pytest.approx(perlmutter["energy_kwh"] * 1.08, rel=1e-12)
+    # Jean Zay: 3.2 kW per 8-GPU node is Luccioni et al.'s 0.40 kWh per GPU-hour of dynamic energy for BLOOM,
+    # and their 57 gCO2/kWh; 1,082,990 GPU-hours then give their 24.7 t CO2eq
+    jz = plan("--cluster jean-zay-a100")
+    assert jz["energy_kwh"] / jz["gpu_hours"] == pytest.approx(0.40, rel=1e-12)
+    assert jz["co2_kg"] == pytest.approx(jz["energy_kwh"] * 0.057, rel=1e-12)
+    assert 1_082_990 * 0.40 * 0.057 == pytest.approx(24_693, rel=1e-3)
+    assert "underestimate" in jz["site_basis"]
+    code, _, err = run("plan --params 7e9 --tokens 1e11 --cluster juwels-booster --pue 0.5", capsys)
+    assert code == 2 and "--pue" in err

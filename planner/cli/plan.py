@@ -43,7 +43,9 @@ PLAN_FIELDS = [
     Column("charge.unit", "charge unit"),
     Column("wall_clock_hours", "wall-clock hours", "hours"),
     Column("wall_clock_days", "wall-clock days", "ratio"),
-    Column("energy_kwh", "energy (kWh)", "hours"),
+    Column("energy_kwh", "energy, IT (kWh)", "hours"),
+    Column("facility_energy_kwh", "energy incl. PUE (kWh)", "hours"),
+    Column("co2_kg", "CO2 (kg)", "hours"),
 ]
 
 PROJECTION_COLUMNS = [
@@ -72,7 +74,8 @@ def plan_notes(result: dict) -> list[str]:
                                     "allows for them, cf. Llama 3's >90% effective training time)"
                                     if result["goodput"] == 1 else f"{result['goodput']:g} of allocated time trains"))
     if result.get("energy_basis"):
-        notes.append(f"energy: {result['energy_basis']}")
+        notes.append(f"energy: {result['energy_basis']}" + (f"; {result['site_basis']}" if result.get("site_basis") else
+                                                             "; no PUE or grid intensity known (--pue, --grid-intensity)"))
     if result.get("charge"):
         ch = result["charge"]
         notes.append(f"charge: {ch['per_node_hour']:g} {ch['unit']} per node-hour ({ch['status']})")
@@ -125,6 +128,9 @@ Examples:
               help="Hardware FLOPs: 6ND (default; MoE: active parameters; CLIP: 6 x MACs) or 6ND+attention (needs --model).")
 @click.option("--goodput", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0, show_default=True,
               help="Fraction of allocated time that trains (restarts, evaluation, failures cost the rest).")
+@click.option("--pue", type=click.FloatRange(min=1, max=5), help="Site power usage effectiveness (default: the cluster's, where published).")
+@click.option("--grid-intensity", type=click.FloatRange(min=0, max=5000),
+              help="gCO2 per kWh of the site's electricity, for a CO2 estimate (default: the cluster's, where published).")
 @click.option("--inference-tokens", type=Number(), help="Tokens to be served: size for training + inference FLOPs (Sardana et al.).")
 @click.option("--unique-tokens", type=Number(), help="Unique tokens available: data-constrained sizing (Muennighoff et al.).")
 @output_options
