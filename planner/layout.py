@@ -72,12 +72,13 @@ def _search(model, accelerator, per_unit: int, node_gpus: int, max_units: int, u
     for lay in _candidates(d, node_gpus, tp, pp, zero, fsdp, base):
         mp = lay.tp * lay.pp
         lay = lay.model_copy(update=_group(lay, shard_group, node_gpus))
-        need = _need_nd(d, lay, usable)
+        need = max(_need_nd(d, lay, usable), lay.ep)
         if need > (lay.shard_group or math.inf):
             continue
-        step = mp // math.gcd(mp, per_unit)  # units must give a whole number of model replicas
+        block = mp * lay.ep  # units must give a whole number of model replicas, and of EP groups
+        step = block // math.gcd(block, per_unit)
         if units is not None:
-            if (units * per_unit) % mp or units * per_unit // mp < need:
+            if (units * per_unit) % block or units * per_unit // mp < need:
                 continue
             n = units
         else:
@@ -136,9 +137,10 @@ def best_layout(model: Model | Shape | Dims | float, accelerator: Accelerator, g
     layout.setdefault("recompute", "full")  # the leanest of the failures
     d = dims_of(model, layout.pop("layers", None), layout.pop("hidden", None))
     layout.setdefault("seq_len", d.seq_len or 4096)
-    fits_gpus = [lay for lay in _candidates(d, node_gpus, tp, pp, zero, fsdp, layout) if gpus % (lay.tp * lay.pp) == 0]
+    fits_gpus = [lay for lay in _candidates(d, node_gpus, tp, pp, zero, fsdp, layout)
+                 if gpus % (lay.tp * lay.pp * lay.ep) == 0]
     if not fits_gpus:
-        raise PlannerError(f"no layout divides {gpus} GPUs (TP × PP must divide the GPU count)")
+        raise PlannerError(f"no layout divides {gpus} GPUs (TP × PP × EP must divide the GPU count)")
     tried = [estimate(d, lay.model_copy(update={"dp": gpus // (lay.tp * lay.pp), **_group(lay, shard_group, node_gpus)}),
                       accelerator, margin) for lay in fits_gpus]
     leanest = min(tried, key=lambda br: br.total)

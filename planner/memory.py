@@ -11,7 +11,7 @@ catalog's GB (10^9 bytes), of which `1 - margin` is usable. docs/memory.md lists
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -60,6 +60,8 @@ class Dims:
     gather_params: float  # one ZeRO-3 gather unit: a layer's parameters that do work
     seq_len: int | None
     assumed: str | None = None
+    expert_params: float = 0.0  # MoE: routed-expert parameters per layer (all experts), split by EP
+    experts: int = 0  # MoE: routed experts per layer
 
 
 def dims_of(model: Model | Shape | Dims | float, layers: int | None = None, hidden: int | None = None) -> Dims:
@@ -79,7 +81,11 @@ def dims_of(model: Model | Shape | Dims | float, layers: int | None = None, hidd
     if isinstance(model, Model):
         if model.kind == "clip":
             raise PlannerError(f"memory: '{model.name}' is a CLIP model; the activation formulas cover decoder LMs only")
-        return _assumed(model.params, model.active_params, model.name, layers, hidden, "MoE without a shape")
+        d = _assumed(model.params, model.active_params, model.name, layers, hidden, "MoE without a shape")
+        if model.routed_expert_params is None:
+            return d
+        per_layer = model.routed_expert_params.value / d.layers  # spread evenly (a few dense layers are ignored)
+        return replace(d, layer_params=d.layer_params - per_layer, expert_params=per_layer, experts=model.experts)
     return _assumed(float(model), float(model), "params", layers, hidden, "a bare parameter count")
 
 
@@ -121,6 +127,7 @@ class Layout(BaseModel):
     dp: int = Field(1, ge=1, description="data-parallel degree N_d")
     tp: int = Field(1, ge=1)
     pp: int = Field(1, ge=1)
+    ep: int = Field(1, ge=1, description="expert parallelism (MoE): routed experts split over ep data-parallel ranks")
     zero: int = Field(0, ge=0, le=3)
     fsdp: Fsdp | None = None
     shard_group: int | None = Field(None, ge=1, description="hybrid_shard: GPUs that shard one replica")
@@ -156,7 +163,8 @@ class Layout(BaseModel):
 
     def describe(self) -> str:
         shard = f"FSDP {self.fsdp}" if self.fsdp else f"ZeRO-{self.zero}"
-        return f"DP {self.dp} × TP {self.tp} × PP {self.pp}, {shard}, {self.recompute} recompute"
+        ep = f" (EP {self.ep})" if self.ep > 1 else ""
+        return f"DP {self.dp}{ep} × TP {self.tp} × PP {self.pp}, {shard}, {self.recompute} recompute"
 
 
 @dataclass(frozen=True)
@@ -223,9 +231,19 @@ class _Stage:
     params: float  # per GPU, before ZeRO sharding
     activations: float
     buffers: float
+    experts: float = 0.0  # routed-expert parameters of the stage per TP rank, before EP and ZeRO
 
 
-def _check(d: Dims, lay: Layout) -> None:
+def _check(d: Dims, lay: Layout, dp_known: bool = False) -> None:
+    if lay.ep > 1:
+        if not d.experts:
+            raise PlannerError(f"--ep {lay.ep}: {d.name} has no routed experts (expert parallelism is for MoE models, e.g. deepseek-v3)")
+        if d.experts % lay.ep:
+            raise PlannerError(f"--ep {lay.ep} does not divide the {d.experts} routed experts of {d.name}")
+        if lay.fsdp:
+            raise PlannerError("--ep is modelled with Megatron-style ZeRO stages (--zero), not with FSDP")
+        if dp_known and lay.dp % lay.ep:
+            raise PlannerError(f"--ep {lay.ep} must divide the data-parallel degree {lay.dp} (experts are spread over DP ranks)")
     if d.heads % lay.tp:
         raise PlannerError(f"--tp {lay.tp} does not divide the {d.heads} attention heads of {d.name}")
     if d.layers % (lay.pp * lay.interleave):
@@ -251,15 +269,16 @@ def _stages(d: Dims, lay: Layout) -> list[_Stage]:
     # ZeRO-3/FSDP: the gathered unit and the prefetched next one in weight dtype, plus one unit's
     # unsharded gradients before reduce-scatter (derived; DeepSpeed's estimator uses 4 B × largest layer).
     buffers = (2 * wb + gb) * max(gather, embed) if lay.zero == 3 else 0.0
+    experts = d.expert_params / t  # per layer and TP rank (Megatron: expert TP = TP)
     if pp == 1:
         acts = d.layers * stored + working + embed_acts + logits
-        return [_Stage("only", d.layers * per_gpu_layer + first_extra + last_extra, acts, buffers)]
+        return [_Stage("only", d.layers * per_gpu_layer + first_extra + last_extra, acts, buffers, d.layers * experts)]
     in_flight = min(lay.micro_batches or pp, pp)
     if lay.interleave > 1:
         in_flight *= 1 + (pp - 1) / (pp * lay.interleave)
     first = _Stage("first", n * per_gpu_layer + first_extra, n * in_flight * stored + working + in_flight * embed_acts,
-                   buffers)
-    last = _Stage("last", n * per_gpu_layer + last_extra, n * stored + working + logits, buffers)
+                   buffers, n * experts)
+    last = _Stage("last", n * per_gpu_layer + last_extra, n * stored + working + logits, buffers, n * experts)
     return [first, last]
 
 
@@ -272,8 +291,11 @@ def _split(stage: _Stage, lay: Layout) -> tuple[float, float]:
     """(bytes kept whole, bytes divided by N_d) on one stage: total = fixed + sharded / N_d."""
     wb, gb, ob = _state_bytes(lay)
     parts = [(wb, 3), (gb, 2), (ob, 1)]
-    fixed = sum(x for x, k in parts if lay.zero < k) * stage.params + stage.activations + stage.buffers
-    return fixed, sum(x for x, k in parts if lay.zero >= k) * stage.params
+    # an EP rank keeps 1/ep of the experts whole; sharded, an expert's states are split over the
+    # dp/ep ranks that hold it, which is again 1/N_d of all experts per GPU
+    whole = stage.params + stage.experts / lay.ep
+    fixed = sum(x for x, k in parts if lay.zero < k) * whole + stage.activations + stage.buffers
+    return fixed, sum(x for x, k in parts if lay.zero >= k) * (stage.params + stage.experts)
 
 
 def capacity_bytes(accelerator: Accelerator) -> float:
@@ -284,7 +306,7 @@ def estimate(model: Model | Shape | Dims | float, layout: Layout, accelerator: A
              margin: float = MARGIN) -> Breakdown:
     """Per-GPU memory of `layout` on the most-loaded pipeline stage."""
     d = dims_of(model)
-    _check(d, layout)
+    _check(d, layout, dp_known=True)
     wb, gb, ob = _state_bytes(layout)
     nd = layout.n_d
 
@@ -293,7 +315,11 @@ def estimate(model: Model | Shape | Dims | float, layout: Layout, accelerator: A
         return fixed + sharded / nd
 
     worst = max(_stages(d, layout), key=per_gpu)
-    p = worst.params
+    p, e = worst.params, worst.experts
+
+    def held(bytes_per_param: float, stage: int) -> float:  # a state sharded from ZeRO `stage` on
+        return bytes_per_param * ((p + e) / nd if layout.zero >= stage else p + e / layout.ep)
+
     prec = "fp32" if layout.precision == "fp32" else f"{layout.precision} mixed precision"
     master = "" if layout.precision == "fp32" else " with fp32 master"
     notes = [(f"model states: {wb} + {gb} + {ob} bytes/parameter (weights, gradients, {layout.optimizer} states"
@@ -306,6 +332,8 @@ def estimate(model: Model | Shape | Dims | float, layout: Layout, accelerator: A
     if layout.zero == 3:
         notes.append("buffers: ZeRO-3 gathers a layer and prefetches the next (derived; an assumption about wrapping)")
     notes.append(f"usable memory: capacity × {1 - margin:g} (assumption: CUDA context, NCCL, fragmentation)")
-    return Breakdown(layout, worst.name, p, wb * p / (nd if layout.zero >= 3 else 1),
-                     gb * p / (nd if layout.zero >= 2 else 1), ob * p / (nd if layout.zero >= 1 else 1),
+    if e:
+        notes.append(f"experts: {e:.4g} routed-expert parameters per TP rank on this stage, 1/{layout.ep} kept per "
+                     f"EP rank; sharded states split over N_d = {nd} (Megatron-Core expert parallelism; derived)")
+    return Breakdown(layout, worst.name, p + e / layout.ep, held(wb, 3), held(gb, 2), held(ob, 1),
                      worst.activations, worst.buffers, capacity_bytes(accelerator), margin, tuple(notes))

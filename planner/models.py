@@ -78,6 +78,8 @@ class Model(Entry):
     published_params: Sourced | None = Field(None, description="the count the authors report, for tests")
     params_total: Sourced | None = Field(None, description="MoE: all experts")
     params_active: Sourced | None = Field(None, description="MoE: parameters used per token")
+    routed_expert_params: Sourced | None = Field(None, description="MoE: parameters of all routed experts, all layers")
+    experts: int | None = Field(None, ge=2, description="MoE: routed experts per MoE layer (what --ep divides)")
     gmacs_per_sample: Sourced | None = Field(None, description="CLIP: forward GMACs per image-text pair")
     clip_params: Sourced | None = Field(None, description="CLIP: image + text tower parameters")
 
@@ -87,6 +89,10 @@ class Model(Entry):
             raise ValueError("shape: a dense-lm needs its shape (parameters are derived from it)")
         if self.kind == "moe-lm" and (self.params_total is None or self.params_active is None):
             raise ValueError("params_active: a moe-lm needs params_total and params_active")
+        if (self.routed_expert_params is None) != (self.experts is None) or (self.experts and self.kind != "moe-lm"):
+            raise ValueError("experts: an moe-lm may give routed_expert_params and experts, together")
+        if self.routed_expert_params is not None and self.routed_expert_params.value >= self.params_total.value:
+            raise ValueError("routed_expert_params: must be less than params_total (attention and embeddings are not experts)")
         if self.kind == "clip" and (self.gmacs_per_sample is None or self.clip_params is None):
             raise ValueError("gmacs_per_sample: a clip model needs gmacs_per_sample and clip_params")
         return self

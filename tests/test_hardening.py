@@ -192,10 +192,11 @@ def test_mutated_sweep_and_proposal_specs(tmp_path_factory, capsys, kind, pick, 
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(options=st.lists(st.tuples(st.sampled_from(["--params", "--gpus", "--nodes", "--tp", "--pp", "--zero", "--seq-len",
+@given(options=st.lists(st.tuples(st.sampled_from(["--params", "--gpus", "--nodes", "--tp", "--pp", "--ep", "--zero", "--seq-len",
                                                    "--micro-batch", "--recompute", "--precision", "--optimizer"]),
                                   number_text), max_size=4),
-       target=st.sampled_from([["--cluster", "juwels-booster"], ["--accelerator", "h100-sxm"], ["--model", "llama-2-7b"], []]))
+       target=st.sampled_from([["--cluster", "juwels-booster"], ["--accelerator", "h100-sxm"], ["--model", "llama-2-7b"],
+                               ["--model", "deepseek-v3", "--cluster", "jupiter-booster"], []]))
 def test_memory_never_crashes(capsys, options, target):
     args = ["memory", *target]
     for option, value in options:

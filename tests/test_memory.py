@@ -349,3 +349,66 @@ def test_every_format_renders(capsys):
     for fmt in ("table", "csv", "markdown", "latex"):
         code, out, _ = run(f"memory --model llama-2-7b --cluster juwels-booster --format {fmt}", capsys)
         assert code == 0 and out.strip()
+
+
+# --- expert parallelism (MoE) ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dsv3(catalog):
+    return catalog.model("deepseek-v3"), catalog.accelerator("gh200-96gb")
+
+
+def test_routed_experts_of_deepseek_v3_from_its_config(dsv3):
+    model, _ = dsv3
+    assert model.routed_expert_params.value == 58 * 256 * 3 * 7168 * 2048
+    # what is not a routed expert, plus 8 of 256 experts, is the published active count (37B, within 2%)
+    active = model.params - model.routed_expert_params.value * (1 - 8 / 256)
+    assert active == pytest.approx(model.params_active.value, rel=0.02)
+
+
+def test_without_ep_the_experts_are_ordinary_parameters(dsv3):
+    """EP 1 gives the same bytes as a model whose experts are folded into its layers."""
+    import dataclasses
+
+    model, acc = dsv3
+    d = dims_of(model)
+    folded = dataclasses.replace(d, layer_params=d.layer_params + d.expert_params, expert_params=0.0, experts=0)
+    for zero in (0, 1, 3):
+        lay = Layout(dp=512, tp=4, zero=zero, seq_len=4096)
+        a, b = estimate(d, lay, acc), estimate(folded, lay, acc)
+        assert (a.weights, a.gradients, a.optimizer) == pytest.approx((b.weights, b.gradients, b.optimizer), rel=1e-12)
+
+
+def test_ep_divides_the_unsharded_expert_states_only(dsv3):
+    model, acc = dsv3
+    d = dims_of(model)
+    lay = Layout(dp=512, tp=4, ep=64, zero=1, seq_len=4096)
+    br = estimate(d, lay, acc)
+    e = d.layers * d.expert_params / 4  # experts per TP rank
+    p = br.params_per_gpu - e / 64
+    assert br.weights == pytest.approx(2 * (p + e / 64), rel=1e-12)  # ZeRO-1: weights whole, experts 1/EP
+    assert br.gradients == pytest.approx(2 * (p + e / 64), rel=1e-12)
+    assert br.optimizer == pytest.approx(12 * (p + e) / 512, rel=1e-12)  # sharded over all DP ranks
+    zero3 = estimate(d, lay.model_copy(update={"zero": 3}), acc)
+    no_ep = estimate(d, lay.model_copy(update={"zero": 3, "ep": 1}), acc)
+    assert zero3.weights == pytest.approx(no_ep.weights, rel=1e-12)  # fully sharded states: EP changes nothing
+
+
+def test_min_nodes_with_ep_gives_whole_ep_groups(dsv3, catalog):
+    model, acc = dsv3
+    fit = min_nodes(model, catalog.cluster("jupiter-booster"), acc, zero=1, ep=64)
+    assert fit is not None and fit.breakdown.fits
+    assert fit.layout.dp % 64 == 0 and fit.layout.ep == 64
+    smaller = best_layout(model, acc, (fit.units - 16) * 4, 4, zero=1, ep=64)
+    assert not smaller.breakdown.fits or (fit.units - 16) * 4 % (fit.layout.tp * 64)
+
+
+@pytest.mark.parametrize("args, message", [
+    ("--model llama-2-7b --cluster juwels-booster --nodes 4 --ep 2", "has no routed experts"),
+    ("--model deepseek-v3 --cluster jupiter-booster --nodes 128 --ep 3", "does not divide the 256 routed experts"),
+    ("--model deepseek-v3 --cluster jupiter-booster --nodes 128 --ep 8 --fsdp full_shard", "not with FSDP"),
+])
+def test_bad_expert_parallelism(capsys, args, message):
+    code, _, err = run(f"memory {args}", capsys)
+    assert code == 2 and message in err, err

@@ -32,7 +32,7 @@ def test_readme_starts_with_the_two_commands():
     assert block[1] == "$ pip install '.[test]' && pytest"
 
 
-DOCS = [ROOT / "examples" / "openclip" / "README.md", *sorted((ROOT / "docs" / "tutorials").glob("*.md"))]
+DOCS = [ROOT / "examples" / "openclip" / "README.md", ROOT / "docs" / "memory.md", *sorted((ROOT / "docs" / "tutorials").glob("*.md"))]
 
 
 @pytest.mark.parametrize("command", readme_commands() + [c for d in DOCS for c in readme_commands(d)])

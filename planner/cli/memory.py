@@ -48,6 +48,8 @@ Examples:
   planner memory --model gpt-3-175b --cluster juwels-booster --nodes 64 --zero 1 --tp 4 --pp 8 --recompute full
   # A bare parameter count (the shape is assumed and said so) on 8 H100s with FSDP
   planner memory --params 13B --accelerator h100-sxm --gpus 8 --fsdp full_shard
+  # An MoE with ZeRO-1 and its 256 routed experts split over 64 expert-parallel ranks
+  planner memory --model deepseek-v3 --cluster jupiter-booster --nodes 128 --zero 1 --ep 64
 """)
 @click.option("--model", shell_complete=complete_names("models"), help="Model from the catalog (planner catalog list models).")
 @click.option("--params", type=Number(), help="Parameter count instead of --model; the shape is assumed.")
@@ -62,6 +64,7 @@ Examples:
               help="PyTorch FSDP sharding strategy (ZeRO-3, -2, -3 within a node, -0).")
 @click.option("--tp", type=click.IntRange(min=1), help="Tensor-parallel size (default: searched, ≤ GPUs per node).")
 @click.option("--pp", type=click.IntRange(min=1), help="Pipeline stages (default: searched, dividing the layers).")
+@click.option("--ep", type=click.IntRange(min=1), help="Expert parallelism for MoE models: routed experts split over EP data-parallel ranks.")
 @click.option("--seq-len", type=click.IntRange(min=1), help="Sequence length (default: the model's, else 4096).")
 @click.option("--micro-batch", type=click.IntRange(min=1), default=1, show_default=True, help="Sequences per micro-batch.")
 @click.option("--micro-batches", type=click.IntRange(min=1), help="Micro-batches per step (pipeline in-flight; default ≥ PP).")
@@ -98,7 +101,7 @@ def memory(ctx, fmt, out, force, **o):
     given = {"seq_len": o["seq_len"], "micro_batch": o["micro_batch"], "micro_batches": o["micro_batches"],
              "recompute": o["recompute"], "precision": o["precision"], "optimizer": o["optimizer"],
              "grad_fp32": o["fp32_grads"], "flash_attention": not o["no_flash_attention"],
-             "sequence_parallel": not o["no_sequence_parallel"], "layers": o["layers"], "hidden": o["hidden"]}
+             "sequence_parallel": not o["no_sequence_parallel"], "layers": o["layers"], "hidden": o["hidden"], "ep": o["ep"]}
     layout = {k: v for k, v in given.items() if v is not None}
     fixed = {"tp": o["tp"], "pp": o["pp"], "zero": o["zero"], "fsdp": o["fsdp"], "margin": o["margin"]}
     if o["zero"] is not None and o["fsdp"]:
