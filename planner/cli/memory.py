@@ -158,7 +158,7 @@ def _refusal(label, hw, gpus, found, minimum, unit, leanest=None) -> str:
 
     br = found.breakdown
     where = f"{gpus} × {hw.accelerator.name}" + (f" ({-(-gpus // hw.gpus_per_node)} nodes of {hw.cluster.name})" if hw.cluster else "")
-    need = (f"needs at least {minimum.units} {_plural(unit, minimum.units)}" if minimum is not None
+    need = (f"needs at least {minimum.units} {_plural(unit, minimum.units)} ({minimum.layout.describe()})" if minimum is not None
             else f"no count of {unit} up to {'all of ' + hw.cluster.name if hw.cluster else 'a million'} holds it")
     if leanest is not None:
         need += (f" with selective recompute, or {leanest.units} with full recompute "
