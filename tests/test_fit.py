@@ -207,3 +207,31 @@ def test_plot_is_written(tmp_path, capsys):
                         "--bootstrap", "50", "--plot", str(png)], capsys)
     assert code == 0, err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_compute_to_reach_a_target_error(tmp_path):
+    """The compute each procedure needs for an error, against the planted laws' own inversion."""
+    from planner.fit.compare import compare
+
+    c = np.geomspace(1e8, 1e12, 30)
+    rng = np.random.default_rng(5)
+    paths = []
+    for name, beta, alpha in (("a", 2.0, -0.05), ("b", 8.0, -0.12)):
+        path = tmp_path / f"{name}.csv"
+        err = beta * c**alpha * np.exp(0.005 * rng.standard_normal(c.size))
+        path.write_text("flops,err\n" + "".join(f"{float(x)!r},{float(y)!r}\n" for x, y in zip(c, err)))
+        paths.append(path)
+    opts = FitOptions(form="power", x_col="flops", y_col="err", bootstrap=300)
+    result = compare(paths[0], paths[1], opts, target_error=0.6)
+    reach = result["at_target_error"]
+    fits = result["fits"]
+    for key, label in (("a_flops", "a"), ("b_flops", "b")):  # the fitted law inverted by hand, to the grid's resolution
+        p = fits[label]["params"]
+        assert reach[key] == pytest.approx((0.6 / p["beta"]) ** (1 / p["alpha"]), rel=1e-3)
+    planted = ((0.6 / 2.0) ** (1 / -0.05)) / ((0.6 / 8.0) ** (1 / -0.12))
+    assert reach["ratio_a_over_b"] == pytest.approx(planted, rel=0.3)
+    lo, hi = reach["ratio_ci"]
+    assert lo < reach["ratio_a_over_b"] < hi
+    unreachable = compare(paths[0], paths[1], opts, target_error=1e-9)  # 1e6x beyond the data does not get there
+    assert unreachable["at_target_error"]["a_flops"] is None
+    assert any("does not reach" in w for w in unreachable["warnings"])

@@ -112,11 +112,12 @@ Examples:
 @data_options
 @click.option("--bins-b", type=click.IntRange(min=0), help="Bins for B when they differ from --bins (0: all points).")
 @click.option("--target-flops", type=Number(), help="Compare predictions at this compute (in the x column's unit).")
+@click.option("--target-error", type=Number(), help="Compute each procedure needs to reach this error (or loss), and their ratio.")
 @click.option("--chance", type=float, help="Error at chance level (e.g. 0.999 for ImageNet-1k): flags points with too little signal.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG of both fits (needs matplotlib).")
 @output_options
 @click.pass_context
-def compare(ctx, data_a, data_b, fmt, bins_b, target_flops, chance, plot, **kwargs):
+def compare(ctx, data_a, data_b, fmt, bins_b, target_flops, target_error, chance, plot, **kwargs):
     """Compare two learning procedures (data sets, recipes) by their fitted laws: crossover compute
     with a bootstrap interval, predictions at a target compute, and warnings when the comparison
     cannot be trusted. Both CSVs are read with the same column options.
@@ -127,7 +128,7 @@ def compare(ctx, data_a, data_b, fmt, bins_b, target_flops, chance, plot, **kwar
     if opts.bootstrap == 0:
         opts.bootstrap = 1000
     opts_b = opts if bins_b is None else replace(opts, bins=bins_b or None)
-    result = run_compare(data_a, data_b, opts, target_flops, chance, progress, opts_b)
+    result = run_compare(data_a, data_b, opts, target_flops, chance, progress, opts_b, target_error)
     if plot is not None:
         from planner.plot import plot_compare
 
@@ -142,6 +143,13 @@ def compare(ctx, data_a, data_b, fmt, bins_b, target_flops, chance, plot, **kwar
         t = result["at_target"]
         rows += [{"quantity": f"A at {t['flops']:.3g}", "value": t["a"]}, {"quantity": f"B at {t['flops']:.3g}", "value": t["b"]},
                  {"quantity": "A − B at target", "value": t["difference"]}]
+    if result["at_target_error"]:
+        t = result["at_target_error"]
+        ci = t["ratio_ci"] or [None, None]
+        rows += [{"quantity": f"A: compute to reach {t['error']:g}", "value": t["a_flops"]},
+                 {"quantity": f"B: compute to reach {t['error']:g}", "value": t["b_flops"]},
+                 {"quantity": "compute ratio A / B", "value": t["ratio_a_over_b"]},
+                 {"quantity": "ratio 95% CI low", "value": ci[0]}, {"quantity": "ratio 95% CI high", "value": ci[1]}]
     for label in ("a", "b"):
         for k, v in result["fits"][label]["params"].items():
             rows.append({"quantity": f"{label.upper()}: {k}", "value": v})

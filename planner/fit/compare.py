@@ -77,9 +77,17 @@ def _samples(opts: FitOptions, data, theta, seed: int) -> dict[str, np.ndarray]:
     return samples
 
 
+def compute_to_reach(form: str, params: dict[str, np.ndarray], error: float, log_c: np.ndarray) -> np.ndarray:
+    """Per parameter draw, the least compute on the grid at which the fitted curve falls to `error`
+    (NaN when it does not within the grid: a floor above the target, or beyond the search)."""
+    return first_crossing(curve(form, params)(np.exp(log_c)) - error, log_c)
+
+
 def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None = None, chance: float | None = None,
-            progress: Callable[[str], None] = lambda _m: None, opts_b: FitOptions | None = None) -> dict:
-    """Fit A with `opts` and B with `opts_b` (default: the same options) and compare the curves."""
+            progress: Callable[[str], None] = lambda _m: None, opts_b: FitOptions | None = None,
+            target_error: float | None = None) -> dict:
+    """Fit A with `opts` and B with `opts_b` (default: the same options) and compare the curves:
+    the crossover, predictions at `target` compute, and the compute each needs for `target_error`."""
     opts_b = opts if opts_b is None else opts_b
     if opts.form not in ("power", "saturating", "chinchilla"):
         raise PlannerError(f"compare takes --form power, saturating or chinchilla, not '{opts.form}'")
@@ -111,7 +119,9 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
         warnings += _chance_warnings(chance, {"A": data_a, "B": data_b}, opts)
     procedure = {"a": {"bins": opts.bins}, "b": {"bins": opts_b.bins}}
     crossover_ci, no_cross = None, None
-    result_target = None
+    result_target = ratio_ci = None
+    # reaching an error may take far more compute than measured: search six decades beyond the data
+    log_reach = np.linspace(np.log(lo), np.log(hi_data * 1e6), GRID)
     if opts.bootstrap:
         progress(f"bootstrap: {opts.bootstrap} resample pairs")
         sa = _samples(opts, data_a, theta_a, opts.seed)
@@ -127,6 +137,11 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
         if target is not None:
             diff = (curve(opts.form, sa)(np.array([target])) - curve(opts.form, sb)(np.array([target])))[:, 0]
             result_target = [float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5))]
+        if target_error is not None:
+            ratios = compute_to_reach(opts.form, sa, target_error, log_reach) / compute_to_reach(opts.form, sb, target_error, log_reach)
+            ratios = ratios[np.isfinite(ratios)]
+            if ratios.size:
+                ratio_ci = [float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))]
     if np.isfinite(cross) and cross > hi_data:
         warnings.append(f"the crossover {cross:.3g} lies beyond the measured compute ({hi_data:.3g}): it is a prediction")
     at_target = None
@@ -134,6 +149,19 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
         ya, yb = float(curve(opts.form, pa)(np.array([target]))[0, 0]), float(curve(opts.form, pb)(np.array([target]))[0, 0])
         at_target = {"flops": target, "a": ya, "b": yb, "difference": ya - yb, "better": "a" if ya < yb else "b",
                      "difference_ci": result_target}
+    at_error = None
+    if target_error is not None:
+        ca = float(compute_to_reach(opts.form, pa, target_error, log_reach)[0])
+        cb = float(compute_to_reach(opts.form, pb, target_error, log_reach)[0])
+        at_error = {"error": target_error, "a_flops": ca if np.isfinite(ca) else None,
+                    "b_flops": cb if np.isfinite(cb) else None,
+                    "ratio_a_over_b": ca / cb if np.isfinite(ca) and np.isfinite(cb) else None, "ratio_ci": ratio_ci}
+        for label, needed in (("A", ca), ("B", cb)):
+            if not np.isfinite(needed):
+                warnings.append(f"{label}'s fitted law does not reach {target_error:g} within 1e6x the measured compute")
+            elif needed > MAX_EXTRAPOLATION * hi_data:
+                warnings.append(f"{label} reaches {target_error:g} only at {needed:.3g}, {needed / hi_data:.3g}x beyond the "
+                                f"largest measured compute: a guess")
     below = "a" if fa[0, 0] < fb[0, 0] else "b"
     return {
         "form": opts.form,
@@ -142,6 +170,7 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
         "bootstrap_no_crossover_fraction": no_cross,
         "better_at_low_compute": below,
         "at_target": at_target,
+        "at_target_error": at_error,
         "span_decades": min(spans.values()),
         "searched": [float(lo), float(hi)],
         "fits": {"a": {"path": str(path_a), "params": pa, "points": na, **procedure["a"]},
