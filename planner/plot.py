@@ -63,7 +63,7 @@ def _save(fig, out: Path, force: bool) -> None:
 
 def plot_fit(result: dict, samples, data_path: Path, opts, out: Path, force: bool) -> None:
     if result["form"] == "isoflop":
-        raise PlannerError("--plot draws loss against compute; isoflop fits have no such curve")
+        return plot_isoflop(result, data_path, opts, out, force)
     plt = _pyplot()
     from planner.fit import load
 
@@ -76,6 +76,49 @@ def plot_fit(result: dict, samples, data_path: Path, opts, out: Path, force: boo
     ax.set_ylabel("loss" if result["form"] == "chinchilla" else ("1 − " + opts.y_col if opts.one_minus else opts.y_col))
     ax.set_title(f"planner fit --form {result['form']}")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, out, force)
+    plt.close(fig)
+
+
+def plot_isoflop(result: dict, data_path: Path, opts, out: Path, force: bool) -> None:
+    """Hoffmann et al.'s Approach 2 as their Figure 3 draws it: loss against parameters per IsoFLOP
+    budget with each fitted parabola and its minimum, then the optimal sizes against compute with
+    the fitted power law N_opt = k·C^a carried beyond the largest budget."""
+    plt = _pyplot()
+    from planner.fit import load
+    from planner.fit.curves import group_budgets
+
+    data = load(data_path, opts)
+    cols = data.columns
+    labels = group_budgets(cols["flops"], opts.budget_tolerance)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, max(1, len(result["procedure"]["parabolas"]))))
+    for color, par in zip(colors, result["procedure"]["parabolas"]):
+        members = labels == labels[np.argmin(np.abs(np.log(cols["flops"]) - np.log(par["budget"])))]
+        left.scatter(cols["params"][members], cols["loss"][members], s=12, color=color)
+        n = np.geomspace(*par["params_range"], 100)
+        curv, lin, const = par["coefficients"]
+        left.plot(n, curv * np.log(n) ** 2 + lin * np.log(n) + const, color=color, label=f"{par['budget']:.2g} FLOPs")
+        best = -lin / (2 * curv)
+        left.scatter([np.exp(best)], [curv * best**2 + lin * best + const], marker="v", s=40, color=color, edgecolor="black")
+    left.set_xscale("log")
+    left.set_xlabel("parameters")
+    left.set_ylabel("loss")
+    left.set_title("IsoFLOP profiles (parabola in log N per budget; ▼ minimum)")
+    left.legend(fontsize=7)
+    c = np.array(result["procedure"]["budgets"])
+    p = result["params"]
+    right.scatter(c, result["procedure"]["optimal_params"], color="black", s=20, label="N_opt per budget")
+    inside, beyond = np.geomspace(c.min(), c.max(), 100), np.geomspace(c.max(), c.max() * 1e3, 100)
+    right.plot(inside, p["N_coefficient"] * inside ** p["a"], color="tab:blue", label=f"N_opt = {p['N_coefficient']:.3g}·C^{p['a']:.3f}")
+    right.plot(beyond, p["N_coefficient"] * beyond ** p["a"], color="tab:blue", linestyle="--", label="extrapolation")
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.set_xlabel("training FLOPs")
+    right.set_ylabel("compute-optimal parameters")
+    right.legend(fontsize=8)
+    fig.suptitle("planner fit --form isoflop (Hoffmann et al. 2022, Approach 2)")
     fig.tight_layout()
     _save(fig, out, force)
     plt.close(fig)

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 
 import numpy as np
 import pytest
@@ -235,3 +236,20 @@ def test_compare_compute_to_reach_a_target_error(tmp_path):
     unreachable = compare(paths[0], paths[1], opts, target_error=1e-9)  # 1e6x beyond the data does not get there
     assert unreachable["at_target_error"]["a_flops"] is None
     assert any("does not reach" in w for w in unreachable["warnings"])
+
+
+def test_isoflop_plot_and_parabolas(tmp_path, capsys):
+    """Approach 2 keeps each budget's parabola (their minima are the N_opt the power law is fitted to)."""
+    path, _ = synthetic_chinchilla(tmp_path)
+    result = fit_run(path, FitOptions(form="isoflop", flops_col="flops"))
+    parabolas = result["procedure"]["parabolas"]
+    assert len(parabolas) == len(result["procedure"]["budgets"]) == 8
+    for par, n_opt in zip(parabolas, result["procedure"]["optimal_params"]):
+        curv, lin, _ = par["coefficients"]
+        assert curv > 0 and math.exp(-lin / (2 * curv)) == pytest.approx(n_opt, rel=1e-12)
+        assert par["params_range"][0] < n_opt < par["params_range"][1]
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "iso.png"
+    code, _, err = run(["fit", str(path), "--form", "isoflop", "--flops-col", "flops", "--plot", str(png)], capsys)
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -127,7 +127,8 @@ def run_with_samples(path: Path, opts: FitOptions, progress: Callable[[str], Non
         params, warnings = fitted["params"], list(fitted["warnings"])
         allocation = {"a": params["a"], "b": params["b"]}
         result = {"objective": fitted["objective"], "converged": True,
-                  "procedure": {"budgets": fitted["budgets"], "optimal_params": fitted["optimal_params"]}}
+                  "procedure": {"budgets": fitted["budgets"], "optimal_params": fitted["optimal_params"],
+                                "parabolas": fitted["parabolas"]}}
         if opts.bootstrap:
             ci = _bootstrap_loop(lambda idx: curves.fit_isoflop(cols["params"][idx], cols["flops"][idx], cols["loss"][idx],
                                                                 opts.budget_tolerance)["params"], len(cols["loss"]), opts)

@@ -132,7 +132,7 @@ def group_budgets(flops: np.ndarray, tolerance_decades: float) -> np.ndarray:
 
 def fit_isoflop(params: np.ndarray, flops: np.ndarray, loss: np.ndarray, tolerance_decades: float = 0.05) -> dict:
     labels = group_budgets(flops, tolerance_decades)
-    budgets, optima, warnings = [], [], []
+    budgets, optima, warnings, parabolas = [], [], [], []
     for label in np.unique(labels):
         members = labels == label
         c = float(np.exp(np.mean(np.log(flops[members]))))
@@ -149,6 +149,8 @@ def fit_isoflop(params: np.ndarray, flops: np.ndarray, loss: np.ndarray, toleran
             warnings.append(f"budget {c:.3g}: the parabola's minimum lies outside the sizes tried (extrapolated)")
         budgets.append(c)
         optima.append(math.exp(ln_best))
+        parabolas.append({"budget": c, "coefficients": [float(curv), float(lin), float(const)],
+                          "params_range": [float(params[members].min()), float(params[members].max())]})
     if len(budgets) < 2:
         raise PlannerError(f"Approach 2 needs at least 2 IsoFLOP budgets with 3+ runs each; found {len(budgets)}")
     ln_c, ln_n = np.log(budgets), np.log(optima)
@@ -159,4 +161,5 @@ def fit_isoflop(params: np.ndarray, flops: np.ndarray, loss: np.ndarray, toleran
     return {"params": {"a": float(a), "b": float(b), "N_coefficient": float(math.exp(ln_k)),
                        "D_coefficient": float(math.exp(ln_kd))},
             "objective": float(resid @ resid), "converged": True, "warnings": warnings,
-            "budgets": budgets, "optimal_params": optima, "points_x": np.array(budgets), "points_y": np.array(optima)}
+            "budgets": budgets, "optimal_params": optima, "parabolas": parabolas,
+            "points_x": np.array(budgets), "points_y": np.array(optima)}
