@@ -33,7 +33,7 @@ READ_INTO = ("PLANNER_RUN_ID", "PLANNER_ARRAY", "PLANNER_INDEX", "PLANNER_MODEL"
 TIME_LADDER = (10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 360, 480, 720, 960, 1440, 2160, 2880, 4320, 5760, 8640)
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 PLACEHOLDERS = ("run_id", "array", "index", "model", "params", "tokens", "samples", "flops", "budget", "nodes",
-                "gpus", "est_hours", "time_limit", "segment", "segments", "out_dir", "name", "done_file")
+                "gpus", "est_hours", "time_limit", "segment", "segments", "out_dir", "name", "done_file", "result_file")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -126,6 +126,7 @@ PLANNER_SAMPLES=$PLANNER_TOKENS
 PLANNER_SEGMENT=$planner_segment
 PLANNER_OUT_DIR=$planner_dir
 PLANNER_DONE_FILE=$planner_dir/done/$PLANNER_RUN_ID
+PLANNER_RESULT_FILE=$planner_dir/results/$PLANNER_RUN_ID
 export @EXPORTS@
 if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then
     export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK  # srun no longer inherits --cpus-per-task (Slurm 22.05)
@@ -190,7 +191,8 @@ def array_script(sw: Sweep, a: Array) -> str:
         f"PLANNER_SWEEP={quote(sw.spec.name)}",
     ]
     exports = [v for v in READ_INTO if v.startswith("PLANNER_")]
-    exports += ["PLANNER_SAMPLES", "PLANNER_SEGMENT", "PLANNER_OUT_DIR", "PLANNER_DONE_FILE", "PLANNER_SWEEP"]
+    exports += ["PLANNER_SAMPLES", "PLANNER_SEGMENT", "PLANNER_OUT_DIR", "PLANNER_DONE_FILE", "PLANNER_RESULT_FILE",
+                "PLANNER_SWEEP"]
     body = JOB_BODY.replace("@READ_INTO@", " ".join(READ_INTO)).replace("@EXPORTS@", " ".join(exports))
     extra = []
     if sw.spec.env:
@@ -215,7 +217,7 @@ if [ -z "$test_only" ] && [ -e submitted.tsv ]; then
     echo "submit.sh: this sweep was submitted already (see submitted.tsv); delete that file to submit it again" >&2
     exit 1
 fi
-mkdir -p logs ./done  # a job whose --output directory is missing fails at start
+mkdir -p logs ./done ./results  # a job whose --output directory is missing fails at start
 [ -n "$test_only" ] || printf 'array\tsegment\tjob_id\n' >submitted.tsv
 # submit ARRAY SEGMENT SEGMENTS [AFTER_JOB_ID]: sets $job to the new job id
 submit() {

@@ -12,7 +12,8 @@ Unknown keys are errors that list the valid ones, with the file and line.
 `command` is shell code, run once per run and segment. Placeholders become shell variables at run time
 ({params} → ${PLANNER_PARAMS}), so a value is never parsed as code: {run_id} {array} {index} (array
 task) {model} {params} {tokens} {samples} (= tokens) {flops} {budget} {nodes} {gpus} {est_hours}
-{time_limit} {segment} (1-based) {segments} {out_dir} (the sweep directory) {name} {done_file} (touch it
+{time_limit} {segment} (1-based) {segments} {out_dir} (the sweep directory) {name} {result_file} (write
+the final loss there, for `planner collect`) {done_file} (touch it
 when the run has finished: later segments and re-submissions skip the run). {{ and }} are literal
 braces; ${VAR} is left alone.
 """

@@ -269,3 +269,17 @@ def test_yaml_booleans_are_not_numbers(tmp_path, capsys):
     spec.write_text(spec.read_text().replace("nodes: yes", "nodes: 1").replace("tokens: 1e8", "tokens: false"))
     code, _, err = run(["sweep", str(spec), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and "tokens" in err and "not false" in err, err
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.one_of(st.text(max_size=200), st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
+                         junk.map(lambda v: __import__("json").dumps(v, allow_nan=True))))
+def test_collect_on_hostile_result_files(tmp_path_factory, capsys, content):
+    work = tmp_path_factory.mktemp("collect")
+    (work / "manifest.csv").write_text("run_id,array,index,model,params,tokens,flops,budget,nodes,gpus,mfu,gpu_hours,"
+                                       "node_hours,charge,est_hours,time_limit,segments,partition\n"
+                                       "r0,a00,0,,1000000,100000000,6e14,,1,4,0.4,0.1,0.03,1.0,0.03,00:10:00,1,booster\n")
+    (work / "results").mkdir()
+    (work / "results" / "r0").write_text(content, encoding="utf-8", errors="surrogateescape")
+    code, _, err = run(["collect", str(work), "--format", "json"], capsys)
+    one_error_line(code, err)

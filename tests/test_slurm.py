@@ -8,6 +8,7 @@ and writes what it saw under the sweep directory); jobs still queued when a test
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import shutil
@@ -149,6 +150,12 @@ def test_16_runs_each_run_once_with_their_own_parameters_and_the_throttle_holds(
     assert overlap <= 3 and most_running <= 3, (overlap, most_running)  # the %3 throttle, with 4 nodes free
     assert overlap >= 2, f"tasks never ran side by side (max overlap {overlap})"
     print(f"16 tasks, max overlap {overlap} (from timestamps), max running {most_running} (squeue samples)")
+    # what each run wrote to {result_file} comes back, joined to its own manifest row
+    code, text, err = run(["collect", str(out), "--format", "json"], capsys)
+    assert code == 0, err
+    collected = json.loads(text)
+    assert collected["collected"] == 16 and collected["missing"] == []
+    assert all(float(r["seen_tokens"]) == float(r["tokens"]) for r in collected["rows"])
 
 
 def _epoch(slurm_time: str) -> float:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from planner.cli import catalog_from, cli, progress
+from planner.cli import catalog_from, cli, output_options, progress
 from planner.errors import PlannerError
 from planner.files import write_atomic
 from planner.output import FORMATS, Column, provenance_note, render_rows
@@ -128,3 +128,30 @@ def write_sweep(out_dir: Path, texts: dict[str, str], force: bool, mark: str) ->
             path.chmod(0o755)
         written.append(path)
     return written
+
+
+@cli.command(epilog="""\b
+Examples:
+  # After the sweep has run: one row per finished run, ready for `planner fit`
+  planner collect sweeps/isoflop-c4 --format csv --out runs.csv
+  planner fit runs.csv --form isoflop --flops-col flops --out law.yaml
+""")
+@click.argument("sweep_dir", type=click.Path(file_okay=False, path_type=Path))
+@output_options
+def collect(sweep_dir, fmt):
+    """Join a sweep's manifest with the results its runs wrote to {result_file} (one number, read as
+    the loss, or a JSON object of numbers): run_id, params, tokens, flops, budget, nodes, the
+    estimated GPU-hours and the result fields. Runs without a result are listed on stderr and left out.
+    """
+    from planner.collect import collect as run_collect
+
+    result = run_collect(sweep_dir)
+    progress(f"collected {result['collected']} of {result['runs']} runs from {sweep_dir}")
+    for w in result["warnings"]:
+        progress(f"warning: {w}")
+    if not result["rows"]:
+        raise PlannerError(f"{sweep_dir}: no run has written its result yet (results/RUN_ID, from {{result_file}})")
+    columns = [Column(k, k, "count" if k in ("params", "tokens") else "flops" if k in ("flops", "budget") else
+                      "hours" if k == "gpu_hours" else "float" if k in result["result_fields"] else "text")
+               for k in ("run_id", "model", "params", "tokens", "flops", "budget", "nodes", "gpu_hours", *result["result_fields"])]
+    return render_rows(result["rows"], columns, fmt, [f"warning: {w}" for w in result["warnings"]], data=result)

@@ -16,7 +16,7 @@ if [ -z "$test_only" ] && [ -e submitted.tsv ]; then
     echo "submit.sh: this sweep was submitted already (see submitted.tsv); delete that file to submit it again" >&2
     exit 1
 fi
-mkdir -p logs ./done  # a job whose --output directory is missing fails at start
+mkdir -p logs ./done ./results  # a job whose --output directory is missing fails at start
 [ -n "$test_only" ] || printf 'array\tsegment\tjob_id\n' >submitted.tsv
 # submit ARRAY SEGMENT SEGMENTS [AFTER_JOB_ID]: sets $job to the new job id
 submit() {
