@@ -118,6 +118,20 @@ def _clip_model(m: ClipModel, catalog: Catalog, src: Source, i: int) -> tuple[fl
     return model.params, model.gmacs_per_sample.value
 
 
+def _law(spec: SweepSpec, catalog: Catalog, src: Source):
+    """The law that places the runs: a catalog name, or your own law file (the fit → sweep loop)."""
+    if spec.law_file is None:
+        with located(src, "law"):
+            return catalog.law(spec.law)
+    from planner.laws import Law
+    from planner.yamlio import load_model
+
+    path = Path(src.directory) / spec.law_file
+    if not path.is_file():
+        raise src.error(("law_file",), f"law file '{spec.law_file}' not found (looked for {path})")
+    return load_model(Law, path)
+
+
 def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[tuple], str, list[str]]:
     """(label, model, params, tokens, flops, budget, nodes) per run, the FLOPs convention, warnings."""
     s, warnings = spec.sweep, []
@@ -133,8 +147,7 @@ def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[tuple]
     if s.kind == "list":
         rows = [(e.name or "", e.params, e.tokens, None, e.nodes) for e in s.runs]
     else:
-        with located(src, "law"):
-            law = catalog.law(spec.law)
+        law = _law(spec, catalog, src)
         if s.kind == "isoflop":
             budgets = np.asarray(s.budgets, dtype=float)
             steps = np.linspace(-1.0, 1.0, s.points) if s.points > 1 else np.zeros(1)

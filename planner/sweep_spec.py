@@ -90,6 +90,7 @@ class SweepSpec(SpecModel):
     account: Name | None = None
     partition: Name | None = None
     law: str = DEFAULT_LAW
+    law_file: str | None = Field(None, description="a law YAML (e.g. from `planner fit --out`), relative to the spec")
     nodes: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         1, description="per run; auto: the fewest that hold the model (planner memory), or with target_hours "
         "the fewest that also finish within it")
@@ -115,7 +116,9 @@ class SweepSpec(SpecModel):
     sweep: Annotated[Isoflop | Ladder | RunList | Samples, Field(discriminator="kind")]
 
     @model_validator(mode="after")
-    def _target_needs_auto(self) -> "SweepSpec":
+    def _consistent(self) -> "SweepSpec":
+        if self.law_file is not None and "law" in self.model_fields_set:
+            raise ValueError("law_file: give law (a catalog name) or law_file, not both")
         if self.target_hours is not None and self.nodes != "auto":
             raise ValueError("target_hours: goes with nodes: auto (the planner then picks the nodes per run)")
         return self

@@ -93,3 +93,36 @@ def test_nothing_to_collect(tmp_path, swept, capsys):
     assert code == 2 and "no run has written its result yet" in err
     code, _, err = run(["collect", str(tmp_path / "nowhere")], capsys)
     assert code == 2 and "no manifest.csv" in err
+
+
+def test_the_next_sweep_centres_on_the_fitted_law(swept, tmp_path, capsys):
+    """fit --out law.yaml, then `law_file:` in the next spec: the loop's second turn."""
+    from planner.laws import Law
+    from planner.yamlio import load_model
+
+    runs = manifest(swept)
+    (swept / "results").mkdir()
+    for r in runs:
+        n, d = float(r["params"]), float(r["tokens"])
+        (swept / "results" / r["run_id"]).write_text(repr(E + A / n**ALPHA + B / d**BETA))
+    table, law_path = tmp_path / "runs.csv", tmp_path / "law.yaml"
+    assert run(["collect", str(swept), "--format", "csv", "--out", str(table)], capsys)[0] == 0
+    code, _, err = run(["fit", str(table), "--form", "isoflop", "--flops-col", "flops", "--out", str(law_path)], capsys)
+    assert code == 0, err
+    spec = tmp_path / "next.yaml"
+    spec.write_text(SPEC.replace("law: chinchilla-approach3", "law_file: law.yaml").replace("name: loop", "name: next")
+                    .replace("budgets: [1e18, 1e19, 1e20, 1e21], points: 7", "budgets: [1e22], points: 3")
+                    .replace("nodes: 1", "nodes: 64"))
+    code, _, err = run(["sweep", str(spec), "--out", str(tmp_path / "next")], capsys)
+    assert code == 0, err
+    middle = manifest(tmp_path / "next")[1]
+    law = load_model(Law, law_path)
+    assert float(middle["params"]) == pytest.approx(float(law.optimal_params(1e22)), rel=1e-6)
+    both = tmp_path / "both.yaml"
+    both.write_text(spec.read_text().replace("law_file: law.yaml", "law: epoch-2024\nlaw_file: law.yaml"))
+    code, _, err = run(["sweep", str(both), "--out", str(tmp_path / "x")], capsys)
+    assert code == 2 and "give law (a catalog name) or law_file, not both" in err
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(spec.read_text().replace("law_file: law.yaml", "law_file: nope.yaml"))
+    code, _, err = run(["sweep", str(missing), "--out", str(tmp_path / "y")], capsys)
+    assert code == 2 and f"{missing}:3: law_file: law file 'nope.yaml' not found" in err
