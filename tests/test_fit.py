@@ -137,17 +137,23 @@ def test_compare_openclip_reports_crossover_and_warns(capsys):
     assert result["at_target"]["difference"] == 0
 
 
-def test_compare_finds_a_planted_crossover(tmp_path):
-    from planner.fit.compare import compare
-
+def planted_pair(tmp_path, seed: int, noise: float) -> list:
+    """Two procedures measured at 30 computes: A = 2·C^-0.05 and B = 8·C^-0.12, with log-normal noise."""
     c = np.geomspace(1e8, 1e12, 30)
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     paths = []
     for name, beta, alpha in (("a", 2.0, -0.05), ("b", 8.0, -0.12)):
         path = tmp_path / f"{name}.csv"
-        err = beta * c**alpha * np.exp(0.01 * rng.standard_normal(c.size))
+        err = beta * c**alpha * np.exp(noise * rng.standard_normal(c.size))
         path.write_text("flops,err\n" + "".join(f"{float(x)!r},{float(y)!r}\n" for x, y in zip(c, err)))
         paths.append(path)
+    return paths
+
+
+def test_compare_finds_a_planted_crossover(tmp_path):
+    from planner.fit.compare import compare
+
+    paths = planted_pair(tmp_path, seed=3, noise=0.01)
     result = compare(paths[0], paths[1], FitOptions(form="power", x_col="flops", y_col="err", bootstrap=300), target=1e12)
     planted = (8.0 / 2.0) ** (1 / (0.12 - 0.05))  # 2 C^-0.05 = 8 C^-0.12
     assert result["crossover"] == pytest.approx(planted, rel=0.3)
@@ -214,14 +220,7 @@ def test_compare_compute_to_reach_a_target_error(tmp_path):
     """The compute each procedure needs for an error, against the planted laws' own inversion."""
     from planner.fit.compare import compare
 
-    c = np.geomspace(1e8, 1e12, 30)
-    rng = np.random.default_rng(5)
-    paths = []
-    for name, beta, alpha in (("a", 2.0, -0.05), ("b", 8.0, -0.12)):
-        path = tmp_path / f"{name}.csv"
-        err = beta * c**alpha * np.exp(0.005 * rng.standard_normal(c.size))
-        path.write_text("flops,err\n" + "".join(f"{float(x)!r},{float(y)!r}\n" for x, y in zip(c, err)))
-        paths.append(path)
+    paths = planted_pair(tmp_path, seed=5, noise=0.005)
     opts = FitOptions(form="power", x_col="flops", y_col="err", bootstrap=300)
     result = compare(paths[0], paths[1], opts, target_error=0.6)
     reach = result["at_target_error"]
