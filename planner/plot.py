@@ -43,12 +43,13 @@ def _draw(ax, result: dict, samples, data, color: str, label: str) -> None:
     beyond = np.geomspace(hi, hi * 100, 100)
     ax.scatter(data.compute, y, s=10, color=color, alpha=0.45, label=f"{label} runs")
     bins = (result.get("procedure") or {}).get("bins")
-    if bins:  # what the fit saw: each bin's best run, placed at the bin centre (Cherti et al. 2023)
-        from planner.fit.curves import frontier_bins
+    if bins:  # what the fit saw: each bin's best run at the bin centre (Cherti et al. 2023), or the non-dominated runs
+        from planner.fit.curves import PARETO, frontier
 
-        cx, cy, _ = frontier_bins(np.log10(data.compute), np.log10(y), bins)
+        cx, cy = frontier(np.log10(data.compute), np.log10(y), bins)
+        what = "non-dominated runs" if bins == PARETO else "best per log-compute bin"
         ax.scatter(10.0**cx, 10.0**cy, s=30, marker="D", color=color, edgecolor="black", linewidth=0.6,
-                   label=f"{label} frontier: best per log-compute bin (fitted)")
+                   label=f"{label} frontier: {what} (fitted)")
     f = predictor(result) if result["form"] == "chinchilla" else (lambda c: curve(result["form"], result["params"])(c)[0])
     ax.plot(inside, f(inside), color=color, label=f"{label} fit")
     ax.plot(beyond, f(beyond), color=color, linestyle="--", label=f"{label} extrapolation")

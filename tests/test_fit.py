@@ -12,6 +12,7 @@ from conftest import DATA
 from planner.fit import FitOptions, curves, run as fit_run
 
 EPOCH_CSV = DATA / "chinchilla_epoch_svg.csv"
+ROOT = DATA.parent.parent  # the repository: examples/ sit beside tests/
 EPOCH_ARGS = ["--form", "chinchilla", "--params-col", "Model Size", "--flops-col", "Training FLOP", "--drop-highest", "5"]
 # Besiroglu et al. 2024 (arXiv 2404.10102): published estimates and 95% bootstrap intervals
 EPOCH = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
@@ -252,3 +253,28 @@ def test_isoflop_plot_and_parabolas(tmp_path, capsys):
     code, _, err = run(["fit", str(path), "--form", "isoflop", "--flops-col", "flops", "--plot", str(png)], capsys)
     assert code == 0, err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pareto_front_keeps_runs_better_than_every_cheaper_run():
+    x = np.array([1.0, 2.0, 2.0, 3.0, 4.0, 5.0])
+    y = np.array([5.0, 6.0, 4.0, 4.5, 3.0, 3.0])
+    fx, fy, idx = curves.pareto_front(x, y)
+    assert list(idx) == [0, 2, 4]  # (2, 6) and (3, 4.5) are dominated; (5, 3) does not improve on (4, 3)
+    assert list(fx) == [1.0, 2.0, 4.0] and list(fy) == [5.0, 4.0, 3.0]
+
+
+def test_fit_and_compare_on_the_pareto_front(capsys):
+    laion = str(ROOT / "examples" / "openclip" / "laion.csv")
+    args = ["--form", "power", "--x-col", "gmacs_total", "--y-col", "acc1", "--one-minus"]
+    code, out, err = run(["fit", laion, *args, "--pareto", "--format", "json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["procedure"]["bins"] == "pareto" and result["procedure"]["frontier_points"] == 10
+    assert result["params"]["alpha"] == pytest.approx(-0.111, abs=0.005)  # as the 5-bin frontier gives
+    code, out, err = run(["compare", laion, str(ROOT / "examples" / "openclip" / "clip-wit.csv"), *args, "--pareto",
+                          "--bins-b", "0", "--bootstrap", "100", "--format", "json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["fits"]["a"]["bins"] == "pareto" and json.loads(out)["fits"]["b"]["bins"] is None
+    for bad, message in ((["--pareto", "--bins", "5"], "not both"), (["--pareto", "--form", "chinchilla"], "not chinchilla")):
+        code, _, err = run(["fit", laion, *args, *bad], capsys)
+        assert code == 2 and message in err, err

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from planner.cli import Number, cli, emit, output_options, progress
+from planner.errors import PlannerError
 from planner.files import check_writable
 from planner.output import FORMATS, Column, render_rows
 
@@ -30,6 +31,7 @@ def data_options(func):
         click.option("--one-minus", is_flag=True, help="Use 1 - y (accuracy or recall columns → error)."),
         click.option("--where", multiple=True, metavar="COL=V1,V2", help="Keep rows whose COL is one of the values; repeatable."),
         click.option("--bins", type=click.IntRange(min=1), help="Fit the minimum of each of K equal-width log-compute bins (Cherti et al. 2023)."),
+        click.option("--pareto", is_flag=True, help="Fit the non-dominated runs (each better than every cheaper run) instead of bins."),
         click.option("--drop-highest", type=click.IntRange(min=0), default=0, help="Drop the K highest-loss rows (Epoch drop 5)."),
         click.option("--huber-delta", type=Number(), default=1e-3, show_default=True, help="chinchilla: Huber δ on log loss."),
         click.option("--budget-tolerance", type=Number(), default=0.05, show_default=True,
@@ -45,8 +47,17 @@ def data_options(func):
 def fit_options(kwargs: dict):
     from planner.fit import FitOptions
 
+    from planner.fit.curves import PARETO
+
     keys = ("form", "params_col", "tokens_col", "flops_col", "loss_col", "x_col", "y_col", "one_minus", "bins",
             "bootstrap", "seed", "huber_delta", "drop_highest", "budget_tolerance")
+    pareto = kwargs.pop("pareto")
+    if pareto and kwargs["bins"]:
+        raise PlannerError("give --bins K or --pareto (two ways to pick the frontier), not both")
+    if pareto:
+        if kwargs["form"] not in ("power", "saturating"):
+            raise PlannerError(f"--pareto picks frontier runs for the power and saturating forms, not {kwargs['form']}")
+        kwargs["bins"] = PARETO
     return FitOptions(**{k: kwargs.pop(k) for k in keys}, where=list(kwargs.pop("where")))
 
 

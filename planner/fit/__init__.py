@@ -31,7 +31,7 @@ class FitOptions:
     y_col: str = "loss"
     one_minus: bool = False  # y = 1 - column (accuracy → error)
     where: list[str] = field(default_factory=list)
-    bins: int | None = None
+    bins: int | str | None = None  # K equal-width log-compute bins, or curves.PARETO
     bootstrap: int = 0
     seed: int = 0
     huber_delta: float = 1e-3

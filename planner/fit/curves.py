@@ -34,13 +34,36 @@ def frontier_bins(x: np.ndarray, y: np.ndarray, bins: int) -> tuple[np.ndarray, 
     return np.array(centres), np.array(minima), np.array(picks, dtype=int)
 
 
+PARETO = "pareto"  # `bins` value: the non-dominated runs instead of K bins
+
+
+def pareto_front(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, index) of the non-dominated runs: each is better than every run of less compute
+    (the alternative frontier of Nezhurina et al. 2025 to binned minima). Ties in compute keep the best."""
+    order = np.lexsort((y, x))
+    picks, best = [], np.inf
+    for i in order:
+        if y[i] < best:
+            picks.append(i)
+            best = y[i]
+    idx = np.array(picks, dtype=int)
+    return x[idx], y[idx], idx
+
+
+def frontier(x: np.ndarray, y: np.ndarray, bins: int | str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The points a curve is fitted to: K-bin minima, the non-dominated runs, or all points."""
+    if bins == PARETO:
+        return pareto_front(x, y)[:2]
+    if bins:
+        return frontier_bins(x, y, bins)[:2]
+    return x, y
+
+
 # --- power law: E = beta · C^alpha, least squares in log10-log10 --------------------------------
 
 
-def fit_power(compute: np.ndarray, error: np.ndarray, bins: int | None = None) -> dict:
-    x, y = np.log10(compute), np.log10(error)
-    if bins:
-        x, y, _ = frontier_bins(x, y, bins)
+def fit_power(compute: np.ndarray, error: np.ndarray, bins: int | str | None = None) -> dict:
+    x, y = frontier(np.log10(compute), np.log10(error), bins)
     if len(x) < 2 or np.ptp(x) == 0:
         raise PlannerError(f"a power law needs at least 2 points at different compute; got {len(x)}")
     design = np.column_stack([x, np.ones_like(x)])
@@ -96,10 +119,8 @@ def saturating_starts(log_c: np.ndarray, log_y: np.ndarray) -> np.ndarray:
     return np.array(rows)
 
 
-def fit_saturating(compute: np.ndarray, error: np.ndarray, bins: int | None = None) -> dict:
-    x, y = np.log10(compute), np.log10(error)
-    if bins:
-        x, y, _ = frontier_bins(x, y, bins)
+def fit_saturating(compute: np.ndarray, error: np.ndarray, bins: int | str | None = None) -> dict:
+    x, y = frontier(np.log10(compute), np.log10(error), bins)
     if len(x) < 4:
         raise PlannerError(f"the saturating law has 3 parameters and needs at least 4 points; got {len(x)}")
     log_c, log_y = x * math.log(10), y * math.log(10)

@@ -17,15 +17,12 @@ def draws(n: int, samples: int, seed: int) -> np.ndarray:
     return np.stack([rng.choice(n, n, replace=True) for _ in range(samples)]) if samples else np.empty((0, n), int)
 
 
-def _curve_points(x: np.ndarray, y: np.ndarray, idx: np.ndarray, bins: int | None):
-    """The points one resample fits: its frontier (binned) or all its points, in log10."""
-    lx, ly = np.log10(x[idx]), np.log10(y[idx])
-    if bins:
-        lx, ly, _ = curves.frontier_bins(lx, ly, bins)
-    return lx, ly
+def _curve_points(x: np.ndarray, y: np.ndarray, idx: np.ndarray, bins: int | str | None):
+    """The points one resample fits: its frontier (binned or non-dominated) or all its points, in log10."""
+    return curves.frontier(np.log10(x[idx]), np.log10(y[idx]), bins)
 
 
-def power(x: np.ndarray, y: np.ndarray, bins: int | None, samples: int, seed: int) -> dict[str, np.ndarray]:
+def power(x: np.ndarray, y: np.ndarray, bins: int | str | None, samples: int, seed: int) -> dict[str, np.ndarray]:
     alphas, betas = [], []
     for idx in draws(len(x), samples, seed):
         lx, ly = _curve_points(x, y, idx, bins)
@@ -39,7 +36,7 @@ def power(x: np.ndarray, y: np.ndarray, bins: int | None, samples: int, seed: in
     return {"alpha": np.array(alphas), "beta": np.array(betas)}
 
 
-def saturating(x: np.ndarray, y: np.ndarray, bins: int | None, samples: int, seed: int,
+def saturating(x: np.ndarray, y: np.ndarray, bins: int | str | None, samples: int, seed: int,
                start: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """All resamples refit at once from the full fit's optimum; padded points carry weight 0."""
     sets = [_curve_points(x, y, idx, bins) for idx in draws(len(x), samples, seed)]
