@@ -47,7 +47,7 @@ def _draw(ax, result: dict, samples, data, color: str, label: str) -> None:
         from planner.fit.curves import PARETO, frontier
 
         cx, cy = frontier(np.log10(data.compute), np.log10(y), bins)
-        what = "non-dominated runs" if bins == PARETO else "best per log-compute bin"
+        what = {PARETO: "non-dominated runs", "hull": "lower convex hull"}.get(bins, "best per log-compute bin")
         ax.scatter(10.0**cx, 10.0**cy, s=30, marker="D", color=color, edgecolor="black", linewidth=0.6,
                    label=f"{label} frontier: {what} (fitted)")
     f = predictor(result) if result["form"] == "chinchilla" else (lambda c: curve(result["form"], result["params"])(c)[0])

@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -275,6 +276,17 @@ def test_fit_and_compare_on_the_pareto_front(capsys):
                           "--bins-b", "0", "--bootstrap", "100", "--format", "json"], capsys)
     assert code == 0, err
     assert json.loads(out)["fits"]["a"]["bins"] == "pareto" and json.loads(out)["fits"]["b"]["bins"] is None
-    for bad, message in ((["--pareto", "--bins", "5"], "not both"), (["--pareto", "--form", "chinchilla"], "not chinchilla")):
+    for bad, message in ((["--pareto", "--bins", "5"], "not --bins and --pareto"), (["--pareto", "--hull"], "not --pareto and --hull"),
+                         (["--pareto", "--form", "chinchilla"], "not chinchilla")):
         code, _, err = run(["fit", laion, *args, *bad], capsys)
         assert code == 2 and message in err, err
+
+
+def test_lower_hull_drops_runs_above_a_chord_of_two_others():
+    x, y = np.array([0.0, 1.0, 2.0, 3.0, 2.5]), np.array([3.0, 2.0, 1.8, 0.5, 2.9])
+    hx, hy, idx = curves.lower_hull(x, y)
+    assert list(idx) == [0, 1, 3]  # (2, 1.8) lies above the chord (1, 2)-(3, 0.5); (2.5, 2.9) is dominated
+    laion = str(ROOT / "examples" / "openclip" / "laion.csv")
+    result = fit_run(Path(laion), FitOptions(form="power", x_col="gmacs_total", y_col="acc1", one_minus=True, bins=curves.HULL))
+    assert result["procedure"]["frontier_points"] == 5
+    assert result["params"]["alpha"] == pytest.approx(-0.111, abs=0.005)

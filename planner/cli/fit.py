@@ -32,6 +32,7 @@ def data_options(func):
         click.option("--where", multiple=True, metavar="COL=V1,V2", help="Keep rows whose COL is one of the values; repeatable."),
         click.option("--bins", type=click.IntRange(min=1), help="Fit the minimum of each of K equal-width log-compute bins (Cherti et al. 2023)."),
         click.option("--pareto", is_flag=True, help="Fit the non-dominated runs (each better than every cheaper run) instead of bins."),
+        click.option("--hull", is_flag=True, help="Fit the non-dominated runs on their lower convex hull in log-log."),
         click.option("--drop-highest", type=click.IntRange(min=0), default=0, help="Drop the K highest-loss rows (Epoch drop 5)."),
         click.option("--huber-delta", type=Number(), default=1e-3, show_default=True, help="chinchilla: Huber δ on log loss."),
         click.option("--budget-tolerance", type=Number(), default=0.05, show_default=True,
@@ -47,17 +48,18 @@ def data_options(func):
 def fit_options(kwargs: dict):
     from planner.fit import FitOptions
 
-    from planner.fit.curves import PARETO
+    from planner.fit.curves import HULL, PARETO
 
     keys = ("form", "params_col", "tokens_col", "flops_col", "loss_col", "x_col", "y_col", "one_minus", "bins",
             "bootstrap", "seed", "huber_delta", "drop_highest", "budget_tolerance")
-    pareto = kwargs.pop("pareto")
-    if pareto and kwargs["bins"]:
-        raise PlannerError("give --bins K or --pareto (two ways to pick the frontier), not both")
-    if pareto:
+    chosen = [name for name, on in (("--bins", bool(kwargs["bins"])), ("--pareto", kwargs.pop("pareto")),
+                                    ("--hull", kwargs.pop("hull"))) if on]
+    if len(chosen) > 1:
+        raise PlannerError(f"give one way to pick the frontier, not {' and '.join(chosen)}")
+    if chosen and chosen[0] != "--bins":
         if kwargs["form"] not in ("power", "saturating"):
-            raise PlannerError(f"--pareto picks frontier runs for the power and saturating forms, not {kwargs['form']}")
-        kwargs["bins"] = PARETO
+            raise PlannerError(f"{chosen[0]} picks frontier runs for the power and saturating forms, not {kwargs['form']}")
+        kwargs["bins"] = PARETO if chosen[0] == "--pareto" else HULL
     return FitOptions(**{k: kwargs.pop(k) for k in keys}, where=list(kwargs.pop("where")))
 
 

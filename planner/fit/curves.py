@@ -35,6 +35,7 @@ def frontier_bins(x: np.ndarray, y: np.ndarray, bins: int) -> tuple[np.ndarray, 
 
 
 PARETO = "pareto"  # `bins` value: the non-dominated runs instead of K bins
+HULL = "hull"  # `bins` value: the lower convex hull of the non-dominated runs in log-log
 
 
 def pareto_front(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -50,10 +51,29 @@ def pareto_front(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     return x[idx], y[idx], idx
 
 
+def lower_hull(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, index) of the non-dominated runs on their lower convex hull (x, y in log10): the runs no
+    mixture of two others beats, Nezhurina et al.'s third frontier (monotone chain)."""
+    px, py, idx = pareto_front(x, y)
+    keep: list[int] = []
+    for k in range(len(px)):
+        while len(keep) >= 2:
+            i, j = keep[-2], keep[-1]
+            cross = (px[j] - px[i]) * (py[k] - py[i]) - (py[j] - py[i]) * (px[k] - px[i])
+            if cross > 0:  # j lies on or above the chord from i to k: not on the lower hull
+                break
+            keep.pop()
+        keep.append(k)
+    keep_arr = np.array(keep, dtype=int)
+    return px[keep_arr], py[keep_arr], idx[keep_arr]
+
+
 def frontier(x: np.ndarray, y: np.ndarray, bins: int | str | None) -> tuple[np.ndarray, np.ndarray]:
-    """The points a curve is fitted to: K-bin minima, the non-dominated runs, or all points."""
+    """The points a curve is fitted to: K-bin minima, the non-dominated runs, their lower hull, or all points."""
     if bins == PARETO:
         return pareto_front(x, y)[:2]
+    if bins == HULL:
+        return lower_hull(x, y)[:2]
     if bins:
         return frontier_bins(x, y, bins)[:2]
     return x, y
