@@ -16,7 +16,7 @@ from pathlib import Path
 from planner import cost
 from planner.catalog import Catalog
 from planner.errors import PlannerError, located
-from planner.grant_render import method_facts
+from planner.grant_method import method_facts
 from planner.hardware import hardware_costs, hardware_for
 from planner.plan import build_request
 from planner.programs import Program, burn_plan, check_thresholds, conversion, month_labels

@@ -2,119 +2,14 @@
 booktabs tables for the PDF, CSV (one table with a `section` column) and JSON for scripts.
 
 Tables reuse output.render_rows, so numbers are rounded the way every other command rounds them;
-machine formats keep every digit. The justification paragraph is written here: `method_facts` (called
-by grant.build, since it reads the catalog) collects each statement with its citations, and
-`justification` numbers the citations [1], [2], ... in order of first use.
+machine formats keep every digit. The method paragraph comes from planner.grant_method.
 """
 
 from __future__ import annotations
 
-import re
-
-from planner import cost
+from planner.grant_method import justification
 from planner.output import Column, human, latex_escape, provenance_note, render_rows, to_csv, to_json
 from planner.scaling import scaling_columns, scaling_notes
-
-
-# Where each FLOPs convention comes from (the formulas themselves are cost.FLOPS_CONVENTIONS).
-CONVENTIONS = {
-    "6ND": ("C = 6·N·D for language models (forward 2ND + backward 4ND; no attention term)",
-            "Kaplan et al. 2020, Scaling Laws for Neural Language Models (arXiv 2001.08361) §2.1"),
-    "moe": ("C = 6·N_active·D for mixture-of-experts models (only the experts a token is routed to do work)", None),
-    "clip": ("C = 6 × MACs per sample × samples seen for CLIP (2 FLOPs per MAC, backward = 2 × forward), with the "
-             "forward GMACs per sample of each architecture from the model catalog",
-             "Cherti et al. 2023, Reproducible scaling laws for contrastive language-image learning (arXiv 2212.07143)"),
-}
-
-
-def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def method_facts(rows: list[dict], cluster, catalog, p, program) -> list[dict]:
-    """The statements the justification paragraph is made of, each with the citations it rests on."""
-    acc = catalog.accelerator(cluster.accelerator)
-    peak = acc.peak_tflops.get(p.dtype, acc.peak_tflops["bf16"])
-    facts = []
-    for c in sorted({r["flops_convention"] for r in rows if r["flops_convention"]}):
-        text, cite = CONVENTIONS.get(c, (cost.FLOPS_CONVENTIONS.get(c, c), None))
-        cites = ([cite] if cite else []) + [x for r in rows if r["flops_convention"] == c for x in r.get("citations", [])]
-        facts.append({"topic": "flops", "text": text, "cite": list(dict.fromkeys(cites))})
-    if facts:
-        facts.append({"topic": "hours", "text": f"GPU-hours = C / (dense {p.dtype} peak of one {acc.title}, "
-                      f"{peak.value:g} TFLOP/s, × MFU × 3600 s) / goodput, wall-clock = GPU-hours / GPUs and node-hours = "
-                      "wall-clock × whole nodes, exactly as `planner plan` computes them", "cite": [acc.cite(peak)]})
-    bases: dict[str, list[str]] = {}
-    for r in rows:
-        if r["mfu_basis"]:
-            bases.setdefault(r["mfu_basis"], []).append(r["name"])
-    for basis, names in bases.items():
-        cites = []
-        for name in re.findall(r"profile '([^']+)'", basis):
-            prof = catalog.mfu_profile(name)
-            cites += [prof.sources[pt.source].citation for pt in prof.points]
-        text = f"MFU for {_and(names)}: {basis}"
-        if not cites:
-            text += ": an assumption, not a measurement on this system"
-            if acc.matmul_ceiling is not None:
-                text += f" (the measured matmul ceiling of one {acc.name} is {acc.matmul_ceiling.value:.3g} of peak, an upper bound)"
-                cites.append(acc.cite(acc.matmul_ceiling))
-        facts.append({"topic": "mfu", "text": text, "cite": list(dict.fromkeys(cites))})
-    goodputs = sorted({r["goodput"] for r in rows if r["goodput"] is not None})
-    if goodputs:
-        facts.append({"topic": "goodput", "text": "the goodput (fraction of allocated time that trains, the rest going to "
-                      "restarts, evaluation and failures) is " + ", ".join(f"{g:g}" for g in goodputs)
-                      + (" (steady state; restarts are left to the contingency)" if goodputs == [1.0] else " (assumed)"), "cite": []})
-    for law in sorted({r["law"] for r in rows if r.get("law")}):
-        facts.append({"topic": "law", "text": f"the sweep's model sizes are placed around the compute-optimal size of the "
-                      f"scaling law '{law}'", "cite": [catalog.law(law).citation]})
-    acct = cluster.accounting.units_per_node_hour
-    facts.append({"topic": "charge", "text": f"{cluster.title} accounts in {cluster.accounting.unit}, {acct.value:g} per "
-                  f"node-hour ({cluster.status_of(acct)})", "cite": [cluster.cite(acct)]})
-    c = program.contingency
-    share = p.contingency if p.contingency is not None else c.default.value
-    facts.append({"topic": "contingency", "text": f"the contingency of {share:.0%} covers failed runs and restarts "
-                  f"({c.low.value:.0%}-{c.high.value:.0%} is a common convention, {program.status_of(c.default)})",
-                  "cite": [program.cite(c.default)]})
-    return facts
-
-
-def justification(result: dict) -> tuple[str, list[str]]:
-    """The method paragraph with numbered citations, and the reference list."""
-    refs: list[str] = []
-
-    def cite(items: list[str]) -> str:
-        nums = []
-        for c in items:
-            if c not in refs:
-                refs.append(c)
-            nums.append(refs.index(c) + 1)
-        return f" [{', '.join(str(n) for n in sorted(set(nums)))}]" if nums else ""
-
-    u, total = result["unit"], result["total"]
-    facts = {t: [f for f in result["method"] if f["topic"] == t] for t in ("flops", "hours", "mfu", "goodput", "law", "charge", "contingency")}
-    sentences = [
-        f"We request {total['request']:,} {u['label']} on {result['cluster']['title']} over {result['months']} months: "
-        f"{total['node_hours']:,.0f} node-hours or {total['gpu_hours']:,.0f} GPU-hours as Slurm counts GPUs, "
-        f"including a {result['contingency']:.0%} contingency."]
-    if facts["flops"]:
-        sentences.append("Every training run is sized from its compute C, not from a guess at its duration: "
-                         + "; ".join(f["text"] + cite(f["cite"]) for f in facts["flops"]) + ".")
-    sentences += [_cap(f["text"]) + cite(f["cite"]) + "." for t in ("hours", "mfu", "law", "goodput", "charge", "contingency")
-                  for f in facts[t]]
-    sentences.append(f"Conversion to the call's unit: {u['basis']}.")
-    sentences += [f"For comparison with the call's thresholds: {a['basis']}." for a in result["also"]]
-    if result["program"]["unit_status"] != "verified" or u["status"] not in ("verified", "derived"):
-        sentences.append(f"The unit or its conversion is {u['status'] if u['status'] != 'verified' else result['program']['unit_status']}: "
-                         "confirm it with the centre before submission.")
-    if result.get("justification_extra"):
-        sentences.append(" ".join(result["justification_extra"].split()))
-    text = " ".join(sentences).replace("..", ".")
-    return text, refs
-
-
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def _nodes_text(r: dict) -> str:
