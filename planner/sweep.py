@@ -21,6 +21,7 @@ braces; ${VAR} is left alone.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import os
 import re
@@ -226,12 +227,12 @@ def _fewest_nodes(params: int, cluster: Cluster, catalog: Catalog, src: Source) 
 
 
 def _nodes_within(spec: SweepSpec, params: int, flops: float, nodes: int, cluster: Cluster, catalog: Catalog,
-                  max_nodes: float | None) -> int:
+                  max_nodes: float | None, hardware_at) -> int:
     """The fewest nodes (at least `nodes`) on which the run's estimate fits in `target_hours`; the
     partition's (or cluster's) node limit caps it, and the run then becomes a chain."""
     cap = int(max_nodes or (cluster.nodes.value if cluster.nodes is not None else 10**6))
     for _ in range(20):  # MFU falls slowly with GPU count: rescaling converges in a step or two
-        hw = hardware_for(catalog, cluster=cluster.name, nodes=nodes, dtype=spec.dtype)
+        hw = hardware_at(nodes)
         hours = hardware_costs(flops, float(params), hw, catalog, None, [], spec.mfu)["wall_clock_hours"]
         if hours <= spec.target_hours or nodes >= cap:
             return nodes
@@ -306,6 +307,11 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
     width = len(str(len(points) - 1))
     by_nodes: dict[int, list[int]] = {}
     fewest: dict[int, int] = {}
+
+    @functools.cache
+    def hardware_at(nodes: int) -> Hardware:  # one Hardware per node count, shared by the node search and the costing
+        return hardware_for(catalog, cluster=cluster.name, nodes=nodes, dtype=spec.dtype)
+
     for i, (label, model, p, t, flops, budget, nodes) in enumerate(points):
         nodes = nodes or spec.nodes
         if nodes == "auto":
@@ -313,7 +319,7 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
                 fewest[p] = _fewest_nodes(p, cluster, catalog, src)
             nodes = fewest[p]
             if spec.target_hours is not None:
-                nodes = _nodes_within(spec, p, flops, nodes, cluster, catalog, max_nodes)
+                nodes = _nodes_within(spec, p, flops, nodes, cluster, catalog, max_nodes, hardware_at)
         if max_nodes is not None and nodes > max_nodes:
             raise src.error(("nodes",), f"{nodes} nodes exceed the {int(max_nodes)}-node limit of partition {partition.name}")
         runs.append(Run(f"{spec.name}-{i:0{width}d}-{label}", model, p, t, flops, budget, nodes))
@@ -321,7 +327,7 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
     mfu_basis = set()
     for nodes, idx in sorted(by_nodes.items()):
         with located(src, "nodes"):
-            hw = hardware_for(catalog, cluster=cluster.name, nodes=nodes, dtype=spec.dtype)
+            hw = hardware_at(nodes)
         estimates = _mfu_estimates(spec, hw, catalog, [runs[i].params for i in idx], src, warnings)
         for i, est in zip(idx, estimates):
             r = runs[i]
