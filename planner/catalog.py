@@ -21,7 +21,7 @@ from planner.yamlio import load_model
 Status = Literal["verified", "secondary", "unverified", "derived"]
 Dtype = Literal["fp64", "fp64_tensor", "fp32", "tf32", "bf16", "fp16", "fp8", "int8"]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=80)]
-KINDS = ("accelerators", "clusters", "mfu", "laws", "models", "programs")
+KINDS = ("accelerators", "clusters", "mfu", "laws", "models", "programs", "campaigns")
 ENV_VAR = "PLANNER_CATALOG_PATH"
 
 
@@ -118,6 +118,8 @@ class Accelerator(Entry):
     link: Link | None = None
     tdp_w: Sourced
     matmul_ceiling: Sourced | None = Field(None, description="measured max achievable matmul FLOP/s / dense bf16 peak")
+    architecture: Slug | None = Field(None, description="GPU generation (ampere, hopper, ...): accelerators of one "
+                                      "architecture share what training campaigns realise on them")
     schedulable_unit: str | None = Field(None, description="what Slurm calls one GPU when it is not the whole package")
 
     @field_validator("peak_tflops")
@@ -248,6 +250,7 @@ class Catalog:
         self.dirs = dirs if dirs is not None else search_path()
         self._files: dict[str, dict[str, Path]] = {}
         self._fingerprint: str | None = None
+        self.derived: dict[str, Any] = {}  # values computed from the entries (the fitted throughput estimator)
 
     def fingerprint(self) -> str:
         """sha256 over every entry in effect (kind, name and file bytes, after overrides): equal
@@ -315,16 +318,17 @@ class Catalog:
 
 
 KIND_LABEL = {"accelerators": "accelerator", "clusters": "cluster", "mfu": "MFU profile", "laws": "law", "models": "model",
-              "programs": "grant program"}
+              "programs": "grant program", "campaigns": "campaign set"}
 
 
 def model_for(kind: str) -> type[Entry]:
     from planner.laws import Law  # laws and models import catalog types; import here to avoid a cycle
     from planner.models import Model
+    from planner.campaigns import CampaignSet
     from planner.programs import Program
 
     return {"accelerators": Accelerator, "clusters": Cluster, "mfu": MfuProfile, "laws": Law, "models": Model,
-            "programs": Program}[kind]
+            "programs": Program, "campaigns": CampaignSet}[kind]
 
 
 @cache

@@ -19,7 +19,17 @@ FLOPS_CONVENTIONS = {
     "clip": "C = 6 × MACs per sample × samples (2 FLOPs per MAC, backward = 2 × forward; GMACs from "
             "LAION-AI/scaling-laws-openclip)",
     "moe": "C = 6·N_active·D (only the experts a token is routed to do work)",
+    "moe+attention": "C = (6·N_active + 12·L·h·s)·D (routed experts that work per token, plus the attention matmuls)",
 }
+# What every command uses unless told otherwise: attention counted whenever a sequence length is
+# known or defaulted, as the campaign calibration counts it (planner.throughput).
+DEFAULT_CONVENTION = {"dense-lm": "6ND+attention", "moe": "moe+attention", "clip": "clip"}
+ATTENTION_CONVENTIONS = ("6ND+attention", "moe+attention")
+
+# The aspect ratio assumed when only a parameter count is known: Kaplan's 12·L·h² body with
+# h = 128·L, the ratio of Llama 2 7B (32 × 4096) and GPT-3 175B (96 × 12288).
+ASPECT = 128.0
+DEFAULT_SEQ_LEN = 4096  # Llama 2 and OLMo; Pythia-era 2,048 doubled: the common pre-training context since 2023
 GOPHER_FLOPS = 5.76e23  # Hoffmann et al. 2022 Table 3: one "Gopher unit" of compute
 SECONDS_PER_HOUR = 3600.0
 
@@ -34,9 +44,32 @@ def training_flops(params, tokens, convention: str = "6ND", attention_flops_per_
     if convention not in FLOPS_CONVENTIONS:
         raise ValueError(f"unknown FLOPs convention {convention!r}; known: {', '.join(FLOPS_CONVENTIONS)}")
     per_item = 6.0 * np.asarray(params, dtype=float)
-    if convention == "6ND+attention":
+    if convention in ATTENTION_CONVENTIONS:
         per_item = per_item + np.asarray(attention_flops_per_token, dtype=float)
     return per_item * np.asarray(tokens, dtype=float)
+
+
+def attention_flops_per_token(layers, d_model, seq_len):
+    """12·L·h·s: the attention score and context matmuls, forward and backward, no causal halving
+    (PaLM App. B); the term 6ND+attention adds to 6N per token."""
+    return 12.0 * np.asarray(layers, dtype=float) * np.asarray(d_model, dtype=float) * np.asarray(seq_len, dtype=float)
+
+
+def assumed_layers_width(params):
+    """Layers and width (unrounded, so FLOPs vary smoothly with size) of a decoder of `params`
+    parameters at the assumed aspect ratio h = 128·L; vectorised."""
+    layers = np.cbrt(np.asarray(params, dtype=float) / (12.0 * ASPECT**2))
+    return layers, ASPECT * layers
+
+
+def lm_flops(params, tokens, convention: str = "6ND+attention", seq_len=DEFAULT_SEQ_LEN, layers=None, d_model=None):
+    """Hardware FLOPs of training a language model: `params` are the parameters that work per token
+    (MoE: active); with attention, the 12·L·h·s term uses the given shape or the assumed aspect ratio."""
+    if convention not in ATTENTION_CONVENTIONS:
+        return training_flops(params, tokens, convention)
+    if layers is None or d_model is None:
+        layers, d_model = assumed_layers_width(params)
+    return training_flops(params, tokens, convention, attention_flops_per_token(layers, d_model, seq_len))
 
 
 def gpu_hours(flops, peak_flops_per_gpu: float, mfu):

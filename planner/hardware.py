@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from planner import cost, mfu
+import math
+
+import numpy as np
+
+from planner import cost, mfu, throughput
 from planner.catalog import Accelerator, Catalog, Cluster, MfuProfile
 from planner.errors import PlannerError
+
+# What a run's MFU is read from. `campaign` (the default): the estimator fitted on what published
+# end-to-end training runs realised (planner.throughput). `benchmark`: the tuned throughput
+# profiles, steady state, the upper bound of what a stack reaches.
+MFU_BASES = ("campaign", "benchmark")
+INTERVAL_LEVEL = throughput.INTERVAL_LEVEL
 
 
 @dataclass(frozen=True)
@@ -86,12 +96,107 @@ def check_dtype(profile: MfuProfile, hw: Hardware) -> None:
 
 
 def mfu_for(hw: Hardware, catalog: Catalog, params: float, override: float | None = None,
-            workload: str = "dense-lm") -> mfu.MfuEstimate:
-    """Steady-state MFU for a model of `params` on `hw` (at its GPU count when known): the override,
-    or the measured profile."""
+            workload: str = "dense-lm", basis: str = "campaign", seq_len: float | None = None,
+            stack: str | None = None) -> mfu.MfuEstimate:
+    """MFU for a model of `params` (working parameters) on `hw`, at its GPU count when known: the
+    override, the campaign estimator (default) or the benchmark profile."""
     if override is not None:
         return mfu.from_override(override)
-    return mfu.estimate(mfu_profile_for(hw, catalog, workload), hw.accelerator, params, hw.gpus)
+    return mfu_many(hw, catalog, [params], workload, basis, seq_len, stack)[0]
+
+
+def mfu_many(hw: Hardware, catalog: Catalog, params, workload: str = "dense-lm", basis: str = "campaign",
+             seq_len: float | None = None, stack: str | None = None) -> list[mfu.MfuEstimate]:
+    """`mfu_for` for many model sizes on one hardware at once (a sweep costs thousands of runs)."""
+    if basis not in MFU_BASES:
+        raise PlannerError(f"unknown MFU basis '{basis}'; known: {', '.join(MFU_BASES)}")
+    if basis == "benchmark":
+        profile = mfu_profile_for(hw, catalog, workload)
+        errors = benchmark_errors(catalog)
+        return [replace(e, kind="benchmark", basis="benchmark (tuned steady-state throughput, the upper bound): " + e.basis,
+                        errors=errors) for e in mfu.estimate_many(profile, hw.accelerator, params, hw.gpus)]
+    return _campaign_many(hw, catalog, params, workload, seq_len, stack)
+
+
+def campaign_estimator(catalog: Catalog) -> throughput.ThroughputModel | None:
+    """The throughput estimator fitted on every campaign set in effect (once per catalog)."""
+    if "throughput" not in catalog.derived:
+        points = throughput.campaign_points(catalog)
+        catalog.derived["throughput"] = (throughput.fit_estimator(points, benchmark_mfus(catalog, points))
+                                         if points else None)
+    return catalog.derived["throughput"]
+
+
+def benchmark_mfus(catalog: Catalog, points: list[throughput.CampaignPoint]) -> dict[str, float]:
+    """The tuned-benchmark MFU each campaign would have had (its accelerator's profile at its size and
+    GPU count): the cap of the campaign estimate, and the benchmark basis's out-of-sample test."""
+    out = {}
+    for p in points:
+        name = _profile_for_accelerator(catalog, catalog.accelerator(p.accelerator), p.workload)
+        if name is not None and catalog.mfu_profile(name).dtype in ("bf16", "fp16"):
+            out[p.name] = mfu.estimate(catalog.mfu_profile(name), catalog.accelerator(p.accelerator), p.params, p.gpus).value
+    return out
+
+
+def benchmark_errors(catalog: Catalog) -> tuple[float, ...]:
+    """ln(reported / benchmark-estimated GPU-hours) over the published campaigns: how far the tuned
+    profiles fall short of what whole runs cost (no fitting involved, so every run is out of sample)."""
+    if "benchmark_errors" not in catalog.derived:
+        model = campaign_estimator(catalog)
+        points = list(model.points) if model else []
+        bench = benchmark_mfus(catalog, points)
+        catalog.derived["benchmark_errors"] = tuple(math.log(bench[p.name] / p.realised) for p in points if p.name in bench)
+    return catalog.derived["benchmark_errors"]
+
+
+def _campaign_many(hw: Hardware, catalog: Catalog, params, workload: str, seq_len: float | None,
+                   stack: str | None) -> list[mfu.MfuEstimate]:
+    model = campaign_estimator(catalog)
+    acc = hw.accelerator
+    arch = acc.architecture or acc.name
+    if model is None or not model.knows(workload, arch):
+        runs = "no campaign set in the catalog" if model is None else f"no published {workload} campaign on {arch} GPUs"
+        raise PlannerError(f"{runs} to estimate realised MFU on {acc.name} from; give --mfu (e.g. --mfu 0.3), "
+                           "or the benchmark MFU basis")
+    if hw.dtype not in ("bf16", "fp16"):
+        raise PlannerError(f"the campaign estimator is calibrated on bf16/fp16 training, not {hw.dtype}; give --mfu")
+    sizes = np.atleast_1d(np.asarray(params, dtype=float))
+    seq = np.full(sizes.shape, float(seq_len or throughput.REFERENCE["seq"]))
+    gpus = np.full(sizes.shape, float(hw.gpus) if hw.gpus else np.nan)
+    values = model.predict(throughput.Query(workload, arch, sizes, gpus, seq, stack))
+    try:
+        profile = mfu_profile_for(hw, catalog, workload)
+        caps = [e.value for e in mfu.estimate_many(profile, acc, sizes, hw.gpus)]
+    except PlannerError:
+        profile, caps = None, [math.inf] * len(sizes)
+    score = model.chosen
+    gpus_text = (f"at {hw.gpus} GPUs" if hw.gpus else "at the GPU count published runs of this size used "
+                 f"(~{float(throughput.typical_gpus(sizes[0], model.fit.gpu_line)):.0f}; give GPUs or nodes)")
+    if "gpus" not in score.terms:
+        gpus_text = "(GPU count not a term of the chosen form)"
+    stack_text = f", stack {stack}" if stack and "stack" in score.terms else ""
+    basis = (f"campaign: realised MFU fitted on {model.n_runs} published training runs ({score.form}; leave-one-out "
+             f"median error {math.expm1(score.median_abs):.0%}) {gpus_text}{stack_text}")
+    sources = (f"planner campaign estimator over {model.n_runs} published runs (docs/calibration.md)",)
+    warnings = []
+    measured = {p.accelerator for p in model.points if p.architecture == arch}
+    if acc.name not in measured:
+        warnings.append(f"no published campaign ran on {acc.name}: campaigns on {', '.join(sorted(measured))} "
+                        f"({arch}) are assumed to carry over")
+    lo = min(p.params for p in model.points if p.workload == workload)
+    hi = max(p.params for p in model.points if p.workload == workload)
+    out = []
+    for n, value, cap in zip(sizes, values, caps):
+        w = list(warnings)
+        if n < lo / 3 or n > hi * 3:
+            w.append(f"{n:.3g} parameters is outside the {lo:.3g}-{hi:.3g} of published {workload} campaigns: "
+                     "realised MFU extrapolated along the fitted size term")
+        text = basis
+        if value > cap:
+            value, text = cap, basis + f"; capped at the tuned benchmark '{profile.name}'"
+        out.append(mfu.MfuEstimate(float(value), text, sources, tuple(w), "campaign", tuple(
+            float(r) for r in model.residuals if not math.isnan(r))))
+    return out
 
 
 def _profile_for_accelerator(catalog: Catalog, acc: Accelerator, workload: str) -> str | None:
@@ -105,21 +210,24 @@ def _profile_for_accelerator(catalog: Catalog, acc: Accelerator, workload: str) 
 def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Catalog,
                    est: mfu.MfuEstimate | None = None, warnings: list[str] | None = None,
                    mfu_override: float | None = None, workload: str = "dense-lm", goodput: float = 1.0,
-                   pue: float | None = None, grid_gco2_per_kwh: float | None = None) -> dict:
+                   pue: float | None = None, grid_gco2_per_kwh: float | None = None, basis: str = "campaign",
+                   seq_len: float | None = None, stack: str | None = None) -> dict:
     """GPU-hours, wall-clock, node-hours, energy and charge for `flops` on `hw` (None-filled without hardware).
 
     The one place a run's hours are computed: `plan`, `sweep` and `grant` all call it.
-    `goodput` (0-1] is the fraction of allocated time that trains (restarts, evaluation and
-    failures cost the rest); 1 means steady state. `pue` and `grid_gco2_per_kwh` override the
+    `goodput` (0-1] scales the MFU further: the campaign basis already includes what whole runs
+    lose to restarts, evaluation and failures, so its default is 1. Every hour, energy and charge
+    comes with its interval at INTERVAL_LEVEL from the MFU estimate's out-of-sample errors. `pue` and `grid_gco2_per_kwh` override the
     cluster's published values for the facility energy and the CO2 estimate."""
     warnings = [] if warnings is None else warnings
     keys = ("accelerator", "cluster", "dtype", "peak_flops_per_gpu", "mfu", "mfu_basis", "goodput", "gpus", "nodes",
             "gpu_hours", "node_hours", "wall_clock_hours", "wall_clock_days", "energy_kwh", "energy_basis",
-            "facility_energy_kwh", "co2_kg", "site_basis", "charge")
+            "facility_energy_kwh", "co2_kg", "site_basis", "charge", "mfu_kind", "interval_level", "gpu_hours_interval",
+            "node_hours_interval", "wall_clock_hours_interval", "energy_kwh_interval")
     out = dict.fromkeys(keys)
     if hw is None:
         return out
-    est = est or mfu_for(hw, catalog, params, mfu_override, workload)
+    est = est or mfu_for(hw, catalog, params, mfu_override, workload, basis, seq_len, stack)
     warnings.extend(hw.warnings)
     warnings.extend(est.warnings)
     gh = float(cost.gpu_hours(flops, hw.peak, est.value)) / goodput
@@ -149,6 +257,15 @@ def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Ca
         out["energy_kwh"] = gh * tdp_kw
         out["energy_basis"] = f"GPU-hours × {tdp_kw:g} kW TDP (GPUs only; no host, network or PUE)"
         out.update(_site_energy(out["energy_kwh"], None, pue, grid_gco2_per_kwh))
+    out["mfu_kind"] = est.kind
+    factors = est.interval_factors(INTERVAL_LEVEL)
+    if factors is not None:
+        out["interval_level"] = INTERVAL_LEVEL
+        for key in ("gpu_hours", "node_hours", "wall_clock_hours", "energy_kwh"):
+            if out[key] is not None:
+                out[f"{key}_interval"] = [out[key] * factors[0], out[key] * factors[1]]
+        if out["charge"] is not None:
+            out["charge"]["interval"] = [out["charge"]["amount"] * factors[0], out["charge"]["amount"] * factors[1]]
     return out
 
 

@@ -24,6 +24,22 @@ class MfuEstimate:
     basis: str  # one line: where the number comes from
     sources: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    kind: str = "given"  # campaign | benchmark | given: which MFU basis produced the value
+    # ln(reported / estimated GPU-hours) of published campaigns the estimate was not fitted on: the
+    # out-of-sample error every interval and grant quantile is read from (empty for a given MFU)
+    errors: tuple[float, ...] = field(default=(), repr=False)
+
+    def hours_factor(self, q: float) -> float | None:
+        """GPU-hours at quantile q of the out-of-sample error, as a factor on the estimate."""
+        if not self.errors:
+            return None
+        return float(np.exp(np.quantile(np.asarray(self.errors), q)))
+
+    def interval_factors(self, level: float) -> tuple[float, float] | None:
+        if not self.errors:
+            return None
+        tail = (1.0 - level) / 2.0
+        return self.hours_factor(tail), self.hours_factor(1.0 - tail)
 
 
 def from_override(value: float) -> MfuEstimate:

@@ -66,9 +66,14 @@ class Shape(Strict):
     def non_embedding_params(self) -> int:
         return self.params() - self.embedding_params()
 
-    def attention_flops_per_token(self) -> float:
+    def attention_flops_per_token(self, seq_len: int | None = None) -> float:
         """12·L·h·s: QKᵀ and attention-times-V, forward and backward, no causal halving (PaLM App. B)."""
-        return 12.0 * self.layers * self.d_model * self.seq_len
+        from planner.cost import attention_flops_per_token
+
+        return float(attention_flops_per_token(self.layers, self.d_model, seq_len or self.seq_len))
+
+
+from planner.cost import ASPECT, DEFAULT_SEQ_LEN, assumed_layers_width  # noqa: E402,F401  (re-exported)
 
 
 class Model(Entry):

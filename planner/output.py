@@ -35,6 +35,8 @@ def _sig(value: float, digits: int = 3) -> str:
 def human(value: Any, kind: str = "text") -> str:
     if value is None:
         return "–"
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+        return f"{human(value[0], kind)}–{human(value[1], kind)}"  # an interval
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
     if not math.isfinite(value):
@@ -168,8 +170,22 @@ def render_record(record: dict, fields: list[Column], fmt: str, notes: list[str]
         return to_json(record)
     if fmt == "csv":
         return to_csv([record])
-    body = [[f.header, human(_dig(record, f.key), f.kind)] for f in fields if _dig(record, f.key) is not None]
+    body = [[f.header, _with_interval(record, f)] for f in fields if _dig(record, f.key) is not None]
     return _grid(["quantity", "value"], body, fmt, ["left", "right"]) + _notes(list(notes), fmt)
+
+
+def interval_of(record: dict, key: str) -> Any:
+    """The interval stored beside a value: `x_interval` for `x`, `parent.interval` for `parent.amount`."""
+    found = _dig(record, key + "_interval")
+    if found is None and key.endswith(".amount"):
+        found = _dig(record, key.removesuffix(".amount") + ".interval")
+    return found
+
+
+def _with_interval(record: dict, f: Column) -> str:
+    text = human(_dig(record, f.key), f.kind)
+    span = interval_of(record, f.key)
+    return f"{text} ({human(span, f.kind)})" if span is not None else text
 
 
 def _dig(record: dict, dotted: str) -> Any:

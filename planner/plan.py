@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+from dataclasses import dataclass
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from planner import allocate, cost, mfu
@@ -45,6 +47,9 @@ class PlanRequest(BaseModel):
     model: str | None = None
     samples: float | None = Field(None, ge=1)
     flops_convention: Literal["6ND", "6ND+attention"] | None = None
+    seq_len: int | None = Field(None, ge=16, le=10_000_000)
+    mfu_basis: Literal["campaign", "benchmark"] = "campaign"
+    stack: str | None = Field(None, min_length=1, max_length=40)
     goodput: float = Field(1.0, gt=0, le=1)
     pue: float | None = Field(None, ge=1, le=5)
     grid_intensity: float | None = Field(None, ge=0, le=5000, description="gCO2 per kWh")
@@ -184,14 +189,46 @@ def _apply_model(req: PlanRequest, catalog: Catalog):
     return model, req.model_copy(update={"params": [model.active_params], "model": None})
 
 
-def _hardware_flops(n: float, d: float, req: PlanRequest, model) -> tuple[float, str]:
-    """Training FLOPs for the hardware in the requested convention (laws always use 6ND)."""
-    convention = req.flops_convention or ("moe" if model is not None and model.kind == "moe-lm" else "6ND")
-    if convention == "6ND+attention":
-        if model is None or model.shape is None:
-            raise PlannerError("--flops-convention 6ND+attention needs --model with a shape (for 12·L·h·s)")
-        return float(cost.training_flops(n, d, convention, model.shape.attention_flops_per_token())), convention
-    return float(cost.training_flops(n, d, convention)), convention
+@dataclass(frozen=True)
+class RunShape:
+    """What the attention term and the throughput estimator need of a language model."""
+
+    workload: str  # dense-lm | moe
+    convention: str
+    seq_len: int
+    layers: float | None  # None: the assumed aspect ratio for each size
+    d_model: float | None
+    note: str
+
+
+def run_shape(req: PlanRequest, model) -> RunShape:
+    """The FLOPs convention and shape of the run: the catalog model's, or the aspect ratio assumed
+    for a bare parameter count, at the requested (or the model's, or the default) sequence length."""
+    workload = "moe" if model is not None and model.kind == "moe-lm" else "dense-lm"
+    shape = model.shape if model is not None else None
+    seq = req.seq_len or (shape.seq_len if shape is not None else cost.DEFAULT_SEQ_LEN)
+    convention = req.flops_convention or cost.DEFAULT_CONVENTION[workload]
+    if convention == "6ND+attention" and workload == "moe":
+        convention = "moe+attention"
+    if convention == "6ND" and workload == "moe":
+        convention = "moe"
+    if shape is not None:
+        note = f"{model.name}: {shape.layers} layers × {shape.d_model} wide, sequence {seq}"
+        return RunShape(workload, convention, seq, float(shape.layers), float(shape.d_model), note)
+    where = "the default" if req.seq_len is None and shape is None else "given"
+    note = (f"shape assumed for the attention term: width = {cost.ASPECT:g} × layers at 12·L·h² parameters "
+            f"(Llama 2 7B, GPT-3 175B); sequence {seq} ({where})")
+    return RunShape(workload, convention, seq, None, None, note)
+
+
+def _hardware_flops(n: float, d: float, rs: RunShape) -> float:
+    """Training FLOPs for the hardware in the run's convention (laws always use 6ND)."""
+    return float(cost.lm_flops(n, d, rs.convention, rs.seq_len, rs.layers, rs.d_model))
+
+
+def _law_share(n: float, rs: RunShape) -> float:
+    """Law (6ND) FLOPs per hardware FLOP for a model of n working parameters."""
+    return 6.0 * n / _hardware_flops(n, 1.0, rs)
 
 
 def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
@@ -202,18 +239,24 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
             return plan_clip(req, catalog, model)
     law = law_for(req, catalog)
     hw = resolve_hardware(req, catalog)
+    rs = run_shape(req, model)
     kind = req.budget_kind
     est: mfu.MfuEstimate | None = None
     extra: dict = {}
     budget_value = getattr(req, kind, None) if kind in BUDGETS else None
+    budget_hw_flops = None
+
+    def mfu_at(n: float) -> mfu.MfuEstimate:
+        return mfu_for(hw, catalog, n, req.mfu, rs.workload, req.mfu_basis, rs.seq_len, req.stack)
+
     if kind in ("gpu_hours", "node_hours", "days"):
         hours = _budget_gpu_hours(req, hw)
-        # MFU depends on model size and model size on compute: iterate to the fixed point.
+        # MFU and the attention share depend on model size, and model size on compute: iterate to the fixed point.
         n = float(law.optimal_params(float(cost.flops_from_gpu_hours(hours, hw.peak, 0.4))))
         for _ in range(100):
-            est = mfu_for(hw, catalog, n, req.mfu)
-            budget_flops = float(cost.flops_from_gpu_hours(hours, hw.peak, est.value)) * req.goodput
-            n_next, d, extra = _allocate(law, budget_flops, req)
+            est = mfu_at(n)
+            budget_hw_flops = float(cost.flops_from_gpu_hours(hours, hw.peak, est.value)) * req.goodput
+            n_next, d, extra = _allocate(law, budget_hw_flops * _law_share(n, rs), req)
             if abs(n_next / n - 1.0) < 1e-12:
                 break
             n = n_next
@@ -237,7 +280,8 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
         raise PlannerError(f"this asks for {n:.3g} parameters and {d:.3g} tokens: outside the range of any model "
                            f"(check the budget or --target-loss)")
     law_flops = float(cost.training_flops(n, d))
-    flops, convention = _hardware_flops(n, d, req, model)
+    flops = _hardware_flops(n, d, rs)
+    convention = rs.convention
 
     out: dict = {
         "params": n,
@@ -245,6 +289,8 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
         "tokens_per_param": d / n,
         "flops": flops,
         "flops_convention": convention,
+        "seq_len": rs.seq_len if convention in cost.ATTENTION_CONVENTIONS else None,
+        "shape_basis": rs.note if convention in cost.ATTENTION_CONVENTIONS else None,
         "flops_6nd": law_flops,
         "flops_gopher_units": flops / cost.GOPHER_FLOPS,
         "predicted_loss": _loss(law, n, d, req.unique_tokens),
@@ -254,11 +300,12 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
         "budget": {"kind": kind, "value": budget_value},
     }
     warnings: list[str] = []
-    if kind == "days" and hw is not None:
-        est = est or mfu_for(hw, catalog, n, req.mfu)
-    workload = "moe" if convention == "moe" else "dense-lm"  # no MoE MFU is measured: --mfu is then required
-    out.update(hardware_costs(flops, n, hw, catalog, est, warnings, req.mfu, workload=workload, goodput=req.goodput,
+    if hw is not None:
+        est = est or mfu_at(n)
+    out.update(hardware_costs(flops, n, hw, catalog, est, warnings, req.mfu, workload=rs.workload, goodput=req.goodput,
                               pue=req.pue, grid_gco2_per_kwh=req.grid_intensity))
+    if budget_hw_flops is not None and est is not None:
+        _budget_intervals(out, law, req, rs, est, budget_hw_flops)
     out["memory"] = memory_check(model if model is not None else n, hw, catalog, warnings)
     if req.unique_tokens is not None:
         n_eff, d_eff = law.effective(n, d, req.unique_tokens)
@@ -281,9 +328,9 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
         warnings.append(ext)
     if law.params_counted == "non-embedding":
         warnings.append(f"law '{law.name}' counts non-embedding parameters; N here excludes embeddings")
-    if convention == "moe":
+    if rs.workload == "moe":
         warnings.append("the law is for dense models; it is applied here to the MoE's active parameters")
-    if convention != "6ND" and abs(flops / law_flops - 1) > 0.02:
+    if flops / law_flops > 1.2:  # the law counts 6ND: long sequences on narrow models add a lot more
         warnings.append(f"{convention} FLOPs are {flops / law_flops:.3g}x the law's 6ND count ({law_flops:.3g})")
     sources = {"law": f"{law.citation}"}
     sources["flops_convention"] = cost.FLOPS_CONVENTIONS[convention]
@@ -295,6 +342,25 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
     out["warnings"] = warnings
     out["provenance"] = catalog.provenance()
     return _finite(out)
+
+
+def _budget_intervals(out: dict, law: Law, req: PlanRequest, rs: RunShape, est: mfu.MfuEstimate,
+                      budget_hw_flops: float) -> None:
+    """A budget in hours fixes the hours: the throughput uncertainty moves into the compute the
+    budget buys, and through the law into the model size and tokens."""
+    for key in ("gpu_hours", "node_hours", "wall_clock_hours", "energy_kwh"):
+        out[f"{key}_interval"] = None
+    if out.get("charge"):
+        out["charge"].pop("interval", None)
+    factors = est.interval_factors(out["interval_level"] or 0.8)
+    if factors is None or req.inference_tokens is not None:
+        return
+    share = _law_share(out["params"], rs)
+    bounds = [budget_hw_flops / f for f in (factors[1], factors[0])]  # costlier than estimated -> less compute
+    alloc = [_allocate(law, c * share, req)[:2] for c in bounds]
+    out["flops_interval"] = bounds
+    out["params_interval"] = [alloc[0][0], alloc[1][0]]
+    out["tokens_interval"] = [alloc[0][1], alloc[1][1]]
 
 
 def _finite(out: dict) -> dict:
@@ -322,15 +388,14 @@ def plan_clip(req: PlanRequest, catalog: Catalog, model) -> dict:
                  "gmacs_per_sample": model.gmacs_per_sample.value, "flops": flops, "flops_convention": "clip",
                  "flops_gopher_units": flops / cost.GOPHER_FLOPS, "predicted_loss": None, "law": None,
                  "budget": {"kind": "fixed", "value": None}}
-    out.update(hardware_costs(flops, model.params, hw, catalog, None, warnings, req.mfu, workload="clip", goodput=req.goodput,
+    est = mfu_for(hw, catalog, model.params, req.mfu, "clip", req.mfu_basis, None, req.stack) if hw is not None else None
+    out.update(hardware_costs(flops, model.params, hw, catalog, est, warnings, req.mfu, workload="clip", goodput=req.goodput,
                               pue=req.pue, grid_gco2_per_kwh=req.grid_intensity))
     sources = {"flops_convention": cost.FLOPS_CONVENTIONS["clip"], "gmacs_per_sample": model.cite(model.gmacs_per_sample)}
     if hw is not None:
         sources.update(hw.sources)
-        if req.mfu is None:
-            from planner.hardware import mfu_for as _mfu
-
-            sources["mfu"] = "; ".join(_mfu(hw, catalog, model.params, None, "clip").sources)
+        if est is not None and est.sources:
+            sources["mfu"] = "; ".join(est.sources)
     out["sources"] = sources
     out["warnings"] = list(dict.fromkeys(warnings))
     out["provenance"] = catalog.provenance()

@@ -62,6 +62,15 @@ class NodeCount(click.ParamType):
         return int(value)
 
 
+def mfu_basis_options(func):
+    """--mfu-basis and --stack: where a run's MFU comes from (shared by plan, scaling and calibrate)."""
+    func = click.option("--stack", help="Training stack (e.g. megatron, gpt-neox, fsdp), where the estimator has a "
+                                        "term for it; default: the average published campaign.")(func)
+    return click.option("--mfu-basis", type=click.Choice(["campaign", "benchmark"]), default="campaign", show_default=True,
+                        help="campaign: MFU realised by published end-to-end training runs (with restarts, evaluation "
+                             "and failures); benchmark: tuned steady-state throughput, the optimistic bound.")(func)
+
+
 def output_options(func):
     """The shared --format / --out / --force options of every command with tabular output."""
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from planner.cli import NodeCount, Number, NumberList, catalog_from, cli, output_options, progress, complete_names
+from planner.cli import (NodeCount, Number, NumberList, catalog_from, cli, complete_names, mfu_basis_options,
+                         output_options, progress)
 from planner.output import Column, provenance_note, render_record, render_rows
 
 PLAN_FIELDS = [
@@ -16,6 +17,7 @@ PLAN_FIELDS = [
     Column("tokens_per_param", "tokens per parameter", "ratio"),
     Column("flops", "training FLOPs", "flops"),
     Column("flops_convention", "FLOPs convention"),
+    Column("seq_len", "sequence length"),
     Column("flops_gopher_units", "FLOPs in Gopher units (5.76e23)", "gopher"),
     Column("predicted_loss", "predicted loss (nats/token)", "loss"),
     Column("law", "law"),
@@ -29,7 +31,8 @@ PLAN_FIELDS = [
     Column("accelerator", "accelerator"),
     Column("dtype", "dtype"),
     Column("peak_flops_per_gpu", "dense peak per GPU (FLOP/s)", "flops"),
-    Column("mfu", "MFU (steady state)", "fraction"),
+    Column("mfu", "MFU", "fraction"),
+    Column("mfu_kind", "MFU basis"),
     Column("goodput", "goodput", "fraction"),
     Column("gpus", "GPUs"),
     Column("nodes", "nodes"),
@@ -55,24 +58,49 @@ PROJECTION_COLUMNS = [
     Column("tokens", "tokens", "count"),
     Column("tokens_per_param", "tokens/param", "ratio"),
     Column("predicted_loss", "loss", "loss"),
-    Column("mfu", "MFU (steady state)", "fraction"),
+    Column("mfu", "MFU", "fraction"),
     Column("goodput", "goodput", "fraction"),
     Column("gpu_hours", "GPU-hours", "hours"),
+    Column("gpu_hours_interval", "GPU-hours, 80% range", "hours"),
     Column("node_hours", "node-hours", "hours"),
     Column("wall_clock_days", "days", "ratio"),
 ]
+
+
+def goodput_notes(result: dict) -> list[str]:
+    """What the goodput and the ranges mean under the result's MFU basis (shared by plan and scaling)."""
+    notes = []
+    kind, goodput = result.get("mfu_kind"), result.get("goodput")
+    if goodput is not None:
+        if kind == "campaign":
+            notes.append("goodput: included in the campaign-realised MFU (restarts, evaluation, failures and idle time "
+                         "of published runs)" + ("" if goodput == 1 else f"; a further {goodput:g} applied (--goodput)"))
+        elif goodput == 1:
+            notes.append("goodput: 1 (steady state: no restarts, evaluation or failures; the default campaign basis "
+                         "includes them)")
+        else:
+            notes.append(f"goodput: {goodput:g} of allocated time trains")
+    if result.get("interval_level"):
+        what = ("campaigns' reported GPU-hours against this estimate" if kind == "campaign"
+                else "published campaigns' GPU-hours against the tuned benchmark")
+        notes.append(f"ranges: {result['interval_level']:.0%} prediction intervals from the out-of-sample spread of {what}")
+        if result.get("params_interval"):
+            notes.append("the budget fixes the hours: their uncertainty moves into the compute bought, "
+                         "hence the ranges on FLOPs, parameters and tokens")
+    elif kind == "given":
+        notes.append("ranges: none (MFU given)")
+    return notes
 
 
 def plan_notes(result: dict) -> list[str]:
     notes = [f"FLOPs convention: {result['sources']['flops_convention']}"]
     if result.get("law"):
         notes.append(f"law: {result['law']} — {result['law_form']}")
+    if result.get("shape_basis"):
+        notes.append(f"attention FLOPs: {result['shape_basis']}")
     if result.get("mfu_basis"):
         notes.append(f"MFU: {result['mfu_basis']}")
-    if result.get("goodput") is not None:
-        notes.append("goodput: " + ("1 (steady state: no restarts, evaluation or failures; --goodput 0.9 "
-                                    "allows for them, cf. Llama 3's >90% effective training time)"
-                                    if result["goodput"] == 1 else f"{result['goodput']:g} of allocated time trains"))
+    notes += goodput_notes(result)
     if result.get("energy_basis"):
         notes.append(f"energy: {result['energy_basis']}" + (f"; {result['site_basis']}" if result.get("site_basis") else
                                                              "; no PUE or grid intensity known (--pue, --grid-intensity)"))
@@ -98,7 +126,9 @@ Examples:
   # Cost of a fixed run, and the loss the law predicts for it
   planner plan --params 7e9 --tokens 2T --cluster leonardo-booster --nodes 128
   # A catalog model: Llama 2 7B on 2T tokens; an openCLIP run (6 x GMACs x samples)
-  planner plan --model llama-2-7b --tokens 2T --cluster juwels-booster --nodes 64 --goodput 0.9
+  planner plan --model llama-2-7b --tokens 2T --cluster juwels-booster --nodes 64
+  # The same at the tuned-benchmark MFU (steady state, the optimistic bound)
+  planner plan --model llama-2-7b --tokens 2T --cluster juwels-booster --nodes 64 --mfu-basis benchmark
   planner plan --model openclip-vit-l-14 --samples 34e9 --cluster juwels-booster --nodes 100
   # Compute needed to reach a loss; inference-aware and data-constrained sizing
   planner plan --target-loss 2.1 --law epoch-2024
@@ -125,9 +155,13 @@ Examples:
 @click.option("--model", shell_complete=complete_names("models"), help="A model from the catalog (planner catalog list models) instead of --params.")
 @click.option("--samples", type=Number(), help="CLIP models: samples seen.")
 @click.option("--flops-convention", type=click.Choice(["6ND", "6ND+attention"]),
-              help="Hardware FLOPs: 6ND (default; MoE: active parameters; CLIP: 6 x MACs) or 6ND+attention (needs --model).")
+              help="Hardware FLOPs: 6ND+attention (default; MoE: active parameters; CLIP: 6 x MACs) or 6ND.")
+@click.option("--seq-len", type=click.IntRange(min=16, max=10_000_000),
+              help="Training sequence length for the attention FLOPs (default: the model's, else 4096).")
+@mfu_basis_options
 @click.option("--goodput", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0, show_default=True,
-              help="Fraction of allocated time that trains (restarts, evaluation, failures cost the rest).")
+              help="A further fraction of allocated time that trains (the campaign basis already includes "
+                   "typical restarts, evaluation and failures).")
 @click.option("--pue", type=click.FloatRange(min=1, max=5), help="Site power usage effectiveness (default: the cluster's, where published).")
 @click.option("--grid-intensity", type=click.FloatRange(min=0, max=5000),
               help="gCO2 per kWh of the site's electricity, for a CO2 estimate (default: the cluster's, where published).")

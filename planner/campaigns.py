@@ -1,0 +1,113 @@
+"""Published end-to-end training campaigns: what whole runs realised, as the catalog kind `campaigns`.
+
+A campaign set is one catalog entry with many runs. Each run states what a user knows before
+training (workload, accelerator, parameters, layers and width, sequence length, tokens or
+samples, GPU count, training stack) and what the run reported afterwards: its GPU-hours, all
+restarts, evaluation and idle time included. From the two follows the run's *realised* MFU,
+model FLOPs / (GPU-hours × dense peak); `planner.throughput` fits its estimator on them.
+Users add their own runs in a campaign file of a catalog directory of their own.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from planner.catalog import Entry, Slug, Sourced, Strict
+
+Workload = Literal["dense-lm", "moe", "clip"]
+
+# Physical ranges: a value outside is a typo (a missing exponent, GPU-days given as GPU-hours).
+RANGES = {
+    "params": (1e6, 1e13),
+    "active_params": (1e6, 1e13),
+    "layers": (1, 1000),
+    "d_model": (64, 1e6),
+    "seq_len": (16, 1e7),
+    "tokens": (1e8, 1e15),
+    "samples": (1e6, 1e13),
+    "gmacs_per_sample": (0.01, 1e5),
+    "gpus": (1, 1e6),
+    "gpu_hours": (1, 1e9),
+}
+MFU_RANGE = (0.01, 0.9)  # a realised MFU outside this says one of the inputs is wrong
+
+
+class CampaignRun(Strict):
+    name: Slug
+    title: str | None = None
+    workload: Workload
+    stack: str = Field(min_length=1, max_length=40, description="training software, e.g. megatron, gpt-neox, fsdp")
+    year: int | None = Field(None, ge=2015, le=2100)
+    accelerator: Slug
+    params: Sourced = Field(description="total parameters (CLIP: image + text towers)")
+    active_params: Sourced | None = Field(None, description="MoE: parameters that work per token")
+    layers: Sourced | None = None
+    d_model: Sourced | None = None
+    seq_len: Sourced | None = None
+    tokens: Sourced | None = None
+    samples: Sourced | None = Field(None, description="CLIP: samples seen")
+    gmacs_per_sample: Sourced | None = Field(None, description="CLIP: forward GMACs per image-text pair")
+    clip_model: Slug | None = Field(None, description="CLIP: the catalog model whose GMACs apply")
+    gpus: Sourced | None = Field(None, description="GPUs the run trained on (its main phase)")
+    gpu_hours: Sourced = Field(description="reported GPU-hours of the whole run, or GPUs × days × 24 (derived)")
+    excluded: str | None = Field(None, description="why this run is kept for the record but not fitted")
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CampaignRun":
+        for key, (lo, hi) in RANGES.items():
+            item = getattr(self, key)
+            if item is not None and not lo <= item.value <= hi:
+                raise ValueError(f"{key}: {item.value:g} is outside the physical range {lo:g}-{hi:g}")
+        if self.workload == "clip":
+            if self.samples is None or (self.gmacs_per_sample is None and self.clip_model is None):
+                raise ValueError("samples: a clip run needs samples and gmacs_per_sample (or clip_model)")
+            if self.tokens is not None:
+                raise ValueError("tokens: a clip run counts samples, not tokens")
+        else:
+            if self.tokens is None:
+                raise ValueError(f"tokens: a {self.workload} run needs its training tokens")
+            if self.seq_len is None:
+                raise ValueError(f"seq_len: a {self.workload} run needs its sequence length (attention FLOPs)")
+            if self.samples is not None:
+                raise ValueError("samples: only clip runs count samples")
+        if self.workload == "moe" and self.active_params is None:
+            raise ValueError("active_params: a moe run needs its active parameters")
+        if self.active_params is not None and self.active_params.value > self.params.value:
+            raise ValueError("active_params: more than the total parameters")
+        if (self.layers is None) != (self.d_model is None):
+            raise ValueError("layers: give layers and d_model together (or neither: an assumed shape)")
+        return self
+
+    @property
+    def working_params(self) -> float:
+        """Parameters that do work per token (MoE: active), the size the estimator reads."""
+        return (self.active_params or self.params).value
+
+
+class CampaignSet(Entry):
+    runs: list[CampaignRun] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "CampaignSet":
+        seen: set[str] = set()
+        for run in self.runs:
+            if run.name in seen:
+                raise ValueError(f"runs: '{run.name}' appears twice")
+            seen.add(run.name)
+        return self
+
+
+def realised_mfu(flops: float, gpu_hours: float, peak_flops: float) -> float:
+    """Model FLOPs over what the GPUs could have done at peak in the hours the run reported."""
+    return flops / (gpu_hours * 3600.0 * peak_flops)
+
+
+def check_realised(name: str, value: float) -> str | None:
+    lo, hi = MFU_RANGE
+    if not (math.isfinite(value) and lo <= value <= hi):
+        return f"run '{name}': realised MFU {value:.3g} is outside {lo:g}-{hi:g}; check its gpu_hours, tokens and params"
+    return None
