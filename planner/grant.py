@@ -13,12 +13,14 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
+
 from planner import cost
 from planner.catalog import Catalog
 from planner.errors import PlannerError, located
 from planner.grant_method import method_facts
-from planner.hardware import hardware_costs, hardware_for
-from planner.plan import build_request
+from planner.hardware import INTERVAL_LEVEL, hardware_costs, hardware_for, mfu_for
+from planner.plan import PlanRequest, build_request, run_shape
 from planner.programs import Program, burn_plan, check_thresholds, conversion, month_labels
 from planner.proposal import Experiment, Proposal, ScalingEvidence, Where, start_month
 from planner.proposal import load_proposal  # noqa: F401  (the grant API: load a proposal, then build it)
@@ -48,21 +50,27 @@ def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: in
         else:
             if exp.tokens is None or exp.samples is not None:
                 raise where.error(at + ("tokens",), f"{m.name} is a language model: give tokens, not samples")
-            conv = "moe" if m.kind == "moe-lm" else "6ND"
-            params, workload = m.active_params, ("moe" if m.kind == "moe-lm" else "dense-lm")
-            flops = float(cost.training_flops(params, exp.tokens, conv))
+            rs = run_shape(PlanRequest(seq_len=p.seq_len, params=[m.active_params], tokens=exp.tokens), m)
+            params, workload, conv = m.active_params, rs.workload, rs.convention
+            flops = float(cost.lm_flops(params, exp.tokens, conv, rs.seq_len, rs.layers, rs.d_model))
             row["citations"] = [m.cite(m.params_active)] if m.kind == "moe-lm" else []
     elif exp.kind == "clip":
         row["gmacs_per_sample"] = exp.gmacs_per_sample
         flops, params, workload, conv = float(cost.training_flops(exp.gmacs_per_sample * 1e9, exp.samples, "clip")), exp.params, "clip", "clip"
     else:
-        flops, params, workload, conv = float(cost.training_flops(exp.params, exp.tokens)), exp.params, "dense-lm", "6ND"
+        rs = run_shape(PlanRequest(seq_len=p.seq_len, params=[exp.params], tokens=exp.tokens), None)
+        params, workload, conv = exp.params, rs.workload, rs.convention
+        flops = float(cost.lm_flops(params, exp.tokens, conv, rs.seq_len))
+    seq = None if workload == "clip" else rs.seq_len
     try:
         hw = hardware_for(catalog, cluster=p.cluster, nodes=exp.nodes, dtype=p.dtype)
-        c = hardware_costs(flops, params, hw, catalog, None, warnings, mfu, workload, goodput)
+        est = mfu_for(hw, catalog, params, mfu, workload, p.mfu_basis, seq, p.stack)
+        c = hardware_costs(flops, params, hw, catalog, est, warnings, mfu, workload, goodput)
     except PlannerError as e:
         key = "nodes" if "nodes" in e.message else "mfu"
-        raise where.error(at + (key,), e.message.replace("give --mfu", "set `mfu:` in the experiment or the proposal")) from None
+        raise where.error(at + (key,), e.message.replace("give --mfu (e.g. --mfu 0.3)", "set `mfu:` in the experiment or "
+                          "the proposal (e.g. mfu: 0.3)").replace("give --mfu", "set `mfu:` in the experiment or the proposal")) from None
+    row["mfu_errors"] = est.errors
     runs = exp.runs
     basis = c["mfu_basis"] if mfu is None else f"{mfu:g}, given in the {'experiment' if exp.mfu is not None else 'proposal'}"
     row.update(flops=flops * runs, flops_convention=conv, mfu=c["mfu"], mfu_basis=basis, goodput=goodput,
@@ -103,6 +111,9 @@ def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: 
         update["mfu"] = exp.mfu if exp.mfu is not None else p.mfu
     if exp.nodes is not None and isinstance(exp.sweep, str):
         update["nodes"] = exp.nodes
+    for key in ("mfu_basis", "stack", "seq_len"):  # the proposal's settings, unless the spec states its own
+        if getattr(p, key) is not None and key in p.model_fields_set and key not in spec.model_fields_set:
+            update[key] = getattr(p, key)
     if update:
         spec = spec.model_copy(update=update)
     design = sw.design(spec, src, catalog, base)
@@ -124,6 +135,7 @@ def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: 
         "node_hours": sum(d["node_hours"] for d in detail) * reps, "gpu_hours": sum(d["gpu_hours"] for d in detail) * reps,
         "charge": sum(r.charge for r in runs) / goodput * reps, "sweep_runs": detail, "sweep_runs_count": len(runs) * reps,
         "storage_params": sum(r.params for r in runs) * reps, "law": spec.law if spec.sweep.kind in ("isoflop", "ladder") else None,
+        "mfu_errors": () if "mfu" in update else design.mfu_errors,
     }
 
 
@@ -136,7 +148,7 @@ def _hours_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: 
     return {"model": None, "params": None, "tokens": None, "samples": None, "flops": None, "flops_convention": None,
             "mfu": None, "mfu_basis": None, "goodput": None, "nodes": exp.nodes, "gpus_per_run": hw.gpus,
             "wall_hours_per_run": exp.wall_hours, "node_hours": nh, "gpu_hours": nh * hw.gpus_per_node,
-            "charge": nh * per, "storage_params": 0.0}
+            "charge": nh * per, "storage_params": 0.0, "mfu_errors": ()}
 
 
 SUMMED = ("runs", "node_hours", "gpu_hours", "charge", "units", "request")
@@ -197,7 +209,7 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
         row.update(name=exp.name, kind=exp.kind, purpose=exp.purpose, runs=runs, start_month=first,
                    months=exp.months or p.months - first + 1,
                    units=row["node_hours"] * conv.per_node_hour)
-        row["request"] = math.ceil(row["units"] - 1e-9 * max(1.0, row["units"]))  # whole units, never below the estimate
+        _request(row, p.confidence)
         for a in also:
             row[a.unit] = row["node_hours"] * a.per_node_hour
         row["storage_tb"] = storage_tb(exp.storage_tb, exp.checkpoints, row["storage_params"])
@@ -209,6 +221,8 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
         rows.append(row)
     keys = SUMMED + tuple(a.unit for a in also)
     subtotal = {"name": "subtotal", **{k: sum(r[k] for r in rows) for k in keys}}
+    # rows share one throughput estimator, so their errors move together: ranges add up
+    subtotal["units_interval"] = [sum((r["units_interval"] or [r["units"]] * 2)[j] for r in rows) for j in (0, 1)]
     cont = {"name": f"contingency ({contingency:.0%})", "runs": None,
             **{k: subtotal[k] * contingency for k in keys if k != "runs"}}
     cont["request"] = math.ceil(subtotal["request"] * contingency - 1e-9)
@@ -236,6 +250,7 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
                     "accounting_status": cluster.status_of(cluster.accounting.units_per_node_hour)},
         "unit": _conv_dict(conv), "also": [_conv_dict(a) for a in also],
         "start": "%04d-%02d" % start_month(p.start), "months": p.months, "contingency": contingency, "goodput": p.goodput,
+        "confidence": p.confidence, "interval_level": INTERVAL_LEVEL, "mfu_basis": p.mfu_basis,
         "rows": rows, "subtotal": subtotal, "contingency_row": cont, "total": total,
         "storage": storage(p, rows, [p.experiments[i] for i in indices], program, cluster.name, warnings),
         "burn": schedule, "thresholds": check_thresholds(program, cluster, catalog, total["node_hours"], p.months, warnings),
@@ -275,6 +290,23 @@ def _scaling(item: ScalingEvidence, j: int, p: Proposal, where: Where, base: Pat
     with located(where, *at):
         result = strong_scaling(request, catalog, item.nodes, measured, item.global_batch, up_to=exp.nodes)
     return {**result, "experiment": exp.name, "source": item.source}
+
+
+def _request(row: dict, confidence: float) -> None:
+    """Estimate, 80% range and request of a row: the request is the `confidence` quantile of the
+    row's out-of-sample error (published campaigns against their estimate), in whole units, never
+    below the estimate. Rows with stated hours (wall_hours) or a given MFU request their estimate."""
+    errors = np.asarray(row.pop("mfu_errors", ()) or (), dtype=float)
+    units = row["units"]
+    if errors.size:
+        tail = (1 - INTERVAL_LEVEL) / 2
+        row["units_interval"] = [units * float(np.exp(np.quantile(errors, tail))),
+                                 units * float(np.exp(np.quantile(errors, 1 - tail)))]
+        row["request_factor"] = max(1.0, float(np.exp(np.quantile(errors, confidence))))
+    else:
+        row["units_interval"], row["request_factor"] = None, 1.0
+    wanted = units * row["request_factor"]
+    row["request"] = math.ceil(wanted - 1e-9 * max(1.0, wanted))
 
 
 def _conv_dict(c) -> dict:

@@ -5,7 +5,10 @@ the paragraph, numbering the citations [1], [2], ... in order of first use.
 
 from __future__ import annotations
 
+import math
 import re
+
+import numpy as np
 
 from planner import cost
 
@@ -48,6 +51,8 @@ def method_facts(rows: list[dict], cluster, catalog, p, program) -> list[dict]:
             prof = catalog.mfu_profile(name)
             cites += [prof.sources[pt.source].citation for pt in prof.points]
         text = f"MFU for {_and(names)}: {basis}"
+        if basis.startswith("campaign"):
+            cites.append(campaign_citation(catalog))
         if not cites:
             text += ": an assumption, not a measurement on this system"
             if acc.matmul_ceiling is not None:
@@ -55,10 +60,16 @@ def method_facts(rows: list[dict], cluster, catalog, p, program) -> list[dict]:
                 cites.append(acc.cite(acc.matmul_ceiling))
         facts.append({"topic": "mfu", "text": text, "cite": list(dict.fromkeys(cites))})
     goodputs = sorted({r["goodput"] for r in rows if r["goodput"] is not None})
-    if goodputs:
+    campaign = any((r["mfu_basis"] or "").startswith("campaign") for r in rows)
+    if goodputs and campaign and goodputs == [1.0]:
+        facts.append({"topic": "goodput", "text": "restarts, evaluation, failures and idle time are included in the "
+                      "realised MFU, as the published runs reported their GPU-hours", "cite": []})
+    elif goodputs:
         facts.append({"topic": "goodput", "text": "the goodput (fraction of allocated time that trains, the rest going to "
                       "restarts, evaluation and failures) is " + ", ".join(f"{g:g}" for g in goodputs)
                       + (" (steady state; restarts are left to the contingency)" if goodputs == [1.0] else " (assumed)"), "cite": []})
+    if any(r.get("units_interval") for r in rows):
+        facts.append({"topic": "confidence", "text": confidence_text(catalog, p.confidence), "cite": [campaign_citation(catalog)]})
     for law in sorted({r["law"] for r in rows if r.get("law")}):
         facts.append({"topic": "law", "text": f"the sweep's model sizes are placed around the compute-optimal size of the "
                       f"scaling law '{law}'", "cite": [catalog.law(law).citation]})
@@ -71,6 +82,34 @@ def method_facts(rows: list[dict], cluster, catalog, p, program) -> list[dict]:
                   f"({c.low.value:.0%}-{c.high.value:.0%} is a common convention, {program.status_of(c.default)})",
                   "cite": [program.cite(c.default)]})
     return facts
+
+
+def campaign_citation(catalog) -> str:
+    sets = catalog.all("campaigns")
+    return ("; ".join(s.title for s in sets) + " (the runs and their sources are listed in the planner documentation, "
+            "docs/calibration.md)")
+
+
+def confidence_text(catalog, confidence: float) -> str:
+    """How the range and the request of each row were obtained, in numbers a reviewer can check."""
+    from planner.hardware import benchmark_errors, campaign_estimator
+
+    model = campaign_estimator(catalog)
+    if model is None:
+        return f"each row requests the {confidence:.0%} quantile of its estimate"
+    score = model.chosen
+    lo, hi = model.interval_factors(0.8)
+    text = (f"the estimator of realised MFU was fitted on {model.n_runs} published end-to-end training runs and chosen "
+            f"by leave-one-out error among {len(model.scores)} forms; out of sample, half the runs lie within "
+            f"{math.expm1(score.median_abs):.0%} of their estimate and {score.within_1_3:.0%} within a factor 1.3, and "
+            f"the 80% range of a row is {lo:.2f}-{hi:.2f} times its estimate; each row requests the "
+            f"{confidence:.0%} quantile of that error ({model.quantile_factor(confidence):.2f} times the estimate, "
+            "never less than the estimate)")
+    if benchmark_errors(catalog):
+        med = float(np.exp(np.median(benchmark_errors(catalog))))
+        text += (f"; for comparison, the tuned throughput benchmarks alone would put GPU-hours at 1/{med:.2f} of what "
+                 "the published runs reported, at the median")
+    return text
 
 
 def justification(result: dict) -> tuple[str, list[str]]:
@@ -86,7 +125,8 @@ def justification(result: dict) -> tuple[str, list[str]]:
         return f" [{', '.join(str(n) for n in sorted(set(nums)))}]" if nums else ""
 
     u, total = result["unit"], result["total"]
-    facts = {t: [f for f in result["method"] if f["topic"] == t] for t in ("flops", "hours", "mfu", "goodput", "law", "charge", "contingency")}
+    facts = {t: [f for f in result["method"] if f["topic"] == t]
+             for t in ("flops", "hours", "mfu", "goodput", "confidence", "law", "charge", "contingency")}
     sentences = [
         f"We request {total['request']:,} {u['label']} on {result['cluster']['title']} over {result['months']} months: "
         f"{total['node_hours']:,.0f} node-hours or {total['gpu_hours']:,.0f} GPU-hours as Slurm counts GPUs, "
@@ -94,7 +134,8 @@ def justification(result: dict) -> tuple[str, list[str]]:
     if facts["flops"]:
         sentences.append("Every training run is sized from its compute C, not from a guess at its duration: "
                          + "; ".join(f["text"] + cite(f["cite"]) for f in facts["flops"]) + ".")
-    sentences += [_cap(f["text"]) + cite(f["cite"]) + "." for t in ("hours", "mfu", "law", "goodput", "charge", "contingency")
+    sentences += [_cap(f["text"]) + cite(f["cite"]) + "." for t in ("hours", "mfu", "law", "goodput", "confidence", "charge",
+                                                                     "contingency")
                   for f in facts[t]]
     sentences.append(f"Conversion to the call's unit: {u['basis']}.")
     sentences += [f"For comparison with the call's thresholds: {a['basis']}." for a in result["also"]]

@@ -26,7 +26,10 @@ def resource_columns(result: dict) -> list[Column]:
             Column("gpu_hours", "GPU-h (Slurm)", "hours")]
     if result["unit"]["unit"] != result["cluster"]["accounting_unit"]:
         cols.append(Column("charge", f"{result['cluster']['accounting_unit']} (cluster billing)", "hours"))
-    cols.append(Column("request", f"request ({result['unit']['label']})", "hours"))
+    label = result['unit']['label']
+    cols += [Column("units", f"estimate ({label})", "hours"),
+             Column("units_interval", f"{result['interval_level']:.0%} range", "hours"),
+             Column("request", f"request at {result['confidence']:.0%} ({label})", "hours")]
     cols += [Column(a["unit"], a["label"], "hours") for a in result["also"]]
     return cols
 
@@ -110,7 +113,11 @@ def notes(result: dict) -> list[str]:
     out = [f"unit: {result['unit']['basis']} ({result['unit']['status']})"]
     out += [f"also: {a['basis']}" for a in result["also"]]
     out.append(f"GPU-h counts the {c['gpus_per_node']} GPUs per node that Slurm shows ({c['accelerator']}); "
-               f"request = node-h × {result['unit']['per_node_hour']:g}, rounded up to whole units per experiment")
+               f"estimate = node-h × {result['unit']['per_node_hour']:g}; request = the {result['confidence']:.0%} quantile "
+               "of the estimate's out-of-sample error against published training campaigns (confidence:), rounded up "
+               "to whole units per experiment")
+    out.append(f"range: {result['interval_level']:.0%} prediction interval from the same errors; rows share one "
+               "estimator, so the subtotal adds their ranges")
     long = [r for r in result["rows"] if r["jobs_per_run"] > 1]
     if long:
         out.append(f"runs longer than the {result['cluster']['max_wall_hours']:g} h limit of partition "
@@ -206,7 +213,7 @@ def render_csv(result: dict) -> str:
 
 def csv_rows(result: dict) -> list[dict]:
     keep = ("name", "kind", "purpose", "runs", "nodes", "gpus_per_run", "wall_hours_per_run", "node_hours", "gpu_hours",
-            "charge", "units", "request", "flops", "flops_convention", "mfu", "goodput", "params", "tokens", "samples",
+            "charge", "units", "units_interval", "request_factor", "request", "flops", "flops_convention", "mfu", "goodput", "params", "tokens", "samples",
             "start_month", "months", "storage_tb") + tuple(a["unit"] for a in result["also"])
     rows = [{"section": "resources", **{k: r.get(k) for k in keep}} for r in resource_rows(result)]
     rows += [{"section": "storage", "name": s["name"], "tb": s["tb"]} for s in storage_rows(result)]

@@ -230,6 +230,9 @@ def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Ca
     est = est or mfu_for(hw, catalog, params, mfu_override, workload, basis, seq_len, stack)
     warnings.extend(hw.warnings)
     warnings.extend(est.warnings)
+    if est.kind == "campaign" and goodput < 1:
+        warnings.append(f"goodput {goodput:g} is applied on top of the campaign-realised MFU, which already includes "
+                        "the restarts, evaluation and failures of published runs")
     gh = float(cost.gpu_hours(flops, hw.peak, est.value)) / goodput
     out.update(accelerator=hw.accelerator.name, cluster=hw.cluster.name if hw.cluster else None, dtype=hw.dtype,
                peak_flops_per_gpu=hw.peak, mfu=est.value, mfu_basis=est.basis, goodput=goodput, gpus=hw.gpus,

@@ -9,13 +9,15 @@ import numpy as np
 from planner import cost
 from planner.catalog import Catalog
 from planner.hardware import hardware_costs
-from planner.plan import PlanRequest, _finite, law_for, resolve_hardware
+from planner.hardware import mfu_for
+from planner.plan import PlanRequest, _finite, _hardware_flops, law_for, resolve_hardware, run_shape
 
 
 def project(req: PlanRequest, catalog: Catalog) -> dict:
     """A Chinchilla-Table-3-style projection: compute-optimal FLOPs and tokens for each size in --params."""
     law = law_for(req, catalog)
     hw = resolve_hardware(req, catalog)
+    rs = run_shape(req, None)
     params = np.array(req.params, dtype=float)
     flops = law.flops_for_params(params)
     tokens = flops / (6.0 * params)
@@ -32,8 +34,12 @@ def project(req: PlanRequest, catalog: Catalog) -> dict:
             "predicted_loss": None if losses is None else float(losses[i]),
         }
         if hw is not None:
-            costs = hardware_costs(float(flops[i]), float(n), hw, catalog, None, warnings, req.mfu)
-            row.update({k: costs[k] for k in ("mfu", "gpu_hours", "node_hours", "wall_clock_days", "energy_kwh")})
+            hw_flops = _hardware_flops(float(n), float(tokens[i]), rs)
+            est = mfu_for(hw, catalog, float(n), req.mfu, rs.workload, req.mfu_basis, rs.seq_len, req.stack)
+            costs = hardware_costs(hw_flops, float(n), hw, catalog, est, warnings, req.mfu, goodput=req.goodput)
+            row.update({k: costs[k] for k in ("mfu", "goodput", "gpu_hours", "gpu_hours_interval", "node_hours",
+                                              "wall_clock_days", "energy_kwh", "mfu_kind", "interval_level")})
+            row["hardware_flops"] = hw_flops
         rows.append(row)
     beyond = [(float(n), float(c)) for n, c in zip(params, flops) if law.extrapolation(float(c))]
     if beyond:
@@ -43,11 +49,13 @@ def project(req: PlanRequest, catalog: Catalog) -> dict:
     meta = {
         "law": law.name,
         "law_form": law.form,
-        "flops_convention": "6ND",
+        "flops_convention": "6ND" if hw is None else f"6ND (law compute); hours from {rs.convention}",
         "accelerator": hw.accelerator.name if hw else None,
         "cluster": hw.cluster.name if hw and hw.cluster else None,
         "gpus": hw.gpus if hw else None,
-        "sources": {"law": law.citation, "flops_convention": cost.FLOPS_CONVENTIONS["6ND"], **(hw.sources if hw else {})},
+        "sources": {"law": law.citation, "flops_convention": cost.FLOPS_CONVENTIONS["6ND" if hw is None else rs.convention],
+                    **(hw.sources if hw else {})},
+        "shape_basis": rs.note if hw is not None else None,
         "warnings": list(dict.fromkeys(warnings)),
         "provenance": catalog.provenance(),
     }

@@ -107,6 +107,10 @@ class Proposal(Strict):
     storage: list[StorageItem] = []
     mfu: Fraction | None = None
     goodput: Fraction = 1.0
+    confidence: float = Field(0.8, ge=0.5, le=0.99, description="each row requests this quantile of its GPU-hours")
+    mfu_basis: Literal["campaign", "benchmark"] = "campaign"
+    stack: str | None = Field(None, min_length=1, max_length=40)
+    seq_len: int | None = Field(None, ge=16, le=10_000_000, description="default: the model's, else 4096")
     dtype: Literal["bf16", "fp16", "fp8", "tf32", "fp32"] = "bf16"
     law: str | None = None
     partition: str | None = Field(None, description="for wall-time limits and node limits; default: the cluster's default")

@@ -53,7 +53,7 @@ def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] |
         raise PlannerError("strong scaling is over node counts: give --cluster")
     if base.budget_kind != "fixed" and not (base.model and (base.tokens or base.samples)):
         raise PlannerError("strong scaling needs one fixed run: --params with --tokens, or --model with --tokens/--samples")
-    base = base.model_copy(update={"goodput": 1.0, "nodes": None, "gpus": None})  # steady state, per node count
+    base = base.model_copy(update={"nodes": None, "gpus": None})  # one plan per node count
     cluster = catalog.cluster(base.cluster)
     limit = int(cluster.nodes.value) if cluster.nodes is not None else None
     if node_counts is None:
@@ -77,7 +77,7 @@ def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] |
         memory = plan.get("memory") or {}
         throughput = items / (plan["wall_clock_hours"] * 3600.0)
         row = {"nodes": n, "gpus": plan["gpus"], "fits": memory.get("fits"), "layout": memory.get("layout"),
-               "mfu": plan["mfu"], "throughput": throughput, "wall_hours": plan["wall_clock_hours"],
+               "mfu": plan["mfu"], "wall_hours_interval": plan.get("wall_clock_hours_interval"), "throughput": throughput, "wall_hours": plan["wall_clock_hours"],
                "seconds_per_step": global_batch / throughput if global_batch else None}
         if n in by_nodes:
             got = by_nodes[n]
@@ -103,7 +103,8 @@ def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] |
         "run": {"model": base.model, "params": plans[0]["params"], unit: items, "flops": plans[0]["flops"],
                 "flops_convention": plans[0]["flops_convention"], "cluster": cluster.name,
                 "accelerator": plans[0]["accelerator"], "global_batch": global_batch},
-        "unit": unit, "rows": rows, "mfu_basis": plans[-1]["mfu_basis"], "measured": bool(measured),
+        "unit": unit, "rows": rows, "mfu_basis": plans[-1]["mfu_basis"], "mfu_kind": plans[-1]["mfu_kind"],
+        "measured": bool(measured),
         "baseline_nodes": next((r["nodes"] for r in rows if r.get("speedup") == 1.0), None),
         "warnings": warnings,
         "provenance": catalog.provenance(),
@@ -176,7 +177,8 @@ def measurements_from_csv(path, global_batch: float | None = None) -> list[Measu
 
 PREDICTED = [Column("nodes", "nodes"), Column("gpus", "GPUs"), Column("mfu", "MFU", "fraction"),
              Column("throughput", "{unit}/s", "count"), Column("seconds_per_step", "s/step", "float"),
-             Column("wall_hours", "wall-h (run)", "hours"), Column("speedup", "speed-up", "ratio"),
+             Column("wall_hours", "wall-h (run)", "hours"), Column("wall_hours_interval", "wall-h, 80% range", "hours"),
+             Column("speedup", "speed-up", "ratio"),
              Column("efficiency", "efficiency", "fraction")]
 MEASURED = [Column("measured_throughput", "measured {unit}/s", "count"), Column("measured_mfu", "measured MFU", "fraction"),
             Column("measured_speedup", "measured speed-up", "ratio"),
@@ -195,7 +197,9 @@ def scaling_notes(result: dict, how_to_measure: str = "benchmark a few counts an
     what = run["model"] or f"{human(run['params'], 'count')} parameters"
     items = run.get("tokens") or run.get("samples")
     notes = [f"run: {what}, {human(items, 'count')} {result['unit']}, {human(run['flops'], 'flops')} FLOPs ({run['flops_convention']}) "
-             f"on {run['cluster']} ({run['accelerator']}); steady state (goodput 1)",
+             f"on {run['cluster']} ({run['accelerator']}); "
+             + ("MFU as realised by published campaigns (restarts and evaluation included)" if result.get("mfu_kind") == "campaign"
+                else "steady state (goodput 1)"),
              f"predicted: `planner plan --nodes K` for each row; MFU: {result['mfu_basis']}",
              f"speed-up and efficiency relative to {_nodes(result['baseline_nodes'])}, the smallest count here that holds the model"
              if result["baseline_nodes"] else "no row holds the model: no speed-up"]

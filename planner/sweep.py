@@ -33,7 +33,7 @@ import numpy as np
 from planner import cost, mfu
 from planner.catalog import Catalog, Cluster, Partition
 from planner.errors import PlannerError, located
-from planner.hardware import Hardware, check_dtype, hardware_costs, hardware_for, mfu_profile_for
+from planner.hardware import Hardware, benchmark_errors, check_dtype, hardware_costs, hardware_for, mfu_many
 from planner.slurm import CONTROL, PLACEHOLDERS, check_path, round_up_time, unknown_placeholders
 from planner.sweep_spec import MANAGED, NAME_RE, ClipModel, Source, SweepSpec
 from planner.sweep_spec import load_spec, parse_spec  # noqa: F401  (the sweep API: load a spec, then design it)
@@ -54,6 +54,8 @@ class Run:
     gpus: int = 0
     mfu: float = 0.0
     gpu_hours: float = 0.0
+    gpu_hours_low: float = 0.0  # the 80% prediction interval of the estimate
+    gpu_hours_high: float = 0.0
     node_hours: float = 0.0
     charge: float = 0.0
     est_hours: float = 0.0
@@ -90,6 +92,7 @@ class Sweep:
     mfu_basis: str
     warnings: list[str]
     notes: list[str] = field(default_factory=list)
+    mfu_errors: tuple[float, ...] = ()  # out-of-sample ln errors of the MFU estimate (one estimator for every run)
 
 
 def _short(x: float) -> str:
@@ -168,33 +171,40 @@ def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[tuple]
         if p < 1 or t < 1:
             raise src.error(("sweep",), f"a run rounds to {p} parameters and {t} tokens; use larger budgets")
         label = "-".join(x for x in (tag, f"N{_short(p)}", f"D{_short(t)}" if budget is None else "") if x)
-        out.append((label, tag if spec.sweep.kind == "list" else "", p, t, float(cost.training_flops(p, t)), budget, nodes))
-    return out, "6ND", warnings
+        out.append((label, tag if spec.sweep.kind == "list" else "", p, t,
+                    float(cost.lm_flops(p, t, spec.flops_convention, spec.seq_len)), budget, nodes))
+    if spec.flops_convention == "6ND":
+        return out, "6ND", warnings
+    return out, (f"6ND+attention: C = (6·N + 12·L·h·s)·D, sequence {spec.seq_len}, width = {cost.ASPECT:g} × layers "
+                 "assumed for each size (budgets are the law's 6ND compute)"), warnings
 
 
 def _mfu_estimates(spec: SweepSpec, hw: Hardware, catalog: Catalog, params: list[int], src: Source,
                    warnings: list[str]) -> list[mfu.MfuEstimate]:
-    """`mfu_for` for every run, with the profile looked up once and interpolated for all sizes at once
-    (`mfu.estimate_many`: the same arithmetic as `plan`; tests hold the two equal)."""
+    """`mfu_for` for every run, all sizes at once (`hardware.mfu_many`: the same arithmetic as `plan`;
+    tests hold the two equal)."""
     if spec.mfu is not None:
         return [mfu.MfuEstimate(spec.mfu, f"{spec.mfu:g} given in the spec (mfu)")] * len(params)
     workload = "clip" if spec.sweep.kind == "samples" else "dense-lm"
     try:
-        if spec.mfu_profile is None:
-            profile = mfu_profile_for(hw, catalog, workload)
-        else:
+        if spec.mfu_profile is not None:
             profile = catalog.mfu_profile(spec.mfu_profile)
             check_dtype(profile, hw)
+            out = [replace(e, kind="benchmark", errors=benchmark_errors(catalog))
+                   for e in mfu.estimate_many(profile, hw.accelerator, params, hw.gpus)]
+        else:
+            out = mfu_many(hw, catalog, params, workload, spec.mfu_basis, spec.seq_len, spec.stack)
     except PlannerError as exc:
         key = ("mfu_profile",) if spec.mfu_profile else ("mfu",)
-        raise src.error(key, exc.message.replace("give --mfu (e.g. --mfu 0.4)", "set `mfu:` in the spec (e.g. mfu: 0.4)")) from None
-    out = mfu.estimate_many(profile, hw.accelerator, params, hw.gpus)
+        raise src.error(key, exc.message.replace("give --mfu (e.g. --mfu 0.3)", "set `mfu:` in the spec (e.g. mfu: 0.3)")
+                        .replace("give --mfu", "set `mfu:` in the spec")) from None
     # one warning for all runs, not one per run
-    held = [p for p, est in zip(params, out) if any("nearest measured size" in w for w in est.warnings)]
-    warnings.extend(dict.fromkeys(w for est in out for w in est.warnings if "nearest measured size" not in w))
+    held = [p for p, est in zip(params, out) if any("nearest measured size" in w or "outside the" in w for w in est.warnings)]
+    warnings.extend(dict.fromkeys(w for est in out for w in est.warnings
+                                  if "nearest measured size" not in w and "outside the" not in w))
     if held:
-        warnings.append(f"MFU for {len(held)} run(s) of {min(held):.3g}-{max(held):.3g} parameters is held at "
-                        f"the nearest measured size of profile '{profile.name}'")
+        warnings.append(f"MFU for {len(held)} run(s) of {min(held):.3g}-{max(held):.3g} parameters is extrapolated "
+                        "beyond the sizes it was measured or calibrated on")
     return [replace(est, warnings=()) for est in out]
 
 
@@ -233,7 +243,8 @@ def _nodes_within(spec: SweepSpec, params: int, flops: float, nodes: int, cluste
     cap = int(max_nodes or (cluster.nodes.value if cluster.nodes is not None else 10**6))
     for _ in range(20):  # MFU falls slowly with GPU count: rescaling converges in a step or two
         hw = hardware_at(nodes)
-        hours = hardware_costs(flops, float(params), hw, catalog, None, [], spec.mfu)["wall_clock_hours"]
+        hours = hardware_costs(flops, float(params), hw, catalog, None, [], spec.mfu, basis=spec.mfu_basis,
+                               seq_len=spec.seq_len, stack=spec.stack)["wall_clock_hours"]
         if hours <= spec.target_hours or nodes >= cap:
             return nodes
         nodes = min(cap, max(nodes + 1, math.ceil(nodes * hours / spec.target_hours)))
@@ -325,6 +336,7 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
         runs.append(Run(f"{spec.name}-{i:0{width}d}-{label}", model, p, t, flops, budget, nodes))
         by_nodes.setdefault(nodes, []).append(i)
     mfu_basis = set()
+    mfu_errors: tuple[float, ...] = ()
     for nodes, idx in sorted(by_nodes.items()):
         with located(src, "nodes"):
             hw = hardware_at(nodes)
@@ -333,8 +345,10 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
             r = runs[i]
             c = hardware_costs(r.flops, float(r.params), hw, catalog, est, warnings)
             r.gpus, r.mfu, r.gpu_hours, r.node_hours = c["gpus"], c["mfu"], c["gpu_hours"], c["node_hours"]
+            r.gpu_hours_low, r.gpu_hours_high = c["gpu_hours_interval"] or (r.gpu_hours, r.gpu_hours)
             r.charge, r.est_hours = c["charge"]["amount"], c["wall_clock_hours"]
             mfu_basis.add(est.basis)
+            mfu_errors = est.errors
             need = r.est_hours * (1.0 + spec.time_margin) * 60.0  # minutes
             if need <= limit_min:
                 r.time_minutes = max(1, min(limit_min, round_up_time(need, spec.time_step_minutes)))
@@ -357,4 +371,4 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
             r.array, r.index = aid, k
         arrays.append(Array(aid, members, nodes, minutes, segments, min(spec.max_concurrent, len(members)), signal_for(minutes)))
     return Sweep(spec, cluster, partition, account or spec.account, out_abs, workdir, runs, arrays, tasks, cpus,
-                 convention, "; ".join(sorted(mfu_basis)), list(dict.fromkeys(warnings)))
+                 convention, "; ".join(sorted(mfu_basis)), list(dict.fromkeys(warnings)), mfu_errors=mfu_errors)

@@ -105,6 +105,11 @@ class SweepSpec(SpecModel):
     signal_seconds: int = Field(300, ge=0, le=86400)
     mfu: float | None = Field(None, gt=0, le=1)
     mfu_profile: str | None = None
+    mfu_basis: Literal["campaign", "benchmark"] = Field(
+        "campaign", description="campaign: MFU realised by published training runs; benchmark: tuned steady state")
+    stack: str | None = Field(None, min_length=1, max_length=40, description="training stack, for the estimator")
+    seq_len: int = Field(4096, ge=16, le=10_000_000, description="training sequence length (attention FLOPs)")
+    flops_convention: Literal["6ND", "6ND+attention"] = "6ND+attention"
     dtype: Literal["bf16", "fp16", "fp8", "tf32", "fp32"] = "bf16"
     tasks_per_node: int | None = Field(None, ge=1)
     cpus_per_task: int | None = Field(None, ge=1)

@@ -184,7 +184,11 @@ def plan(ctx, fmt, **options):
     progress(f"planning with {'model ' + request.model if request.model else 'law ' + (request.law_file or request.law)}")
     if request.params is not None and len(request.params) > 1:
         result = project(request, catalog)
-        notes = [f"FLOPs convention: {result['sources']['flops_convention']}", f"law: {result['law']} — {result['law_form']}"]
+        notes = [f"FLOPs: {result['flops_convention']}: {result['sources']['flops_convention']}",
+                 f"law: {result['law']} — {result['law_form']}"]
+        if result.get("shape_basis"):
+            notes.append(f"attention FLOPs: {result['shape_basis']}")
+        notes += goodput_notes(result["rows"][0]) if result.get("accelerator") else []
         notes += [f"warning: {w}" for w in result["warnings"]] + provenance_note(result["provenance"])
         columns = [c for c in PROJECTION_COLUMNS if any(r.get(c.key) is not None for r in result["rows"])]
         return render_rows(result["rows"], columns, fmt, notes, data=result)

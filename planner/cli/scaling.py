@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from planner.cli import Number, NumberList, catalog_from, cli, complete_names, output_options, progress
+from planner.cli import Number, NumberList, catalog_from, cli, complete_names, mfu_basis_options, output_options, progress
 from planner.errors import PlannerError
 from planner.output import render_rows
 
@@ -32,7 +32,11 @@ Examples:
 @click.option("--mfu", type=click.FloatRange(min=0, max=1, min_open=True), help="Override the MFU profile (0-1) for the prediction.")
 @click.option("--dtype", default="bf16", show_default=True, type=click.Choice(["bf16", "fp16", "fp8", "tf32", "fp32"]),
               help="Dtype whose dense peak MFU refers to.")
-@click.option("--flops-convention", type=click.Choice(["6ND", "6ND+attention"]), help="Hardware FLOPs convention.")
+@click.option("--flops-convention", type=click.Choice(["6ND", "6ND+attention"]),
+              help="Hardware FLOPs convention (default 6ND+attention, as plan).")
+@click.option("--seq-len", type=click.IntRange(min=16, max=10_000_000),
+              help="Training sequence length for the attention FLOPs (default: the model's, else 4096).")
+@mfu_basis_options
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a PNG of speed-up against nodes with the ideal line (needs matplotlib; --force overwrites).")
 @output_options

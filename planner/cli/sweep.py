@@ -20,6 +20,7 @@ SUMMARY_COLUMNS = [
     Column("segments", "segments", "count"),
     Column("throttle", "max running", "count"),
     Column("gpu_hours", "GPU-hours", "hours"),
+    Column("gpu_hours_interval", "GPU-hours, 80% range", "hours"),
     Column("node_hours", "node-hours", "hours"),
     Column("reserved_node_hours", "node-hours reserved", "hours"),
     Column("charge", "charge", "hours"),
@@ -68,6 +69,8 @@ def sweep(ctx, spec, out_dir, force, account, fmt):
         f" --cluster {sw.cluster.name} --nodes K`; "
         f"FLOPs convention: {sw.flops_convention}",
         f"MFU: {sw.mfu_basis}",
+        "GPU-hours, 80% range: prediction interval from the MFU estimate's out-of-sample error against published "
+        "campaigns; the runs share one estimator, so the total adds their ranges",
         f"--time: estimate × (1 + {parsed.time_margin:g}), rounded up "
         + (f"to a multiple of {parsed.time_step_minutes} min" if parsed.time_step_minutes else "to the next of 10 min, 15 min, ..., 1 h, 1.5 h, 2 h, 3 h, 4 h, 6 h, 8 h, 12 h, 16 h, 24 h, ...")
         + ", capped at the partition's limit; longer runs are chains of segments (afterany)",
@@ -80,7 +83,7 @@ def sweep(ctx, spec, out_dir, force, account, fmt):
     data = {
         "name": parsed.name, "dir": sw.out_dir, "cluster": sw.cluster.name, "partition": sw.partition.name,
         "account": sw.account, "runs": len(sw.runs), "arrays": rows, "total": total, "charge_unit": unit,
-        "flops_convention": sw.flops_convention, "mfu_basis": sw.mfu_basis, "notes": sw.notes, "warnings": sw.warnings,
+        "flops_convention": sw.flops_convention, "mfu_basis": sw.mfu_basis, "interval_level": 0.8, "notes": sw.notes, "warnings": sw.warnings,
         "files": sorted(texts), "provenance": catalog.provenance(),
     }
     click.echo(render_rows(rows + [total], SUMMARY_COLUMNS, fmt, notes, data=data), nl=False)
@@ -93,13 +96,17 @@ def summary(sw) -> tuple[list[dict], dict]:
         rows.append({
             "array": a.id, "runs": len(a.runs), "nodes": a.nodes, "time_limit": time_text(a.time_minutes),
             "segments": a.segments, "throttle": a.throttle,
-            "gpu_hours": sum(r.gpu_hours for r in a.runs), "node_hours": sum(r.node_hours for r in a.runs),
+            "gpu_hours": sum(r.gpu_hours for r in a.runs),
+            "gpu_hours_interval": [sum(r.gpu_hours_low for r in a.runs), sum(r.gpu_hours_high for r in a.runs)],
+            "node_hours": sum(r.node_hours for r in a.runs),
             "reserved_node_hours": len(a.runs) * a.nodes * a.segments * a.time_minutes / 60.0,
             "charge": sum(r.charge for r in a.runs),
         })
     total = {"array": "total", "runs": len(sw.runs), "arrays": len(sw.arrays), "throttle": (max if sw.spec.throttle == "sweep" else sum)(a.throttle for a in sw.arrays)}
     for key in ("gpu_hours", "node_hours", "reserved_node_hours", "charge"):
         total[key] = sum(r[key] for r in rows)
+    # runs share one estimator, so their errors move together: the total's range is the sum of the ranges
+    total["gpu_hours_interval"] = [sum(r["gpu_hours_interval"][0] for r in rows), sum(r["gpu_hours_interval"][1] for r in rows)]
     return rows, total
 
 
