@@ -1,64 +1,96 @@
-"""How well `planner plan` predicts what was measured: MFU profiles (leave-one-out) and the
-GPU-hours of published training runs."""
+"""How well `planner` predicts what was measured: the campaign estimator against every published
+run it was not fitted on (leave-one-out), the coverage of its intervals, the tuned benchmarks
+against the same runs, and the MFU profiles point by point."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import math
+from dataclasses import dataclass
 
 import numpy as np
-from pydantic import Field
 
-from planner import cost, mfu
-from planner.catalog import Catalog, Source, Sourced, Strict, builtin_dir
-from planner.hardware import hardware_for, hardware_costs
-from planner.yamlio import load_model
-
-RUNS_FILE = Path("calibration") / "public-runs.yaml"
+from planner import mfu, throughput
+from planner.catalog import Catalog
+from planner.hardware import INTERVAL_LEVEL, benchmark_mfus, campaign_estimator
 
 
-class PublicRun(Strict):
-    name: str
-    model: str
+@dataclass(frozen=True)
+class RunCheck:
+    """One published run against the estimate the planner would have made without it."""
+
+    run: str
+    workload: str
     accelerator: str
-    tokens: Sourced
-    published_gpu_hours: Sourced
-    params: Sourced | None = Field(None, description="when the catalog model only stands in for the shape")
-    seq_len: int | None = None
-    gpus: Sourced | None = Field(None, description="GPUs the run used, when published (MFU depends on it)")
+    stack: str
+    params: float
+    gpus: float | None
+    realised_mfu: float
+    estimated_mfu: float | None  # leave-one-out
+    reported_gpu_hours: float
+    estimated_gpu_hours: float | None
+    ratio: float | None  # reported / estimated
+    in_interval: bool | None  # inside the 80% interval built without this run (nested leave-one-out)
+    benchmark_ratio: float | None  # reported / tuned-benchmark estimate
+    source: str
+    status: str
+    excluded: str | None
 
 
-class PublicRuns(Strict):
-    goodput: Sourced
-    runs: list[PublicRun]
-    sources: dict[str, Source]
+@dataclass(frozen=True)
+class CampaignReport:
+    model: throughput.ThroughputModel
+    runs: tuple[RunCheck, ...]
+    median_abs_log: float
+    within_1_3: float
+    worst_ratio: float
+    coverage: float  # share of runs inside their nested-LOO 80% interval
+    interval_factors: tuple[float, float]
+    benchmark_median_ratio: float | None
 
 
-def load_runs(path: Path | None = None) -> PublicRuns:
-    return load_model(PublicRuns, path or builtin_dir() / RUNS_FILE)
+def campaign_report(catalog: Catalog) -> CampaignReport:
+    model = campaign_estimator(catalog)
+    if model is None:
+        from planner.errors import PlannerError
 
-
-def public_runs(catalog: Catalog, runs: PublicRuns | None = None) -> list[dict]:
-    """Planner GPU-hours (6ND+attention, measured MFU profile, stated goodput) vs published."""
-    runs = runs or load_runs()
-    goodput = runs.goodput.value
+        raise PlannerError("no campaign set in the catalog: nothing to calibrate against")
+    points = list(model.points)
+    bench = benchmark_mfus(catalog, points + list(model.excluded))
+    caps = bench
+    inside = throughput.nested_coverage(model, caps)
     rows = []
-    for run in runs.runs:
-        model = catalog.model(run.model)
-        shape = model.shape.model_copy(update={"seq_len": run.seq_len}) if run.seq_len else model.shape
-        n = run.params.value if run.params else float(shape.params())
-        flops = float(cost.training_flops(n, run.tokens.value, "6ND+attention", shape.attention_flops_per_token()))
-        hw = hardware_for(catalog, accelerator=run.accelerator, gpus=int(run.gpus.value) if run.gpus else None)
-        costs = hardware_costs(flops, n, hw, catalog, goodput=goodput)
-        rows.append({"run": run.name, "params": n, "tokens": run.tokens.value, "accelerator": run.accelerator,
-                     "gpus": int(run.gpus.value) if run.gpus else None, "mfu": costs["mfu"], "goodput": goodput, "planner_gpu_hours": costs["gpu_hours"],
-                     "published_gpu_hours": run.published_gpu_hours.value,
-                     "ratio": run.published_gpu_hours.value / costs["gpu_hours"],
-                     "source": runs.sources[run.published_gpu_hours.source].citation})
-    return rows
+    for i, p in enumerate(points):
+        r = model.residuals[i]
+        est_mfu = None if math.isnan(r) else p.realised * math.exp(r)
+        est_hours = None if est_mfu is None else p.gpu_hours * p.realised / est_mfu
+        rows.append(RunCheck(p.name, p.workload, p.accelerator, p.stack, p.params, p.gpus, p.realised, est_mfu,
+                             p.gpu_hours, est_hours, None if est_hours is None else p.gpu_hours / est_hours,
+                             None if math.isnan(r) else bool(inside[i]),
+                             bench[p.name] / p.realised if p.name in bench else None, p.source, p.status, None))
+    for p in model.excluded:
+        rows.append(RunCheck(p.name, p.workload, p.accelerator, p.stack, p.params, p.gpus, p.realised, None,
+                             p.gpu_hours, None, None, None,
+                             bench[p.name] / p.realised if p.name in bench else None, p.source, p.status, p.excluded))
+    ratios = np.array([r.ratio for r in rows if r.ratio is not None])
+    logs = np.abs(np.log(ratios))
+    covered = [r.in_interval for r in rows if r.in_interval is not None]
+    bench_ratios = [r.benchmark_ratio for r in rows if r.benchmark_ratio is not None and r.excluded is None]
+    return CampaignReport(model, tuple(rows), float(np.median(logs)), float(np.mean(logs <= math.log(1.3))),
+                          float(np.exp(logs.max())), float(np.mean(covered)), model.interval_factors(INTERVAL_LEVEL),
+                          float(np.exp(np.median(np.log(bench_ratios)))) if bench_ratios else None)
+
+
+def smoothness(catalog: Catalog, cluster: str, nodes: int, sizes=None) -> list[tuple[float, float]]:
+    """(size, MFU) on a fixed cluster and node count across 100M-1T: the curve a sweep is costed on."""
+    from planner.hardware import hardware_for, mfu_many
+
+    hw = hardware_for(catalog, cluster=cluster, nodes=nodes)
+    sizes = np.geomspace(1e8, 1e12, 41) if sizes is None else np.asarray(sizes, dtype=float)
+    return [(float(n), e.value) for n, e in zip(sizes, mfu_many(hw, catalog, sizes))]
 
 
 def mfu_points(catalog: Catalog) -> list[dict]:
-    """Each measured MFU point against the profile's prediction, with and without that point."""
+    """Each tuned-benchmark MFU point against the profile's prediction, with and without that point."""
     rows = []
     for profile in catalog.all("mfu"):
         acc = catalog.accelerator(profile.accelerators[0])

@@ -70,7 +70,7 @@ class CampaignRun(Strict):
         else:
             if self.tokens is None:
                 raise ValueError(f"tokens: a {self.workload} run needs its training tokens")
-            if self.seq_len is None:
+            if self.seq_len is None and self.excluded is None:
                 raise ValueError(f"seq_len: a {self.workload} run needs its sequence length (attention FLOPs)")
             if self.samples is not None:
                 raise ValueError("samples: only clip runs count samples")

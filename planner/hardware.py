@@ -122,8 +122,8 @@ def campaign_estimator(catalog: Catalog) -> throughput.ThroughputModel | None:
     """The throughput estimator fitted on every campaign set in effect (once per catalog)."""
     if "throughput" not in catalog.derived:
         points = throughput.campaign_points(catalog)
-        catalog.derived["throughput"] = (throughput.fit_estimator(points, benchmark_mfus(catalog, points))
-                                         if points else None)
+        catalog.derived["throughput"] = (throughput.fit_estimator(points, benchmark_mfus(catalog, points),
+                                                                  benchmark_slopes(catalog, points)) if points else None)
     return catalog.derived["throughput"]
 
 
@@ -132,9 +132,24 @@ def benchmark_mfus(catalog: Catalog, points: list[throughput.CampaignPoint]) -> 
     GPU count): the cap of the campaign estimate, and the benchmark basis's out-of-sample test."""
     out = {}
     for p in points:
-        name = _profile_for_accelerator(catalog, catalog.accelerator(p.accelerator), p.workload)
-        if name is not None and catalog.mfu_profile(name).dtype in ("bf16", "fp16"):
-            out[p.name] = mfu.estimate(catalog.mfu_profile(name), catalog.accelerator(p.accelerator), p.params, p.gpus).value
+        profile = _benchmark_profile(catalog, catalog.accelerator(p.accelerator), p.workload)
+        if profile is not None:
+            out[p.name] = mfu.estimate(profile, catalog.accelerator(p.accelerator), p.params, p.gpus).value
+    return out
+
+
+def _benchmark_profile(catalog: Catalog, accelerator: Accelerator, workload: str) -> MfuProfile | None:
+    name = _profile_for_accelerator(catalog, accelerator, workload)
+    profile = catalog.mfu_profile(name) if name is not None else None
+    return profile if profile is not None and profile.dtype in ("bf16", "fp16") else None
+
+
+def benchmark_slopes(catalog: Catalog, points: list[throughput.CampaignPoint]) -> dict[str, float]:
+    """The within-size GPU-count slope the tuned benchmarks measured for each campaign's accelerator."""
+    out = {}
+    for p in points:
+        profile = _benchmark_profile(catalog, catalog.accelerator(p.accelerator), p.workload)
+        out[p.name] = mfu.gpu_scaling(profile).slope if profile is not None else 0.0
     return out
 
 
@@ -163,17 +178,18 @@ def _campaign_many(hw: Hardware, catalog: Catalog, params, workload: str, seq_le
     sizes = np.atleast_1d(np.asarray(params, dtype=float))
     seq = np.full(sizes.shape, float(seq_len or throughput.REFERENCE["seq"]))
     gpus = np.full(sizes.shape, float(hw.gpus) if hw.gpus else np.nan)
-    values = model.predict(throughput.Query(workload, arch, sizes, gpus, seq, stack))
     try:
         profile = mfu_profile_for(hw, catalog, workload)
         caps = [e.value for e in mfu.estimate_many(profile, acc, sizes, hw.gpus)]
+        slope = mfu.gpu_scaling(profile).slope
     except PlannerError:
-        profile, caps = None, [math.inf] * len(sizes)
+        profile, caps, slope = None, [math.inf] * len(sizes), 0.0
+    values = model.predict(throughput.Query(workload, arch, sizes, gpus, seq, stack, slope))
     score = model.chosen
-    gpus_text = (f"at {hw.gpus} GPUs" if hw.gpus else "at the GPU count published runs of this size used "
-                 f"(~{float(throughput.typical_gpus(sizes[0], model.fit.gpu_line)):.0f}; give GPUs or nodes)")
-    if "gpus" not in score.terms:
-        gpus_text = "(GPU count not a term of the chosen form)"
+    typical = float(throughput.typical_gpus(sizes[0], model.fit.gpu_line))
+    gpus_text = (f"at the ~{typical:.0f} GPUs published runs of this size used (give GPUs or nodes)" if not hw.gpus else
+                 f"moved from the ~{typical:.0f} GPUs published runs of this size used to {hw.gpus} along the "
+                 f"benchmarks' within-size slope GPUs^{slope:+.4f}")
     stack_text = f", stack {stack}" if stack and "stack" in score.terms else ""
     basis = (f"campaign: realised MFU fitted on {model.n_runs} published training runs ({score.form}; leave-one-out "
              f"median error {math.expm1(score.median_abs):.0%}) {gpus_text}{stack_text}")

@@ -180,3 +180,40 @@ def plot_scaling(result: dict, out: Path, force: bool) -> None:
     fig.tight_layout()
     _save(fig, out, force)
     plt.close(fig)
+
+
+def plot_calibration(report, catalog, out: Path, force: bool = False) -> None:
+    """Realised MFU of every published campaign against model size, with the estimator's curve for each
+    (workload, architecture) it knows at the GPU count such runs typically use, and its 80% band."""
+    from planner import throughput
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    model = report.model
+    colors = {"ampere": "tab:blue", "hopper": "tab:orange", "volta": "tab:green"}
+    markers = {"dense-lm": "o", "moe": "s", "clip": "^"}
+    lo_f, hi_f = report.interval_factors
+    for p in list(model.points) + list(model.excluded):
+        ax.scatter(p.params, p.realised, marker=markers.get(p.workload, "o"), color=colors.get(p.architecture, "tab:gray"),
+                   edgecolor="black" if p.excluded is None else "none", linewidth=0.5, alpha=0.9 if p.excluded is None else 0.3,
+                   s=36, zorder=3)
+    for workload in model.fit.coding.workloads:
+        sizes = [p.params for p in model.points if p.workload == workload]
+        for arch in model.fit.coding.architectures:
+            if not any(p.architecture == arch for p in model.points):
+                continue
+            grid = np.geomspace(min(sizes) / 2, max(sizes) * 2, 100)
+            q = throughput.Query(workload, arch, grid, np.full(grid.shape, np.nan), np.full(grid.shape, 4096.0))
+            m = model.predict(q)
+            style = {"dense-lm": "-", "moe": ":", "clip": "--"}[workload]
+            ax.plot(grid, m, style, color=colors.get(arch, "tab:gray"), label=f"{workload} on {arch}")
+            if workload == "dense-lm":  # hours x f means MFU / f
+                ax.fill_between(grid, m / hi_f, m / lo_f, color=colors.get(arch, "tab:gray"), alpha=0.12, linewidth=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("parameters that work per token (CLIP: image + text towers)")
+    ax.set_ylabel("realised MFU = model FLOPs / (reported GPU-hours × peak)")
+    ax.set_title(f"{model.n_runs} published training campaigns; estimator: {model.chosen.form}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    _save(fig, out, force)

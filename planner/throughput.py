@@ -6,12 +6,15 @@ failures, idle allocations and untuned code. The estimator here is fitted on wha
 *realised*, model FLOPs / (reported GPU-hours × dense peak), as a function of what a user knows
 before the run:
 
-    ln MFU = workload + architecture + b·ln(N / 1e9) [+ c·ln(G / 256)] [+ d·ln(s / 4096)] [+ stack]
+    ln MFU = workload + architecture [+ b·ln(N / 1e9)] [+ d·ln(s / 4096)] [+ stack] + s_G·ln(G / G_typ(N))
 
-with N the parameters that work per token, G the GPU count, s the sequence length. Candidate
+with N the parameters that work per token, s the sequence length and G the GPU count. Candidate
 forms (which optional terms) are compared by leave-one-out error over the campaign set and the
 best one is used; it is linear in logs, so MFU changes smoothly and monotonically with size.
-The benchmark profile of the accelerator caps it (a campaign does not beat a tuned benchmark).
+Across campaigns the GPU count cannot be told apart from size and stack (big runs use many GPUs
+and the best-tuned code), so the estimate holds at the count published runs of that size used,
+G_typ(N), and moves with G along s_G, the within-size slope the tuned benchmarks measured. The
+benchmark profile of the accelerator caps it (a campaign does not beat a tuned benchmark).
 Intervals come from the leave-one-out residuals: the spread of what runs that were not fitted
 cost against their estimate.
 """
@@ -30,7 +33,7 @@ from planner.errors import PlannerError
 
 INTERVAL_LEVEL = 0.8
 REFERENCE = {"size": 1e9, "gpus": 256.0, "seq": 4096.0}
-MIN_STACK_RUNS = 3  # a stack term needs this many runs, or one run's quirks become a coefficient
+MIN_STACK_RUNS = 2  # a stack's term needs two runs; with one, that run's quirks would become its coefficient
 SIMPLER_WINS_BY = 0.005  # a form with more terms must lower the LOO median |ln error| by this much
 
 
@@ -54,6 +57,7 @@ class CampaignPoint:
     source: str
     status: str
     excluded: str | None
+    year: int | None = None
 
 
 def _architecture(acc: Accelerator) -> str:
@@ -84,7 +88,7 @@ def _point(catalog: Catalog, entry, run: CampaignRun) -> CampaignPoint:
             from planner.models import assumed_layers_width
 
             layers, width = assumed_layers_width(run.params.value)
-        seq = run.seq_len.value
+        seq = run.seq_len.value if run.seq_len else cost.DEFAULT_SEQ_LEN  # only excluded runs may omit it
         flops = float(cost.training_flops(n, run.tokens.value, "6ND+attention",
                                           cost.attention_flops_per_token(layers, width, seq)))
     value = realised_mfu(flops, run.gpu_hours.value, peak)
@@ -93,7 +97,7 @@ def _point(catalog: Catalog, entry, run: CampaignRun) -> CampaignPoint:
         raise PlannerError(f"campaign set '{entry.name}': {problem}")
     return CampaignPoint(run.name, run.title or run.name, run.workload, acc.name, _architecture(acc), run.stack,
                          run.working_params, run.gpus.value if run.gpus else None, seq, flops, run.gpu_hours.value,
-                         peak, value, entry.cite(run.gpu_hours), entry.status_of(run.gpu_hours), run.excluded)
+                         peak, value, entry.cite(run.gpu_hours), entry.status_of(run.gpu_hours), run.excluded, run.year)
 
 
 # --- the candidate forms ---------------------------------------------------------------------------
@@ -101,17 +105,16 @@ def _point(catalog: Catalog, entry, run: CampaignRun) -> CampaignPoint:
 @dataclass(frozen=True)
 class Form:
     name: str
-    terms: tuple[str, ...]  # optional terms beyond workload + architecture: size, gpus, seq, stack
+    terms: tuple[str, ...]  # optional terms beyond workload + architecture: size, seq, stack
 
 
 FORMS = (
     Form("workload + architecture", ()),
     Form("+ size", ("size",)),
-    Form("+ size + GPUs", ("size", "gpus")),
     Form("+ size + sequence", ("size", "seq")),
-    Form("+ size + GPUs + sequence", ("size", "gpus", "seq")),
+    Form("+ stack", ("stack",)),
     Form("+ size + stack", ("size", "stack")),
-    Form("+ size + GPUs + stack", ("size", "gpus", "stack")),
+    Form("+ size + sequence + stack", ("size", "seq", "stack")),
 )
 
 
@@ -125,6 +128,7 @@ class Query:
     gpus: np.ndarray
     seq_len: np.ndarray
     stack: str | None = None
+    gpu_slope: float = 0.0  # d ln MFU / d ln GPUs at fixed size, from the benchmarks (<= 0)
 
 
 @dataclass(frozen=True)
@@ -133,23 +137,32 @@ class _Coding:
 
     workloads: tuple[str, ...]
     architectures: tuple[str, ...]  # the first is the base (no column)
-    stacks: tuple[str, ...]
-    stack_means: tuple[float, ...]  # stack columns are centred: an unknown stack is the average campaign
+    stacks: tuple[str, ...]  # stacks with their own term; every other stack is the base
+    # an unstated stack is the average campaign of its workload: each stack's share of those runs
+    stack_shares: dict[str, tuple[float, ...]]
     terms: tuple[str, ...]
 
 
-def _columns(coding: _Coding, workload, architecture, params, gpus, seq, stack) -> np.ndarray:
-    params, gpus, seq = np.broadcast_arrays(np.asarray(params, float), np.asarray(gpus, float), np.asarray(seq, float))
-    cols = [np.full(params.shape, float(workload == w)) for w in coding.workloads]
-    cols += [np.full(params.shape, float(architecture == a)) for a in coding.architectures[1:]]
+def _columns(coding: _Coding, workload, architecture, params, seq, stack) -> np.ndarray:
+    """Design rows: categories and logs as columns. Every argument may be an array (the training runs)
+    or a scalar (a query over an array of sizes); `stack` None is an unstated stack."""
+    params, seq, workload, architecture = np.broadcast_arrays(
+        np.asarray(params, float), np.asarray(seq, float), np.asarray(workload, dtype=object),
+        np.asarray(architecture, dtype=object))
+    cols = [(workload == w).astype(float) for w in coding.workloads]
+    cols += [(architecture == a).astype(float) for a in coding.architectures[1:]]
     if "size" in coding.terms:
         cols.append(np.log(params / REFERENCE["size"]))
-    if "gpus" in coding.terms:
-        cols.append(np.log(gpus / REFERENCE["gpus"]))
     if "seq" in coding.terms:  # CLIP has no sequence: its term is zero
         cols.append(np.where(workload == "clip", 0.0, np.log(seq / REFERENCE["seq"])))
     if "stack" in coding.terms:
-        cols += [np.full(params.shape, float(stack == s) - m) for s, m in zip(coding.stacks, coding.stack_means)]
+        if stack is None:
+            for k in range(len(coding.stacks)):
+                cols.append(np.array([coding.stack_shares.get(w, (0.0,) * len(coding.stacks))[k]
+                                      for w in workload.ravel()]).reshape(params.shape))
+        else:
+            stack = np.broadcast_to(np.asarray(stack, dtype=object), params.shape)
+            cols += [(stack == s).astype(float) for s in coding.stacks]
     return np.stack(cols, axis=-1)
 
 
@@ -161,37 +174,44 @@ class _Fit:
     gpu_line: tuple[float, float]  # ln G = a + b·ln N: the typical GPU count of a size, for queries without one
 
 
-def _fit(points: list[CampaignPoint], form: Form) -> _Fit:
+def _coding(points: list[CampaignPoint], form: Form) -> _Coding:
     workloads = tuple(sorted({p.workload for p in points}))
     counts: dict[str, int] = {}
     for p in points:
         counts[p.architecture] = counts.get(p.architecture, 0) + 1
     archs = tuple(sorted(counts, key=lambda a: (-counts[a], a)))  # the best-measured architecture is the base
     stacks: tuple[str, ...] = ()
-    means: tuple[float, ...] = ()
+    shares: dict[str, tuple[float, ...]] = {}
     if "stack" in form.terms:
         by_stack: dict[str, int] = {}
         for p in points:
             by_stack[p.stack] = by_stack.get(p.stack, 0) + 1
         stacks = tuple(sorted(s for s, k in by_stack.items() if k >= MIN_STACK_RUNS))
-        means = tuple(by_stack[s] / len(points) for s in stacks)
-    coding = _Coding(workloads, archs, stacks, means, form.terms)
-    gpu_line = _gpu_line(points)
-    x = np.concatenate([_columns(coding, p.workload, p.architecture, p.params, _gpus_of(p, gpu_line), p.seq_len or 1.0,
-                                 p.stack)[None, :] for p in points])
+        for w in workloads:
+            runs = [p for p in points if p.workload == w]
+            shares[w] = tuple(sum(p.stack == s for p in runs) / len(runs) for s in stacks)
+    return _Coding(workloads, archs, stacks, shares, form.terms)
+
+
+def _matrix(coding: _Coding, points: list[CampaignPoint]) -> np.ndarray:
+    return _columns(coding, [p.workload for p in points], [p.architecture for p in points], [p.params for p in points],
+                    [p.seq_len or REFERENCE["seq"] for p in points], [p.stack for p in points])
+
+
+def _targets(points: list[CampaignPoint], slopes: np.ndarray, line: tuple[float, float]) -> np.ndarray:
+    """ln realised MFU, each moved to the typical GPU count of its size along its benchmark slope."""
     y = np.log([p.realised for p in points])
-    coef = np.linalg.lstsq(x, y, rcond=None)[0]
-    if "gpus" in form.terms:
-        # More GPUs on the same model add communication and never remove any: the slope is at most 0
-        # (least squares under that bound: a positive slope refits with the term held at 0). Across
-        # campaigns, bigger runs use more GPUs and better-tuned stacks, which would otherwise show
-        # as MFU rising with GPU count and predict super-linear strong scaling.
-        k = _names(coding).index("ln(GPUs/256)")
-        if coef[k] > 0:
-            keep = np.arange(x.shape[1]) != k
-            coef = np.zeros(x.shape[1])
-            coef[keep] = np.linalg.lstsq(x[:, keep], y, rcond=None)[0]
-    return _Fit(form, coding, coef, gpu_line)
+    gpus = np.array([p.gpus or np.nan for p in points])
+    params = np.array([p.params for p in points])
+    shift = slopes * np.log(gpus / typical_gpus(params, line))
+    return y - np.where(np.isnan(shift), 0.0, shift)
+
+
+def _fit(points: list[CampaignPoint], form: Form, slopes: np.ndarray) -> _Fit:
+    coding = _coding(points, form)
+    line = _gpu_line(points)
+    coef = np.linalg.lstsq(_matrix(coding, points), _targets(points, slopes, line), rcond=None)[0]
+    return _Fit(form, coding, coef, line)
 
 
 def _gpu_line(points: list[CampaignPoint]) -> tuple[float, float]:
@@ -207,14 +227,12 @@ def typical_gpus(params, line: tuple[float, float]):
     return np.exp(line[0] + line[1] * np.log(np.asarray(params, dtype=float)))
 
 
-def _gpus_of(p: CampaignPoint, line: tuple[float, float]) -> float:
-    return p.gpus if p.gpus else float(typical_gpus(p.params, line))
-
-
-def _predict_log(fit: _Fit, workload, architecture, params, gpus, seq, stack) -> np.ndarray:
+def _predict_log(fit: _Fit, workload, architecture, params, seq, stack, gpus=np.nan, gpu_slope: float = 0.0) -> np.ndarray:
     if workload not in fit.coding.workloads or architecture not in fit.coding.architectures:
         return np.full(np.shape(params), np.nan)
-    return _columns(fit.coding, workload, architecture, params, gpus, seq, stack) @ fit.coef
+    base = _columns(fit.coding, workload, architecture, params, seq, stack) @ fit.coef
+    shift = np.log(np.asarray(gpus, dtype=float) / typical_gpus(params, fit.gpu_line)) * gpu_slope
+    return base + np.where(np.isnan(shift), 0.0, shift)  # no GPU count: the typical one
 
 
 # --- selection and the estimator ------------------------------------------------------------------
@@ -224,31 +242,41 @@ class FormScore:
     form: str
     terms: tuple[str, ...]
     median_abs: float  # median |ln(reported / estimate)| over leave-one-out predictions
+    mean_abs: float  # mean |ln(reported / estimate)|: the selection criterion (large misses count)
     within_1_3: float  # fraction of runs within 1.3x
     worst: float  # largest |ln error|
     residuals: tuple[float, ...]  # ln(reported GPU-hours / estimate), one per fitted run, leave-one-out
 
 
-def _loo(points: list[CampaignPoint], form: Form, caps: np.ndarray) -> np.ndarray:
-    """ln(reported / estimated GPU-hours) for each run, estimated without it."""
-    out = np.empty(len(points))
-    for i, p in enumerate(points):
-        others = points[:i] + points[i + 1:]
-        fit = _fit(others, form)
-        est = math.exp(float(_predict_log(fit, p.workload, p.architecture, p.params, _gpus_of(p, fit.gpu_line),
-                                          p.seq_len or 1.0, p.stack)))
-        if math.isnan(est):  # the only run of its workload or architecture: nothing to learn it from
-            out[i] = np.nan
-            continue
-        est = min(est, caps[i]) if not math.isnan(caps[i]) else est
-        out[i] = math.log(est / p.realised)  # reported/estimated hours = estimated/realised MFU
-    return out
+def _loo(points: list[CampaignPoint], form: Form, caps: np.ndarray, slopes: np.ndarray) -> np.ndarray:
+    """ln(reported / estimated GPU-hours) for each run, estimated without it.
+
+    The columns are those of the whole set (a stack with a term keeps it when one of its runs is
+    left out), so every fold is the same least-squares problem less one row, and its prediction
+    for the row left out has the closed form y_i - e_i / (1 - h_ii) (h: the hat matrix). A run
+    alone in its workload or architecture (h_ii = 1) has nothing to learn it from: NaN."""
+    coding = _coding(points, form)
+    line = _gpu_line(points)
+    x = _matrix(coding, points)
+    y = _targets(points, slopes, line)
+    pinv = np.linalg.pinv(x)
+    h = np.einsum("ij,ji->i", x, pinv)
+    e = y - x @ (pinv @ y)
+    alone = h > 1 - 1e-9
+    pred = np.where(alone, np.nan, y - e / np.where(alone, 1.0, 1 - h))
+    gpus = np.array([p.gpus or np.nan for p in points])
+    params = np.array([p.params for p in points])
+    shift = slopes * np.log(gpus / typical_gpus(params, line))
+    est = np.exp(pred + np.where(np.isnan(shift), 0.0, shift))
+    est = np.where(np.isnan(caps), est, np.minimum(est, caps))
+    return np.log(est / np.array([p.realised for p in points]))  # reported/estimated hours = estimated/realised MFU
 
 
 def _score(form: Form, residuals: np.ndarray) -> FormScore:
     r = residuals[~np.isnan(residuals)]
     a = np.abs(r)
-    return FormScore(form.name, form.terms, float(np.median(a)), float(np.mean(a <= math.log(1.3))), float(a.max()),
+    return FormScore(form.name, form.terms, float(np.median(a)), float(np.mean(a)), float(np.mean(a <= math.log(1.3))),
+                     float(a.max()),
                      tuple(float(x) for x in residuals))
 
 
@@ -262,6 +290,7 @@ class ThroughputModel:
     scores: tuple[FormScore, ...]  # every candidate, leave-one-out
     chosen: FormScore
     residuals: np.ndarray = field(repr=False)  # leave-one-out ln(reported/estimate) of the chosen form
+    slopes: np.ndarray = field(repr=False)  # each fitted run's benchmark GPU-count slope
 
     @property
     def n_runs(self) -> int:
@@ -281,8 +310,8 @@ class ThroughputModel:
 
     def predict(self, q: Query) -> np.ndarray:
         """Realised MFU (uncapped) for the query; arrays broadcast."""
-        gpus = np.where(np.isnan(q.gpus), typical_gpus(q.params, self.fit.gpu_line), q.gpus)
-        return np.exp(_predict_log(self.fit, q.workload, q.architecture, q.params, gpus, q.seq_len, q.stack))
+        return np.exp(_predict_log(self.fit, q.workload, q.architecture, q.params, q.seq_len, q.stack, q.gpus,
+                                   q.gpu_slope))
 
     def describe(self) -> str:
         coef = dict(zip(_names(self.fit.coding), self.fit.coef))
@@ -294,8 +323,6 @@ def _names(coding: _Coding) -> list[str]:
     names = [f"workload {w}" for w in coding.workloads] + [f"architecture {a}" for a in coding.architectures[1:]]
     if "size" in coding.terms:
         names.append("ln(N/1e9)")
-    if "gpus" in coding.terms:
-        names.append("ln(GPUs/256)")
     if "seq" in coding.terms:
         names.append("ln(seq/4096)")
     names += [f"stack {s}" for s in coding.stacks]
@@ -307,24 +334,28 @@ def coefficients(model: ThroughputModel) -> dict[str, float]:
 
 
 def fit_estimator(points: list[CampaignPoint], caps: dict[str, float] | None = None,
-                  forms: tuple[Form, ...] = FORMS) -> ThroughputModel:
-    """Fit every candidate form, score each by leave-one-out, keep the best (simpler on near-ties)."""
+                  slopes: dict[str, float] | None = None, forms: tuple[Form, ...] = FORMS) -> ThroughputModel:
+    """Fit every candidate form, score each by its leave-one-out mean |ln error| (a grant sized on a
+    large miss is what goes wrong, so the tails count, not only the median), keep the best; a form
+    with more terms must win by SIMPLER_WINS_BY per extra term.
+    `caps` and `slopes` (by run name) are each run's tuned-benchmark MFU and GPU-count slope."""
     used = [p for p in points if not p.excluded]
     if len(used) < 5:
         raise PlannerError(f"the campaign sets hold {len(used)} usable runs; the throughput estimator needs at least 5")
     cap_arr = np.array([(caps or {}).get(p.name, np.nan) for p in used])
+    slope_arr = np.array([(slopes or {}).get(p.name, 0.0) for p in used])
     scores = []
     loo = {}
     for form in forms:
-        loo[form.name] = _loo(used, form, cap_arr)
+        loo[form.name] = _loo(used, form, cap_arr, slope_arr)
         scores.append(_score(form, loo[form.name]))
     best = scores[0]
     for s in scores[1:]:
-        if s.median_abs < best.median_abs - SIMPLER_WINS_BY * (len(s.terms) - len(best.terms)):
+        if s.mean_abs < best.mean_abs - SIMPLER_WINS_BY * (len(s.terms) - len(best.terms)):
             best = s
     form = next(f for f in forms if f.name == best.form)
-    return ThroughputModel(_fit(used, form), tuple(used), tuple(p for p in points if p.excluded), tuple(scores), best,
-                           loo[form.name])
+    return ThroughputModel(_fit(used, form, slope_arr), tuple(used), tuple(p for p in points if p.excluded), tuple(scores), best,
+                           loo[form.name], slope_arr)
 
 
 def nested_coverage(model: ThroughputModel, caps: dict[str, float] | None = None,
@@ -341,7 +372,7 @@ def nested_coverage(model: ThroughputModel, caps: dict[str, float] | None = None
         if np.isnan(r_i):
             continue
         others = pts[:i] + pts[i + 1:]
-        r = _loo(others, form, np.delete(cap_arr, i))
+        r = _loo(others, form, np.delete(cap_arr, i), np.delete(model.slopes, i))
         r = r[~np.isnan(r)]
         lo, hi = np.quantile(r, tail), np.quantile(r, 1 - tail)
         inside[i] = lo <= r_i <= hi

@@ -1,16 +1,29 @@
-"""`planner calibrate`: what the planner predicts against what was measured."""
+"""`planner calibrate`: the campaign estimator and the benchmarks against what was measured."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import asdict
+from pathlib import Path
+
 import click
 
-from planner.cli import catalog_from, cli, output_options
+from planner.cli import catalog_from, cli, output_options, progress
 from planner.output import Column, render_rows, to_json
 
-RUN_COLUMNS = [Column("run", "run"), Column("params", "parameters", "count"), Column("tokens", "tokens", "count"),
-               Column("accelerator", "accelerator"), Column("gpus", "GPUs"), Column("mfu", "MFU (profile)", "fraction"),
-               Column("planner_gpu_hours", "planner GPU-hours", "hours"),
-               Column("published_gpu_hours", "published GPU-hours", "hours"), Column("ratio", "published / planner", "ratio")]
+FORM_COLUMNS = [Column("form", "form"), Column("mean_abs", "mean |ln error|", "ratio"),
+                Column("median_abs_pct", "median |error|", "fraction"),
+                Column("within_1_3", "within 1.3x", "fraction"), Column("worst_ratio", "worst (x)", "ratio"),
+                Column("chosen", "chosen")]
+COEF_COLUMNS = [Column("term", "term"), Column("value", "coefficient", "float"), Column("factor", "MFU factor", "ratio")]
+RUN_COLUMNS = [Column("run", "run"), Column("workload", "workload"), Column("accelerator", "accelerator"),
+               Column("stack", "stack"), Column("params", "parameters", "count"), Column("gpus", "GPUs", "count"),
+               Column("realised_mfu", "realised MFU", "fraction"), Column("estimated_mfu", "estimated (LOO)", "fraction"),
+               Column("reported_gpu_hours", "reported GPU-h", "hours"),
+               Column("estimated_gpu_hours", "estimated GPU-h (LOO)", "hours"), Column("ratio", "reported / estimate", "ratio"),
+               Column("in_interval_text", "in 80% range"), Column("benchmark_ratio", "reported / benchmark", "ratio"),
+               Column("status", "status")]
+SOURCE_COLUMNS = [Column("run", "run"), Column("source", "source of the GPU-hours")]
 MFU_COLUMNS = [Column("profile", "profile"), Column("params", "parameters", "count"), Column("gpus", "GPUs"),
                Column("measured", "measured MFU", "fraction"), Column("planner", "planner MFU", "fraction"),
                Column("leave_one_out", "without this point", "fraction"), Column("error_loo", "error (leave-one-out)", "fraction")]
@@ -29,31 +42,69 @@ def gpu_count_note(profile) -> str:
 @cli.command(epilog="""\b
 Examples:
   planner calibrate
-  planner calibrate --format markdown --out docs/calibration.md --force
+  planner calibrate --format markdown --out docs/calibration.md --force --plot docs/calibration-mfu.png
 """)
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a PNG of realised MFU against model size, runs and estimator (needs matplotlib).")
 @output_options
 @click.pass_context
-def calibrate(ctx, fmt):
-    """Calibration tables: published training runs (GPU-hours) and every measured MFU point of the
-    catalog against the planner's prediction, with the point itself and without it (leave-one-out).
+def calibrate(ctx, fmt, plot):
+    """The campaign calibration: every published training run of the catalog's campaign sets against
+    the estimate made without it (leave-one-out), the coverage of the 80% range, the candidate forms
+    of the estimator, and the tuned MFU benchmark points against their profiles.
     """
-    from planner.calibration import load_runs, mfu_points, public_runs, summary
+    from planner.calibration import campaign_report, mfu_points, summary
+    from planner.throughput import coefficients
 
     catalog = catalog_from(ctx)
-    runs_data = load_runs()
-    runs = public_runs(catalog, runs_data)
+    progress("fitting the campaign estimator (leave-one-out over every candidate form)")
+    report = campaign_report(catalog)
     points = mfu_points(catalog)
+    if plot is not None:
+        from planner.plot import plot_calibration
+
+        plot_calibration(report, catalog, plot, ctx.params.get("force", False))
+        progress(f"wrote {plot}")
+    model = report.model
+    forms = [{"form": s.form, "mean_abs": s.mean_abs, "median_abs_pct": math.expm1(s.median_abs), "within_1_3": s.within_1_3,
+              "worst_ratio": math.exp(s.worst), "chosen": "chosen" if s is model.chosen else ""} for s in model.scores]
+    coefs = [{"term": k, "value": v, "factor": math.exp(v)} for k, v in coefficients(model).items()]
+    runs = [{**asdict(r), "in_interval_text": {True: "yes", False: "no", None: "–"}[r.in_interval]}
+            for r in report.runs]
     if fmt == "json":
-        return to_json({"public_runs": runs, "mfu_points": points, "goodput": runs_data.goodput.value})
+        return to_json({"forms": forms, "chosen": model.chosen.form, "coefficients": coefs, "runs": runs,
+                        "median_abs_log_error": report.median_abs_log, "within_1_3": report.within_1_3,
+                        "worst_ratio": report.worst_ratio, "interval_level": 0.8, "coverage": report.coverage,
+                        "interval_factors": list(report.interval_factors),
+                        "benchmark_median_ratio": report.benchmark_median_ratio, "mfu_points": points,
+                        "provenance": catalog.provenance()})
     if fmt == "csv":
-        return render_rows(runs, RUN_COLUMNS, fmt) + "\n" + render_rows(points, MFU_COLUMNS, fmt)
+        return render_rows(runs, RUN_COLUMNS, fmt)
+    heading = "## " if fmt == "markdown" else ""
+    lo, hi = report.interval_factors
+    fitted = [r for r in report.runs if r.excluded is None]
+    summary_notes = [
+        f"{len(fitted)} runs fitted ({len(report.runs) - len(fitted)} kept for the record only); leave-one-out: "
+        f"median |ln(reported/estimate)| {report.median_abs_log:.3f} (a factor {math.exp(report.median_abs_log):.2f}), "
+        f"{report.within_1_3:.0%} within 1.3x, worst {report.worst_ratio:.2f}x",
+        f"80% range: {lo:.2f}-{hi:.2f} x the estimate (10th and 90th percentiles of the leave-one-out errors); "
+        f"it holds the reported GPU-hours of {report.coverage:.0%} of runs when each run's range is built without it",
+    ]
+    if report.benchmark_median_ratio:
+        summary_notes.append(f"tuned benchmarks (--mfu-basis benchmark) against the same runs: reported GPU-hours are "
+                             f"{report.benchmark_median_ratio:.2f}x the benchmark estimate at the median")
+    summary_notes += [f"excluded: {r.run}: {r.excluded}" for r in report.runs if r.excluded]
+    form_notes = [f"chosen by leave-one-out mean |ln(reported/estimate)| (large misses count); a form with more terms must beat a simpler one by "
+                  f"{0.005:g} per term. Chosen: {model.chosen.form}; {model.describe()}",
+                  "GPU count: each run is moved to the count published runs of its size used, along the within-size "
+                  "slope its accelerator's tuned benchmarks measured (campaigns cannot separate GPU count from size "
+                  "and stack)"]
     loo = summary(points, "error_loo")
-    g = runs_data.goodput
-    run_notes = [f"planner: 6ND+attention FLOPs, the accelerator's measured MFU profile at the published GPU count "
-                 f"(–: not published, the profile's typical count), goodput {g.value:g} ({runs_data.sources[g.source].citation})"]
-    run_notes += sorted({f"source: {r['source']}" for r in runs})
     mfu_notes = [f"leave-one-out over {loo['n']} points: median |error| {loo['median_abs']:.1%}, largest {loo['max_abs']:.1%}"]
     mfu_notes += [gpu_count_note(p) for p in catalog.all("mfu")]
-    heading = "## " if fmt == "markdown" else ""
-    return (f"{heading}Published training runs\n\n" + render_rows(runs, RUN_COLUMNS, fmt, run_notes)
-            + f"\n{heading}Measured MFU points\n\n" + render_rows(points, MFU_COLUMNS, fmt, mfu_notes))
+    return (f"{heading}Estimator forms (leave-one-out over the campaign set)\n\n"
+            + render_rows(forms, FORM_COLUMNS, fmt, form_notes)
+            + f"\n{heading}Coefficients of the chosen form\n\n" + render_rows(coefs, COEF_COLUMNS, fmt)
+            + f"\n{heading}Published training runs\n\n" + render_rows(runs, RUN_COLUMNS, fmt, summary_notes)
+            + f"\n{heading}Sources of the GPU-hours\n\n" + render_rows(runs, SOURCE_COLUMNS, fmt)
+            + f"\n{heading}Tuned benchmark MFU points (the upper bound)\n\n" + render_rows(points, MFU_COLUMNS, fmt, mfu_notes))
