@@ -109,5 +109,5 @@ def realised_mfu(flops: float, gpu_hours: float, peak_flops: float) -> float:
 def check_realised(name: str, value: float) -> str | None:
     lo, hi = MFU_RANGE
     if not (math.isfinite(value) and lo <= value <= hi):
-        return f"run '{name}': realised MFU {value:.3g} is outside {lo:g}-{hi:g}; check its gpu_hours, tokens and params"
+        return f"run '{name}' realised MFU {value:.3g}, outside {lo:g}-{hi:g}; check its gpu_hours, tokens and params"
     return None

@@ -195,6 +195,9 @@ def _campaign_many(hw: Hardware, catalog: Catalog, params, workload: str, seq_le
              f"median error {math.expm1(score.median_abs):.0%}) {gpus_text}{stack_text}")
     sources = (f"planner campaign estimator over {model.n_runs} published runs (docs/calibration.md)",)
     warnings = []
+    if stack is not None and "stack" in score.terms and stack not in model.fit.coding.stacks:
+        warnings.append(f"stack '{stack}' has fewer than {throughput.MIN_STACK_RUNS} published campaigns: it is costed "
+                        f"as the other such stacks; stacks with a term: {', '.join(model.fit.coding.stacks)}")
     measured = {p.accelerator for p in model.points if p.architecture == arch}
     if acc.name not in measured:
         warnings.append(f"no published campaign ran on {acc.name}: campaigns on {', '.join(sorted(measured))} "

@@ -200,13 +200,13 @@ def plot_calibration(report, catalog, out: Path, force: bool = False) -> None:
     for workload in model.fit.coding.workloads:
         sizes = [p.params for p in model.points if p.workload == workload]
         for arch in model.fit.coding.architectures:
-            if not any(p.architecture == arch for p in model.points):
+            if not any(p.architecture == arch and p.workload == workload for p in model.points):
                 continue
             grid = np.geomspace(min(sizes) / 2, max(sizes) * 2, 100)
             q = throughput.Query(workload, arch, grid, np.full(grid.shape, np.nan), np.full(grid.shape, 4096.0))
             m = model.predict(q)
             style = {"dense-lm": "-", "moe": ":", "clip": "--"}[workload]
-            ax.plot(grid, m, style, color=colors.get(arch, "tab:gray"), label=f"{workload} on {arch}")
+            ax.plot(grid, m, style, color=colors.get(arch, "tab:gray"), label=f"{workload} on {arch} (average stack)")
             if workload == "dense-lm":  # hours x f means MFU / f
                 ax.fill_between(grid, m / hi_f, m / lo_f, color=colors.get(arch, "tab:gray"), alpha=0.12, linewidth=0)
     ax.set_xscale("log")

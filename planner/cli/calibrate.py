@@ -11,8 +11,8 @@ import click
 from planner.cli import catalog_from, cli, output_options, progress
 from planner.output import Column, render_rows, to_json
 
-FORM_COLUMNS = [Column("form", "form"), Column("mean_abs", "mean |ln error|", "ratio"),
-                Column("median_abs_pct", "median |error|", "fraction"),
+FORM_COLUMNS = [Column("form", "form"), Column("mean_abs", "mean abs. ln error", "ratio"),
+                Column("median_abs_pct", "median abs. error", "fraction"),
                 Column("within_1_3", "within 1.3x", "fraction"), Column("worst_ratio", "worst (x)", "ratio"),
                 Column("chosen", "chosen")]
 COEF_COLUMNS = [Column("term", "term"), Column("value", "coefficient", "float"), Column("factor", "MFU factor", "ratio")]
@@ -95,7 +95,7 @@ def calibrate(ctx, fmt, plot):
                              f"{report.benchmark_median_ratio:.2f}x the benchmark estimate at the median")
     summary_notes += [f"excluded: {r.run}: {r.excluded}" for r in report.runs if r.excluded]
     form_notes = [f"chosen by leave-one-out mean |ln(reported/estimate)| (large misses count); a form with more terms must beat a simpler one by "
-                  f"{0.005:g} per term. Chosen: {model.chosen.form}; {model.describe()}",
+                  f"{0.005:g} per term. Chosen: {model.chosen.form} (coefficients below)",
                   "GPU count: each run is moved to the count published runs of its size used, along the within-size "
                   "slope its accelerator's tuned benchmarks measured (campaigns cannot separate GPU count from size "
                   "and stack)"]
