@@ -43,10 +43,11 @@ def training_flops(params, tokens, convention: str = "6ND", attention_flops_per_
     """
     if convention not in FLOPS_CONVENTIONS:
         raise ValueError(f"unknown FLOPs convention {convention!r}; known: {', '.join(FLOPS_CONVENTIONS)}")
-    per_item = 6.0 * np.asarray(params, dtype=float)
-    if convention in ATTENTION_CONVENTIONS:
-        per_item = per_item + np.asarray(attention_flops_per_token, dtype=float)
-    return per_item * np.asarray(tokens, dtype=float)
+    with np.errstate(over="ignore"):  # absurd inputs give inf, which the callers refuse in one line
+        per_item = 6.0 * np.asarray(params, dtype=float)
+        if convention in ATTENTION_CONVENTIONS:
+            per_item = per_item + np.asarray(attention_flops_per_token, dtype=float)
+        return per_item * np.asarray(tokens, dtype=float)
 
 
 def attention_flops_per_token(layers, d_model, seq_len):

@@ -89,7 +89,11 @@ def fit_power(compute: np.ndarray, error: np.ndarray, bins: int | str | None = N
     design = np.column_stack([x, np.ones_like(x)])
     (slope, intercept), *_ = np.linalg.lstsq(design, y, rcond=None)
     resid = y - (slope * x + intercept)
-    return {"params": {"alpha": float(slope), "beta": float(10.0**intercept)}, "objective": float(resid @ resid),
+    with np.errstate(over="ignore"):
+        beta = float(10.0**intercept)
+    if not math.isfinite(beta) or beta == 0:
+        raise PlannerError(f"the power law fit diverged (exponent {slope:.3g}): the compute values span too little to fit")
+    return {"params": {"alpha": float(slope), "beta": beta}, "objective": float(resid @ resid),
             "converged": True, "points_x": 10.0**x, "points_y": 10.0**y}
 
 
