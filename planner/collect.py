@@ -40,6 +40,8 @@ def collect(sweep_dir: Path) -> dict:
             diverged.append(run["run_id"])
         fields += [k for k in values if k not in fields]
         row = {k: _number(run[k]) if k not in ("run_id", "model") else (run[k] or None) for k in MANIFEST_FIELDS}
+        # a law is fitted on its own compute, C = 6ND; `flops` holds the hardware FLOPs (attention included)
+        row["flops_6nd"] = 6.0 * float(run["params"]) * float(run["tokens"])
         rows.append({**row, **{k: (v if math.isfinite(v) else None) for k, v in values.items()}})
     warnings = []
     if missing:

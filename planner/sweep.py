@@ -217,7 +217,7 @@ def design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accoun
         return _design_for_hours(spec, src, catalog, out_dir, account)
     sw = _design(spec, src, catalog, out_dir, account)
     if spec.sweep.kind in ("isoflop", "ladder") and len(sw.runs) > 1:
-        flops = [r.flops for r in sw.runs]
+        flops = [6.0 * r.params * r.tokens for r in sw.runs]  # the law's compute: the span a fit will see
         span = math.log10(max(flops) / min(flops))
         if span < MIN_DECADES:
             sw.warnings.append(f"the runs span {span:.2g} decades of compute: a law fitted on them is a guess beyond "

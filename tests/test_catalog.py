@@ -160,11 +160,11 @@ def test_name_must_match_file(tmp_path):
 def test_user_catalog_by_option_and_environment(tmp_path, capsys, monkeypatch):
     write(tmp_path, "accelerators", "test-gpu", GOOD_ACC)
     code, out, _ = run(["--catalog", str(tmp_path), "plan", "--flops", "1e21", "--accelerator", "test-gpu",
-                        "--mfu", "0.5", "--format", "json"], capsys)
+                        "--mfu", "0.5", "--flops-convention", "6ND", "--format", "json"], capsys)
     assert code == 0
     assert '"accelerator": "test-gpu"' in out
     monkeypatch.setenv("PLANNER_CATALOG_PATH", str(tmp_path))
-    code, out, _ = run("plan --flops 1e21 --accelerator test-gpu --mfu 0.5 --format json", capsys)
+    code, out, _ = run("plan --flops 1e21 --accelerator test-gpu --mfu 0.5 --flops-convention 6ND --format json", capsys)
     assert code == 0 and '"gpu_hours": 5555.5' in out  # 1e21 / (100e12 * 0.5 * 3600)
 
 

@@ -38,9 +38,13 @@ def test_plan_json_has_the_documented_keys(capsys):
     data = json.loads(out)
     for key in ("params", "tokens", "tokens_per_param", "flops", "flops_convention", "predicted_loss", "gpus",
                 "nodes", "mfu", "gpu_hours", "node_hours", "wall_clock_hours", "wall_clock_days", "energy_kwh",
-                "accelerator", "cluster", "law", "sources", "warnings"):
+                "accelerator", "cluster", "law", "sources", "warnings", "mfu_kind", "interval_level",
+                "gpu_hours_interval", "node_hours_interval", "wall_clock_hours_interval", "energy_kwh_interval"):
         assert key in data, key
-    assert data["flops_convention"] == "6ND"
+    assert data["flops_convention"] == "6ND+attention"  # the default, as the calibration counts FLOPs
+    assert data["mfu_kind"] == "campaign" and data["interval_level"] == 0.8
+    low, high = data["gpu_hours_interval"]
+    assert low < data["gpu_hours"] < high
     assert data["law"] == "epoch-2024"
     assert "planning" in err  # progress goes to stderr
 
@@ -142,7 +146,7 @@ def test_module_entry_point_runs_in_a_subprocess(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "planner", "plan", "--flops", "1e21", "--format", "json"],
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["flops"] == 1e21
+    assert json.loads(proc.stdout)["flops_6nd"] == 1e21
     bad = subprocess.run([sys.executable, "-m", "planner", "plan", "--flops", "-5"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 

@@ -55,8 +55,9 @@ def test_collect_then_fit_recovers_the_law_the_runs_measured(swept, tmp_path, ca
     assert code == 0, err
     assert f"2 of {len(runs)} runs have no result yet" in err
     rows = list(csv.DictReader(table.open()))
-    assert len(rows) == len(runs) - 2 and {"run_id", "params", "tokens", "flops", "budget", "loss"} <= set(rows[0])
-    code, out, err = run(["fit", str(table), "--form", "isoflop", "--flops-col", "flops", "--format", "json"], capsys)
+    assert len(rows) == len(runs) - 2 and {"run_id", "params", "tokens", "flops", "flops_6nd", "budget", "loss"} <= set(rows[0])
+    assert float(rows[0]["flops_6nd"]) == 6 * float(rows[0]["params"]) * float(rows[0]["tokens"])
+    code, out, err = run(["fit", str(table), "--form", "isoflop", "--flops-col", "flops_6nd", "--format", "json"], capsys)
     assert code == 0, err
     assert json.loads(out)["params"]["a"] == pytest.approx(BETA / (ALPHA + BETA), abs=0.01)
 

@@ -25,7 +25,8 @@ def test_nodes_round_up():
 
 def test_plan_arithmetic_on_juwels_booster(catalog):
     """GPU-hours from peak x MFU, node-hours from 4 GPUs per node, wall-clock from GPUs, energy from 1.88 kW."""
-    plan = make_plan(PlanRequest(params=[7e9], tokens=1.4e11, cluster="juwels-booster", nodes=64, mfu=0.5), catalog)
+    plan = make_plan(PlanRequest(params=[7e9], tokens=1.4e11, cluster="juwels-booster", nodes=64, mfu=0.5,
+                                 flops_convention="6ND"), catalog)
     flops = 6 * 7e9 * 1.4e11
     gpu_h = flops / (312e12 * 0.5 * 3600)
     assert plan["flops"] == pytest.approx(flops)
@@ -83,23 +84,54 @@ def test_fp8_uses_the_fp8_peak(catalog):
 
 
 def test_model_fixed_run_uses_shape_parameters(catalog):
-    plan = make_plan(PlanRequest(model="llama-2-7b", tokens=2e12, cluster="juwels-booster", mfu=0.5), catalog)
+    plan = make_plan(PlanRequest(model="llama-2-7b", tokens=2e12, cluster="juwels-booster", mfu=0.5,
+                                 flops_convention="6ND"), catalog)
     assert plan["params"] == 6_738_415_616
     assert plan["flops"] == pytest.approx(6 * 6_738_415_616 * 2e12)
 
 
 def test_attention_convention_adds_12_l_h_s(catalog):
     """formulas.md §2: Llama-2-7B at 4k context, D = 2e12: 6ND = 8.09e22, with 12·L·h·s per token 9.37e22 (+16%)."""
-    plan = make_plan(PlanRequest(model="llama-2-7b", tokens=2e12, flops_convention="6ND+attention"), catalog)
+    plan = make_plan(PlanRequest(model="llama-2-7b", tokens=2e12), catalog)  # the default convention
+    assert plan["flops_convention"] == "6ND+attention" and plan["seq_len"] == 4096
     assert plan["flops_6nd"] == pytest.approx(8.09e22, rel=1e-3)
     assert plan["flops"] == pytest.approx(9.37e22, rel=1e-3)
-    assert any("1.16x" in w for w in plan["warnings"])
+    longer = make_plan(PlanRequest(model="llama-2-7b", tokens=2e12, seq_len=32768), catalog)
+    assert longer["flops"] == pytest.approx((6 * 6_738_415_616 + 12 * 32 * 4096 * 32768) * 2e12)
+    assert any("x the law's 6ND count" in w for w in longer["warnings"])  # +1.3x is worth a warning
+
+
+def test_bare_parameter_counts_get_an_assumed_shape_for_attention(catalog):
+    """h = 128·L at 12·L·h² parameters: 6.74e9 gives L = 32.5, h = 4160, close to Llama 2 7B's 32 x 4096."""
+    plan = make_plan(PlanRequest(params=[6.738415616e9], tokens=2e12), catalog)
+    layers = (6.738415616e9 / (12 * 128**2)) ** (1 / 3)
+    assert layers == pytest.approx(32.5, abs=0.1)
+    assert plan["flops"] == pytest.approx((6 * 6.738415616e9 + 12 * layers * 128 * layers * 4096) * 2e12)
+    assert plan["flops"] == pytest.approx(9.37e22, rel=0.01)
+    assert "shape assumed" in plan["shape_basis"]
+
+
+def test_budget_mode_spends_the_hours_on_hardware_flops_with_attention(catalog):
+    """Budget mode: the hours buy hardware FLOPs (6ND + attention); the law splits their 6ND share."""
+    plan = make_plan(PlanRequest(gpu_hours=1e6, cluster="juwels-booster", nodes=64), catalog)
+    assert plan["gpu_hours"] == pytest.approx(1e6, rel=1e-9)
+    assert plan["flops"] == pytest.approx(1e6 * 3600 * 312e12 * plan["mfu"], rel=1e-6)
+    assert plan["flops_6nd"] == pytest.approx(6 * plan["params"] * plan["tokens"], rel=1e-9)
+    assert plan["flops_6nd"] < plan["flops"]
+    # the hours are fixed, so the range is on what they buy, not on the hours
+    assert plan["gpu_hours_interval"] is None
+    lo, hi = plan["params_interval"]
+    assert lo < plan["params"] < hi
+    assert plan["flops_interval"][0] < plan["flops"] < plan["flops_interval"][1]
 
 
 def test_moe_flops_use_active_parameters(catalog):
-    plan = make_plan(PlanRequest(model="deepseek-v3", tokens=14.8e12), catalog)
+    plan = make_plan(PlanRequest(model="deepseek-v3", tokens=14.8e12, flops_convention="6ND"), catalog)
     assert plan["flops"] == pytest.approx(6 * 37e9 * 14.8e12)
     assert plan["flops_convention"] == "moe"
+    default = make_plan(PlanRequest(model="deepseek-v3", tokens=14.8e12), catalog)
+    assert default["flops_convention"] == "moe+attention"
+    assert 6 * 37e9 * 14.8e12 < default["flops"] < 1.3 * 6 * 37e9 * 14.8e12
 
 
 def test_clip_run_is_six_gmacs_times_samples(catalog):

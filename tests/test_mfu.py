@@ -86,13 +86,19 @@ def test_plan_uses_the_gpu_count(capsys):
     whole = json.loads(run("plan --params 7e9 --tokens 1.4e11 --cluster juwels-booster --nodes all --format json", capsys)[1])
     assert whole["mfu"] < one["mfu"]
     assert whole["gpu_hours"] == pytest.approx(one["gpu_hours"] * one["mfu"] / whole["mfu"], rel=1e-12)
-    assert "scaled by GPUs^" in whole["mfu_basis"]
+    assert "along the benchmarks' within-size slope GPUs^-0.0153" in whole["mfu_basis"]
     bare = json.loads(run("plan --params 7e9 --tokens 1.4e11 --accelerator a100-sxm-40gb --format json", capsys)[1])
-    assert "no GPU count given" in bare["mfu_basis"]
+    assert "GPUs published runs of this size used (give GPUs or nodes)" in bare["mfu_basis"]
+    bench = json.loads(run("plan --params 7e9 --tokens 1.4e11 --cluster juwels-booster --nodes all --mfu-basis benchmark "
+                           "--format json", capsys)[1])
+    assert "scaled by GPUs^" in bench["mfu_basis"] and bench["mfu_kind"] == "benchmark"
 
 
 def test_a_profile_assumed_for_an_accelerator_says_so(capsys):
     jupiter = json.loads(run("plan --params 7e9 --tokens 1e11 --cluster jupiter-booster --nodes 4 --format json", capsys)[1])
-    assert any("measured on h100-sxm, not on gh200-96gb" in w for w in jupiter["warnings"])
+    assert any("no published campaign ran on gh200-96gb" in w and "assumed to carry over" in w for w in jupiter["warnings"])
+    bench = json.loads(run("plan --params 7e9 --tokens 1e11 --cluster jupiter-booster --nodes 4 --mfu-basis benchmark "
+                           "--format json", capsys)[1])
+    assert any("measured on h100-sxm, not on gh200-96gb" in w for w in bench["warnings"])
     juwels = json.loads(run("plan --params 7e9 --tokens 1e11 --cluster juwels-booster --nodes 4 --format json", capsys)[1])
     assert not any("not on a100" in w for w in juwels["warnings"])

@@ -29,8 +29,9 @@ def test_allocation_conserves_compute_and_grows(catalog, c, law):
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(c=flops, mfu=st.floats(min_value=0.01, max_value=0.9), nodes=st.integers(min_value=1, max_value=936))
 def test_hours_are_linear_and_consistent(catalog, c, mfu, nodes):
-    one = make_plan(PlanRequest(flops=c, cluster="juwels-booster", nodes=nodes, mfu=mfu), catalog)
-    two = make_plan(PlanRequest(flops=2 * c, cluster="juwels-booster", nodes=nodes, mfu=mfu), catalog)
+    # 6ND: with attention the FLOPs per 6ND vary with the model size the budget buys
+    one = make_plan(PlanRequest(flops=c, cluster="juwels-booster", nodes=nodes, mfu=mfu, flops_convention="6ND"), catalog)
+    two = make_plan(PlanRequest(flops=2 * c, cluster="juwels-booster", nodes=nodes, mfu=mfu, flops_convention="6ND"), catalog)
     assert two["gpu_hours"] == pytest.approx(2 * one["gpu_hours"], rel=1e-9)
     assert one["gpu_hours"] == pytest.approx(one["wall_clock_hours"] * one["gpus"], rel=1e-12)
     assert one["node_hours"] == pytest.approx(one["gpu_hours"] / 4, rel=1e-12)

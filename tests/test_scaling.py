@@ -69,7 +69,9 @@ def test_measured_throughput_implies_mfu_speedup_and_efficiency(tmp_path, capsys
     path = bench(tmp_path, "nodes,tokens_per_s\n1,15000\n32,420000\n")
     result = scaling(f"{RUN_7B} --nodes 1,8,32 --measured {path}", capsys)
     rows = {r["nodes"]: r for r in result["rows"]}
-    assert rows[1]["measured_mfu"] == pytest.approx(15000 * 6 * 7e9 / (4 * 312e12), rel=1e-12)
+    per_token = result["run"]["flops"] / result["run"]["tokens"]  # 6N + 12·L·h·s, the plan's convention
+    assert 6 * 7e9 < per_token < 1.2 * 6 * 7e9
+    assert rows[1]["measured_mfu"] == pytest.approx(15000 * per_token / (4 * 312e12), rel=1e-12)
     assert rows[32]["measured_speedup"] == pytest.approx(28.0)
     assert rows[32]["measured_efficiency"] == pytest.approx(28.0 / 32)
     assert "measured_throughput" not in rows[8]

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import run
-from planner import mfu, slurm
+from planner import cost, mfu, slurm
 from planner.catalog import Catalog, builtin_dir
 from planner.cost import training_flops
 from planner.hardware import hardware_costs, hardware_for
@@ -90,7 +90,8 @@ def test_isoflop_places_sizes_log_spaced_around_the_optimum(tmp_path, catalog):
         assert ratios == pytest.approx([2.0] * 4, rel=1e-6)  # span 4, 5 points: factor 2 apart
         for r in runs:
             assert r.budget == budget and r.tokens == round(budget / (6 * r.params))
-            assert r.flops == training_flops(r.params, r.tokens) == pytest.approx(budget, rel=1e-6)
+            assert training_flops(r.params, r.tokens) == pytest.approx(budget, rel=1e-6)  # the law's C = 6ND
+            assert r.flops == cost.lm_flops(r.params, r.tokens, "6ND+attention", 4096)  # what the hours are costed on
     assert sw.runs[0].run_id == "t-0-C1e18-N" + sw.runs[0].run_id.split("-N")[1]
 
 
@@ -166,6 +167,7 @@ def test_time_limits_round_up_cap_and_chain(tmp_path, catalog):
     sw = designed(tmp_path, """\
         mfu: 0.4
         time_margin: 0.2
+        flops_convention: 6ND
         sweep:
           kind: list
           runs:
@@ -179,14 +181,14 @@ def test_time_limits_round_up_cap_and_chain(tmp_path, catalog):
     assert [(r.time_minutes, r.segments) for r in sw.runs] == [(90, 1), (1440, 1), (1440, 2), (1440, 11)]
     assert sw.runs[3].segments == math.ceil(sw.runs[3].est_hours * 1.2 * 3600 / (86400 - 300))
     assert [slurm.time_text(m) for m in (90, 1440, 2880 + 75)] == ["01:30:00", "1-00:00:00", "2-01:15:00"]
-    stepped = designed(tmp_path, "mfu: 0.4\ntime_step_minutes: 20\nsweep: {kind: list, runs: [{params: 125M, tokens: 2.5B}]}\n", catalog)
+    stepped = designed(tmp_path, "mfu: 0.4\nflops_convention: 6ND\ntime_step_minutes: 20\nsweep: {kind: list, runs: [{params: 125M, tokens: 2.5B}]}\n", catalog)
     assert stepped.runs[0].time_minutes == 80
     assert sw.arrays[0].signal_seconds == 300
 
 
 def test_short_partitions_get_an_early_signal_and_short_segments(tmp_path):
     catalog = Catalog((builtin_dir(), LOCAL))
-    sw = designed(tmp_path, "partition: tiny\nmfu: 0.5\nsweep: {kind: list, runs: [{params: 1e8, tokens: 6.5e7}]}\n",
+    sw = designed(tmp_path, "partition: tiny\nmfu: 0.5\nflops_convention: 6ND\nsweep: {kind: list, runs: [{params: 1e8, tokens: 6.5e7}]}\n",
                   catalog, BASE.replace("juwels-booster", "local-juwels"))
     (a,) = sw.arrays
     assert (a.time_minutes, a.signal_seconds, a.segments) == (1, 30, 3)  # 62.5 s × 1.2 = 75 s in 30 s segments
@@ -304,6 +306,7 @@ def test_hostile_paths_and_env_values_cannot_execute_anything(tmp_path, capsys):
     spec = tmp_path / "spec.yaml"
     spec.write_text(json.dumps({
         "name": "t", "cluster": "juwels-booster", "mfu": 0.4, "workdir": str(work), "time_step_minutes": 60,
+        "flops_convention": "6ND",
         "env": {"PAYLOAD": f"$(cd;touch planner-canary-{tag}) `x` '\" ;"}, "sbatch": {"comment": "a b $(c) `d`"},
         "command": 'mkdir -p "{out_dir}/seen" && printf "%s\\n%s\\n%s\\n" "$PWD" "$PAYLOAD" {params} > "{out_dir}/seen/{run_id}"',
         "sweep": {"kind": "list", "runs": [{"params": 1e8, "tokens": 1e9}, {"params": 2e8, "tokens": 1e9}]},
@@ -554,7 +557,8 @@ def test_isoflop_budgets_from_gpu_hours_cost_what_was_given(tmp_path, catalog):
     assert 0.99 * 20000 < total <= 20000
     budgets = sorted({r.budget for r in sw.runs})
     assert len(budgets) == 5 and math.log10(budgets[-1] / budgets[0]) == pytest.approx(2.0, abs=0.01)
-    assert all(r.flops == pytest.approx(r.budget, rel=1e-6) for r in sw.runs)
+    assert all(6 * r.params * r.tokens == pytest.approx(r.budget, rel=1e-6) for r in sw.runs)
+    assert all(r.flops > r.budget for r in sw.runs)  # hardware FLOPs add attention to the law's 6ND
     assert "budgets: 5 log-spaced over 2 decades" in sw.notes[0]
     # nodes: auto with target_hours: every run fits in memory and is estimated within 20 h
     assert all(r.est_hours <= 20 for r in sw.runs) and len({r.nodes for r in sw.runs}) > 1
