@@ -79,6 +79,20 @@ class DataConstrained(Strict):
     R_D_star: Sourced
 
 
+def draws_allocate(draws: dict[str, np.ndarray], flops):
+    """Compute-optimal (N, D) of every bootstrap draw at law compute `flops` (Hoffmann Eq. 4),
+    broadcast over draws × compute."""
+    al, be = draws["alpha"], draws["beta"]
+    g = (al * draws["A"] / (be * draws["B"])) ** (1.0 / (al + be))
+    c = np.asarray(flops, dtype=float)
+    n = g * np.power(c / 6.0, be / (al + be))
+    return n, c / (6.0 * n)
+
+
+def draws_loss(draws: dict[str, np.ndarray], params, tokens):
+    return draws["E"] + draws["A"] / np.power(params, draws["alpha"]) + draws["B"] / np.power(tokens, draws["beta"])
+
+
 class FitRange(Strict):
     flops: tuple[float, float]
     source: str
@@ -137,6 +151,22 @@ class Law(Entry):
         al, be, a_, b_ = lo.alpha.value, lo.beta.value, lo.A.value, lo.B.value
         g = (al * a_ / (be * b_)) ** (1.0 / (al + be))
         return g, be / (al + be), al / (al + be)
+
+    def bootstrap_draws(self) -> dict[str, np.ndarray] | None:
+        """E, A, B, alpha, beta of each bootstrap refit, when a fitted law file keeps them."""
+        draws = (self.fitted or {}).get("bootstrap_draws")
+        if not isinstance(self.loss, ChinchillaLoss) or not isinstance(draws, dict):
+            return None
+        try:
+            out = {k: np.asarray(draws[k], dtype=float) for k in ("E", "A", "B", "alpha", "beta")}
+        except (KeyError, TypeError, ValueError):
+            raise PlannerError(f"law '{self.name}': fitted.bootstrap_draws needs lists of numbers E, A, B, alpha, beta") from None
+        n = {v.shape for v in out.values()}
+        if len(n) != 1 or next(iter(n))[0] < 10 or not all(np.isfinite(v).all() for v in out.values()):
+            raise PlannerError(f"law '{self.name}': fitted.bootstrap_draws must be at least 10 finite draws of equal length")
+        if (out["alpha"] <= 0).any() or (out["beta"] <= 0).any() or (out["A"] <= 0).any() or (out["B"] <= 0).any():
+            raise PlannerError(f"law '{self.name}': fitted.bootstrap_draws has non-positive A, B, alpha or beta")
+        return out
 
     def log_params_line(self) -> tuple[float, float]:
         if self.allocation is not None:

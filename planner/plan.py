@@ -11,13 +11,14 @@ from typing import Literal
 
 from dataclasses import dataclass
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from planner import allocate, cost, mfu
 from planner.catalog import Catalog
 from planner.errors import PlannerError
 from planner.hardware import Hardware, hardware_costs, hardware_for, memory_check, mfu_for
-from planner.laws import Law
+from planner.laws import Law, draws_allocate, draws_loss
 
 DEFAULT_LAW = "epoch-2024"
 BUDGETS = ("flops", "gpu_hours", "node_hours", "days", "target_loss")
@@ -306,6 +307,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
                               pue=req.pue, grid_gco2_per_kwh=req.grid_intensity))
     if budget_hw_flops is not None and est is not None:
         _budget_intervals(out, law, req, rs, est, budget_hw_flops)
+    _law_intervals(out, law, req, kind, est if budget_hw_flops is not None else None)
     out["memory"] = memory_check(model if model is not None else n, hw, catalog, warnings)
     if req.unique_tokens is not None:
         n_eff, d_eff = law.effective(n, d, req.unique_tokens)
@@ -361,6 +363,32 @@ def _budget_intervals(out: dict, law: Law, req: PlanRequest, rs: RunShape, est: 
     out["flops_interval"] = bounds
     out["params_interval"] = [alloc[0][0], alloc[1][0]]
     out["tokens_interval"] = [alloc[0][1], alloc[1][1]]
+
+
+def _law_intervals(out: dict, law: Law, req: PlanRequest, kind: str, throughput_est: mfu.MfuEstimate | None) -> None:
+    """Intervals from a fitted law's bootstrap draws: parameters and tokens at the plan's compute
+    (crossed with the throughput errors when a budget in hours fixes the hours), and the loss."""
+    draws = law.bootstrap_draws()
+    if draws is None or req.unique_tokens is not None or req.inference_tokens is not None or kind == "target_loss":
+        return
+    tail = (1.0 - (out.get("interval_level") or 0.8)) / 2.0
+    qs = (tail, 1.0 - tail)
+    n, d = out["params"], out["tokens"]
+    with np.errstate(over="ignore", under="ignore"):
+        if kind in ("fixed", "params"):
+            losses = draws_loss(draws, n, d)
+        else:
+            compute = np.atleast_1d(out["flops_6nd"])
+            if throughput_est is not None and throughput_est.errors:  # the hours buy C / (reported/estimated) each
+                compute = compute * np.exp(-np.asarray(throughput_est.errors))
+            ns, ds = draws_allocate({k: v[:, None] for k, v in draws.items()}, compute[None, :])
+            losses = draws_loss({k: v[:, None] for k, v in draws.items()}, ns, ds)
+            out["params_interval"] = [float(x) for x in np.quantile(ns, qs)]
+            out["tokens_interval"] = [float(x) for x in np.quantile(ds, qs)]
+    out["predicted_loss_interval"] = [float(x) for x in np.quantile(losses, qs)]
+    out["interval_level"] = out.get("interval_level") or 0.8
+    out["law_interval_basis"] = (f"{len(draws['E'])} bootstrap refits of law '{law.name}'"
+                                 + (" crossed with the throughput errors" if throughput_est is not None else ""))
 
 
 def _finite(out: dict) -> dict:

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import yaml
 import pytest
 
 from cli_helpers import run
@@ -180,6 +181,22 @@ def test_law_file_round_trip_and_determinism(tmp_path, capsys):
     plan = json.loads(out)
     assert plan["law"] == "my-law" and plan["predicted_loss"] is not None
     assert 6 * plan["params"] * plan["tokens"] == pytest.approx(1e22)
+    # the law file keeps its bootstrap draws, so the plan carries the law's uncertainty
+    draws = yaml.safe_load(law.read_text())["fitted"]["bootstrap_draws"]
+    assert set(draws) == {"E", "A", "B", "alpha", "beta"} and 40 <= len(draws["E"]) <= 50
+    for key in ("params", "tokens", "predicted_loss"):
+        lo, hi = plan[f"{key}_interval"]
+        assert lo < plan[key] < hi, key
+    assert plan["interval_level"] == 0.8 and "bootstrap refits" in plan["law_interval_basis"]
+    # by hand: the 10th and 90th percentiles of each draw's closed-form N_opt at C = 1e22
+    al, be = np.array(draws["alpha"]), np.array(draws["beta"])
+    g = (al * np.array(draws["A"]) / (be * np.array(draws["B"]))) ** (1 / (al + be))
+    n = g * (1e22 / 6) ** (be / (al + be))
+    assert plan["params_interval"] == pytest.approx(list(np.quantile(n, [0.1, 0.9])), rel=1e-9)
+    fixed = json.loads(run(["plan", "--params", "1e9", "--tokens", "2e10", "--law-file", str(law), "--format", "json"], capsys)[1])
+    assert "params_interval" not in fixed and fixed["predicted_loss_interval"][0] < fixed["predicted_loss"]
+    catalog_law = json.loads(run(["plan", "--flops", "1e22", "--format", "json"], capsys)[1])
+    assert "params_interval" not in catalog_law  # a published law without draws: no invented interval
 
 
 def test_power_fit_refuses_law_file(tmp_path, capsys):

@@ -10,9 +10,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cli_helpers import run
+from planner.hardware import campaign_estimator
 from planner import mfu
 from planner.grant import build, load_proposal
 from planner.grant_render import burn_rows, render
@@ -438,3 +440,41 @@ def test_an_unknown_system_is_named_with_its_line(tmp_path, capsys):
     path = write(tmp_path, MULTI.replace("cluster: jupiter-booster}", "cluster: jupitr-booster}"))
     code, _, err = run(["grant", str(path)], capsys)
     assert code == 2 and "p.yaml:9: experiments.1.cluster: unknown cluster 'jupitr-booster'; did you mean" in err
+
+
+def test_confidence_sets_the_quantile_each_row_requests(tmp_path, catalog):
+    """A row at confidence 0.9 requests more than at 0.5; estimate, 80% range and request are all shown."""
+    body = "  - {name: run, params: 7e9, tokens: 1.4e11, nodes: 64}\n"
+    rows = {}
+    for conf in (0.5, 0.9):
+        text = BASE.format(program="gcs", cluster="juwels-booster").replace("experiments:\n", f"confidence: {conf}\nexperiments:\n")
+        rows[conf] = grant(write(tmp_path, text + body, f"p{conf}.yaml"), catalog)
+    low, high = rows[0.5]["rows"][0], rows[0.9]["rows"][0]
+    assert low["units"] == pytest.approx(high["units"])  # the same estimate
+    assert high["request"] > low["request"] >= low["units"]
+    errors = campaign_estimator(catalog).residuals
+    errors = errors[~np.isnan(errors)]
+    assert high["request"] == math.ceil(high["units"] * math.exp(np.quantile(errors, 0.9)))
+    lo, hi = high["units_interval"]
+    assert lo < high["units"] < hi and hi == pytest.approx(high["units"] * math.exp(np.quantile(errors, 0.9)))
+    assert rows[0.9]["subtotal"]["request"] == high["request"]
+    # the method paragraph says how the range was obtained, with the numbers
+    fact = next(f for f in rows[0.9]["method"] if f["topic"] == "confidence")
+    assert "47 published end-to-end training runs" in fact["text"] and "90% quantile" in fact["text"]
+
+
+def test_confidence_shows_in_every_format(tmp_path, capsys):
+    text = BASE.format(program="gcs", cluster="juwels-booster").replace("experiments:\n", "confidence: 0.9\nexperiments:\n")
+    path = write(tmp_path, text + "  - {name: run, params: 7e9, tokens: 1.4e11, nodes: 64}\n")
+    code, out, err = run(["grant", str(path), "--format", "markdown"], capsys)
+    assert code == 0, err
+    assert "request at 90%" in out and "estimate (core-h)" in out and "80% range" in out
+    code, out, _ = run(["grant", str(path), "--format", "json"], capsys)
+    row = json.loads(out)["rows"][0]
+    assert row["request"] > row["units"] and len(row["units_interval"]) == 2
+
+
+def test_a_given_mfu_requests_its_estimate(tmp_path, catalog):
+    text = BASE.format(program="gcs", cluster="juwels-booster").replace("experiments:\n", "confidence: 0.95\nexperiments:\n")
+    row = grant(write(tmp_path, text + "  - {name: run, params: 7e9, tokens: 1.4e11, nodes: 64, mfu: 0.4}\n"), catalog)["rows"][0]
+    assert row["units_interval"] is None and row["request"] == math.ceil(row["units"] - 1e-9)

@@ -97,7 +97,7 @@ def fit(data, fmt, out, plot, force, **kwargs):
     if out is not None:
         from planner.fit.lawfile import law_yaml
 
-        emit(law_yaml(result, out), out, force)
+        emit(law_yaml(result, out, samples), out, force)
     if plot is not None:
         from planner.plot import plot_fit
 

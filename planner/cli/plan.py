@@ -80,11 +80,11 @@ def goodput_notes(result: dict) -> list[str]:
                          "includes them)")
         else:
             notes.append(f"goodput: {goodput:g} of allocated time trains")
-    if result.get("interval_level"):
+    if kind in ("campaign", "benchmark") and (result.get("gpu_hours_interval") or result.get("flops_interval")):
         what = ("campaigns' reported GPU-hours against this estimate" if kind == "campaign"
                 else "published campaigns' GPU-hours against the tuned benchmark")
         notes.append(f"ranges: {result['interval_level']:.0%} prediction intervals from the out-of-sample spread of {what}")
-        if result.get("params_interval"):
+        if result.get("flops_interval"):
             notes.append("the budget fixes the hours: their uncertainty moves into the compute bought, "
                          "hence the ranges on FLOPs, parameters and tokens")
     elif kind == "given":
@@ -101,6 +101,8 @@ def plan_notes(result: dict) -> list[str]:
     if result.get("mfu_basis"):
         notes.append(f"MFU: {result['mfu_basis']}")
     notes += goodput_notes(result)
+    if result.get("law_interval_basis"):
+        notes.append(f"law ranges: {result['interval_level']:.0%} of {result['law_interval_basis']}")
     if result.get("energy_basis"):
         notes.append(f"energy: {result['energy_basis']}" + (f"; {result['site_basis']}" if result.get("site_basis") else
                                                              "; no PUE or grid intensity known (--pue, --grid-intensity)"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from planner import __version__
@@ -19,7 +20,10 @@ def _name(out: Path) -> str:
     return slug[:80]
 
 
-def law_document(result: dict, out: Path) -> dict:
+MAX_DRAWS = 200  # bootstrap draws kept in a law file: enough for 10th/90th percentiles, small enough to read
+
+
+def law_document(result: dict, out: Path, samples: dict | None = None) -> dict:
     form = result["form"]
     if form not in ("chinchilla", "isoflop"):
         raise PlannerError(f"--out writes a law for `planner plan` and needs an N/D law (chinchilla or isoflop); "
@@ -52,13 +56,18 @@ def law_document(result: dict, out: Path) -> dict:
     if ci:
         doc["fitted"]["ci"] = ci
         doc["fitted"]["bootstrap"] = result.get("bootstrap")
+    if form == "chinchilla" and samples:
+        # the draws themselves, so that `planner plan --law-file` can give intervals on N, D and loss
+        keep = {k: np.asarray(samples[k], dtype=float)[:MAX_DRAWS] for k in COEFFICIENTS["chinchilla"]}
+        finite = np.all([np.isfinite(v) for v in keep.values()], axis=0)
+        doc["fitted"]["bootstrap_draws"] = {k: [float(f"{x:.8g}") for x in v[finite]] for k, v in keep.items()}
     doc["sources"] = {"fit": {"citation": doc["citation"], "status": "derived"}}
     Law.model_validate(doc)  # what we write must load back
     return doc
 
 
-def law_yaml(result: dict, out: Path) -> str:
-    doc = law_document(result, out)
+def law_yaml(result: dict, out: Path, samples: dict | None = None) -> str:
+    doc = law_document(result, out, samples)
     return "# Written by `planner fit`; load with `planner plan --law-file`.\n" + yaml.safe_dump(
         _plain(doc), sort_keys=False, allow_unicode=True, width=100)
 
