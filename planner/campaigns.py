@@ -58,8 +58,9 @@ class CampaignRun(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "CampaignRun":
+        values = self.__dict__  # the validated fields, without pydantic's attribute machinery (a set has many runs)
         for key, (lo, hi) in RANGES.items():
-            item = getattr(self, key)
+            item = values[key]
             if item is not None and not lo <= item.value <= hi:
                 raise ValueError(f"{key}: {item.value:g} is outside the physical range {lo:g}-{hi:g}")
         if self.workload == "clip":

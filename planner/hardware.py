@@ -130,11 +130,18 @@ def campaign_estimator(catalog: Catalog) -> throughput.ThroughputModel | None:
 def benchmark_mfus(catalog: Catalog, points: list[throughput.CampaignPoint]) -> dict[str, float]:
     """The tuned-benchmark MFU each campaign would have had (its accelerator's profile at its size and
     GPU count): the cap of the campaign estimate, and the benchmark basis's out-of-sample test."""
+    groups: dict[tuple[str, str, bool], list[throughput.CampaignPoint]] = {}
+    for p in points:  # one vectorised profile lookup per accelerator, workload and known/unknown GPU count
+        groups.setdefault((p.accelerator, p.workload, p.gpus is not None), []).append(p)
     out = {}
-    for p in points:
-        profile = _benchmark_profile(catalog, catalog.accelerator(p.accelerator), p.workload)
-        if profile is not None:
-            out[p.name] = mfu.estimate(profile, catalog.accelerator(p.accelerator), p.params, p.gpus).value
+    for (acc_name, workload, known), group in groups.items():
+        acc = catalog.accelerator(acc_name)
+        profile = _benchmark_profile(catalog, acc, workload)
+        if profile is None:
+            continue
+        gpus = [p.gpus for p in group] if known else None
+        for p, e in zip(group, mfu.estimate_many(profile, acc, [p.params for p in group], gpus)):
+            out[p.name] = e.value
     return out
 
 
@@ -146,10 +153,12 @@ def _benchmark_profile(catalog: Catalog, accelerator: Accelerator, workload: str
 
 def benchmark_slopes(catalog: Catalog, points: list[throughput.CampaignPoint]) -> dict[str, float]:
     """The within-size GPU-count slope the tuned benchmarks measured for each campaign's accelerator."""
-    out = {}
+    out, slopes = {}, {}
     for p in points:
         profile = _benchmark_profile(catalog, catalog.accelerator(p.accelerator), p.workload)
-        out[p.name] = mfu.gpu_scaling(profile).slope if profile is not None else 0.0
+        if profile is not None and profile.name not in slopes:
+            slopes[profile.name] = mfu.gpu_scaling(profile).slope
+        out[p.name] = slopes[profile.name] if profile is not None else 0.0
     return out
 
 
