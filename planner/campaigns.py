@@ -57,7 +57,7 @@ class CampaignRun(Strict):
     note: str | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "CampaignRun":
+    def _consistent(self) -> CampaignRun:
         values = self.__dict__  # the validated fields, without pydantic's attribute machinery (a set has many runs)
         for key, (lo, hi) in RANGES.items():
             item = values[key]
@@ -93,7 +93,7 @@ class CampaignSet(Entry):
     runs: list[CampaignRun] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "CampaignSet":
+    def _unique_names(self) -> CampaignSet:
         seen: set[str] = set()
         for run in self.runs:
             if run.name in seen:

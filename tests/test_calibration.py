@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from cli_helpers import run
+
 from planner import throughput
 from planner.calibration import campaign_report, mfu_points, smoothness
 from planner.catalog import Catalog, search_path

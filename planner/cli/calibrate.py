@@ -54,7 +54,7 @@ def calibrate(ctx, fmt, plot):
     of the estimator, and the tuned MFU benchmark points against their profiles.
     """
     from planner.calibration import campaign_report, mfu_points, summary
-    from planner.throughput import coefficients
+    from planner.throughput import SIMPLER_WINS_BY, coefficients
 
     catalog = catalog_from(ctx)
     progress("fitting the campaign estimator (leave-one-out over every candidate form)")
@@ -95,7 +95,7 @@ def calibrate(ctx, fmt, plot):
                              f"{report.benchmark_median_ratio:.2f}x the benchmark estimate at the median")
     summary_notes += [f"excluded: {r.run}: {r.excluded}" for r in report.runs if r.excluded]
     form_notes = [f"chosen by leave-one-out mean |ln(reported/estimate)| (large misses count); a form with more terms must beat a simpler one by "
-                  f"{0.005:g} per term. Chosen: {model.chosen.form} (coefficients below)",
+                  f"{SIMPLER_WINS_BY:g} per term. Chosen: {model.chosen.form} (coefficients below)",
                   "GPU count: each run is moved to the count published runs of its size used, along the within-size "
                   "slope its accelerator's tuned benchmarks measured (campaigns cannot separate GPU count from size "
                   "and stack)"]
