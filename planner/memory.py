@@ -1,11 +1,13 @@
 """Training memory per GPU, and the fewest nodes that hold a model.
 
 Model states follow the ZeRO paper's bytes per parameter (Rajbhandari et al. 2020) sharded over the
-data-parallel degree N_d; activations follow Korthikanti et al. 2022 (arXiv 2205.05198, Table 2),
-generalised to any MLP width, gated MLPs and grouped-query attention; pipeline stages follow
-Megatron-LM's `theoretical_memory_usage.py` (1F1B: the first stage holds `pp` micro-batches of its
-layers, the last holds the logits). Everything is bytes on the most-loaded stage; capacity is the
-catalog's GB (10^9 bytes), of which `1 - margin` is usable. docs/memory.md lists the formulas.
+data-parallel degree N_d, with fp32 gradients by default (Megatron-LM's main_grad buffers, DeepSpeed's
+fp32 accumulation): 2 + 4 + 12 bytes for mixed-precision Adam, 16 with the paper's 2-byte gradients.
+Activations follow Korthikanti et al. 2022 (arXiv 2205.05198, Table 2), generalised to any MLP width,
+gated MLPs and grouped-query attention; pipeline stages follow Megatron-LM's
+`theoretical_memory_usage.py` (1F1B: the first stage holds `pp` micro-batches of its layers, the last
+holds the logits). Everything is bytes on the most-loaded stage; capacity is the catalog's GB (10^9
+bytes), of which `1 - margin` is usable. docs/memory.md lists the formulas.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ MARGIN = 0.10  # assumption: CUDA context, NCCL buffers and allocator fragmentat
 MAX_TP_WITHOUT_NODE = 8  # assumption for a bare accelerator: TP stays inside one 8-GPU NVLink domain
 Recompute = Literal["none", "selective", "full"]
 Precision = Literal["bf16", "fp16", "fp32"]
+# Gradient buffers: fp32 (4 bytes) by default, as Megatron-LM's main_grad buffers and DeepSpeed's fp32
+# gradient accumulation keep them; "bf16" is 2-byte gradients in the 16-bit training dtype (bf16, or
+# fp16 under fp16 mixed precision), as the ZeRO paper's 2 + 2 + K bytes per parameter assume.
+GradDtype = Literal["fp32", "bf16"]
+GRAD_BYTES = {"fp32": 4, "bf16": 2}
 Optimizer = Literal["adamw", "adamw-8bit", "sgd-momentum", "sgd"]
 Fsdp = Literal["no_shard", "shard_grad_op", "full_shard", "hybrid_shard"]
 FSDP_STAGE = {"no_shard": 0, "shard_grad_op": 2, "full_shard": 3, "hybrid_shard": 3}
@@ -138,7 +145,8 @@ class Layout(BaseModel):
     recompute: Recompute = "selective"
     precision: Precision = "bf16"
     optimizer: Optimizer = "adamw"
-    grad_fp32: bool = Field(False, description="fp32 gradient buffers (Megatron main_grad): 4 bytes, not 2")
+    grad_dtype: GradDtype = Field("fp32", description="gradient buffers: fp32 (4 bytes, Megatron main_grad, "
+                                  "DeepSpeed) or bf16 (2 bytes, the ZeRO paper's 16-bit gradients)")
     sequence_parallel: bool = True
     flash_attention: bool = True
 
@@ -151,6 +159,37 @@ class Layout(BaseModel):
                 raise ValueError(f"FSDP {data['fsdp']} is ZeRO-{stage}, not ZeRO-{data['zero']}")
             data = {**data, "zero": stage}
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _grad_fp32_is_grad_dtype(cls, data):
+        # the former boolean field `grad_fp32` (default False) is still accepted as input
+        if isinstance(data, dict) and "grad_fp32" in data:
+            data = dict(data)
+            flag = data.pop("grad_fp32")
+            if not isinstance(flag, bool):
+                raise ValueError(f"grad_fp32 must be true or false, got {flag!r}")
+            dtype = "fp32" if flag or data.get("precision") == "fp32" else "bf16"  # fp32 training ignored it
+            if data.get("grad_dtype", dtype) != dtype:
+                raise ValueError(f"grad_fp32={flag} contradicts grad_dtype={data['grad_dtype']!r}")
+            data["grad_dtype"] = dtype
+        return data
+
+    @model_validator(mode="after")
+    def _fp32_training_keeps_fp32_gradients(self):
+        if self.precision == "fp32" and self.grad_dtype != "fp32":
+            raise ValueError(f"{self.grad_dtype} gradients need bf16/fp16 mixed precision; "
+                             "fp32 training keeps fp32 gradients")
+        return self
+
+    @property
+    def grad_bytes(self) -> int:
+        return 4 if self.precision == "fp32" else GRAD_BYTES[self.grad_dtype]
+
+    @property
+    def gradient_dtype(self) -> str:
+        """The gradients' dtype as trained: 16-bit gradients are fp16 under fp16 mixed precision."""
+        return "fp16" if self.grad_dtype == "bf16" and self.precision == "fp16" else self.grad_dtype
 
     @property
     def gpus(self) -> int:
@@ -283,7 +322,7 @@ def _stages(d: Dims, lay: Layout) -> list[_Stage]:
 
 
 def _state_bytes(lay: Layout) -> tuple[float, float, float]:
-    wb, gb = (4, 4) if lay.precision == "fp32" else (2, 4 if lay.grad_fp32 else 2)
+    wb, gb = (4 if lay.precision == "fp32" else 2), lay.grad_bytes
     return wb, gb, OPTIMIZER_BYTES["fp32" if lay.precision == "fp32" else "mixed"][lay.optimizer]
 
 
@@ -296,6 +335,17 @@ def _split(stage: _Stage, lay: Layout) -> tuple[float, float]:
     whole = stage.params + stage.experts / lay.ep
     fixed = sum(x for x, k in parts if lay.zero < k) * whole + stage.activations + stage.buffers
     return fixed, sum(x for x, k in parts if lay.zero >= k) * (stage.params + stage.experts)
+
+
+def _grad_note(lay: Layout) -> str:
+    if lay.precision == "fp32":
+        return "gradients: fp32, 4 bytes/parameter (fp32 training)"
+    if lay.grad_dtype == "fp32":
+        return ("gradients: fp32, 4 bytes/parameter, accumulated in fp32 as Megatron-LM's main_grad buffers and "
+                "DeepSpeed do (the default; 2-byte bf16 gradients, as the ZeRO paper's 16 bytes/parameter "
+                "assume, are an option)")
+    return (f"gradients: {lay.gradient_dtype}, 2 bytes/parameter, as the ZeRO paper counts (Megatron-LM and DeepSpeed "
+            "accumulate in fp32 by default: 4 bytes/parameter)")
 
 
 def capacity_bytes(accelerator: Accelerator) -> float:
@@ -322,9 +372,9 @@ def estimate(model: Model | Shape | Dims | float, layout: Layout, accelerator: A
 
     prec = "fp32" if layout.precision == "fp32" else f"{layout.precision} mixed precision"
     master = "" if layout.precision == "fp32" else " with fp32 master"
-    notes = [(f"model states: {wb} + {gb} + {ob} bytes/parameter (weights, gradients, {layout.optimizer} states"
-              f"{master}; {prec}); ZeRO-{layout.zero} shards over N_d = {nd} (Rajbhandari et al. 2020; "
-              "formulas.md §3.1-3.2)"), *SOURCES]
+    notes = [(f"model states: {wb} + {gb} + {ob} bytes/parameter (weights, {layout.gradient_dtype} gradients, "
+              f"{layout.optimizer} states{master}; {prec}); ZeRO-{layout.zero} shards over N_d = {nd} "
+              "(Rajbhandari et al. 2020; formulas.md §3.1-3.2)"), _grad_note(layout), *SOURCES]
     if d.assumed:
         notes.append(d.assumed)
     if layout.pp > 1 and layout.zero >= 2:

@@ -155,9 +155,9 @@ def test_plan_reports_minimum_nodes_and_refuses_too_few(catalog):
     """GPT-3 175B on JUWELS Booster: 4 nodes cannot hold it; the plan says how many can."""
     few = make_plan(PlanRequest(model="gpt-3-175b", tokens=300e9, cluster="juwels-booster", nodes=4), catalog)
     assert few["memory"]["fits"] is False
-    assert few["memory"]["min"] == 56 and few["memory"]["unit"] == "nodes"
+    assert few["memory"]["min"] == 68 and few["memory"]["unit"] == "nodes"  # fp32 gradients (56 with bf16)
     assert any("cannot hold the model" in w for w in few["warnings"])
-    enough = make_plan(PlanRequest(model="gpt-3-175b", tokens=300e9, cluster="juwels-booster", nodes=56), catalog)
+    enough = make_plan(PlanRequest(model="gpt-3-175b", tokens=300e9, cluster="juwels-booster", nodes=68), catalog)
     assert enough["memory"]["fits"] is True
     assert not any("cannot hold" in w for w in enough["warnings"])
 

@@ -97,22 +97,51 @@ def states(br):
 @pytest.mark.parametrize("zero, gb", [(0, 120.0), (1, 31.4), (2, 16.6), (3, 1.9)])
 def test_zero_stages_for_7_5b_on_64_gpus(booster, zero, gb):
     # Ψ = 7.5B, N_d = 64, K = 12: 16Ψ, 4Ψ + 12Ψ/N_d, 2Ψ + 14Ψ/N_d, 16Ψ/N_d (formulas.md §3.2; the ZeRO paper's Fig. 1)
-    br = estimate(7.5e9, Layout(dp=64, zero=zero), booster[1])
+    # The paper counts 2 + 2 + K with fp16 gradients, so its table needs 2-byte gradients; the default is fp32.
+    br = estimate(7.5e9, Layout(dp=64, zero=zero, grad_dtype="bf16"), booster[1])
     assert br.params_per_gpu == pytest.approx(7.5e9)
     assert round(states(br) / 1e9, 1) == gb
 
 
-def test_megatron_bytes_per_parameter(booster):
-    # 18 bytes without the distributed optimizer; 6 + 12/N_d with it (Megatron-LM theoretical_memory_usage.py)
-    plain = estimate(7e9, Layout(dp=16, zero=0, grad_fp32=True), booster[1])
+def test_megatron_bytes_per_parameter_are_the_default(booster):
+    # 18 bytes without the distributed optimizer; 6 + 12/N_d with it (Megatron-LM theoretical_memory_usage.py):
+    # fp32 main_grad buffers, the default here
+    plain = estimate(7e9, Layout(dp=16, zero=0), booster[1])
     assert states(plain) / plain.params_per_gpu == pytest.approx(18)
-    dist = estimate(7e9, Layout(dp=16, zero=1, grad_fp32=True), booster[1])
+    dist = estimate(7e9, Layout(dp=16, zero=1), booster[1])
     assert states(dist) / dist.params_per_gpu == pytest.approx(6 + 12 / 16)
 
 
+def test_gradients_are_fp32_by_default_and_bf16_on_request(booster):
+    assert Layout().grad_dtype == "fp32"
+    fp32 = estimate(7e9, Layout(dp=64, zero=1), booster[1])
+    bf16 = estimate(7e9, Layout(dp=64, zero=1, grad_dtype="bf16"), booster[1])
+    assert fp32.gradients == 4 * 7e9 and bf16.gradients == 2 * 7e9  # ZeRO-1 keeps gradients whole
+    assert (fp32.weights, fp32.optimizer, fp32.activations) == (bf16.weights, bf16.optimizer, bf16.activations)
+    # 7B with ZeRO-1: 2 bytes × 7e9 = 14.0e9 bytes = 13.04 GiB more per GPU than with bf16 gradients
+    assert (fp32.total - bf16.total) / GIB == pytest.approx(14e9 / GIB) == pytest.approx(13.04, abs=0.005)
+    # ZeRO-2 shards the gradients: the difference is divided by N_d
+    z2 = [estimate(7e9, Layout(dp=64, zero=2, grad_dtype=g), booster[1]).gradients for g in ("fp32", "bf16")]
+    assert z2 == [pytest.approx(4 * 7e9 / 64), pytest.approx(2 * 7e9 / 64)]
+    assert any("gradients: fp32, 4 bytes/parameter" in n for n in fp32.notes)
+    assert any("gradients: bf16, 2 bytes/parameter" in n for n in bf16.notes)
+
+
+def test_the_former_grad_fp32_flag_and_fp32_training(booster):
+    assert Layout(grad_fp32=True).grad_dtype == "fp32" and Layout(grad_fp32=False).grad_dtype == "bf16"
+    assert Layout(precision="fp32", grad_fp32=False).grad_dtype == "fp32"  # fp32 training always had fp32 gradients
+    with pytest.raises(ValueError, match="contradicts"):
+        Layout(grad_fp32=True, grad_dtype="bf16")
+    with pytest.raises(ValueError, match="fp32 training keeps fp32 gradients"):
+        Layout(precision="fp32", grad_dtype="bf16")
+    assert Layout(precision="fp16", grad_dtype="bf16").gradient_dtype == "fp16"
+    assert estimate(7e9, Layout(precision="fp32"), booster[1]).gradients == 4 * 7e9
+
+
 @pytest.mark.parametrize("optimizer, precision, per_param", [
-    ("adamw", "fp32", 16), ("adamw-8bit", "bf16", 10), ("sgd-momentum", "bf16", 12), ("sgd", "fp32", 8)])
+    ("adamw", "fp32", 16), ("adamw-8bit", "bf16", 12), ("sgd-momentum", "bf16", 14), ("sgd", "fp32", 8)])
 def test_precision_and_optimizer_bytes(booster, optimizer, precision, per_param):
+    # mixed precision: 2-byte weights, 4-byte (fp32) gradients by default, then the optimizer's bytes
     br = estimate(7e9, Layout(optimizer=optimizer, precision=precision), booster[1])
     assert states(br) / br.params_per_gpu == pytest.approx(per_param)
 
@@ -209,8 +238,8 @@ def test_capacity_is_decimal_gb(booster):
 
 def test_known_configuration_fits_korthikanti_175b_on_80gb(catalog):
     # GPT-3 175B, TP 8 × PP 8, sequence parallel + selective recompute, b = 1: trained on A100 80 GB
-    br = estimate(catalog.model("gpt-3-175b"), Layout(tp=8, pp=8, seq_len=2048, grad_fp32=True),
-                  catalog.accelerator("a100-sxm-80gb"))
+    br = estimate(catalog.model("gpt-3-175b"), Layout(tp=8, pp=8, seq_len=2048), catalog.accelerator("a100-sxm-80gb"))
+    assert br.layout.grad_dtype == "fp32"  # Megatron's fp32 main_grad, the default
     assert br.fits
 
 
@@ -223,7 +252,8 @@ def test_175b_minimum_nodes_on_juwels_booster_really_hold_it(catalog, booster):
     found = min_nodes(model, cluster, acc)
     assert found.breakdown.fits and found.breakdown.total <= 0.9 * 40e9
     assert found.layout.gpus == 4 * found.units and found.layout.tp <= 4  # llm-analysis assumes 8 GPUs per node
-    assert found.units == 56
+    assert found.units == 68  # fp32 gradients (56 with bf16 gradients)
+    assert min_nodes(model, cluster, acc, grad_dtype="bf16").units == 56
     # nothing in the searched space fits on one node fewer
     d = dims_of(model)
     for tp in (1, 2, 4):
@@ -294,21 +324,21 @@ def test_175b_on_4_nodes_is_refused_with_one_line(capsys):
     code, out, err = run("memory --model gpt-3-175b --cluster juwels-booster --nodes 4", capsys)
     assert code == 2
     assert len(err.strip().splitlines()) == 1
-    assert "does not fit" in err and "GiB per GPU" in err and "33.5 GiB usable" in err and "at least 56 nodes" in err
+    assert "does not fit" in err and "GiB per GPU" in err and "33.5 GiB usable" in err and "at least 68 nodes" in err
     assert "fits" in out and " no" in out
 
 
 def test_refusal_still_prints_json_with_fits_false(capsys):
     code, out, _ = run("memory --model gpt-3-175b --cluster juwels-booster --nodes 4 --format json", capsys)
     data = json.loads(out)
-    assert code == 2 and data["fits"] is False and data["minimum_units"] == 56
+    assert code == 2 and data["fits"] is False and data["minimum_units"] == 68
     assert data["bytes"]["total"] > data["bytes"]["usable"] == 0.9 * 40e9
 
 
 def test_minimum_nodes_when_no_count_is_given(capsys):
     code, out, _ = run("memory --model gpt-3-175b --cluster juwels-booster --format json", capsys)
     data = json.loads(out)
-    assert code == 0 and data["fits"] and data["nodes"] == data["minimum_units"] == 56
+    assert code == 0 and data["fits"] and data["nodes"] == data["minimum_units"] == 68
 
 
 def test_70b_on_64_nodes(capsys):
@@ -343,6 +373,31 @@ def test_bare_parameter_count_says_the_shape_is_assumed(capsys):
 def test_bad_input_is_one_line(capsys, args, message):
     code, _, err = run("memory " + args, capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_grad_dtype_option_switches_the_gradient_bytes(capsys):
+    base = "memory --params 7B --accelerator a100-sxm-80gb --gpus 64 --zero 1 --format json"
+    runs = {g: run(f"{base} --grad-dtype {g}", capsys) for g in ("fp32", "bf16")}
+    default = run(base, capsys)
+    assert all(code == 0 for code, _, _ in [*runs.values(), default])
+    data = {g: json.loads(out) for g, (_, out, _) in runs.items()}
+    assert json.loads(default[1]) == data["fp32"]
+    assert data["fp32"]["bytes"]["gradients"] == 4 * 7e9 and data["bf16"]["bytes"]["gradients"] == 2 * 7e9
+    assert data["fp32"]["grad_dtype"] == "fp32" and data["bf16"]["layout"]["grad_dtype"] == "bf16"
+    assert data["fp32"]["gib"]["total"] - data["bf16"]["gib"]["total"] == pytest.approx(14e9 / GIB)
+    assert any(n.startswith("gradients: bf16, 2 bytes/parameter") for n in data["bf16"]["notes"])
+    code, out, _ = run(base.replace("json", "table"), capsys)
+    assert code == 0 and "gradients: fp32, 4 bytes/parameter" in out and "gradient dtype" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    ("--grad-dtype fp8", "'fp8' is not one of 'fp32', 'bf16'"),
+    ("--grad-dtype bf16 --precision fp32", "fp32 training keeps fp32 gradients"),
+    ("--grad-dtype bf16 --fp32-grads", "contradicts --grad-dtype bf16"),
+])
+def test_bad_grad_dtype_is_one_line(capsys, args, message):
+    code, _, err = run(f"memory --params 7B --accelerator a100-sxm-80gb --gpus 8 {args}", capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_every_format_renders(capsys):
@@ -388,7 +443,7 @@ def test_ep_divides_the_unsharded_expert_states_only(dsv3):
     e = d.layers * d.expert_params / 4  # experts per TP rank
     p = br.params_per_gpu - e / 64
     assert br.weights == pytest.approx(2 * (p + e / 64), rel=1e-12)  # ZeRO-1: weights whole, experts 1/EP
-    assert br.gradients == pytest.approx(2 * (p + e / 64), rel=1e-12)
+    assert br.gradients == pytest.approx(4 * (p + e / 64), rel=1e-12)  # fp32 gradients
     assert br.optimizer == pytest.approx(12 * (p + e) / 512, rel=1e-12)  # sharded over all DP ranks
     zero3 = estimate(d, lay.model_copy(update={"zero": 3}), acc)
     no_ep = estimate(d, lay.model_copy(update={"zero": 3, "ep": 1}), acc)

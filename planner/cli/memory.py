@@ -22,6 +22,7 @@ FIELDS = [
     Column("layout.micro_batch", "micro-batch (sequences)"),
     Column("layout.precision", "precision"),
     Column("layout.optimizer", "optimizer"),
+    Column("grad_dtype", "gradient dtype"),
     Column("stage", "most-loaded pipeline stage"),
     Column("params_per_gpu", "parameters per GPU (before ZeRO)", "count"),
     Column("gib.weights", "weights (GiB)", "float"),
@@ -44,8 +45,10 @@ Examples:
   planner memory --model llama-2-70b --cluster juwels-booster --nodes 64
   # The fewest nodes that hold GPT-3 175B (exit 2 when even the whole cluster is too small)
   planner memory --model gpt-3-175b --cluster juwels-booster
-  # A fixed layout: ZeRO-1, TP 4, PP 8, full recompute
-  planner memory --model gpt-3-175b --cluster juwels-booster --nodes 64 --zero 1 --tp 4 --pp 8 --recompute full
+  # A fixed layout: ZeRO-1, TP 4, PP 16, full recompute
+  planner memory --model gpt-3-175b --cluster juwels-booster --nodes 64 --zero 1 --tp 4 --pp 16 --recompute full
+  # The ZeRO paper's 16 bytes per parameter: 2-byte gradients instead of the default fp32 (18 bytes)
+  planner memory --params 7.5B --accelerator a100-sxm-80gb --gpus 64 --zero 1 --grad-dtype bf16
   # A bare parameter count (the shape is assumed and said so) on 8 H100s with FSDP
   planner memory --params 13B --accelerator h100-sxm --gpus 8 --fsdp full_shard
   # An MoE with ZeRO-1 and its 256 routed experts split over 64 expert-parallel ranks
@@ -74,7 +77,10 @@ Examples:
               help="bf16/fp16 mixed precision (fp32 master weights) or plain fp32.")
 @click.option("--optimizer", type=click.Choice(["adamw", "adamw-8bit", "sgd-momentum", "sgd"]), default="adamw",
               show_default=True, help="Optimizer (sets the bytes of state per parameter).")
-@click.option("--fp32-grads", is_flag=True, help="fp32 gradient buffers (Megatron's default): 4 bytes per parameter, not 2.")
+@click.option("--grad-dtype", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="Gradient buffers: fp32 (4 bytes per parameter, accumulated in fp32 as Megatron-LM and DeepSpeed do) "
+                   "or bf16 (2 bytes, fp16 under --precision fp16; the ZeRO paper's 16 bytes per parameter).")
+@click.option("--fp32-grads", is_flag=True, hidden=True, help="Former flag: the same as --grad-dtype fp32 (the default now).")
 @click.option("--no-flash-attention", is_flag=True, help="Store the attention scores (5·a·s²·b bytes per layer).")
 @click.option("--no-sequence-parallel", is_flag=True, help="TP without sequence parallelism (norms, dropout replicated).")
 @click.option("--margin", type=click.FloatRange(0, 0.9), default=0.10, show_default=True,
@@ -100,12 +106,17 @@ def memory(ctx, fmt, out, force, **o):
     hw = hardware_for(catalog, cluster=o["cluster"], accelerator=o["accelerator"], gpus=o["gpus"], nodes=o["nodes"])
     given = {"seq_len": o["seq_len"], "micro_batch": o["micro_batch"], "micro_batches": o["micro_batches"],
              "recompute": o["recompute"], "precision": o["precision"], "optimizer": o["optimizer"],
-             "grad_fp32": o["fp32_grads"], "flash_attention": not o["no_flash_attention"],
+             "grad_dtype": o["grad_dtype"], "flash_attention": not o["no_flash_attention"],
              "sequence_parallel": not o["no_sequence_parallel"], "layers": o["layers"], "hidden": o["hidden"], "ep": o["ep"]}
     layout = {k: v for k, v in given.items() if v is not None}
     fixed = {"tp": o["tp"], "pp": o["pp"], "zero": o["zero"], "fsdp": o["fsdp"], "margin": o["margin"]}
     if o["zero"] is not None and o["fsdp"]:
         raise PlannerError("give --zero or --fsdp, not both")
+    if o["fp32_grads"] and o["grad_dtype"] != "fp32":
+        raise PlannerError(f"--fp32-grads contradicts --grad-dtype {o['grad_dtype']} (give --grad-dtype alone)")
+    if o["precision"] == "fp32" and o["grad_dtype"] != "fp32":
+        raise PlannerError(f"--grad-dtype {o['grad_dtype']} needs --precision bf16 or fp16: fp32 training keeps "
+                           "fp32 gradients")
     unit = "nodes" if hw.cluster else "GPUs"
     minimum = layouts.min_nodes(model, hw.cluster, hw.accelerator, **fixed, **layout)
     if hw.gpus is not None:
@@ -118,7 +129,8 @@ def memory(ctx, fmt, out, force, **o):
     record = {"model": label, "params": mem.dims_of(model, o["layers"], o["hidden"]).params,
               "cluster": hw.cluster.name if hw.cluster else None, "accelerator": hw.accelerator.name, "gpus": gpus,
               "nodes": -(-gpus // hw.gpus_per_node) if hw.cluster else None,
-              "layout": found.layout.model_dump(), "layout_text": found.layout.describe(), **br.as_dict(),
+              "layout": found.layout.model_dump(), "grad_dtype": found.layout.gradient_dtype,
+              "layout_text": found.layout.describe(), **br.as_dict(),
               "minimum": None, "minimum_unit": unit, "minimum_units": None, "minimum_layout": None, "notes": list(br.notes)}
     leanest = None
     if minimum is not None:
