@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from planner.catalog import KINDS
+
 from planner.cli import catalog_from, cli, output_options, progress
 from planner.output import Column, render_rows
 
@@ -21,6 +23,8 @@ LIST_COLUMNS = {
     "programs": [Column("name", "name"), Column("title", "title"), Column("unit", "unit"), Column("period", "allocation period")],
     "models": [Column("name", "name"), Column("title", "title"), Column("kind", "kind"), Column("params", "parameters", "count"),
                Column("active_params", "active", "count"), Column("gmacs_per_sample", "GMACs/sample", "float")],
+    "campaigns": [Column("name", "name"), Column("title", "title"), Column("runs", "runs", "count"),
+                  Column("fitted", "fitted", "count"), Column("workloads", "workloads"), Column("stacks", "stacks", "count")],
 }
 
 
@@ -39,6 +43,10 @@ def summary(kind: str, entry, catalog) -> dict:
                 "params_counted": entry.params_counted}
     if kind == "programs":
         return {"name": entry.name, "title": entry.title, "unit": entry.unit.value, "period": entry.period.value}
+    if kind == "campaigns":
+        return {"name": entry.name, "title": entry.title, "runs": len(entry.runs),
+                "fitted": sum(r.excluded is None for r in entry.runs),
+                "workloads": ", ".join(sorted({r.workload for r in entry.runs})), "stacks": len({r.stack for r in entry.runs})}
     if kind == "models":
         return {"name": entry.name, "title": entry.title, "kind": entry.kind, "params": entry.params,
                 "active_params": entry.active_params,
@@ -59,7 +67,7 @@ def catalog():
 
 
 @catalog.command("list")
-@click.argument("kind", required=False, type=click.Choice(["accelerators", "clusters", "laws", "mfu", "models", "programs"]))
+@click.argument("kind", required=False, type=click.Choice(KINDS))
 @output_options
 @click.pass_context
 def list_(ctx, kind, fmt):
@@ -70,7 +78,7 @@ def list_(ctx, kind, fmt):
       planner catalog list laws --format markdown
     """
     cat = catalog_from(ctx)
-    kinds = [kind] if kind else ["accelerators", "clusters", "mfu", "laws", "models", "programs"]
+    kinds = [kind] if kind else list(KINDS)
     parts = []
     for k in kinds:
         rows = [summary(k, e, cat) for e in cat.all(k)]
