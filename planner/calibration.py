@@ -30,6 +30,8 @@ class RunCheck:
     estimated_gpu_hours: float | None
     ratio: float | None  # reported / estimated
     in_interval: bool | None  # inside the 80% interval built without this run (nested leave-one-out)
+    ratio_unstated: float | None  # reported / estimated with no stack stated (what a default plan does)
+    in_interval_unstated: bool | None
     benchmark_ratio: float | None  # reported / tuned-benchmark estimate
     source: str
     status: str
@@ -46,6 +48,12 @@ class CampaignReport:
     coverage: float  # share of runs inside their nested-LOO 80% interval
     interval_factors: tuple[float, float]
     benchmark_median_ratio: float | None
+    # the same with no stack stated: what a plan with default options gets
+    unstated_median_abs_log: float
+    unstated_within_1_3: float
+    unstated_worst_ratio: float
+    unstated_coverage: float
+    unstated_interval_factors: tuple[float, float]
 
 
 def campaign_report(catalog: Catalog) -> CampaignReport:
@@ -58,26 +66,33 @@ def campaign_report(catalog: Catalog) -> CampaignReport:
     bench = benchmark_mfus(catalog, points + list(model.excluded))
     caps = bench
     inside = throughput.nested_coverage(model, caps)
+    inside_unstated = throughput.nested_coverage(model, caps, stack_stated=False)
     rows = []
     for i, p in enumerate(points):
-        r = model.residuals[i]
+        r, u = model.residuals[i], model.unstated[i]
         est_mfu = None if math.isnan(r) else p.realised * math.exp(r)
         est_hours = None if est_mfu is None else p.gpu_hours * p.realised / est_mfu
         rows.append(RunCheck(p.name, p.workload, p.accelerator, p.stack, p.params, p.gpus, p.realised, est_mfu,
                              p.gpu_hours, est_hours, None if est_hours is None else p.gpu_hours / est_hours,
                              None if math.isnan(r) else bool(inside[i]),
+                             None if math.isnan(u) else math.exp(u), None if math.isnan(u) else bool(inside_unstated[i]),
                              bench[p.name] / p.realised if p.name in bench else None, p.source, p.status, None))
     for p in model.excluded:
         rows.append(RunCheck(p.name, p.workload, p.accelerator, p.stack, p.params, p.gpus, p.realised, None,
-                             p.gpu_hours, None, None, None,
+                             p.gpu_hours, None, None, None, None, None,
                              bench[p.name] / p.realised if p.name in bench else None, p.source, p.status, p.excluded))
-    ratios = np.array([r.ratio for r in rows if r.ratio is not None])
-    logs = np.abs(np.log(ratios))
-    covered = [r.in_interval for r in rows if r.in_interval is not None]
+
+    def stats(key: str, covered_key: str) -> tuple[float, float, float, float]:
+        logs = np.abs(np.log([getattr(r, key) for r in rows if getattr(r, key) is not None]))
+        covered = [getattr(r, covered_key) for r in rows if getattr(r, covered_key) is not None]
+        return (float(np.median(logs)), float(np.mean(logs <= math.log(1.3))), float(np.exp(logs.max())),
+                float(np.mean(covered)))
+
+    stated, unstated = stats("ratio", "in_interval"), stats("ratio_unstated", "in_interval_unstated")
     bench_ratios = [r.benchmark_ratio for r in rows if r.benchmark_ratio is not None and r.excluded is None]
-    return CampaignReport(model, tuple(rows), float(np.median(logs)), float(np.mean(logs <= math.log(1.3))),
-                          float(np.exp(logs.max())), float(np.mean(covered)), model.interval_factors(INTERVAL_LEVEL),
-                          float(np.exp(np.median(np.log(bench_ratios)))) if bench_ratios else None)
+    return CampaignReport(model, tuple(rows), *stated, model.interval_factors(INTERVAL_LEVEL, stack_stated=True),
+                          float(np.exp(np.median(np.log(bench_ratios)))) if bench_ratios else None,
+                          *unstated, model.interval_factors(INTERVAL_LEVEL, stack_stated=False))
 
 
 def smoothness(catalog: Catalog, cluster: str, nodes: int, sizes=None) -> list[tuple[float, float]]:

@@ -64,7 +64,7 @@ def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: in
     seq = None if workload == "clip" else rs.seq_len
     try:
         hw = hardware_for(catalog, cluster=p.cluster, nodes=exp.nodes, dtype=p.dtype)
-        est = mfu_for(hw, catalog, params, mfu, workload, p.mfu_basis, seq, p.stack)
+        est = mfu_for(hw, catalog, params, mfu, workload, p.mfu_basis, seq, exp.stack or p.stack)
         c = hardware_costs(flops, params, hw, catalog, est, warnings, mfu, workload, goodput)
     except PlannerError as e:
         key = "nodes" if "nodes" in e.message else "mfu"
@@ -111,9 +111,11 @@ def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: 
         update["mfu"] = exp.mfu if exp.mfu is not None else p.mfu
     if exp.nodes is not None and isinstance(exp.sweep, str):
         update["nodes"] = exp.nodes
-    for key in ("mfu_basis", "stack", "seq_len"):  # the proposal's settings, unless the spec states its own
-        if getattr(p, key) is not None and key in p.model_fields_set and key not in spec.model_fields_set:
-            update[key] = getattr(p, key)
+    for key in ("mfu_basis", "stack", "seq_len"):  # the experiment's or proposal's settings, unless the spec states its own
+        value = exp.stack if key == "stack" and exp.stack is not None else getattr(p, key)
+        given = key in p.model_fields_set or (key == "stack" and exp.stack is not None)
+        if value is not None and given and key not in spec.model_fields_set:
+            update[key] = value
     if update:
         spec = spec.model_copy(update=update)
     design = sw.design(spec, src, catalog, base)

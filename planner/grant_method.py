@@ -78,7 +78,9 @@ def method_facts(rows: list[dict], cluster, catalog, p, program) -> list[dict]:
                   f"node-hour ({cluster.status_of(acct)})", "cite": [cluster.cite(acct)]})
     c = program.contingency
     share = p.contingency if p.contingency is not None else c.default.value
-    facts.append({"topic": "contingency", "text": f"the contingency of {share:.0%} covers failed runs and restarts "
+    covers = ("runs that must be repeated or added (restarts within a run are already in the realised MFU)"
+              if campaign else "failed runs and restarts")
+    facts.append({"topic": "contingency", "text": f"the contingency of {share:.0%} covers {covers} "
                   f"({c.low.value:.0%}-{c.high.value:.0%} is a common convention, {program.status_of(c.default)})",
                   "cite": [program.cite(c.default)]})
     return facts
@@ -98,13 +100,15 @@ def confidence_text(catalog, confidence: float) -> str:
     if model is None:
         return f"each row requests the {confidence:.0%} quantile of its estimate"
     score = model.chosen
-    lo, hi = model.interval_factors(0.8)
+    lo, hi = model.interval_factors(0.8, stack_stated=False)
     text = (f"the estimator of realised MFU was fitted on {model.n_runs} published end-to-end training runs and chosen "
-            f"by leave-one-out error among {len(model.scores)} forms; out of sample, half the runs lie within "
-            f"{math.expm1(score.median_abs):.0%} of their estimate and {score.within_1_3:.0%} within a factor 1.3, and "
-            f"the 80% range of a row is {lo:.2f}-{hi:.2f} times its estimate; each row requests the "
-            f"{confidence:.0%} quantile of that error ({model.quantile_factor(confidence):.2f} times the estimate, "
-            "never less than the estimate)")
+            f"by leave-one-out error among {len(model.scores)} forms; out of sample, for a run whose training stack is "
+            f"not stated half the runs lie within {math.expm1(score.unstated_median_abs):.0%} of their estimate and "
+            f"{score.unstated_within_1_3:.0%} within a factor 1.3 (with the stack stated: "
+            f"{math.expm1(score.median_abs):.0%} and {score.within_1_3:.0%}), and the 80% range of a row without a "
+            f"stated stack is {lo:.2f}-{hi:.2f} times its estimate; each row requests the {confidence:.0%} quantile of "
+            f"the errors that apply to it ({model.quantile_factor(confidence, False):.2f} times the estimate without a "
+            f"stated stack, {model.quantile_factor(confidence, True):.2f} with one, never less than the estimate)")
     if benchmark_errors(catalog):
         med = float(np.exp(np.median(benchmark_errors(catalog))))
         text += (f"; for comparison, the tuned throughput benchmarks alone would put GPU-hours at 1/{med:.2f} of what "

@@ -180,10 +180,16 @@ def _campaign_many(hw: Hardware, catalog: Catalog, params, workload: str, seq_le
     arch = acc.architecture or acc.name
     if model is None or not model.knows(workload, arch):
         runs = "no campaign set in the catalog" if model is None else f"no published {workload} campaign on {arch} GPUs"
-        raise PlannerError(f"{runs} to estimate realised MFU on {acc.name} from; give --mfu (e.g. --mfu 0.3), "
-                           "or the benchmark MFU basis")
+        other = ("" if _profile_for_accelerator(catalog, acc, workload) is None
+                 else ", or the benchmark MFU basis (tuned steady state)")
+        raise PlannerError(f"{runs} to estimate realised MFU on {acc.name} from; give --mfu (e.g. --mfu 0.3){other}")
     if hw.dtype not in ("bf16", "fp16"):
         raise PlannerError(f"the campaign estimator is calibrated on bf16/fp16 training, not {hw.dtype}; give --mfu")
+    warnings = []
+    if stack is not None and "stack" in model.chosen.terms and not model.stack_applies(stack, workload):
+        warnings.append(_stack_warning(model, stack, workload))
+        stack = None  # the average campaign, as with no stack: an unknown name must not move the estimate
+    stated = stack is not None and "stack" in model.chosen.terms
     sizes = np.atleast_1d(np.asarray(params, dtype=float))
     seq = np.full(sizes.shape, float(seq_len or throughput.REFERENCE["seq"]))
     gpus = np.full(sizes.shape, float(hw.gpus) if hw.gpus else np.nan)
@@ -195,36 +201,53 @@ def _campaign_many(hw: Hardware, catalog: Catalog, params, workload: str, seq_le
         profile, caps, slope = None, [math.inf] * len(sizes), 0.0
     values = model.predict(throughput.Query(workload, arch, sizes, gpus, seq, stack, slope))
     score = model.chosen
+    errors = model.errors(stated)
+    median = math.expm1(float(np.median(np.abs(errors))))
     typical = float(throughput.typical_gpus(sizes[0], model.fit.gpu_line))
     gpus_text = (f"at the ~{typical:.0f} GPUs published runs of this size used (give GPUs or nodes)" if not hw.gpus else
                  f"moved from the ~{typical:.0f} GPUs published runs of this size used to {hw.gpus} along the "
                  f"benchmarks' within-size slope GPUs^{slope:+.4f}")
-    stack_text = f", stack {stack}" if stack and "stack" in score.terms else ""
-    basis = (f"campaign: realised MFU fitted on {model.n_runs} published training runs ({score.form}; leave-one-out "
-             f"median error {math.expm1(score.median_abs):.0%}) {gpus_text}{stack_text}")
+    who = (f"stack {stack}" if stated else "no stack stated: the average published campaign of this workload"
+           if "stack" in score.terms else "")
+    basis = (f"campaign: realised MFU fitted on {model.n_runs} published training runs ({score.form}; {who}; "
+             f"leave-one-out median error {median:.0%}) {gpus_text}")
     sources = (f"planner campaign estimator over {model.n_runs} published runs (docs/calibration.md)",)
-    warnings = []
-    if stack is not None and "stack" in score.terms and stack not in model.fit.coding.stacks:
-        warnings.append(f"stack '{stack}' has fewer than {throughput.MIN_STACK_RUNS} published campaigns: it is costed "
-                        f"as the other such stacks; stacks with a term: {', '.join(model.fit.coding.stacks)}")
+    runs_here = [p for p in model.points if p.architecture == arch and p.workload == workload]
+    if len(runs_here) < 3:
+        warnings.append(f"realised {workload} MFU on {arch} rests on {len(runs_here)} published campaign(s): "
+                        "the range does not cover how little that is")
     measured = {p.accelerator for p in model.points if p.architecture == arch}
     if acc.name not in measured:
         warnings.append(f"no published campaign ran on {acc.name}: campaigns on {', '.join(sorted(measured))} "
                         f"({arch}) are assumed to carry over")
     lo = min(p.params for p in model.points if p.workload == workload)
     hi = max(p.params for p in model.points if p.workload == workload)
+    how = "along the fitted size term" if "size" in score.terms else "(the chosen form has no size term)"
     out = []
     for n, value, cap in zip(sizes, values, caps):
         w = list(warnings)
         if n < lo / 3 or n > hi * 3:
             w.append(f"{n:.3g} parameters is outside the {lo:.3g}-{hi:.3g} of published {workload} campaigns: "
-                     "realised MFU extrapolated along the fitted size term")
+                     f"realised MFU extrapolated {how}")
         text = basis
         if value > cap:
             value, text = cap, basis + f"; capped at the tuned benchmark '{profile.name}'"
-        out.append(mfu.MfuEstimate(float(value), text, sources, tuple(w), "campaign", tuple(
-            float(r) for r in model.residuals if not math.isnan(r))))
+        out.append(mfu.MfuEstimate(float(value), text, sources, tuple(w), "campaign", errors))
     return out
+
+
+def _stack_warning(model: throughput.ThroughputModel, stack: str, workload: str) -> str:
+    import difflib
+
+    known = [s for s in model.fit.coding.stacks if model.stack_applies(s, workload)]
+    close = difflib.get_close_matches(stack, known, n=1, cutoff=0.6) or [s for s in known if s.lower() == stack.lower()]
+    if stack in model.fit.coding.stacks:
+        why = f"stack '{stack}' has no published {workload} campaign"
+    else:
+        why = f"stack '{stack}' has fewer than {throughput.MIN_STACK_RUNS} published campaigns"
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return (f"{why}: costed as the average {workload} campaign{hint} (stacks with a {workload} term: "
+            f"{', '.join(known)})")
 
 
 def _profile_for_accelerator(catalog: Catalog, acc: Accelerator, workload: str) -> str | None:

@@ -44,6 +44,7 @@ class Experiment(Strict):
     nodes: int | None = Field(None, ge=1)
     mfu: Fraction | None = None
     goodput: Fraction | None = None
+    stack: str | None = Field(None, min_length=1, max_length=40, description="training stack of this experiment")
     start_month: int | None = Field(None, ge=1)
     months: int | None = Field(None, ge=1)
     checkpoints: int | None = Field(None, ge=0, description="restartable checkpoints kept per run (storage estimate)")

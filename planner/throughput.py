@@ -258,38 +258,59 @@ class FormScore:
     within_1_3: float  # fraction of runs within 1.3x
     worst: float  # largest |ln error|
     residuals: tuple[float, ...]  # ln(reported GPU-hours / estimate), one per fitted run, leave-one-out
+    # the same with no stack stated (the estimate a user who names none gets)
+    unstated_median_abs: float
+    unstated_mean_abs: float
+    unstated_within_1_3: float
+    unstated_worst: float
+    unstated_residuals: tuple[float, ...]
 
 
-def _loo(points: list[CampaignPoint], form: Form, caps: np.ndarray, slopes: np.ndarray) -> np.ndarray:
-    """ln(reported / estimated GPU-hours) for each run, estimated without it.
+def _loo(points: list[CampaignPoint], form: Form, caps: np.ndarray, slopes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ln(reported / estimated GPU-hours) for each run, estimated without it: with its stack stated,
+    and with no stack stated (the average campaign of its workload, what a user who names none gets).
 
     The columns are those of the whole set (a stack with a term keeps it when one of its runs is
-    left out), so every fold is the same least-squares problem less one row, and its prediction
-    for the row left out has the closed form y_i - e_i / (1 - h_ii) (h: the hat matrix). A run
-    alone in its workload or architecture (h_ii = 1) has nothing to learn it from: NaN."""
+    left out), so every fold is the same least-squares problem less one row: its coefficients are
+    b - pinv[:, i] e_i / (1 - h_ii) (h: the hat matrix), and its prediction for the row left out is
+    y_i - e_i / (1 - h_ii). A run alone in its workload or architecture (h_ii = 1) has nothing to
+    learn it from: NaN."""
     coding = _coding(points, form)
     line = _gpu_line(points)
     x = _matrix(coding, points)
     y = _targets(points, slopes, line)
     pinv = np.linalg.pinv(x)
+    coef = pinv @ y
     h = np.einsum("ij,ji->i", x, pinv)
-    e = y - x @ (pinv @ y)
+    e = y - x @ coef
     alone = h > 1 - 1e-9
-    pred = np.where(alone, np.nan, y - e / np.where(alone, 1.0, 1 - h))
+    step = np.where(alone, np.nan, e / np.where(alone, 1.0, 1 - h))
+    stated = y - step
+    unstated = stated
+    if coding.stacks:
+        x_none = _columns(coding, [p.workload for p in points], [p.architecture for p in points],
+                          [p.params for p in points], [p.seq_len or REFERENCE["seq"] for p in points], None)
+        coef_without = coef[None, :] - (pinv.T * step[:, None])  # row i: the coefficients fitted without run i
+        unstated = np.einsum("ij,ij->i", x_none, coef_without)
     gpus = np.array([p.gpus or np.nan for p in points])
     params = np.array([p.params for p in points])
     shift = slopes * np.log(gpus / typical_gpus(params, line))
-    est = np.exp(pred + np.where(np.isnan(shift), 0.0, shift))
-    est = np.where(np.isnan(caps), est, np.minimum(est, caps))
-    return np.log(est / np.array([p.realised for p in points]))  # reported/estimated hours = estimated/realised MFU
+    realised = np.array([p.realised for p in points])
+    out = []
+    for pred in (stated, unstated):
+        est = np.exp(pred + np.where(np.isnan(shift), 0.0, shift))
+        est = np.where(np.isnan(caps), est, np.minimum(est, caps))
+        out.append(np.log(est / realised))  # reported/estimated hours = estimated/realised MFU
+    return out[0], out[1]
 
 
-def _score(form: Form, residuals: np.ndarray) -> FormScore:
-    r = residuals[~np.isnan(residuals)]
-    a = np.abs(r)
-    return FormScore(form.name, form.terms, float(np.median(a)), float(np.mean(a)), float(np.mean(a <= math.log(1.3))),
-                     float(a.max()),
-                     tuple(float(x) for x in residuals))
+def _score(form: Form, stated: np.ndarray, unstated: np.ndarray) -> FormScore:
+    def stats(residuals: np.ndarray) -> tuple[float, float, float, float]:
+        a = np.abs(residuals[~np.isnan(residuals)])
+        return float(np.median(a)), float(np.mean(a)), float(np.mean(a <= math.log(1.3))), float(a.max())
+
+    return FormScore(form.name, form.terms, *stats(stated), tuple(float(x) for x in stated), *stats(unstated),
+                     tuple(float(x) for x in unstated))
 
 
 @dataclass(frozen=True)
@@ -301,21 +322,31 @@ class ThroughputModel:
     excluded: tuple[CampaignPoint, ...]
     scores: tuple[FormScore, ...]  # every candidate, leave-one-out
     chosen: FormScore
-    residuals: np.ndarray = field(repr=False)  # leave-one-out ln(reported/estimate) of the chosen form
+    residuals: np.ndarray = field(repr=False)  # leave-one-out ln(reported/estimate) of the chosen form, stack stated
     slopes: np.ndarray = field(repr=False)  # each fitted run's benchmark GPU-count slope
+    unstated: np.ndarray = field(repr=False)  # the same with no stack stated
 
     @property
     def n_runs(self) -> int:
         return len(self.points)
 
-    def quantile_factor(self, q: float) -> float:
-        """GPU-hours at quantile q of the out-of-sample error, as a factor on the estimate."""
-        r = self.residuals[~np.isnan(self.residuals)]
-        return float(np.exp(np.quantile(r, q)))
+    def errors(self, stack_stated: bool) -> tuple[float, ...]:
+        """The out-of-sample errors that apply to an estimate with or without a stated stack."""
+        r = self.residuals if stack_stated else self.unstated
+        return tuple(float(x) for x in r[~np.isnan(r)])
 
-    def interval_factors(self, level: float = INTERVAL_LEVEL) -> tuple[float, float]:
+    def quantile_factor(self, q: float, stack_stated: bool = False) -> float:
+        """GPU-hours at quantile q of the out-of-sample error, as a factor on the estimate."""
+        return float(np.exp(np.quantile(self.errors(stack_stated), q)))
+
+    def interval_factors(self, level: float = INTERVAL_LEVEL, stack_stated: bool = False) -> tuple[float, float]:
         tail = (1.0 - level) / 2.0
-        return self.quantile_factor(tail), self.quantile_factor(1.0 - tail)
+        return self.quantile_factor(tail, stack_stated), self.quantile_factor(1.0 - tail, stack_stated)
+
+    def stack_applies(self, stack: str | None, workload: str) -> bool:
+        """A stack has a term here and published runs of this workload (a CLIP stack says nothing of LMs)."""
+        return (stack is not None and stack in self.fit.coding.stacks
+                and any(p.stack == stack and p.workload == workload for p in self.points))
 
     def knows(self, workload: str, architecture: str) -> bool:
         return workload in self.fit.coding.workloads and architecture in self.fit.coding.architectures
@@ -360,31 +391,32 @@ def fit_estimator(points: list[CampaignPoint], caps: dict[str, float] | None = N
     loo = {}
     for form in forms:
         loo[form.name] = _loo(used, form, cap_arr, slope_arr)
-        scores.append(_score(form, loo[form.name]))
+        scores.append(_score(form, *loo[form.name]))
     best = scores[0]
     for s in scores[1:]:
         if s.mean_abs < best.mean_abs - SIMPLER_WINS_BY * (len(s.terms) - len(best.terms)):
             best = s
     form = next(f for f in forms if f.name == best.form)
     return ThroughputModel(_fit(used, form, slope_arr), tuple(used), tuple(p for p in points if p.excluded), tuple(scores), best,
-                           loo[form.name], slope_arr)
+                           loo[form.name][0], slope_arr, loo[form.name][1])
 
 
-def nested_coverage(model: ThroughputModel, caps: dict[str, float] | None = None,
-                    level: float = INTERVAL_LEVEL) -> np.ndarray:
+def nested_coverage(model: ThroughputModel, caps: dict[str, float] | None = None, level: float = INTERVAL_LEVEL,
+                    stack_stated: bool = True) -> np.ndarray:
     """Whether each run's reported GPU-hours fall inside the interval the estimator would have given
     it without that run: intervals from leave-one-out residuals of the other runs only."""
     form = model.fit.form
     pts = list(model.points)
     cap_arr = np.array([(caps or {}).get(p.name, np.nan) for p in pts])
+    mine = model.residuals if stack_stated else model.unstated
     tail = (1 - level) / 2
     inside = np.zeros(len(pts), dtype=bool)
     for i in range(len(pts)):
-        r_i = model.residuals[i]
+        r_i = mine[i]
         if np.isnan(r_i):
             continue
         others = pts[:i] + pts[i + 1:]
-        r = _loo(others, form, np.delete(cap_arr, i), np.delete(model.slopes, i))
+        r = _loo(others, form, np.delete(cap_arr, i), np.delete(model.slopes, i))[0 if stack_stated else 1]
         r = r[~np.isnan(r)]
         lo, hi = np.quantile(r, tail), np.quantile(r, 1 - tail)
         inside[i] = lo <= r_i <= hi

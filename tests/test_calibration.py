@@ -150,3 +150,46 @@ def test_calibration_doc_is_current(capsys):
     doc = DOC.read_text()
     generated = doc.split("<!-- generated below -->\n", 1)[1]
     assert generated == out, "docs/calibration.md is stale: regenerate it with `planner calibrate --format markdown`"
+
+
+def plan_json(capsys, args):
+    import json
+
+    code, out, err = run(f"plan {args} --format json", capsys)
+    assert code == 0, err
+    return json.loads(out)
+
+
+LLAMA = "--model llama-2-7b --tokens 2T --accelerator a100-sxm-80gb"
+
+
+def test_the_llama_2_7b_default_and_what_naming_the_stack_does(capsys):
+    default = plan_json(capsys, LLAMA)
+    lo, hi = default["gpu_hours_interval"]
+    assert lo < 184_320 < hi  # Meta's reported A100-hours fall inside the default 80% range
+    # not met: the issue asks for the default within 10% of 184,320; Meta's stack is among the most efficient
+    # of the set, so the average campaign costs it 24% more (docs/calibration.md). Guard against worse.
+    assert default["gpu_hours"] == pytest.approx(184_320, rel=0.30)
+    meta = plan_json(capsys, LLAMA + " --stack other-meta-internal")
+    assert meta["gpu_hours"] == pytest.approx(184_320, rel=0.10)
+    m_lo, m_hi = meta["gpu_hours_interval"]
+    assert m_hi / m_lo < hi / lo  # a stated stack has the narrower errors of runs whose stack was known
+
+
+@pytest.mark.parametrize("stack,warning", [("Megatron", "did you mean megatron?"), ("nanotron", "fewer than 2"),
+                                           ("open_clip", "no published dense-lm campaign")])
+def test_an_unknown_or_foreign_stack_costs_as_no_stack_and_says_so(capsys, stack, warning):
+    default = plan_json(capsys, LLAMA)
+    named = plan_json(capsys, LLAMA + f" --stack {stack}")
+    assert named["gpu_hours"] == default["gpu_hours"] and named["gpu_hours_interval"] == default["gpu_hours_interval"]
+    assert any(warning in w for w in named["warnings"])
+
+
+def test_the_default_range_comes_from_errors_without_a_stated_stack():
+    model = campaign_estimator(Catalog())
+    lo, hi = model.interval_factors(stack_stated=False)
+    r = np.array(model.errors(stack_stated=False))
+    assert (lo, hi) == pytest.approx((math.exp(np.quantile(r, 0.1)), math.exp(np.quantile(r, 0.9))))
+    assert model.chosen.unstated_median_abs >= model.chosen.median_abs  # knowing the stack can only help here
+    inside = throughput.nested_coverage(model, stack_stated=False)
+    assert 0.7 <= inside.mean() <= 0.9

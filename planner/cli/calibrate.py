@@ -13,6 +13,8 @@ from planner.output import Column, render_rows, to_json
 
 FORM_COLUMNS = [Column("form", "form"), Column("mean_abs", "mean abs. ln error", "ratio"),
                 Column("median_abs_pct", "median abs. error", "fraction"),
+                Column("unstated_mean_abs", "no stack: mean abs. ln error", "ratio"),
+                Column("unstated_within_1_3", "no stack: within 1.3x", "fraction"),
                 Column("within_1_3", "within 1.3x", "fraction"), Column("worst_ratio", "worst (x)", "ratio"),
                 Column("chosen", "chosen")]
 COEF_COLUMNS = [Column("term", "term"), Column("value", "coefficient", "float"), Column("factor", "MFU factor", "ratio")]
@@ -21,7 +23,10 @@ RUN_COLUMNS = [Column("run", "run"), Column("workload", "workload"), Column("acc
                Column("realised_mfu", "realised MFU", "fraction"), Column("estimated_mfu", "estimated (LOO)", "fraction"),
                Column("reported_gpu_hours", "reported GPU-h", "hours"),
                Column("estimated_gpu_hours", "estimated GPU-h (LOO)", "hours"), Column("ratio", "reported / estimate", "ratio"),
-               Column("in_interval_text", "in 80% range"), Column("benchmark_ratio", "reported / benchmark", "ratio"),
+               Column("in_interval_text", "in 80% range"),
+               Column("ratio_unstated", "no stack: reported / estimate", "ratio"),
+               Column("in_interval_unstated_text", "no stack: in range"),
+               Column("benchmark_ratio", "reported / benchmark", "ratio"),
                Column("status", "status")]
 SOURCE_COLUMNS = [Column("run", "run"), Column("source", "source of the GPU-hours")]
 MFU_COLUMNS = [Column("profile", "profile"), Column("params", "parameters", "count"), Column("gpus", "GPUs"),
@@ -42,7 +47,7 @@ def gpu_count_note(profile) -> str:
 @cli.command(epilog="""\b
 Examples:
   planner calibrate
-  planner calibrate --format markdown --out docs/calibration.md --force --plot docs/calibration-mfu.png
+  planner calibrate --format markdown --out calibration-tables.md --plot calibration-mfu.png
 """)
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a PNG of realised MFU against model size, runs and estimator (needs matplotlib).")
@@ -66,29 +71,42 @@ def calibrate(ctx, fmt, plot):
         plot_calibration(report, catalog, plot, ctx.params.get("force", False))
         progress(f"wrote {plot}")
     model = report.model
-    forms = [{"form": s.form, "mean_abs": s.mean_abs, "median_abs_pct": math.expm1(s.median_abs), "within_1_3": s.within_1_3,
+    forms = [{"form": s.form, "mean_abs": s.mean_abs, "median_abs_pct": math.expm1(s.median_abs),
+              "unstated_mean_abs": s.unstated_mean_abs, "unstated_within_1_3": s.unstated_within_1_3, "within_1_3": s.within_1_3,
               "worst_ratio": math.exp(s.worst), "chosen": "chosen" if s is model.chosen else ""} for s in model.scores]
     coefs = [{"term": k, "value": v, "factor": math.exp(v)} for k, v in coefficients(model).items()]
-    runs = [{**asdict(r), "in_interval_text": {True: "yes", False: "no", None: "–"}[r.in_interval]}
+    yes = {True: "yes", False: "no", None: "–"}
+    runs = [{**asdict(r), "in_interval_text": yes[r.in_interval], "in_interval_unstated_text": yes[r.in_interval_unstated]}
             for r in report.runs]
     if fmt == "json":
         return to_json({"forms": forms, "chosen": model.chosen.form, "coefficients": coefs, "runs": runs,
                         "median_abs_log_error": report.median_abs_log, "within_1_3": report.within_1_3,
                         "worst_ratio": report.worst_ratio, "interval_level": 0.8, "coverage": report.coverage,
                         "interval_factors": list(report.interval_factors),
-                        "benchmark_median_ratio": report.benchmark_median_ratio, "mfu_points": points,
+                        "benchmark_median_ratio": report.benchmark_median_ratio,
+                        "no_stack": {"median_abs_log_error": report.unstated_median_abs_log,
+                                     "within_1_3": report.unstated_within_1_3, "worst_ratio": report.unstated_worst_ratio,
+                                     "coverage": report.unstated_coverage,
+                                     "interval_factors": list(report.unstated_interval_factors)},
+                        "mfu_points": points,
                         "provenance": catalog.provenance()})
     if fmt == "csv":
         return render_rows(runs, RUN_COLUMNS, fmt)
     heading = "## " if fmt == "markdown" else ""
     lo, hi = report.interval_factors
     fitted = [r for r in report.runs if r.excluded is None]
+    ulo, uhi = report.unstated_interval_factors
     summary_notes = [
-        f"{len(fitted)} runs fitted ({len(report.runs) - len(fitted)} kept for the record only); leave-one-out: "
-        f"median |ln(reported/estimate)| {report.median_abs_log:.3f} (a factor {math.exp(report.median_abs_log):.2f}), "
-        f"{report.within_1_3:.0%} within 1.3x, worst {report.worst_ratio:.2f}x",
-        f"80% range: {lo:.2f}-{hi:.2f} x the estimate (10th and 90th percentiles of the leave-one-out errors); "
-        f"it holds the reported GPU-hours of {report.coverage:.0%} of runs when each run's range is built without it",
+        f"{len(fitted)} runs fitted ({len(report.runs) - len(fitted)} kept for the record only). Leave-one-out, each run "
+        f"with its training stack stated (--stack): median |ln(reported/estimate)| {report.median_abs_log:.3f} (a factor "
+        f"{math.exp(report.median_abs_log):.2f}), {report.within_1_3:.0%} within 1.3x, worst {report.worst_ratio:.2f}x; "
+        f"80% range {lo:.2f}-{hi:.2f} x the estimate, holding {report.coverage:.0%} of runs when each run's range is "
+        "built without it",
+        f"with no stack stated (a plan's default): median |ln| {report.unstated_median_abs_log:.3f} (a factor "
+        f"{math.exp(report.unstated_median_abs_log):.2f}), {report.unstated_within_1_3:.0%} within 1.3x, worst "
+        f"{report.unstated_worst_ratio:.2f}x; 80% range {ulo:.2f}-{uhi:.2f} x the estimate, holding "
+        f"{report.unstated_coverage:.0%} of runs",
+        "ranges are the 10th and 90th percentiles of the leave-one-out errors of the case (stack stated or not)",
     ]
     if report.benchmark_median_ratio:
         summary_notes.append(f"tuned benchmarks (--mfu-basis benchmark) against the same runs: reported GPU-hours are "
