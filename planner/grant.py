@@ -224,7 +224,8 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
     keys = SUMMED + tuple(a.unit for a in also)
     subtotal = {"name": "subtotal", **{k: sum(r[k] for r in rows) for k in keys}}
     # rows share one throughput estimator, so their errors move together: ranges add up
-    subtotal["units_interval"] = [sum((r["units_interval"] or [r["units"]] * 2)[j] for r in rows) for j in (0, 1)]
+    subtotal["units_interval"] = ([sum((r["units_interval"] or [r["units"]] * 2)[j] for r in rows) for j in (0, 1)]
+                                  if any(r["units_interval"] for r in rows) else None)
     cont = {"name": f"contingency ({contingency:.0%})", "runs": None,
             **{k: subtotal[k] * contingency for k in keys if k != "runs"}}
     cont["request"] = math.ceil(subtotal["request"] * contingency - 1e-9)

@@ -344,7 +344,7 @@ def _site_energy(it_kwh: float, cluster: Cluster | None, pue: float | None, grid
     return {"facility_energy_kwh": facility, "co2_kg": co2, "site_basis": "; ".join(parts) or None}
 
 
-def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[str]) -> dict | None:
+def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[str], seq_len: int | None = None) -> dict | None:
     """Minimum nodes (or GPUs) that hold the model for training, and whether the requested count does.
 
     `model` is a catalog model or a bare parameter count (then an assumed shape, which the notes state).
@@ -355,8 +355,9 @@ def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[st
     from planner.memory import GIB
 
     try:
-        smallest = min_nodes(model, hw.cluster, hw.accelerator)
-        chosen = best_layout(model, hw.accelerator, hw.gpus, hw.gpus_per_node) if hw.gpus else None
+        extra = {"seq_len": int(seq_len)} if seq_len else {}  # activations grow with the sequence
+        smallest = min_nodes(model, hw.cluster, hw.accelerator, **extra)
+        chosen = best_layout(model, hw.accelerator, hw.gpus, hw.gpus_per_node, **extra) if hw.gpus else None
     except PlannerError as exc:
         warnings.append(f"memory not checked: {exc.message}")
         return None

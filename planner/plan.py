@@ -293,7 +293,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
         "seq_len": rs.seq_len if convention in cost.ATTENTION_CONVENTIONS else None,
         "shape_basis": rs.note if convention in cost.ATTENTION_CONVENTIONS else None,
         "flops_6nd": law_flops,
-        "flops_gopher_units": flops / cost.GOPHER_FLOPS,
+        "flops_gopher_units": law_flops / cost.GOPHER_FLOPS,  # Hoffmann et al.'s unit is law compute, 6ND
         "predicted_loss": _loss(law, n, d, req.unique_tokens),
         "law": law.name,
         "law_form": law.form,
@@ -308,7 +308,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
     if budget_hw_flops is not None and est is not None:
         _budget_intervals(out, law, req, rs, est, budget_hw_flops)
     _law_intervals(out, law, req, kind, est if budget_hw_flops is not None else None)
-    out["memory"] = memory_check(model if model is not None else n, hw, catalog, warnings)
+    out["memory"] = memory_check(model if model is not None else n, hw, catalog, warnings, req.seq_len)
     if req.unique_tokens is not None:
         n_eff, d_eff = law.effective(n, d, req.unique_tokens)
         out["data_constrained"] = {

@@ -207,8 +207,12 @@ def scaling_notes(result: dict, how_to_measure: str = "benchmark a few counts an
         first = next(r["nodes"] for r in result["rows"] if "measured_throughput" in r)
         notes.append(f"measured: the benchmark given, speed-up relative to {_nodes(first)}, the smallest count measured; "
                      "its MFU = throughput × FLOPs per item / (GPUs × dense peak); cite these rows, not the prediction")
+        if result.get("mfu_kind") == "campaign":
+            notes.append("the predicted rows average over whole campaigns (restarts and evaluation included), a "
+                         "benchmark is steady state: compare it with --mfu-basis benchmark")
     else:
-        notes.append(f"a prediction from measured profiles, not evidence: {how_to_measure}")
+        source = ("published training campaigns" if result.get("mfu_kind") == "campaign" else "tuned MFU profiles")
+        notes.append(f"a prediction from {source}, not evidence: {how_to_measure}")
     return notes + [f"warning: {w}" for w in result["warnings"]] + provenance_note(result.get("provenance"))
 
 
