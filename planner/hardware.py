@@ -119,12 +119,64 @@ def mfu_many(hw: Hardware, catalog: Catalog, params, workload: str = "dense-lm",
 
 
 def campaign_estimator(catalog: Catalog) -> throughput.ThroughputModel | None:
-    """The throughput estimator fitted on every campaign set in effect (once per catalog)."""
+    """The throughput estimator fitted on every campaign set in effect (once per catalog, and once per
+    catalog content across processes: see `_fitted`)."""
     if "throughput" not in catalog.derived:
-        points = throughput.campaign_points(catalog)
-        catalog.derived["throughput"] = (throughput.fit_estimator(points, benchmark_mfus(catalog, points),
-                                                                  benchmark_slopes(catalog, points)) if points else None)
+        _fitted(catalog)
     return catalog.derived["throughput"]
+
+
+def _fit_now(catalog: Catalog) -> tuple[throughput.ThroughputModel | None, tuple[float, ...]]:
+    points = throughput.campaign_points(catalog)
+    if not points:
+        return None, ()
+    model = throughput.fit_estimator(points, benchmark_mfus(catalog, points), benchmark_slopes(catalog, points))
+    bench = benchmark_mfus(catalog, list(model.points))
+    return model, tuple(math.log(bench[p.name] / p.realised) for p in model.points if p.name in bench)
+
+
+def _fitted(catalog: Catalog) -> None:
+    """Fit, or read the fit from a cache keyed by everything it depends on: the planner version, the
+    catalog data in effect (its fingerprint) and the source of the code that fits. Reading YAML and
+    fitting cost a cold plan ~0.1 s; the cache is plain JSON (floats round-trip exactly), so a cached
+    and a fresh fit give byte-identical outputs. PLANNER_CACHE_DIR= (empty) turns it off."""
+    import hashlib
+    import json
+    import os
+    from pathlib import Path
+
+    from planner import __version__
+
+    where = os.environ.get("PLANNER_CACHE_DIR")
+    if where is None:
+        where = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "planner")
+    path = None
+    if where:
+        code = hashlib.sha256()
+        for module in (throughput, mfu, cost):
+            code.update(Path(module.__file__).read_bytes())
+        code.update(Path(__file__).read_bytes())
+        key = hashlib.sha256(f"{__version__}\0{catalog.fingerprint()}\0{code.hexdigest()}".encode()).hexdigest()
+        path = Path(where) / f"throughput-{key[:32]}.json"
+        try:
+            data = json.loads(path.read_text())
+            model = throughput.from_data(data["model"]) if data["model"] is not None else None
+            catalog.derived["throughput"] = model
+            catalog.derived["benchmark_errors"] = tuple(data["benchmark_errors"])
+            return
+        except (OSError, ValueError, KeyError, TypeError, StopIteration):
+            pass  # absent or unreadable: fit afresh
+    model, errors = _fit_now(catalog)
+    catalog.derived["throughput"], catalog.derived["benchmark_errors"] = model, errors
+    if path is not None:
+        try:
+            from planner.files import write_atomic
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            payload = {"model": throughput.to_data(model) if model is not None else None, "benchmark_errors": list(errors)}
+            write_atomic(path, json.dumps(payload), force=True)
+        except OSError:
+            pass  # a read-only home is no reason to fail a plan
 
 
 def benchmark_mfus(catalog: Catalog, points: list[throughput.CampaignPoint]) -> dict[str, float]:
@@ -165,11 +217,7 @@ def benchmark_slopes(catalog: Catalog, points: list[throughput.CampaignPoint]) -
 def benchmark_errors(catalog: Catalog) -> tuple[float, ...]:
     """ln(reported / benchmark-estimated GPU-hours) over the published campaigns: how far the tuned
     profiles fall short of what whole runs cost (no fitting involved, so every run is out of sample)."""
-    if "benchmark_errors" not in catalog.derived:
-        model = campaign_estimator(catalog)
-        points = list(model.points) if model else []
-        bench = benchmark_mfus(catalog, points)
-        catalog.derived["benchmark_errors"] = tuple(math.log(bench[p.name] / p.realised) for p in points if p.name in bench)
+    campaign_estimator(catalog)
     return catalog.derived["benchmark_errors"]
 
 

@@ -421,3 +421,44 @@ def nested_coverage(model: ThroughputModel, caps: dict[str, float] | None = None
         lo, hi = np.quantile(r, tail), np.quantile(r, 1 - tail)
         inside[i] = lo <= r_i <= hi
     return inside
+
+
+# --- a fitted estimator as plain data (the cross-process cache) ------------------------------------
+
+def to_data(model: ThroughputModel) -> dict:
+    """Everything a fitted estimator holds, as JSON-able plain data (floats round-trip exactly)."""
+    from dataclasses import asdict
+
+    def floats(a) -> list:
+        return [None if math.isnan(x) else float(x) for x in np.asarray(a, dtype=float)]
+
+    fit = model.fit
+    return {
+        "form": asdict(fit.form), "coef": floats(fit.coef), "gpu_line": list(fit.gpu_line),
+        "coding": {"workloads": fit.coding.workloads, "architectures": fit.coding.architectures,
+                   "stacks": fit.coding.stacks, "stack_shares": fit.coding.stack_shares, "terms": fit.coding.terms},
+        "points": [asdict(p) for p in model.points], "excluded": [asdict(p) for p in model.excluded],
+        "scores": [asdict(s) for s in model.scores], "chosen": model.chosen.form,
+        "residuals": floats(model.residuals), "slopes": floats(model.slopes), "unstated": floats(model.unstated),
+    }
+
+
+def from_data(data: dict) -> ThroughputModel:
+    def arr(xs) -> np.ndarray:
+        return np.array([np.nan if x is None else x for x in xs], dtype=float)
+
+    def score(s: dict) -> FormScore:
+        s = dict(s, terms=tuple(s["terms"]), residuals=tuple(np.nan if x is None else x for x in s["residuals"]),
+                 unstated_residuals=tuple(np.nan if x is None else x for x in s["unstated_residuals"]))
+        return FormScore(**s)
+
+    c = data["coding"]
+    coding = _Coding(tuple(c["workloads"]), tuple(c["architectures"]), tuple(c["stacks"]),
+                     {k: tuple(v) for k, v in c["stack_shares"].items()}, tuple(c["terms"]))
+    form = Form(data["form"]["name"], tuple(data["form"]["terms"]))
+    fit = _Fit(form, coding, arr(data["coef"]), (float(data["gpu_line"][0]), float(data["gpu_line"][1])))
+    scores = tuple(score(s) for s in data["scores"])
+    return ThroughputModel(fit, tuple(CampaignPoint(**p) for p in data["points"]),
+                           tuple(CampaignPoint(**p) for p in data["excluded"]), scores,
+                           next(s for s in scores if s.form == data["chosen"]), arr(data["residuals"]),
+                           arr(data["slopes"]), arr(data["unstated"]))

@@ -11,6 +11,12 @@ settings.register_profile("ci", derandomize=True, database=None, print_blob=True
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
+# The fitted campaign estimator is cached across processes (planner.hardware._fitted): tests use a
+# cache of their own, never the developer's ~/.cache.
+import tempfile  # noqa: E402
+
+os.environ["PLANNER_CACHE_DIR"] = tempfile.mkdtemp(prefix="planner-test-cache-")
+
 from planner.catalog import Catalog, builtin_dir
 
 DATA = Path(__file__).parent / "data"

@@ -193,3 +193,41 @@ def test_the_default_range_comes_from_errors_without_a_stated_stack():
     assert model.chosen.unstated_median_abs >= model.chosen.median_abs  # knowing the stack can only help here
     inside = throughput.nested_coverage(model, stack_stated=False)
     assert 0.7 <= inside.mean() <= 0.9
+
+
+def test_the_cached_estimator_gives_byte_identical_plans(tmp_path, monkeypatch, capsys):
+    """A fit read back from the cross-process cache prints exactly what a fresh fit prints; a damaged
+    cache file is ignored and rewritten; a cache can be turned off."""
+    args = LLAMA + " --nodes 8 --format json"
+    monkeypatch.setenv("PLANNER_CACHE_DIR", "")
+    from planner import catalog as catalog_module
+
+    def fresh(args):
+        catalog_module._load_cached.cache_clear()
+        code, out, err = run(f"plan {args}", capsys)
+        assert code == 0, err
+        return out
+
+    uncached = fresh(args.replace(" --nodes 8", " --gpus 32"))
+    monkeypatch.setenv("PLANNER_CACHE_DIR", str(tmp_path))
+    written = fresh(args.replace(" --nodes 8", " --gpus 32"))
+    (cache,) = tmp_path.glob("throughput-*.json")
+    read_back = fresh(args.replace(" --nodes 8", " --gpus 32"))
+    assert uncached == written == read_back
+    cache.write_text("{not json")
+    assert fresh(args.replace(" --nodes 8", " --gpus 32")) == uncached
+    assert cache.read_text().startswith('{"model"')  # rewritten
+
+
+def test_the_cache_key_follows_the_catalog(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLANNER_CACHE_DIR", str(tmp_path / "cache"))
+    campaign_estimator(Catalog())
+    user = tmp_path / "user" / "campaigns"
+    user.mkdir(parents=True)
+    (user / "mine.yaml").write_text(
+        "name: mine\ntitle: mine\nsources:\n  log: {citation: 'https://example.org/runs', status: verified}\nruns:\n"
+        "  - {name: r, workload: dense-lm, stack: s, accelerator: a100-sxm-40gb, params: {value: 1.0e+9, source: log},"
+        " seq_len: {value: 2048, source: log}, tokens: {value: 2.0e+10, source: log}, gpu_hours: {value: 250, source: log}}\n")
+    model = campaign_estimator(Catalog(search_path([str(tmp_path / "user")])))
+    assert len(list((tmp_path / "cache").glob("throughput-*.json"))) == 2
+    assert model.n_runs == campaign_estimator(Catalog()).n_runs + 1
