@@ -111,6 +111,10 @@ def build_request(options: dict) -> PlanRequest:
         err = exc.errors(include_url=False)[0]
         field_name = ".".join(str(p) for p in err["loc"])
         message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "string_too_short":
+            message = "must not be empty"
+        elif err["type"] == "string_too_long":
+            message = f"at most {err['ctx']['max_length']} characters"
         raise PlannerError(f"--{field_name.replace('_', '-')}: {message}" if field_name else message) from None
 
 
@@ -412,6 +416,8 @@ def plan_clip(req: PlanRequest, catalog: Catalog, model) -> dict:
     macs = model.gmacs_per_sample.value * 1e9
     flops = float(cost.training_flops(macs, req.samples, "clip"))
     warnings: list[str] = []
+    if req.seq_len is not None:
+        warnings.append("a sequence length does not apply to a CLIP run (its FLOPs are 6 × GMACs per sample × samples)")
     out: dict = {"model": model.name, "params": model.params, "samples": req.samples, "tokens": None,
                  "gmacs_per_sample": model.gmacs_per_sample.value, "flops": flops, "flops_convention": "clip",
                  "flops_gopher_units": flops / cost.GOPHER_FLOPS, "predicted_loss": None, "law": None,

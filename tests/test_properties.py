@@ -53,3 +53,19 @@ def test_bad_numbers_exit_2_with_one_line(capsys, value, option):
     assert code == 2, (text, out, err)
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(low=st.floats(min_value=0.5, max_value=0.99), high=st.floats(min_value=0.5, max_value=0.99),
+       params=st.floats(min_value=1e8, max_value=5e11), stated=st.booleans())
+def test_requests_grow_with_confidence_and_ranges_hold_the_estimate(catalog, low, high, params, stated):
+    """A higher confidence never requests less; the 80% range always holds the estimate."""
+    from planner.hardware import campaign_estimator, hardware_for, mfu_for
+
+    low, high = sorted((low, high))
+    model = campaign_estimator(catalog)
+    assert model.quantile_factor(low, stated) <= model.quantile_factor(high, stated)
+    hw = hardware_for(catalog, cluster="juwels-booster", nodes=16)
+    est = mfu_for(hw, catalog, params, stack="megatron" if stated else None)
+    lo, hi = est.interval_factors(0.8)
+    assert lo < 1 < hi and 0 < est.value < 1

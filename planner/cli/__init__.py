@@ -15,6 +15,13 @@ from planner.errors import PlannerError
 from planner.numbers import parse_quantity
 from planner.output import FORMATS
 
+def _flag(param) -> str:
+    """The option as the user typed it (`--nodes`), not its Python name (`node_counts`)."""
+    if param is None:
+        return "value"
+    return param.opts[0] if getattr(param, "opts", None) else f"--{param.name.replace('_', '-')}"
+
+
 def parse_number(text: str, what: str) -> float:
     try:
         value = parse_quantity(text)
@@ -35,7 +42,7 @@ class Number(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, (int, float)):
             value = repr(value)
-        return parse_number(value, f"--{param.name.replace('_', '-')}" if param else "value")
+        return parse_number(value, _flag(param))
 
 
 class NumberList(click.ParamType):
@@ -44,7 +51,7 @@ class NumberList(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, list):
             return value
-        hint = f"--{param.name.replace('_', '-')}" if param else "value"
+        hint = _flag(param)
         parts = [p for p in value.split(",")]
         if not parts or any(not p.strip() for p in parts):
             raise click.BadParameter(f"'{value}' is not a comma-separated list of numbers", param_hint=hint)
