@@ -322,13 +322,24 @@ KIND_LABEL = {"accelerators": "accelerator", "clusters": "cluster", "mfu": "MFU 
 
 
 def model_for(kind: str) -> type[Entry]:
-    from planner.laws import Law  # laws and models import catalog types; import here to avoid a cycle
-    from planner.models import Model
-    from planner.campaigns import CampaignSet
-    from planner.programs import Program
+    # the schemas of laws, models, programs and campaigns import catalog types: import only the one needed
+    if kind == "laws":
+        from planner.laws import Law
 
-    return {"accelerators": Accelerator, "clusters": Cluster, "mfu": MfuProfile, "laws": Law, "models": Model,
-            "programs": Program, "campaigns": CampaignSet}[kind]
+        return Law
+    if kind == "models":
+        from planner.models import Model
+
+        return Model
+    if kind == "programs":
+        from planner.programs import Program
+
+        return Program
+    if kind == "campaigns":
+        from planner.campaigns import CampaignSet
+
+        return CampaignSet
+    return {"accelerators": Accelerator, "clusters": Cluster, "mfu": MfuProfile}[kind]
 
 
 @cache

@@ -128,12 +128,28 @@ def catalog_from(ctx: click.Context):
     return Catalog(search_path(root.params.get("catalog") or ()))
 
 
+# command -> the module that defines it; a module is imported only when one of its commands runs,
+# so `planner plan` does not pay for the sweep, grant and fit machinery
+LAZY_COMMANDS = {"plan": "plan", "scaling": "scaling", "sweep": "sweep", "collect": "sweep", "fit": "fit",
+                 "compare": "fit", "grant": "grant", "memory": "memory", "calibrate": "calibrate", "catalog": "catalog"}
+
+
 class PlannerGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(set(self.commands) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx, name):
+        if name not in self.commands and name in LAZY_COMMANDS:
+            import importlib
+
+            importlib.import_module(f"planner.cli.{LAZY_COMMANDS[name]}")  # registers it on `cli`
+        return super().get_command(ctx, name)
+
     def resolve_command(self, ctx, args):
         # click's own message is good; make unknown commands list the valid ones
         name = args[0] if args else None
-        if name and name not in self.commands and not name.startswith("-"):
-            known = ", ".join(sorted(self.commands))
+        if name and name not in self.list_commands(ctx) and not name.startswith("-"):
+            known = ", ".join(self.list_commands(ctx))
             raise click.UsageError(f"no such command '{name}' (commands: {known})")
         return super().resolve_command(ctx, args)
 
@@ -190,11 +206,3 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(0)
 
 
-from planner.cli import catalog as _catalog  # noqa: E402,F401  (registers subcommands)
-from planner.cli import plan as _plan  # noqa: E402,F401
-from planner.cli import fit as _fit  # noqa: E402,F401
-from planner.cli import calibrate as _calibrate  # noqa: E402,F401
-from planner.cli import sweep as _sweep  # noqa: E402,F401
-from planner.cli import grant as _grant  # noqa: E402,F401
-from planner.cli import memory as _memory  # noqa: E402,F401
-from planner.cli import scaling as _scaling  # noqa: E402,F401
