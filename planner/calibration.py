@@ -95,13 +95,13 @@ def campaign_report(catalog: Catalog) -> CampaignReport:
                           *unstated, model.interval_factors(INTERVAL_LEVEL, stack_stated=False))
 
 
-def smoothness(catalog: Catalog, cluster: str, nodes: int, sizes=None) -> list[tuple[float, float]]:
+def smoothness(catalog: Catalog, cluster: str, nodes: int, sizes=None, basis: str = "campaign") -> list[tuple[float, float]]:
     """(size, MFU) on a fixed cluster and node count across 100M-1T: the curve a sweep is costed on."""
     from planner.hardware import hardware_for, mfu_many
 
     hw = hardware_for(catalog, cluster=cluster, nodes=nodes)
     sizes = np.geomspace(1e8, 1e12, 41) if sizes is None else np.asarray(sizes, dtype=float)
-    return [(float(n), e.value) for n, e in zip(sizes, mfu_many(hw, catalog, sizes))]
+    return [(float(n), e.value) for n, e in zip(sizes, mfu_many(hw, catalog, sizes, basis=basis))]
 
 
 def mfu_points(catalog: Catalog) -> list[dict]:

@@ -41,11 +41,12 @@ def test_mfu_rising_with_gpus_is_clamped_to_no_dependence():
 
 def test_a_point_measured_alone_is_reproduced_at_its_own_gpu_count(a100):
     p = profile([(1e9, 8, 0.50, "a"), (1e9, 128, 0.45, "a"), (1e10, 512, 0.47, "a"), (1e11, 16, 0.41, "a")])
-    assert mfu.estimate(p, a100, 1e10, 512).value == pytest.approx(0.47, rel=1e-12)
-    assert mfu.estimate(p, a100, 1e11, 16).value == pytest.approx(0.41, rel=1e-12)
+    # the neighbours a decade away weigh exp(-(ln 10 / 0.5)^2 / 2) = 2.5e-5 in the size smoothing
+    assert mfu.estimate(p, a100, 1e10, 512).value == pytest.approx(0.47, rel=1e-4)
+    assert mfu.estimate(p, a100, 1e11, 16).value == pytest.approx(0.41, rel=1e-4)
     # a pair is fitted by its own slope when it is the only one
-    assert mfu.estimate(p, a100, 1e9, 8).value == pytest.approx(0.50, rel=1e-12)
-    assert mfu.estimate(p, a100, 1e9, 128).value == pytest.approx(0.45, rel=1e-12)
+    assert mfu.estimate(p, a100, 1e9, 8).value == pytest.approx(0.50, rel=1e-4)
+    assert mfu.estimate(p, a100, 1e9, 128).value == pytest.approx(0.45, rel=1e-4)
 
 
 def test_interpolation_is_linear_in_log_size_and_holds_the_ends(a100):
