@@ -1,11 +1,11 @@
-"""Reading an MFU profile: measured points, interpolated in log model size, scaled by GPU count,
+"""Reading an MFU profile: measured points, smoothed in log model size, scaled by GPU count,
 capped at the matmul ceiling.
 
 The model is separable: ln MFU = h(ln N) + s·ln G. The GPU-count slope s comes only from
 measurements of the same model size by the same source at different GPU counts (a within-size
 estimate, so size effects cannot leak into it); it is the median over such pairs and is clamped at
 0, because adding GPUs at a fixed model size adds communication and never removes any. Every
-point is first moved along s to a common reference count, then h is interpolated in log size.
+point is first moved along s to a common reference count, then h is a kernel-smoothed mean over the measured sizes in log size.
 """
 
 from __future__ import annotations
