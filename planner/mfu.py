@@ -104,13 +104,14 @@ SIZE_BANDWIDTH = 0.5
 def smooth_in_size(x, log_n: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Kernel-weighted mean of the per-size ln MFU at ln sizes `x`; outside the measured sizes it tends
     to the end values (the nearest measured size holds, as the warnings say)."""
-    x = np.atleast_1d(np.asarray(x, dtype=float))[:, None]
-    weights = np.exp(-0.5 * ((x - log_n[None, :]) / SIZE_BANDWIDTH) ** 2)
-    weights[weights.sum(axis=1) == 0] = 1.0  # far beyond every point: underflow; any weights hold an end
-    nearest = np.argmin(np.abs(x - log_n[None, :]), axis=1)
-    out = (weights * table[None, :]).sum(axis=1) / weights.sum(axis=1)
-    far = (x[:, 0] < log_n[0] - 8 * SIZE_BANDWIDTH) | (x[:, 0] > log_n[-1] + 8 * SIZE_BANDWIDTH)
-    return np.where(far, table[nearest], out)
+    x = np.atleast_1d(np.asarray(x, dtype=float))
+    num, den = np.zeros_like(x), np.zeros_like(x)
+    for ln, t in zip(log_n, table):  # elementwise, point by point: one size gets the same bits alone or in a sweep
+        w = np.exp(-0.5 * ((x - ln) / SIZE_BANDWIDTH) ** 2)
+        num, den = num + w * t, den + w
+    nearest = np.argmin(np.abs(x[:, None] - log_n[None, :]), axis=1)
+    far = (x < log_n[0] - 8 * SIZE_BANDWIDTH) | (x > log_n[-1] + 8 * SIZE_BANDWIDTH) | (den == 0)
+    return np.where(far, table[nearest], num / np.where(den == 0, 1.0, den))
 
 
 def _basis(profile: MfuProfile, scaling: GpuScaling, gpus_given: bool) -> str:

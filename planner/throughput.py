@@ -242,7 +242,10 @@ def typical_gpus(params, line: tuple[float, float]):
 def _predict_log(fit: _Fit, workload, architecture, params, seq, stack, gpus=np.nan, gpu_slope: float = 0.0) -> np.ndarray:
     if workload not in fit.coding.workloads or architecture not in fit.coding.architectures:
         return np.full(np.shape(params), np.nan)
-    base = _columns(fit.coding, workload, architecture, params, seq, stack) @ fit.coef
+    cols = _columns(fit.coding, workload, architecture, params, seq, stack)
+    base = np.zeros(cols.shape[:-1])
+    for k, c in enumerate(fit.coef):  # term by term, not a BLAS dot: one size gets the same bits alone or in a sweep
+        base = base + cols[..., k] * c
     shift = np.log(np.asarray(gpus, dtype=float) / typical_gpus(params, fit.gpu_line)) * gpu_slope
     return base + np.where(np.isnan(shift), 0.0, shift)  # no GPU count: the typical one
 
