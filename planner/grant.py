@@ -211,6 +211,11 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
         row.update(name=exp.name, kind=exp.kind, purpose=exp.purpose, runs=runs, start_month=first,
                    months=exp.months or p.months - first + 1,
                    units=row["node_hours"] * conv.per_node_hour)
+        n_errors = len(row.get("mfu_errors") or ())
+        if n_errors and (1 - p.confidence) * n_errors < 3:
+            warnings.append(f"confidence {p.confidence:g}: the {p.confidence:.0%} quantile of {n_errors} published "
+                            f"campaigns' errors rests on their {max(1, round((1 - p.confidence) * n_errors))} largest; "
+                            "treat the request as a rough upper bound")
         _request(row, p.confidence)
         for a in also:
             row[a.unit] = row["node_hours"] * a.per_node_hour

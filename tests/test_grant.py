@@ -477,3 +477,11 @@ def test_a_given_mfu_requests_its_estimate(tmp_path, catalog):
     text = BASE.format(program="gcs", cluster="juwels-booster").replace("experiments:\n", "confidence: 0.95\nexperiments:\n")
     row = grant(write(tmp_path, text + "  - {name: run, params: 7e9, tokens: 1.4e11, nodes: 64, mfu: 0.4}\n"), catalog)["rows"][0]
     assert row["units_interval"] is None and row["request"] == math.ceil(row["units"] - 1e-9)
+
+
+def test_a_confidence_beyond_what_the_calibration_resolves_is_flagged(tmp_path, catalog):
+    body = "  - {name: run, params: 7e9, tokens: 1.4e11, nodes: 64}\n"
+    for conf, flagged in ((0.8, False), (0.99, True)):
+        text = BASE.format(program="gcs", cluster="juwels-booster").replace("experiments:\n", f"confidence: {conf}\nexperiments:\n")
+        result = grant(write(tmp_path, text + body, f"c{conf}.yaml"), catalog)
+        assert any("rests on their" in w for w in result["warnings"]) is flagged
