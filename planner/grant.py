@@ -13,13 +13,13 @@ import math
 import re
 from pathlib import Path
 
-import numpy as np
 
 from planner import cost
 from planner.catalog import Catalog
 from planner.errors import PlannerError, located
 from planner.grant_method import method_facts
 from planner.hardware import INTERVAL_LEVEL, hardware_costs, hardware_for, mfu_for
+from planner.throughput import error_interval, error_quantile
 from planner.plan import PlanRequest, build_request, run_shape
 from planner.programs import Program, burn_plan, check_thresholds, conversion, month_labels
 from planner.proposal import Experiment, Proposal, ScalingEvidence, Where, start_month
@@ -304,13 +304,12 @@ def _request(row: dict, confidence: float) -> None:
     """Estimate, 80% range and request of a row: the request is the `confidence` quantile of the
     row's out-of-sample error (published campaigns against their estimate), in whole units, never
     below the estimate. Rows with stated hours (wall_hours) or a given MFU request their estimate."""
-    errors = np.asarray(row.pop("mfu_errors", ()) or (), dtype=float)
+    errors = row.pop("mfu_errors", ()) or ()
     units = row["units"]
-    if errors.size:
-        tail = (1 - INTERVAL_LEVEL) / 2
-        row["units_interval"] = [units * float(np.exp(np.quantile(errors, tail))),
-                                 units * float(np.exp(np.quantile(errors, 1 - tail)))]
-        row["request_factor"] = max(1.0, float(np.exp(np.quantile(errors, confidence))))
+    if errors:
+        lo, hi = error_interval(errors, INTERVAL_LEVEL)
+        row["units_interval"] = [units * lo, units * hi]
+        row["request_factor"] = max(1.0, error_quantile(errors, confidence))
     else:
         row["units_interval"], row["request_factor"] = None, 1.0
     wanted = units * row["request_factor"]

@@ -31,15 +31,14 @@ class MfuEstimate:
 
     def hours_factor(self, q: float) -> float | None:
         """GPU-hours at quantile q of the out-of-sample error, as a factor on the estimate."""
-        if not self.errors:
-            return None
-        return float(np.exp(np.quantile(np.asarray(self.errors), q)))
+        from planner.throughput import error_quantile
+
+        return error_quantile(self.errors, q) if self.errors else None
 
     def interval_factors(self, level: float) -> tuple[float, float] | None:
-        if not self.errors:
-            return None
-        tail = (1.0 - level) / 2.0
-        return self.hours_factor(tail), self.hours_factor(1.0 - tail)
+        from planner.throughput import error_interval
+
+        return error_interval(self.errors, level) if self.errors else None
 
 
 def from_override(value: float) -> MfuEstimate:

@@ -112,6 +112,17 @@ def _point(catalog: Catalog, entry, run: CampaignRun) -> CampaignPoint:
                          peak, value, entry.cite(run.gpu_hours), entry.status_of(run.gpu_hours), run.excluded, run.year)
 
 
+def error_quantile(errors, q: float) -> float:
+    """The factor on an estimate at quantile q of out-of-sample errors ln(reported / estimated)."""
+    return float(np.exp(np.quantile(np.asarray(errors, dtype=float), q)))
+
+
+def error_interval(errors, level: float = INTERVAL_LEVEL) -> tuple[float, float]:
+    """The central `level` interval of out-of-sample errors, as factors on an estimate."""
+    tail = (1.0 - level) / 2.0
+    return error_quantile(errors, tail), error_quantile(errors, 1.0 - tail)
+
+
 # --- the candidate forms ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -340,11 +351,10 @@ class ThroughputModel:
 
     def quantile_factor(self, q: float, stack_stated: bool = False) -> float:
         """GPU-hours at quantile q of the out-of-sample error, as a factor on the estimate."""
-        return float(np.exp(np.quantile(self.errors(stack_stated), q)))
+        return error_quantile(self.errors(stack_stated), q)
 
     def interval_factors(self, level: float = INTERVAL_LEVEL, stack_stated: bool = False) -> tuple[float, float]:
-        tail = (1.0 - level) / 2.0
-        return self.quantile_factor(tail, stack_stated), self.quantile_factor(1.0 - tail, stack_stated)
+        return error_interval(self.errors(stack_stated), level)
 
     def stack_applies(self, stack: str | None, workload: str) -> bool:
         """A stack has a term here and published runs of this workload (a CLIP stack says nothing of LMs)."""
@@ -358,11 +368,6 @@ class ThroughputModel:
         """Realised MFU (uncapped) for the query; arrays broadcast."""
         return np.exp(_predict_log(self.fit, q.workload, q.architecture, q.params, q.seq_len, q.stack, q.gpus,
                                    q.gpu_slope))
-
-    def describe(self) -> str:
-        coef = dict(zip(_names(self.fit.coding), self.fit.coef))
-        parts = [f"{k} {v:+.3f}" for k, v in coef.items() if k.startswith(("ln ", "stack "))]
-        return f"ln MFU = workload + architecture {' '.join(parts)}".rstrip()
 
 
 def _names(coding: _Coding) -> list[str]:

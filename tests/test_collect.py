@@ -3,7 +3,6 @@ loop it closes: sweep → results → fit → the law that generated them."""
 
 import csv
 import json
-import textwrap
 
 import pytest
 
