@@ -10,6 +10,8 @@ All functions accept numpy arrays so sweeps and projection tables are computed i
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 FLOPS_CONVENTIONS = {
@@ -68,6 +70,12 @@ def lm_flops(params, tokens, convention: str = "6ND+attention", seq_len=DEFAULT_
     (MoE: active); with attention, the 12·L·h·s term uses the given shape or the assumed aspect ratio."""
     if convention not in ATTENTION_CONVENTIONS:
         return training_flops(params, tokens, convention)
+    if all(isinstance(v, (int, float)) for v in (params, tokens, seq_len)) and convention in FLOPS_CONVENTIONS:
+        # one run (plan, a sweep row): plain floats, ~10x faster than numpy scalars for 10,000-run sweeps
+        if layers is None or d_model is None:
+            layers = math.cbrt(params / (12.0 * ASPECT**2))
+            d_model = ASPECT * layers
+        return (6.0 * params + 12.0 * layers * d_model * seq_len) * tokens
     if layers is None or d_model is None:
         layers, d_model = assumed_layers_width(params)
     return training_flops(params, tokens, convention, attention_flops_per_token(layers, d_model, seq_len))

@@ -21,6 +21,7 @@ cost against their estimate.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -114,7 +115,14 @@ def _point(catalog: Catalog, entry, run: CampaignRun) -> CampaignPoint:
 
 def error_quantile(errors, q: float) -> float:
     """The factor on an estimate at quantile q of out-of-sample errors ln(reported / estimated)."""
-    return float(np.exp(np.quantile(np.asarray(errors, dtype=float), q)))
+    key = errors if isinstance(errors, tuple) else tuple(float(e) for e in errors)
+    return _quantile(key, float(q))
+
+
+@functools.lru_cache(maxsize=256)
+def _quantile(errors: tuple[float, ...], q: float) -> float:
+    # every run of a sweep asks the same few quantiles of the same errors: compute each once
+    return float(np.exp(np.quantile(np.asarray(errors), q)))
 
 
 def error_interval(errors, level: float = INTERVAL_LEVEL) -> tuple[float, float]:
