@@ -71,8 +71,9 @@ class NodeCount(click.ParamType):
 
 def mfu_basis_options(func):
     """--mfu-basis and --stack: where a run's MFU comes from (shared by plan, scaling and calibrate)."""
-    func = click.option("--stack", help="Training stack (e.g. megatron, gpt-neox, fsdp), where the estimator has a "
-                                        "term for it; default: the average published campaign.")(func)
+    func = click.option("--stack", help="Training stack (e.g. megatron, gpt-neox, llm-foundry, open_clip: the "
+                                        "stacks with a term are listed by `planner calibrate`); default: the "
+                                        "average published campaign of the workload.")(func)
     return click.option("--mfu-basis", type=click.Choice(["campaign", "benchmark"]), default="campaign", show_default=True,
                         help="campaign: MFU realised by published end-to-end training runs (with restarts, evaluation "
                              "and failures); benchmark: tuned steady-state throughput, the optimistic bound.")(func)
