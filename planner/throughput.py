@@ -90,20 +90,19 @@ def _point(catalog: Catalog, entry, run: CampaignRun) -> CampaignPoint:
     acc = catalog.accelerator(run.accelerator)
     peak = acc.peak_flops("bf16")
     if run.workload == "clip":
-        gmacs = run.gmacs_per_sample.value if run.gmacs_per_sample else catalog.model(run.clip_model).gmacs_per_sample.value
+        assert run.samples is not None  # CampaignRun's validator: a clip run has samples and GMACs (or a model)
+        if run.gmacs_per_sample is not None:
+            gmacs = run.gmacs_per_sample.value
+        else:
+            assert run.clip_model is not None
+            gmacs = catalog.model(run.clip_model).gmacs_per_sample.value
         flops = float(cost.training_flops(gmacs * 1e9, run.samples.value, "clip"))
         seq = None
     else:
-        n = run.working_params
-        if run.layers is not None:
-            layers, width = run.layers.value, run.d_model.value
-        else:
-            from planner.models import assumed_layers_width
-
-            layers, width = assumed_layers_width(run.params.value)
+        assert run.tokens is not None  # the validator: a language-model run has tokens
+        shape = (run.layers.value, run.d_model.value) if run.layers is not None and run.d_model is not None else (None, None)
         seq = run.seq_len.value if run.seq_len else cost.DEFAULT_SEQ_LEN  # only excluded runs may omit it
-        flops = float(cost.training_flops(n, run.tokens.value, "6ND+attention",
-                                          cost.attention_flops_per_token(layers, width, seq)))
+        flops = float(cost.lm_flops(run.working_params, run.tokens.value, "6ND+attention", seq, *shape))
     value = realised_mfu(flops, run.gpu_hours.value, peak)
     problem = check_realised(run.name, value)
     if problem:
