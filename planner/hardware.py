@@ -135,6 +135,9 @@ def _fit_now(catalog: Catalog) -> tuple[throughput.ThroughputModel | None, tuple
     return model, tuple(math.log(bench[p.name] / p.realised) for p in model.points if p.name in bench)
 
 
+CACHE_KEEP = 16
+
+
 def _fitted(catalog: Catalog) -> None:
     """Fit, or read the fit from a cache keyed by everything it depends on: the planner version, the
     catalog data in effect (its fingerprint) and the source of the code that fits. Reading YAML and
@@ -175,6 +178,9 @@ def _fitted(catalog: Catalog) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             payload = {"model": throughput.to_data(model) if model is not None else None, "benchmark_errors": list(errors)}
             write_atomic(path, json.dumps(payload), force=True)
+            old = sorted(path.parent.glob("throughput-*.json"), key=lambda f: (f.stat().st_mtime, f.name))[:-CACHE_KEEP]
+            for stale in old:  # one file per catalog state: keep the recent ones, not every edit ever made
+                stale.unlink(missing_ok=True)
         except OSError:
             pass  # a read-only home is no reason to fail a plan
 

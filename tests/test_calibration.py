@@ -242,3 +242,18 @@ def test_the_cache_key_follows_the_catalog(tmp_path, monkeypatch):
     model = campaign_estimator(Catalog(search_path([str(tmp_path / "user")])))
     assert len(list((tmp_path / "cache").glob("throughput-*.json"))) == 2
     assert model.n_runs == campaign_estimator(Catalog()).n_runs + 1
+
+
+def test_the_cache_keeps_only_recent_fits(tmp_path, monkeypatch):
+    from planner import hardware
+
+    monkeypatch.setenv("PLANNER_CACHE_DIR", str(tmp_path))
+    import os
+
+    for i in range(hardware.CACHE_KEEP + 3):
+        stale = tmp_path / f"throughput-stale{i:02d}.json"
+        stale.write_text("{}")
+        os.utime(stale, (1_000_000 + i, 1_000_000 + i))  # older than anything written now, oldest first
+    campaign_estimator(Catalog())
+    files = list(tmp_path.glob("throughput-*.json"))
+    assert len(files) == hardware.CACHE_KEEP and not (tmp_path / "throughput-stale00.json").exists()
