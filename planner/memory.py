@@ -35,7 +35,7 @@ GRAD_BYTES = {"fp32": 4, "bf16": 2}
 Optimizer = Literal["adamw", "adamw-8bit", "sgd-momentum", "sgd"]
 Fsdp = Literal["no_shard", "shard_grad_op", "full_shard", "hybrid_shard"]
 FSDP_STAGE = {"no_shard": 0, "shard_grad_op": 2, "full_shard": 3, "hybrid_shard": 3}
-# Optimizer bytes per parameter, the fp32 master copy included under mixed precision (formulas.md §3.1).
+# Optimizer bytes per parameter, the fp32 master copy included under mixed precision (Rajbhandari et al. 2020, ZeRO, arXiv 1910.02054 §3.1).
 OPTIMIZER_BYTES = {"mixed": {"adamw": 12, "adamw-8bit": 6, "sgd-momentum": 8, "sgd": 4},
                    "fp32": {"adamw": 8, "adamw-8bit": 2, "sgd-momentum": 4, "sgd": 0}}
 SOURCES = (
@@ -374,7 +374,7 @@ def estimate(model: Model | Shape | Dims | float, layout: Layout, accelerator: A
     master = "" if layout.precision == "fp32" else " with fp32 master"
     notes = [(f"model states: {wb} + {gb} + {ob} bytes/parameter (weights, {layout.gradient_dtype} gradients, "
               f"{layout.optimizer} states{master}; {prec}); ZeRO-{layout.zero} shards over N_d = {nd} "
-              "(Rajbhandari et al. 2020; formulas.md §3.1-3.2)"), _grad_note(layout), *SOURCES]
+              "(Rajbhandari et al. 2020, arXiv 1910.02054 §3.1 and §5)"), _grad_note(layout), *SOURCES]
     if d.assumed:
         notes.append(d.assumed)
     if layout.pp > 1 and layout.zero >= 2:

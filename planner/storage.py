@@ -7,7 +7,7 @@ import math
 from planner.output import human
 from planner.programs import Program
 
-CHECKPOINT_BYTES_PER_PARAM = 14.0  # bf16 weights + fp32 master + two Adam moments (slurm-and-grants.md §2.4; derived)
+CHECKPOINT_BYTES_PER_PARAM = 14.0  # bf16 weights + fp32 master + two Adam moments (Rajbhandari et al. 2020, ZeRO, arXiv 1910.02054 §3.1: 2 + 4 + 4 + 4 bytes; gradients are not saved; derived)
 HOURS_PER_MONTH = 8766.0 / 12  # mean Gregorian month, for TB-hours
 
 

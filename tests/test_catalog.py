@@ -2,6 +2,7 @@
 bad files are reported as file:line: field: message."""
 
 import json
+import re
 import textwrap
 
 import pytest
@@ -220,3 +221,14 @@ def test_provenance_fingerprint_follows_the_catalog_data(tmp_path):
     changed.write_text(changed.read_text().replace("989.4", "989.5"))
     assert Catalog((builtin_dir(), user)).fingerprint() != builtin.fingerprint()
     assert Catalog((builtin_dir(), user)).provenance()["user_catalog_dirs"] == 1
+
+
+def test_no_catalog_or_code_cites_our_private_notes():
+    """Every source a user sees is public: never the reference notes the project was built from."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    notes = re.compile(r"\.\./shared|shared/(data|reference)|\b(hardware|formulas|scaling-laws|slurm-and-grants)\.md")
+    offenders = [str(p.relative_to(root)) for d in ("planner", "catalogs") for p in (root / d).rglob("*")
+                 if p.suffix in (".py", ".yaml") and notes.search(p.read_text(errors="replace"))]
+    assert offenders == []
