@@ -48,7 +48,7 @@ def warm(repeats: int = 200) -> float:
 def estimator() -> float:
     """Loading the campaign sets and fitting the estimator, on a fresh catalog (what a cold plan pays)."""
     from planner.catalog import Catalog
-    from planner.hardware import campaign_estimator
+    from planner.mfu_basis import campaign_estimator
 
     campaign_estimator(Catalog())  # imports and numpy's lazy modules
     start = time.perf_counter()

@@ -18,7 +18,8 @@ from planner import cost
 from planner.catalog import Catalog
 from planner.errors import PlannerError, located
 from planner.grant_method import method_facts
-from planner.hardware import INTERVAL_LEVEL, hardware_costs, hardware_for, mfu_for
+from planner.hardware import hardware_costs, hardware_for
+from planner.mfu_basis import INTERVAL_LEVEL, mfu_for
 from planner.throughput import error_interval, error_quantile
 from planner.plan import PlanRequest, build_request, run_shape
 from planner.programs import Program, burn_plan, check_thresholds, conversion, month_labels

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from planner import allocate, cost, mfu
 from planner.catalog import Catalog
 from planner.errors import PlannerError
-from planner.hardware import Hardware, hardware_costs, hardware_for, memory_check, mfu_for
+from planner.hardware import Hardware, hardware_costs, hardware_for, memory_check
+from planner.mfu_basis import mfu_for
 from planner.laws import Law, draws_allocate, draws_loss
 
 DEFAULT_LAW = "epoch-2024"

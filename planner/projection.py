@@ -9,7 +9,7 @@ import numpy as np
 from planner import cost
 from planner.catalog import Catalog
 from planner.hardware import hardware_costs
-from planner.hardware import mfu_for
+from planner.mfu_basis import mfu_for
 from planner.plan import PlanRequest, _finite, _hardware_flops, law_for, resolve_hardware, run_shape
 
 

@@ -33,7 +33,8 @@ import numpy as np
 from planner import cost, mfu
 from planner.catalog import Catalog, Cluster, Partition
 from planner.errors import PlannerError, located
-from planner.hardware import Hardware, benchmark_errors, check_dtype, hardware_costs, hardware_for, mfu_many
+from planner.hardware import Hardware, hardware_costs, hardware_for
+from planner.mfu_basis import benchmark_errors, check_dtype, mfu_many
 from planner.slurm import CONTROL, PLACEHOLDERS, check_path, round_up_time, unknown_placeholders
 from planner.sweep_spec import MANAGED, NAME_RE, ClipModel, Source, SweepSpec
 from planner.sweep_spec import load_spec, parse_spec  # noqa: F401  (the sweep API: load a spec, then design it)
@@ -181,7 +182,7 @@ def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[tuple]
 
 def _mfu_estimates(spec: SweepSpec, hw: Hardware, catalog: Catalog, params: list[int], src: Source,
                    warnings: list[str]) -> list[mfu.MfuEstimate]:
-    """`mfu_for` for every run, all sizes at once (`hardware.mfu_many`: the same arithmetic as `plan`;
+    """`mfu_for` for every run, all sizes at once (`mfu_basis.mfu_many`: the same arithmetic as `plan`;
     tests hold the two equal)."""
     if spec.mfu is not None:
         return [mfu.MfuEstimate(spec.mfu, f"{spec.mfu:g} given in the spec (mfu)")] * len(params)

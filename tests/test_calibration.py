@@ -12,7 +12,7 @@ from cli_helpers import run
 from planner import throughput
 from planner.calibration import campaign_report, mfu_points, smoothness
 from planner.catalog import Catalog, search_path
-from planner.hardware import benchmark_mfus, campaign_estimator
+from planner.mfu_basis import benchmark_mfus, campaign_estimator
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "calibration.md"
 
@@ -245,15 +245,15 @@ def test_the_cache_key_follows_the_catalog(tmp_path, monkeypatch):
 
 
 def test_the_cache_keeps_only_recent_fits(tmp_path, monkeypatch):
-    from planner import hardware
+    from planner import mfu_basis
 
     monkeypatch.setenv("PLANNER_CACHE_DIR", str(tmp_path))
     import os
 
-    for i in range(hardware.CACHE_KEEP + 3):
+    for i in range(mfu_basis.CACHE_KEEP + 3):
         stale = tmp_path / f"throughput-stale{i:02d}.json"
         stale.write_text("{}")
         os.utime(stale, (1_000_000 + i, 1_000_000 + i))  # older than anything written now, oldest first
     campaign_estimator(Catalog())
     files = list(tmp_path.glob("throughput-*.json"))
-    assert len(files) == hardware.CACHE_KEEP and not (tmp_path / "throughput-stale00.json").exists()
+    assert len(files) == mfu_basis.CACHE_KEEP and not (tmp_path / "throughput-stale00.json").exists()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from cli_helpers import run
-from planner.hardware import campaign_estimator
+from planner.mfu_basis import campaign_estimator
 from planner import mfu
 from planner.grant import build, load_proposal
 from planner.grant_render import burn_rows, render
