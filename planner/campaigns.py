@@ -13,9 +13,13 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+from dataclasses import dataclass
+
 from pydantic import Field, model_validator
 
-from planner.catalog import Entry, Slug, Sourced, Strict
+from planner import cost
+from planner.catalog import Accelerator, Catalog, Entry, Slug, Sourced, Strict
+from planner.errors import PlannerError
 
 Workload = Literal["dense-lm", "moe", "clip"]
 
@@ -112,3 +116,79 @@ def check_realised(name: str, value: float) -> str | None:
     if not (math.isfinite(value) and lo <= value <= hi):
         return f"run '{name}' realised MFU {value:.3g}, outside {lo:g}-{hi:g}; check its gpu_hours, tokens and params"
     return None
+
+
+# --- each run reduced to what the estimator reads ----------------------------------------------------
+
+@dataclass(frozen=True)
+class CampaignPoint:
+    """One published run, reduced to what the estimator reads."""
+
+    name: str
+    title: str
+    workload: str
+    accelerator: str
+    architecture: str
+    stack: str
+    params: float  # working parameters (MoE: active)
+    gpus: float | None
+    seq_len: float | None
+    flops: float
+    gpu_hours: float
+    peak: float
+    realised: float
+    source: str
+    status: str
+    excluded: str | None
+    year: int | None = None
+
+
+def _architecture(acc: Accelerator) -> str:
+    return acc.architecture or acc.name
+
+
+def campaign_points(catalog: Catalog) -> list[CampaignPoint]:
+    """Every run of every campaign set in the catalog (user sets included), with its realised MFU."""
+    points = []
+    for entry in catalog.all("campaigns"):
+        for i, run in enumerate(entry.runs):
+            try:
+                points.append(_point(catalog, entry, run))
+            except PlannerError as exc:
+                raise PlannerError(f"{_where(catalog, entry.name, i)}: runs.{i}: {exc.message}") from None
+    return points
+
+
+def _where(catalog: Catalog, name: str, i: int) -> str:
+    """file:line of run i of a campaign set (read again only on this error path, for its line numbers)."""
+    from planner.yamlio import load_text, read_text
+
+    path = catalog.files("campaigns")[name]
+    _, lines = load_text(read_text(path), str(path))
+    return f"{path}:{lines.get(('runs', i, 'gpu_hours'), lines.get(('runs', i), 1))}"
+
+
+def _point(catalog: Catalog, entry, run: CampaignRun) -> CampaignPoint:
+    acc = catalog.accelerator(run.accelerator)
+    peak = acc.peak_flops("bf16")
+    if run.workload == "clip":
+        assert run.samples is not None  # CampaignRun's validator: a clip run has samples and GMACs (or a model)
+        if run.gmacs_per_sample is not None:
+            gmacs = run.gmacs_per_sample.value
+        else:
+            assert run.clip_model is not None
+            gmacs = catalog.model(run.clip_model).gmacs_per_sample.value
+        flops = float(cost.training_flops(gmacs * 1e9, run.samples.value, "clip"))
+        seq = None
+    else:
+        assert run.tokens is not None  # the validator: a language-model run has tokens
+        shape = (run.layers.value, run.d_model.value) if run.layers is not None and run.d_model is not None else (None, None)
+        seq = run.seq_len.value if run.seq_len else cost.DEFAULT_SEQ_LEN  # only excluded runs may omit it
+        flops = float(cost.lm_flops(run.working_params, run.tokens.value, "6ND+attention", seq, *shape))
+    value = realised_mfu(flops, run.gpu_hours.value, peak)
+    problem = check_realised(run.name, value)
+    if problem:
+        raise PlannerError(f"gpu_hours: {problem}")
+    return CampaignPoint(run.name, run.title or run.name, run.workload, acc.name, _architecture(acc), run.stack,
+                         run.working_params, run.gpus.value if run.gpus else None, seq, flops, run.gpu_hours.value,
+                         peak, value, entry.cite(run.gpu_hours), entry.status_of(run.gpu_hours), run.excluded, run.year)

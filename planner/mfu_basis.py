@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from planner import cost, mfu, throughput
+from planner import campaigns, cost, mfu, throughput
 from planner.catalog import Accelerator, Catalog, MfuProfile
 from planner.errors import PlannerError
 
@@ -80,7 +80,7 @@ def campaign_estimator(catalog: Catalog) -> throughput.ThroughputModel | None:
 
 
 def _fit_now(catalog: Catalog) -> tuple[throughput.ThroughputModel | None, tuple[float, ...]]:
-    points = throughput.campaign_points(catalog)
+    points = campaigns.campaign_points(catalog)
     if not points:
         return None, ()
     model = throughput.fit_estimator(points, benchmark_mfus(catalog, points), benchmark_slopes(catalog, points))
@@ -138,10 +138,10 @@ def _fitted(catalog: Catalog) -> None:
             pass  # a read-only home is no reason to fail a plan
 
 
-def benchmark_mfus(catalog: Catalog, points: list[throughput.CampaignPoint]) -> dict[str, float]:
+def benchmark_mfus(catalog: Catalog, points: list[campaigns.CampaignPoint]) -> dict[str, float]:
     """The tuned-benchmark MFU each campaign would have had (its accelerator's profile at its size and
     GPU count): the cap of the campaign estimate, and the benchmark basis's out-of-sample test."""
-    groups: dict[tuple[str, str, bool], list[throughput.CampaignPoint]] = {}
+    groups: dict[tuple[str, str, bool], list[campaigns.CampaignPoint]] = {}
     for p in points:  # one vectorised profile lookup per accelerator, workload and known/unknown GPU count
         groups.setdefault((p.accelerator, p.workload, p.gpus is not None), []).append(p)
     out = {}
@@ -162,7 +162,7 @@ def _benchmark_profile(catalog: Catalog, accelerator: Accelerator, workload: str
     return profile if profile is not None and profile.dtype in ("bf16", "fp16") else None
 
 
-def benchmark_slopes(catalog: Catalog, points: list[throughput.CampaignPoint]) -> dict[str, float]:
+def benchmark_slopes(catalog: Catalog, points: list[campaigns.CampaignPoint]) -> dict[str, float]:
     """The within-size GPU-count slope the tuned benchmarks measured for each campaign's accelerator."""
     out, slopes = {}, {}
     for p in points:
