@@ -21,7 +21,8 @@ from planner.grant_method import method_facts
 from planner.hardware import hardware_costs, hardware_for
 from planner.mfu_basis import INTERVAL_LEVEL, mfu_for
 from planner.throughput import error_interval, error_quantile
-from planner.plan import PlanRequest, build_request, run_shape
+from planner.plan import build_request
+from planner.runs import run_shape
 from planner.programs import Program, burn_plan, check_thresholds, conversion, month_labels
 from planner.proposal import Experiment, Proposal, ScalingEvidence, Where, start_month
 from planner.proposal import load_proposal  # noqa: F401  (the grant API: load a proposal, then build it)
@@ -51,17 +52,17 @@ def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: in
         else:
             if exp.tokens is None or exp.samples is not None:
                 raise where.error(at + ("tokens",), f"{m.name} is a language model: give tokens, not samples")
-            rs = run_shape(PlanRequest(seq_len=p.seq_len, params=[m.active_params], tokens=exp.tokens), m)
+            rs = run_shape(m, p.seq_len)
             params, workload, conv = m.active_params, rs.workload, rs.convention
-            flops = float(cost.lm_flops(params, exp.tokens, conv, rs.seq_len, rs.layers, rs.d_model))
+            flops = rs.flops(params, exp.tokens)
             row["citations"] = [m.cite(m.params_active)] if m.kind == "moe-lm" else []
     elif exp.kind == "clip":
         row["gmacs_per_sample"] = exp.gmacs_per_sample
         flops, params, workload, conv = float(cost.training_flops(exp.gmacs_per_sample * 1e9, exp.samples, "clip")), exp.params, "clip", "clip"
     else:
-        rs = run_shape(PlanRequest(seq_len=p.seq_len, params=[exp.params], tokens=exp.tokens), None)
+        rs = run_shape(None, p.seq_len)
         params, workload, conv = exp.params, rs.workload, rs.convention
-        flops = float(cost.lm_flops(params, exp.tokens, conv, rs.seq_len))
+        flops = rs.flops(params, exp.tokens)
     seq = None if workload == "clip" else rs.seq_len
     try:
         hw = hardware_for(catalog, cluster=p.cluster, nodes=exp.nodes, dtype=p.dtype)

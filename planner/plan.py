@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -20,6 +19,7 @@ from planner.errors import PlannerError
 from planner.hardware import Hardware, hardware_costs, hardware_for, memory_check
 from planner.mfu_basis import mfu_for
 from planner.laws import Law, draws_allocate, draws_loss
+from planner.runs import RunShape, run_shape
 
 DEFAULT_LAW = "epoch-2024"
 BUDGETS = ("flops", "gpu_hours", "node_hours", "days", "target_loss")
@@ -195,48 +195,6 @@ def _apply_model(req: PlanRequest, catalog: Catalog):
     return model, req.model_copy(update={"params": [model.active_params], "model": None})
 
 
-@dataclass(frozen=True)
-class RunShape:
-    """What the attention term and the throughput estimator need of a language model."""
-
-    workload: str  # dense-lm | moe
-    convention: str
-    seq_len: int
-    layers: float | None  # None: the assumed aspect ratio for each size
-    d_model: float | None
-    note: str
-
-
-def run_shape(req: PlanRequest, model) -> RunShape:
-    """The FLOPs convention and shape of the run: the catalog model's, or the aspect ratio assumed
-    for a bare parameter count, at the requested (or the model's, or the default) sequence length."""
-    workload = "moe" if model is not None and model.kind == "moe-lm" else "dense-lm"
-    shape = model.shape if model is not None else None
-    seq = req.seq_len or (shape.seq_len if shape is not None else cost.DEFAULT_SEQ_LEN)
-    convention = req.flops_convention or cost.DEFAULT_CONVENTION[workload]
-    if convention == "6ND+attention" and workload == "moe":
-        convention = "moe+attention"
-    if convention == "6ND" and workload == "moe":
-        convention = "moe"
-    if shape is not None:
-        note = f"{model.name}: {shape.layers} layers × {shape.d_model} wide, sequence {seq}"
-        return RunShape(workload, convention, seq, float(shape.layers), float(shape.d_model), note)
-    where = "the default" if req.seq_len is None and shape is None else "given"
-    note = (f"shape assumed for the attention term: width = {cost.ASPECT:g} × layers at 12·L·h² parameters "
-            f"(Llama 2 7B, GPT-3 175B); sequence {seq} ({where})")
-    return RunShape(workload, convention, seq, None, None, note)
-
-
-def _hardware_flops(n: float, d: float, rs: RunShape) -> float:
-    """Training FLOPs for the hardware in the run's convention (laws always use 6ND)."""
-    return float(cost.lm_flops(n, d, rs.convention, rs.seq_len, rs.layers, rs.d_model))
-
-
-def _law_share(n: float, rs: RunShape) -> float:
-    """Law (6ND) FLOPs per hardware FLOP for a model of n working parameters."""
-    return 6.0 * n / _hardware_flops(n, 1.0, rs)
-
-
 def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
     model = None
     if req.model is not None:
@@ -245,7 +203,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
             return plan_clip(req, catalog, model)
     law = law_for(req, catalog)
     hw = resolve_hardware(req, catalog)
-    rs = run_shape(req, model)
+    rs = run_shape(model, req.seq_len, req.flops_convention)
     kind = req.budget_kind
     est: mfu.MfuEstimate | None = None
     extra: dict = {}
@@ -262,7 +220,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
         for _ in range(100):
             est = mfu_at(n)
             budget_hw_flops = float(cost.flops_from_gpu_hours(hours, hw.peak, est.value)) * req.goodput
-            n_next, d, extra = _allocate(law, budget_hw_flops * _law_share(n, rs), req)
+            n_next, d, extra = _allocate(law, budget_hw_flops * rs.law_share(n), req)
             if abs(n_next / n - 1.0) < 1e-12:
                 break
             n = n_next
@@ -286,7 +244,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
         raise PlannerError(f"this asks for {n:.3g} parameters and {d:.3g} tokens: outside the range of any model "
                            f"(check the budget or --target-loss)")
     law_flops = float(cost.training_flops(n, d))
-    flops = _hardware_flops(n, d, rs)
+    flops = rs.flops(n, d)
     convention = rs.convention
 
     out: dict = {
@@ -362,7 +320,7 @@ def _budget_intervals(out: dict, law: Law, req: PlanRequest, rs: RunShape, est: 
     factors = est.interval_factors(out["interval_level"] or 0.8)
     if factors is None or req.inference_tokens is not None:
         return
-    share = _law_share(out["params"], rs)
+    share = rs.law_share(out["params"])
     bounds = [budget_hw_flops / f for f in (factors[1], factors[0])]  # costlier than estimated -> less compute
     alloc = [_allocate(law, c * share, req)[:2] for c in bounds]
     out["flops_interval"] = bounds

@@ -10,14 +10,15 @@ from planner import cost
 from planner.catalog import Catalog
 from planner.hardware import hardware_costs
 from planner.mfu_basis import mfu_for
-from planner.plan import PlanRequest, _finite, _hardware_flops, law_for, resolve_hardware, run_shape
+from planner.plan import PlanRequest, _finite, law_for, resolve_hardware
+from planner.runs import run_shape
 
 
 def project(req: PlanRequest, catalog: Catalog) -> dict:
     """A Chinchilla-Table-3-style projection: compute-optimal FLOPs and tokens for each size in --params."""
     law = law_for(req, catalog)
     hw = resolve_hardware(req, catalog)
-    rs = run_shape(req, None)
+    rs = run_shape(None, req.seq_len, req.flops_convention)
     params = np.array(req.params, dtype=float)
     flops = law.flops_for_params(params)
     tokens = flops / (6.0 * params)
@@ -34,7 +35,7 @@ def project(req: PlanRequest, catalog: Catalog) -> dict:
             "predicted_loss": None if losses is None else float(losses[i]),
         }
         if hw is not None:
-            hw_flops = _hardware_flops(float(n), float(tokens[i]), rs)
+            hw_flops = rs.flops(float(n), float(tokens[i]))
             est = mfu_for(hw, catalog, float(n), req.mfu, rs.workload, req.mfu_basis, rs.seq_len, req.stack)
             costs = hardware_costs(hw_flops, float(n), hw, catalog, est, warnings, req.mfu, goodput=req.goodput)
             row.update({k: costs[k] for k in ("mfu", "goodput", "gpu_hours", "gpu_hours_interval", "node_hours",

@@ -35,6 +35,7 @@ from planner.catalog import Catalog, Cluster, Partition
 from planner.errors import PlannerError, located
 from planner.hardware import Hardware, hardware_costs, hardware_for
 from planner.mfu_basis import benchmark_errors, check_dtype, mfu_many
+from planner.runs import run_shape
 from planner.slurm import CONTROL, PLACEHOLDERS, check_path, round_up_time, unknown_placeholders
 from planner.sweep_spec import MANAGED, NAME_RE, ClipModel, Source, SweepSpec
 from planner.sweep_spec import load_spec, parse_spec  # noqa: F401  (the sweep API: load a spec, then design it)
@@ -167,13 +168,14 @@ def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[tuple]
             base = sizes * s.tokens_per_param if s.tokens_per_param else law.flops_for_params(sizes) / (6.0 * sizes)
             rows = [("", sizes[i], base[i] * m, None, None) for i in range(len(sizes)) for m in s.multipliers]
     out = []
+    shape = run_shape(None, spec.seq_len, spec.flops_convention)  # what plan --params N --tokens D costs
     for tag, p, t, budget, nodes in rows:
         p, t = int(round(float(p))), int(round(float(t)))
         if p < 1 or t < 1:
             raise src.error(("sweep",), f"a run rounds to {p} parameters and {t} tokens; use larger budgets")
         label = "-".join(x for x in (tag, f"N{_short(p)}", f"D{_short(t)}" if budget is None else "") if x)
         out.append((label, tag if spec.sweep.kind == "list" else "", p, t,
-                    float(cost.lm_flops(p, t, spec.flops_convention, spec.seq_len)), budget, nodes))
+                    shape.flops(p, t), budget, nodes))
     if spec.flops_convention == "6ND":
         return out, "6ND", warnings
     return out, (f"6ND+attention: C = (6·N + 12·L·h·s)·D, sequence {spec.seq_len}, width = {cost.ASPECT:g} × layers "
