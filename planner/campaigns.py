@@ -140,7 +140,6 @@ class CampaignPoint:
     source: str
     status: str
     excluded: str | None
-    year: int | None = None
 
 
 def _architecture(acc: Accelerator) -> str:
@@ -191,4 +190,4 @@ def _point(catalog: Catalog, entry, run: CampaignRun) -> CampaignPoint:
         raise PlannerError(f"gpu_hours: {problem}")
     return CampaignPoint(run.name, run.title or run.name, run.workload, acc.name, _architecture(acc), run.stack,
                          run.working_params, run.gpus.value if run.gpus else None, seq, flops, run.gpu_hours.value,
-                         peak, value, entry.cite(run.gpu_hours), entry.status_of(run.gpu_hours), run.excluded, run.year)
+                         peak, value, entry.cite(run.gpu_hours), entry.status_of(run.gpu_hours), run.excluded)

@@ -83,8 +83,8 @@ def _fit_now(catalog: Catalog) -> tuple[throughput.ThroughputModel | None, tuple
     points = campaigns.campaign_points(catalog)
     if not points:
         return None, ()
-    model = throughput.fit_estimator(points, benchmark_mfus(catalog, points), benchmark_slopes(catalog, points))
-    bench = benchmark_mfus(catalog, list(model.points))
+    bench = benchmark_mfus(catalog, points)  # the caps of the fit, and the benchmark basis's errors
+    model = throughput.fit_estimator(points, bench, benchmark_slopes(catalog, points))
     return model, tuple(math.log(bench[p.name] / p.realised) for p in model.points if p.name in bench)
 
 
@@ -109,7 +109,7 @@ def _fitted(catalog: Catalog) -> None:
     path = None
     if where:
         code = hashlib.sha256()
-        for module in (throughput, mfu, cost):
+        for module in (campaigns, throughput, mfu, cost):
             code.update(Path(module.__file__).read_bytes())
         code.update(Path(__file__).read_bytes())
         key = hashlib.sha256(f"{__version__}\0{catalog.fingerprint()}\0{code.hexdigest()}".encode()).hexdigest()

@@ -69,7 +69,7 @@ PROJECTION_COLUMNS = [
 
 
 def goodput_notes(result: dict) -> list[str]:
-    """What the goodput and the ranges mean under the result's MFU basis (shared by plan and scaling)."""
+    """What the goodput and the ranges mean under the result's MFU basis (plans and projections)."""
     notes = []
     kind, goodput = result.get("mfu_kind"), result.get("goodput")
     if goodput is not None:
