@@ -11,6 +11,7 @@ point is first moved along s to a common reference count, then h is a kernel-smo
 from __future__ import annotations
 
 import math
+import statistics  # not np.median: it imports numpy.ma, a sixth of a cold plan's own time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,9 +79,9 @@ def gpu_scaling(profile: MfuProfile) -> GpuScaling:
         g, m = np.array(pts).T
         if np.ptp(g) > 0:
             slopes.append(float(np.polyfit(g, m, 1)[0]))
-    slope = min(0.0, float(np.median(slopes))) if slopes else 0.0
+    slope = min(0.0, statistics.median(slopes)) if slopes else 0.0
     counts = [p.gpus for p in profile.points]
-    return GpuScaling(slope, len(slopes), float(round(np.exp(np.median(np.log(counts))))), (min(counts), max(counts)))
+    return GpuScaling(slope, len(slopes), float(round(math.exp(statistics.median(math.log(c) for c in counts)))), (min(counts), max(counts)))
 
 
 def _by_size(profile: MfuProfile, scaling: GpuScaling) -> tuple[np.ndarray, np.ndarray]:
@@ -90,7 +91,7 @@ def _by_size(profile: MfuProfile, scaling: GpuScaling) -> tuple[np.ndarray, np.n
         moved = math.log(p.mfu) + scaling.slope * (math.log(scaling.reference_gpus) - math.log(p.gpus))
         sizes.setdefault(p.params, []).append(moved)
     xs = sorted(sizes)
-    return np.log(np.array(xs)), np.array([float(np.median(sizes[x])) for x in xs])
+    return np.log(np.array(xs)), np.array([statistics.median(sizes[x]) for x in xs])
 
 
 # Gaussian kernel width in ln(model size): a factor 1.65, below the 2-3x between neighbouring sizes of

@@ -6,6 +6,7 @@ fitted once per catalog and cached across processes."""
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -209,7 +210,7 @@ def _campaign_many(hw: Hardware, catalog: Catalog, params, workload: str, seq_le
     values = model.predict(throughput.Query(workload, arch, sizes, gpus, seq, stack, slope))
     score = model.chosen
     errors = model.errors(stated)
-    median = math.expm1(float(np.median(np.abs(errors))))
+    median = math.expm1(statistics.median(abs(float(e)) for e in errors))
     typical = float(throughput.typical_gpus(sizes[0], model.fit.gpu_line))
     gpus_text = (f"at the ~{typical:.0f} GPUs published runs of this size used (give GPUs or nodes)" if not hw.gpus else
                  f"moved from the ~{typical:.0f} GPUs published runs of this size used to {hw.gpus} along the "

@@ -47,7 +47,19 @@ def error_quantile(errors, q: float) -> float:
 @functools.lru_cache(maxsize=256)
 def _quantile(errors: tuple[float, ...], q: float) -> float:
     # every run of a sweep asks the same few quantiles of the same errors: compute each once
-    return float(np.exp(np.quantile(np.asarray(errors), q)))
+    return float(np.exp(linear_quantile(errors, q)))
+
+
+def linear_quantile(values, q: float) -> float:
+    """numpy's default (linear) quantile, to the bit, in plain Python: np.quantile imports numpy.ma,
+    a tenth of what a cold plan spends on its own code."""
+    xs = sorted(float(v) for v in values)
+    position = (len(xs) - 1) * q
+    below = math.floor(position)
+    above = min(below + 1, len(xs) - 1)
+    t = position - below
+    a, b = xs[below], xs[above]
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
 
 
 def error_interval(errors, level: float = INTERVAL_LEVEL) -> tuple[float, float]:

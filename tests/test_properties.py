@@ -70,3 +70,14 @@ def test_requests_grow_with_confidence_and_ranges_hold_the_estimate(catalog, low
     est = mfu_for(hw, catalog, params, stack="megatron" if stated else None)
     lo, hi = est.interval_factors(0.8)
     assert lo < 1 < hi and 0 < est.value < 1
+
+
+@settings(max_examples=500, deadline=None)
+@given(values=st.lists(st.floats(min_value=-5, max_value=5), min_size=1, max_size=80),
+       q=st.floats(min_value=0.0, max_value=1.0))
+def test_interval_quantile_is_numpys_to_the_bit(values, q):
+    # prediction intervals must not move when the quantile is computed without numpy (cold-start speed)
+    import numpy as np
+
+    from planner.throughput import linear_quantile
+    assert linear_quantile(values, q) == float(np.quantile(np.array(values), q))
