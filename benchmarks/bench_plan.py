@@ -34,7 +34,7 @@ def cold(args: list[str], repeats: int = 5) -> float:
 
 def warm(repeats: int = 200) -> float:
     from planner.catalog import Catalog
-    from planner.plan import PlanRequest, make_plan
+    from planner.costing.plan import PlanRequest, make_plan
 
     catalog = Catalog()
     request = PlanRequest(flops=5.76e23, cluster="juwels-booster", nodes=64)
@@ -48,7 +48,7 @@ def warm(repeats: int = 200) -> float:
 def estimator() -> float:
     """Loading the campaign sets and fitting the estimator, on a fresh catalog (what a cold plan pays)."""
     from planner.catalog import Catalog
-    from planner.mfu_basis import campaign_estimator
+    from planner.costing.mfu_basis import campaign_estimator
 
     campaign_estimator(Catalog())  # imports and numpy's lazy modules
     start = time.perf_counter()

@@ -39,9 +39,9 @@ def write_spec(directory: Path) -> Path:
 
 
 def in_memory(spec_path: Path, out: Path, repeats: int = 5) -> tuple[float, int, int]:
-    from planner import slurm
+    from planner.sweep import slurm
     from planner.catalog import Catalog
-    from planner.sweep import design, load_spec
+    from planner.sweep.design import design, load_spec
 
     catalog = Catalog()
     times = []

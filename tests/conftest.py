@@ -11,7 +11,7 @@ settings.register_profile("ci", derandomize=True, database=None, print_blob=True
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
-# The fitted campaign estimator is cached across processes (planner.mfu_basis._fitted): tests use a
+# The fitted campaign estimator is cached across processes (planner.costing.mfu_basis._fitted): tests use a
 # cache of their own, never the developer's ~/.cache.
 import tempfile  # noqa: E402
 

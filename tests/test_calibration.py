@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from cli_helpers import run
 
-from planner import throughput
-from planner.calibration import campaign_report, mfu_points, smoothness
+from planner.costing import throughput
+from planner.costing.calibration import campaign_report, mfu_points, smoothness
 from planner.catalog import Catalog, search_path
-from planner.mfu_basis import benchmark_mfus, campaign_estimator
+from planner.costing.mfu_basis import benchmark_mfus, campaign_estimator
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "calibration.md"
 
@@ -245,7 +245,7 @@ def test_the_cache_key_follows_the_catalog(tmp_path, monkeypatch):
 
 
 def test_the_cache_keeps_only_recent_fits(tmp_path, monkeypatch):
-    from planner import mfu_basis
+    from planner.costing import mfu_basis
 
     monkeypatch.setenv("PLANNER_CACHE_DIR", str(tmp_path))
     import os

@@ -10,7 +10,7 @@ import pytest
 from cli_helpers import run
 from planner.catalog import builtin_dir
 from planner.errors import PlannerError
-from planner.catalog_view import check_file
+from planner.report.catalog_view import check_file
 
 ACCELERATORS = ["a100-sxm-40gb", "a100-sxm-80gb", "a100-sxm-64gb", "a100-pcie-40gb", "a100-pcie-80gb",
                 "v100-sxm2-16gb", "h100-sxm", "h100-pcie", "h100-nvl", "gh200-96gb", "h200", "b200",

@@ -2,8 +2,8 @@
 
 import pytest
 
-from planner import cost
-from planner.plan import PlanRequest, make_plan
+from planner.costing import cost
+from planner.costing.plan import PlanRequest, make_plan
 
 
 def test_six_nd():

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from cli_helpers import run
-from planner.mfu_basis import campaign_estimator
-from planner import mfu
-from planner.grant import build, load_proposal
-from planner.grant_render import burn_rows, render
-from planner.programs import apportion, conversion, simulate_jsc
+from planner.costing.mfu_basis import campaign_estimator
+from planner.costing import mfu
+from planner.grant.build import build, load_proposal
+from planner.grant.render import burn_rows, render
+from planner.grant.programs import apportion, conversion, simulate_jsc
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "grants"

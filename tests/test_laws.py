@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from planner import allocate
+from planner.laws import allocate
 from planner.errors import PlannerError
 from planner.laws import ChinchillaLoss
 

@@ -6,10 +6,10 @@ import time
 import pytest
 from cli_helpers import run
 
-from planner import memory as mem
+from planner.costing import memory as mem
 from planner.errors import PlannerError
-from planner.layout import best_layout, min_nodes
-from planner.memory import (
+from planner.costing.layout import best_layout, min_nodes
+from planner.costing.memory import (
     GIB,
     Layout,
     dims_of,

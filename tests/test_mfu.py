@@ -6,7 +6,7 @@ import math
 import pytest
 
 from cli_helpers import run
-from planner import mfu
+from planner.costing import mfu
 from planner.catalog import MfuProfile
 
 

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cli_helpers import run
-from planner.plan import PlanRequest, make_plan
+from planner.costing.plan import PlanRequest, make_plan
 
 flops = st.floats(min_value=1e17, max_value=1e28)
 LAWS = ["chinchilla-approach1", "chinchilla-approach2", "chinchilla-approach3", "chinchilla-approach3-unrounded",
@@ -60,8 +60,8 @@ def test_bad_numbers_exit_2_with_one_line(capsys, value, option):
        params=st.floats(min_value=1e8, max_value=5e11), stated=st.booleans())
 def test_requests_grow_with_confidence_and_ranges_hold_the_estimate(catalog, low, high, params, stated):
     """A higher confidence never requests less; the 80% range always holds the estimate."""
-    from planner.hardware import hardware_for
-    from planner.mfu_basis import campaign_estimator, mfu_for
+    from planner.costing.hardware import hardware_for
+    from planner.costing.mfu_basis import campaign_estimator, mfu_for
 
     low, high = sorted((low, high))
     model = campaign_estimator(catalog)
@@ -79,5 +79,5 @@ def test_interval_quantile_is_numpys_to_the_bit(values, q):
     # prediction intervals must not move when the quantile is computed without numpy (cold-start speed)
     import numpy as np
 
-    from planner.throughput import linear_quantile
+    from planner.costing.throughput import linear_quantile
     assert linear_quantile(values, q) == float(np.quantile(np.array(values), q))

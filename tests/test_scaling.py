@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from cli_helpers import run
-from planner.scaling import default_node_counts
+from planner.costing.scaling import default_node_counts
 
 RUN_7B = "--params 7e9 --tokens 1.4e11 --cluster juwels-booster"
 

@@ -20,11 +20,13 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import run
-from planner import cost, mfu, slurm
+from planner.costing import cost
+from planner.costing import mfu
+from planner.sweep import slurm
 from planner.catalog import Catalog, builtin_dir
-from planner.cost import training_flops
-from planner.hardware import hardware_costs, hardware_for
-from planner.sweep import Source, design, load_spec, parse_spec
+from planner.costing.cost import training_flops
+from planner.costing.hardware import hardware_costs, hardware_for
+from planner.sweep.design import Source, design, load_spec, parse_spec
 
 HERE = Path(__file__).parent
 SPECS = HERE / "data" / "sweeps"
@@ -566,7 +568,7 @@ def test_isoflop_budgets_from_gpu_hours_cost_what_was_given(tmp_path, catalog):
 
 
 def test_nodes_auto_is_the_fewest_that_hold_the_model(tmp_path, catalog):
-    from planner.layout import min_nodes
+    from planner.costing.layout import min_nodes
 
     sw = designed(tmp_path, "nodes: auto\nsweep: {kind: list, runs: [{params: 1e8, tokens: 1e9}, {params: 70e9, tokens: 1e9}]}\n",
                   catalog)

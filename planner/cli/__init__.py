@@ -13,7 +13,7 @@ import click
 from planner import __version__
 from planner.errors import PlannerError
 from planner.numbers import parse_quantity
-from planner.output import FORMATS
+from planner.report.output import FORMATS
 
 def _flag(param) -> str:
     """The option as the user typed it (`--nodes`), not its Python name (`node_counts`)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from planner.cli import catalog_from, cli, output_options, progress
-from planner.output import Column, render_rows, to_json
+from planner.report.output import Column, render_rows, to_json
 
 FORM_COLUMNS = [Column("form", "form"), Column("mean_abs", "mean abs. ln error", "ratio"),
                 Column("median_abs_pct", "median abs. error", "fraction"),
@@ -35,7 +35,7 @@ MFU_COLUMNS = [Column("profile", "profile"), Column("params", "parameters", "cou
 
 
 def gpu_count_note(profile) -> str:
-    from planner.mfu import gpu_scaling
+    from planner.costing.mfu import gpu_scaling
 
     s = gpu_scaling(profile)
     if not s.groups:
@@ -58,15 +58,15 @@ def calibrate(ctx, fmt, plot):
     the estimate made without it (leave-one-out), the coverage of the 80% range, the candidate forms
     of the estimator, and the tuned MFU benchmark points against their profiles.
     """
-    from planner.calibration import campaign_report, mfu_points, summary
-    from planner.throughput import SIMPLER_WINS_BY, coefficients
+    from planner.costing.calibration import campaign_report, mfu_points, summary
+    from planner.costing.throughput import SIMPLER_WINS_BY, coefficients
 
     catalog = catalog_from(ctx)
     progress("fitting the campaign estimator (leave-one-out over every candidate form)")
     report = campaign_report(catalog)
     points = mfu_points(catalog)
     if plot is not None:
-        from planner.plot import plot_calibration
+        from planner.report.plot import plot_calibration
 
         plot_calibration(report, catalog, plot, ctx.params.get("force", False))
         progress(f"wrote {plot}")

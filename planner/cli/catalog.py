@@ -9,7 +9,7 @@ import click
 from planner.catalog import KINDS
 
 from planner.cli import catalog_from, cli, output_options, progress
-from planner.output import Column, render_rows
+from planner.report.output import Column, render_rows
 
 LIST_COLUMNS = {
     "accelerators": [Column("name", "name"), Column("title", "title"), Column("bf16_tflops", "dense bf16 TFLOP/s", "float"),
@@ -88,7 +88,7 @@ def list_(ctx, kind, fmt):
         text = render_rows(rows, LIST_COLUMNS[k], fmt)
         parts.append((k, text))
     if fmt == "json" and len(kinds) > 1:
-        from planner.output import to_json
+        from planner.report.output import to_json
 
         return to_json(dict(parts))
     if len(kinds) == 1:
@@ -108,7 +108,7 @@ def show(ctx, name, fmt):
       planner catalog show h100-sxm
       planner catalog show epoch-2024 --format json
     """
-    from planner.catalog_view import describe
+    from planner.report.catalog_view import describe
 
     cat = catalog_from(ctx)
     kind, entry = cat.find(name)
@@ -128,7 +128,7 @@ def validate(ctx, paths):
     Example:
       planner catalog validate catalogs/ my-site-catalog/clusters/new-cluster.yaml
     """
-    from planner.catalog_view import validate_paths
+    from planner.report.catalog_view import validate_paths
 
     errors, checked = validate_paths(list(paths), catalog_from(ctx))
     for line in errors:

@@ -10,7 +10,7 @@ import click
 from planner.cli import Number, cli, emit, output_options, progress
 from planner.errors import PlannerError
 from planner.files import check_writable
-from planner.output import FORMATS, Column, render_rows
+from planner.report.output import FORMATS, Column, render_rows
 
 FIT_COLUMNS = [Column("name", "parameter"), Column("value", "estimate", "float"), Column("lo", "95% CI low", "float"),
                Column("hi", "95% CI high", "float")]
@@ -99,7 +99,7 @@ def fit(data, fmt, out, plot, force, **kwargs):
 
         emit(law_yaml(result, out, samples), out, force)
     if plot is not None:
-        from planner.plot import plot_fit
+        from planner.report.plot import plot_fit
 
         plot_fit(result, samples, data, opts, plot, force)
         progress(f"wrote {plot}")
@@ -143,7 +143,7 @@ def compare(ctx, data_a, data_b, fmt, bins_b, target_flops, target_error, chance
     opts_b = opts if bins_b is None else replace(opts, bins=bins_b or None)
     result = run_compare(data_a, data_b, opts, target_flops, chance, progress, opts_b, target_error)
     if plot is not None:
-        from planner.plot import plot_compare
+        from planner.report.plot import plot_compare
 
         plot_compare(result, data_a, data_b, opts, plot, ctx.params.get("force", False), opts_b)
         progress(f"wrote {plot}")

@@ -34,8 +34,8 @@ def grant(ctx, proposal, fmt, out, force):
     unit), subtotal, contingency and total; storage; a burn plan by allocation period; and a method
     paragraph with citations. See examples/grants/juwels-booster.yaml for every key.
     """
-    from planner.grant import build, load_proposal
-    from planner.grant_render import render
+    from planner.grant.build import build, load_proposal
+    from planner.grant.render import render
 
     catalog = catalog_from(ctx)
     parsed, where, base = load_proposal(proposal)

@@ -8,7 +8,7 @@ import click
 
 from planner.cli import NodeCount, Number, catalog_from, cli, emit, complete_names
 from planner.errors import PlannerError
-from planner.output import FORMATS, Column, human, render_record
+from planner.report.output import FORMATS, Column, human, render_record
 
 FIELDS = [
     Column("model", "model"),
@@ -97,9 +97,9 @@ def memory(ctx, fmt, out, force, **o):
     (the breakdown, with "fits": false, still goes to stdout). Bytes are per GPU on the most-loaded
     pipeline stage; GiB = 2^30 bytes, the catalog's GPU memory is in GB = 10^9 bytes.
     """
-    from planner import layout as layouts
-    from planner import memory as mem
-    from planner.hardware import hardware_for
+    from planner.costing import layout as layouts
+    from planner.costing import memory as mem
+    from planner.costing.hardware import hardware_for
 
     catalog = catalog_from(ctx)
     model, label = _model(catalog, o)
@@ -166,7 +166,7 @@ def _all_units(hw) -> int:
 
 
 def _refusal(label, hw, gpus, found, minimum, unit, leanest=None) -> str:
-    from planner.memory import GIB
+    from planner.costing.memory import GIB
 
     br = found.breakdown
     where = f"{gpus} × {hw.accelerator.name}" + (f" ({-(-gpus // hw.gpus_per_node)} nodes of {hw.cluster.name})" if hw.cluster else "")

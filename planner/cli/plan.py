@@ -6,7 +6,7 @@ import click
 
 from planner.cli import (NodeCount, Number, NumberList, catalog_from, cli, complete_names, mfu_basis_options,
                          output_options, progress)
-from planner.output import Column, provenance_note, render_record, render_rows
+from planner.report.output import Column, provenance_note, render_record, render_rows
 
 PLAN_FIELDS = [
     Column("model", "model"),
@@ -179,8 +179,8 @@ def plan(ctx, fmt, **options):
     --target-loss, --params with --tokens (a fixed run), or --params alone (compute-optimal tokens).
     Numbers accept suffixes: 400M, 1.5B, 2T.
     """
-    from planner.plan import build_request, make_plan
-    from planner.projection import project
+    from planner.costing.plan import build_request, make_plan
+    from planner.costing.projection import project
 
     catalog = catalog_from(ctx)
     request = build_request(options)

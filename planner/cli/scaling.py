@@ -8,7 +8,7 @@ import click
 
 from planner.cli import Number, NumberList, catalog_from, cli, complete_names, mfu_basis_options, output_options, progress
 from planner.errors import PlannerError
-from planner.output import render_rows
+from planner.report.output import render_rows
 
 @cli.command(epilog="""\b
 Examples:
@@ -46,8 +46,8 @@ def scaling(ctx, fmt, node_counts, global_batch, measured, plot, **options):
     per step, speed-up and parallel efficiency, predicted from the measured MFU profiles and, with
     --measured, from your own benchmark beside it.
     """
-    from planner.plan import build_request
-    from planner.scaling import check_counts, measurements_from_csv, scaling_columns, scaling_notes, strong_scaling
+    from planner.costing.plan import build_request
+    from planner.costing.scaling import check_counts, measurements_from_csv, scaling_columns, scaling_notes, strong_scaling
 
     catalog = catalog_from(ctx)
     if options["params"] is not None:
@@ -63,7 +63,7 @@ def scaling(ctx, fmt, node_counts, global_batch, measured, plot, **options):
              + (f", {len(bench)} measured" if bench else ""))
     result = strong_scaling(request, catalog, counts, bench, global_batch)
     if plot is not None:
-        from planner.plot import plot_scaling
+        from planner.report.plot import plot_scaling
 
         plot_scaling(result, plot, ctx.params.get("force", False))
         progress(f"wrote {plot}")

@@ -9,8 +9,8 @@ import click
 from planner.cli import catalog_from, cli, output_options, progress
 from planner.errors import PlannerError
 from planner.files import write_atomic
-from planner.output import FORMATS, Column, provenance_note, render_rows
-from planner.slurm import time_text
+from planner.report.output import FORMATS, Column, provenance_note, render_rows
+from planner.sweep.slurm import time_text
 
 SUMMARY_COLUMNS = [
     Column("array", "array"),
@@ -49,8 +49,8 @@ def sweep(ctx, spec, out_dir, force, account, fmt):
     submit.sh. Prints a summary (runs, arrays, GPU-hours, node-hours). The spec format and the command's
     {placeholders} are documented in examples/sweeps/isoflop-juwels.yaml.
     """
-    from planner import slurm
-    from planner.sweep import design, load_spec
+    from planner.sweep import slurm
+    from planner.sweep.design import design, load_spec
     from planner.yamlio import read_text
 
     catalog = catalog_from(ctx)
@@ -150,7 +150,7 @@ def collect(sweep_dir, fmt):
     the loss, or a JSON object of numbers): run_id, params, tokens, flops, budget, nodes, the
     estimated GPU-hours and the result fields. Runs without a result are listed on stderr and left out.
     """
-    from planner.collect import collect as run_collect
+    from planner.sweep.collect import collect as run_collect
 
     result = run_collect(sweep_dir)
     progress(f"collected {result['collected']} of {result['runs']} runs from {sweep_dir}")

@@ -13,7 +13,7 @@ import itertools
 
 import numpy as np
 
-from planner import optim
+from planner.fit import optim
 
 PARAMS = ("A", "B", "E", "alpha", "beta")
 # Hoffmann's grid over (a, b, e, alpha, beta): 6 x 6 x 5 x 5 x 5 = 4,500 starts

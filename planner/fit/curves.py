@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from planner import optim
+from planner.fit import optim
 from planner.errors import PlannerError
 
 

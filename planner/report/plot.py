@@ -185,7 +185,7 @@ def plot_scaling(result: dict, out: Path, force: bool) -> None:
 def plot_calibration(report, catalog, out: Path, force: bool = False) -> None:
     """Realised MFU of every published campaign against model size, with the estimator's curve for each
     (workload, architecture) it knows at the GPU count such runs typically use, and its 80% band."""
-    from planner import throughput
+    from planner.costing import throughput
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))

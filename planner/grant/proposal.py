@@ -1,5 +1,5 @@
 """A grant proposal file (YAML): title, program, cluster, allocation period, experiments and
-scaling entries, validated with `file:line: field: message` errors. `planner.grant` costs it.
+scaling entries, validated with `file:line: field: message` errors. `planner.grant.build` costs it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 from planner.catalog import Strict
 from planner.errors import PlannerError
 from planner.numbers import NonNegative, Positive
-from planner.scaling import Measurement
+from planner.costing.scaling import Measurement
 from planner.yamlio import load_text, parse_model, read_text
 
 Fraction = Annotated[float, Field(gt=0, le=1)]

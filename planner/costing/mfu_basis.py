@@ -12,14 +12,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from planner import campaigns, cost, mfu, throughput
+from planner.catalog import campaigns
+from planner.costing import cost
+from planner.costing import mfu
+from planner.costing import throughput
 from planner.catalog import Accelerator, Catalog, MfuProfile
 from planner.errors import PlannerError
 
 if TYPE_CHECKING:  # hardware imports this module; a Hardware only passes through here
-    from planner.hardware import Hardware
+    from planner.costing.hardware import Hardware
 # What a run's MFU is read from. `campaign` (the default): the estimator fitted on what published
-# end-to-end training runs realised (planner.throughput). `benchmark`: the tuned throughput
+# end-to-end training runs realised (planner.costing.throughput). `benchmark`: the tuned throughput
 # profiles, steady state, the upper bound of what a stack reaches.
 MFU_BASES = ("campaign", "benchmark")
 INTERVAL_LEVEL = throughput.INTERVAL_LEVEL

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from planner.campaigns import CampaignPoint
+from planner.catalog.campaigns import CampaignPoint
 from planner.errors import PlannerError
 
 INTERVAL_LEVEL = 0.8

@@ -13,13 +13,15 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from planner import allocate, cost, mfu
+from planner.laws import allocate
+from planner.costing import cost
+from planner.costing import mfu
 from planner.catalog import Catalog
 from planner.errors import PlannerError
-from planner.hardware import Hardware, hardware_costs, hardware_for, memory_check
-from planner.mfu_basis import mfu_for
+from planner.costing.hardware import Hardware, hardware_costs, hardware_for, memory_check
+from planner.costing.mfu_basis import mfu_for
 from planner.laws import Law, draws_allocate, draws_loss
-from planner.runs import RunShape, run_shape
+from planner.costing.runs import RunShape, run_shape
 
 DEFAULT_LAW = "epoch-2024"
 BUDGETS = ("flops", "gpu_hours", "node_hours", "days", "target_loss")

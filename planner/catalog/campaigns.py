@@ -4,7 +4,7 @@ A campaign set is one catalog entry with many runs. Each run states what a user 
 training (workload, accelerator, parameters, layers and width, sequence length, tokens or
 samples, GPU count, training stack) and what the run reported afterwards: its GPU-hours, all
 restarts, evaluation and idle time included. From the two follows the run's *realised* MFU,
-model FLOPs / (GPU-hours × dense peak); `planner.throughput` fits its estimator on them.
+model FLOPs / (GPU-hours × dense peak); `planner.costing.throughput` fits its estimator on them.
 Users add their own runs in a campaign file of a catalog directory of their own.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pydantic import Field, model_validator
 
-from planner import cost
+from planner.costing import cost
 from planner.catalog import Accelerator, Catalog, Entry, Slug, Sourced, Strict
 from planner.errors import PlannerError
 

@@ -11,9 +11,9 @@ from typing import NamedTuple
 
 from planner.catalog import Accelerator, Catalog, Cluster
 from planner.errors import PlannerError
-from planner.memory import (FSDP_STAGE, MARGIN, MAX_TP_WITHOUT_NODE, Breakdown, Dims, Fsdp, Layout, _check, _split,
+from planner.costing.memory import (FSDP_STAGE, MARGIN, MAX_TP_WITHOUT_NODE, Breakdown, Dims, Fsdp, Layout, _check, _split,
                             _stages, capacity_bytes, dims_of, estimate)
-from planner.models import Model, Shape
+from planner.catalog.models import Model, Shape
 
 
 class NodeFit(NamedTuple):

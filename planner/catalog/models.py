@@ -68,12 +68,12 @@ class Shape(Strict):
 
     def attention_flops_per_token(self, seq_len: int | None = None) -> float:
         """12·L·h·s: QKᵀ and attention-times-V, forward and backward, no causal halving (PaLM App. B)."""
-        from planner.cost import attention_flops_per_token
+        from planner.costing.cost import attention_flops_per_token
 
         return float(attention_flops_per_token(self.layers, self.d_model, seq_len or self.seq_len))
 
 
-from planner.cost import ASPECT, DEFAULT_SEQ_LEN, assumed_layers_width  # noqa: E402,F401  (re-exported)
+from planner.costing.cost import ASPECT, DEFAULT_SEQ_LEN, assumed_layers_width  # noqa: E402,F401  (re-exported)
 
 
 class Model(Entry):

@@ -2,14 +2,14 @@
 booktabs tables for the PDF, CSV (one table with a `section` column) and JSON for scripts.
 
 Tables reuse output.render_rows, so numbers are rounded the way every other command rounds them;
-machine formats keep every digit. The method paragraph comes from planner.grant_method.
+machine formats keep every digit. The method paragraph comes from planner.grant.method.
 """
 
 from __future__ import annotations
 
-from planner.grant_method import justification
-from planner.output import Column, human, latex_escape, provenance_note, render_rows, to_csv, to_json
-from planner.scaling import scaling_columns, scaling_notes
+from planner.grant.method import justification
+from planner.report.output import Column, human, latex_escape, provenance_note, render_rows, to_csv, to_json
+from planner.costing.scaling import scaling_columns, scaling_notes
 
 
 def _nodes_text(r: dict) -> str:

@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from planner import cost
+from planner.costing import cost
 
 
 # Where each FLOPs convention comes from (the formulas themselves are cost.FLOPS_CONVENTIONS).
@@ -94,7 +94,7 @@ def campaign_citation(catalog) -> str:
 
 def confidence_text(catalog, confidence: float) -> str:
     """How the range and the request of each row were obtained, in numbers a reviewer can check."""
-    from planner.mfu_basis import benchmark_errors, campaign_estimator
+    from planner.costing.mfu_basis import benchmark_errors, campaign_estimator
 
     model = campaign_estimator(catalog)
     if model is None:

@@ -7,10 +7,11 @@ from typing import Literal
 
 
 
-from planner import cost, mfu
+from planner.costing import cost
+from planner.costing import mfu
 from planner.catalog import Accelerator, Catalog, Cluster
 from planner.errors import PlannerError
-from planner.mfu_basis import INTERVAL_LEVEL, mfu_for
+from planner.costing.mfu_basis import INTERVAL_LEVEL, mfu_for
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,8 @@ def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[st
     """
     if hw is None:
         return None
-    from planner.layout import best_layout, min_nodes
-    from planner.memory import GIB
+    from planner.costing.layout import best_layout, min_nodes
+    from planner.costing.memory import GIB
 
     try:
         extra = {"seq_len": int(seq_len)} if seq_len else {}  # activations grow with the sequence

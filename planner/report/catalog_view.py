@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from planner.catalog import KINDS, Catalog, Cluster, Entry, MfuProfile, model_for
 from planner.errors import PlannerError
 from planner.laws import ChinchillaLoss, Law
-from planner.output import Column, render_rows, to_json
+from planner.report.output import Column, render_rows, to_json
 from planner.yamlio import load_text, read_text, validation_messages
 
 SHOW_COLUMNS = [Column("field", "field"), Column("value", "value", "float"), Column("status", "status"),
@@ -38,7 +38,7 @@ def derived_rows(kind: str, entry: Entry, catalog: Catalog) -> list[dict]:
             rows.append({"field": f"system dense {dtype} peak, EFLOP/s", "value": gpus * peak.value / 1e6, "status": "derived",
                          "note": f"{gpus} × {peak.value:g} TFLOP/s ({acc.name})"})
     if kind == "mfu" and isinstance(entry, MfuProfile):
-        from planner.mfu import gpu_scaling
+        from planner.costing.mfu import gpu_scaling
 
         sc = gpu_scaling(entry)
         rows.append({"field": "d ln MFU / d ln GPUs at fixed size", "value": sc.slope, "status": "derived",

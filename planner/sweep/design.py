@@ -1,6 +1,6 @@
 """`planner sweep`: a YAML spec → the runs of a scaling-law sweep, each costed by `hardware_costs`
 (the function behind `planner plan`), with Slurm time limits, segment chains and job arrays; the files
-are rendered by `planner.slurm`. examples/sweeps/isoflop-juwels.yaml documents every key.
+are rendered by `planner.sweep.slurm`. examples/sweeps/isoflop-juwels.yaml documents every key.
 
 Spec kinds (`sweep.kind`): `isoflop` (budgets, points, span: model sizes log-spaced over
 N_opt/span .. N_opt·span around the law's optimum, tokens = C/6N), `ladder` (params, tokens_per_param or
@@ -30,15 +30,16 @@ from pathlib import Path
 
 import numpy as np
 
-from planner import cost, mfu
+from planner.costing import cost
+from planner.costing import mfu
 from planner.catalog import Catalog, Cluster, Partition
 from planner.errors import PlannerError, located
-from planner.hardware import Hardware, hardware_costs, hardware_for
-from planner.mfu_basis import benchmark_errors, check_dtype, mfu_many
-from planner.runs import run_shape
-from planner.slurm import CONTROL, PLACEHOLDERS, check_path, round_up_time, unknown_placeholders
-from planner.sweep_spec import MANAGED, NAME_RE, ClipModel, Source, SweepSpec
-from planner.sweep_spec import load_spec, parse_spec  # noqa: F401  (the sweep API: load a spec, then design it)
+from planner.costing.hardware import Hardware, hardware_costs, hardware_for
+from planner.costing.mfu_basis import benchmark_errors, check_dtype, mfu_many
+from planner.costing.runs import run_shape
+from planner.sweep.slurm import CONTROL, PLACEHOLDERS, check_path, round_up_time, unknown_placeholders
+from planner.sweep.spec import MANAGED, NAME_RE, ClipModel, Source, SweepSpec
+from planner.sweep.spec import load_spec, parse_spec  # noqa: F401  (the sweep API: load a spec, then design it)
 
 
 # --- design -----------------------------------------------------------------------------------
@@ -230,7 +231,7 @@ def design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accoun
 
 def _fewest_nodes(params: int, cluster: Cluster, catalog: Catalog, src: Source) -> int:
     """`nodes: auto`: the fewest nodes that hold a model of `params` for training (an assumed shape)."""
-    from planner.layout import min_nodes
+    from planner.costing.layout import min_nodes
 
     with located(src, "nodes"):
         fit = min_nodes(float(params), cluster, catalog.accelerator(cluster.accelerator))

@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 
-from planner import cost
+from planner.costing import cost
 from planner.catalog import Catalog
-from planner.hardware import hardware_costs
-from planner.mfu_basis import mfu_for
-from planner.plan import PlanRequest, _finite, law_for, resolve_hardware
-from planner.runs import run_shape
+from planner.costing.hardware import hardware_costs
+from planner.costing.mfu_basis import mfu_for
+from planner.costing.plan import PlanRequest, _finite, law_for, resolve_hardware
+from planner.costing.runs import run_shape
 
 
 def project(req: PlanRequest, catalog: Catalog) -> dict:

@@ -226,9 +226,9 @@ class MfuProfile(Entry):
 
 
 def builtin_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    installed = here / "catalogs"  # inside the wheel
-    return installed if installed.is_dir() else here.parent / "catalogs"  # source checkout
+    package = Path(__file__).resolve().parent.parent  # planner/
+    installed = package / "catalogs"  # inside the wheel
+    return installed if installed.is_dir() else package.parent / "catalogs"  # source checkout
 
 
 def search_path(extra: tuple[str, ...] | list[str] = ()) -> tuple[Path, ...]:
@@ -328,15 +328,15 @@ def model_for(kind: str) -> type[Entry]:
 
         return Law
     if kind == "models":
-        from planner.models import Model
+        from planner.catalog.models import Model
 
         return Model
     if kind == "programs":
-        from planner.programs import Program
+        from planner.grant.programs import Program
 
         return Program
     if kind == "campaigns":
-        from planner.campaigns import CampaignSet
+        from planner.catalog.campaigns import CampaignSet
 
         return CampaignSet
     return {"accelerators": Accelerator, "clusters": Cluster, "mfu": MfuProfile}[kind]

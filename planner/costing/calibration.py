@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner import mfu, throughput
+from planner.costing import mfu
+from planner.costing import throughput
 from planner.catalog import Catalog
-from planner.mfu_basis import INTERVAL_LEVEL, benchmark_mfus, campaign_estimator
+from planner.costing.mfu_basis import INTERVAL_LEVEL, benchmark_mfus, campaign_estimator
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,8 @@ def campaign_report(catalog: Catalog) -> CampaignReport:
 
 def smoothness(catalog: Catalog, cluster: str, nodes: int, sizes=None, basis: str = "campaign") -> list[tuple[float, float]]:
     """(size, MFU) on a fixed cluster and node count across 100M-1T: the curve a sweep is costed on."""
-    from planner.hardware import hardware_for
-    from planner.mfu_basis import mfu_many
+    from planner.costing.hardware import hardware_for
+    from planner.costing.mfu_basis import mfu_many
 
     hw = hardware_for(catalog, cluster=cluster, nodes=nodes)
     sizes = np.geomspace(1e8, 1e12, 41) if sizes is None else np.asarray(sizes, dtype=float)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner import cost
+from planner.costing import cost
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`planner grant`: a proposal (YAML, planner.proposal) → run-by-run resource table in the call's
+"""`planner grant`: a proposal (YAML, planner.grant.proposal) → run-by-run resource table in the call's
 unit, contingency, storage, burn plan by allocation period. Pure functions over the catalog;
 rendering is grant_render.
 
@@ -14,20 +14,20 @@ import re
 from pathlib import Path
 
 
-from planner import cost
+from planner.costing import cost
 from planner.catalog import Catalog
 from planner.errors import PlannerError, located
-from planner.grant_method import method_facts
-from planner.hardware import hardware_costs, hardware_for
-from planner.mfu_basis import INTERVAL_LEVEL, mfu_for
-from planner.throughput import error_interval, error_quantile
-from planner.plan import build_request
-from planner.runs import run_shape
-from planner.programs import Program, burn_plan, check_thresholds, conversion, month_labels
-from planner.proposal import Experiment, Proposal, ScalingEvidence, Where, start_month
-from planner.proposal import load_proposal  # noqa: F401  (the grant API: load a proposal, then build it)
-from planner.scaling import measurements_from_csv, strong_scaling
-from planner.storage import storage, storage_tb
+from planner.grant.method import method_facts
+from planner.costing.hardware import hardware_costs, hardware_for
+from planner.costing.mfu_basis import INTERVAL_LEVEL, mfu_for
+from planner.costing.throughput import error_interval, error_quantile
+from planner.costing.plan import build_request
+from planner.costing.runs import run_shape
+from planner.grant.programs import Program, burn_plan, check_thresholds, conversion, month_labels
+from planner.grant.proposal import Experiment, Proposal, ScalingEvidence, Where, start_month
+from planner.grant.proposal import load_proposal  # noqa: F401  (the grant API: load a proposal, then build it)
+from planner.costing.scaling import measurements_from_csv, strong_scaling
+from planner.grant.storage import storage, storage_tb
 
 
 # --- rows -----------------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: in
 
 def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: int, base: Path, warnings: list[str]) -> dict:
     """Every run of a `planner sweep` design (hours from hardware_costs there), summed."""
-    from planner import sweep as sw
+    from planner.sweep import design as sw
 
     at = ("experiments", i, "sweep")
     if isinstance(exp.sweep, str):

@@ -1,5 +1,5 @@
 """`planner sweep` specs: the YAML schema (one model per sweep kind), validated with `file:line: field:`
-errors that list the valid keys. The design of runs from a spec is `planner.sweep`.
+errors that list the valid keys. The design of runs from a spec is `planner.sweep.design`.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ FLOPS_CONVENTIONS = {
     "moe+attention": "C = (6·N_active + 12·L·h·s)·D (routed experts that work per token, plus the attention matmuls)",
 }
 # What every command uses unless told otherwise: attention counted whenever a sequence length is
-# known or defaulted, as the campaign calibration counts it (planner.throughput).
+# known or defaulted, as the campaign calibration counts it (planner.costing.throughput).
 DEFAULT_CONVENTION = {"dense-lm": "6ND+attention", "moe": "moe+attention", "clip": "clip"}
 ATTENTION_CONVENTIONS = ("6ND+attention", "moe+attention")
 

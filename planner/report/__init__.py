@@ -1,0 +1,1 @@
+"""Rendering results: tables, JSON, CSV, Markdown, LaTeX, plots, catalog views."""
