@@ -220,7 +220,7 @@ def test_the_most_loaded_stage_can_be_the_last(catalog, booster):
 
 def test_tied_embeddings_keep_a_copy_on_the_last_stage(catalog, booster):
     d = dims_of(catalog.model("gpt-3-175b"))
-    one = mem._stages(d, Layout(pp=2, seq_len=2048))
+    one = mem.stages(d, Layout(pp=2, seq_len=2048))
     assert one[1].params - one[0].params == pytest.approx(d.final_norm - d.positions)
 
 

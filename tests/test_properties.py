@@ -79,5 +79,5 @@ def test_interval_quantile_is_numpys_to_the_bit(values, q):
     # prediction intervals must not move when the quantile is computed without numpy (cold-start speed)
     import numpy as np
 
-    from planner.costing.throughput import linear_quantile
+    from planner.costing.intervals import linear_quantile
     assert linear_quantile(values, q) == float(np.quantile(np.array(values), q))

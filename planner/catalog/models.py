@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from planner.catalog import Entry, Sourced, Strict
+from planner.catalog.schema import Entry, Sourced, Strict
 
 
 class Shape(Strict):

@@ -11,8 +11,8 @@ from typing import NamedTuple
 
 from planner.catalog import Accelerator, Catalog, Cluster
 from planner.errors import PlannerError
-from planner.costing.memory import (FSDP_STAGE, MARGIN, MAX_TP_WITHOUT_NODE, Breakdown, Dims, Fsdp, Layout, _check, _split,
-                            _stages, capacity_bytes, dims_of, estimate)
+from planner.costing.memory import (FSDP_STAGE, MARGIN, MAX_TP_WITHOUT_NODE, Breakdown, Dims, Fsdp, Layout, check_layout, split_stage,
+                            stages, capacity_bytes, dims_of, estimate)
 from planner.catalog.models import Model, Shape
 
 
@@ -30,7 +30,7 @@ def _divisors(n: int) -> list[int]:
 def _candidates(d: Dims, max_tp: int, tp, pp, zero, fsdp, base: dict) -> list[Layout]:
     """Layouts in order of preference: less model parallelism (TP × PP), then less PP, then a lower ZeRO stage."""
     if tp or pp:
-        _check(d, Layout(tp=tp or 1, pp=pp or 1, interleave=base.get("interleave", 1)))
+        check_layout(d, Layout(tp=tp or 1, pp=pp or 1, interleave=base.get("interleave", 1)))
     tps = [tp] if tp else [k for k in _divisors(max_tp) if d.heads % k == 0]
     pps = [pp] if pp else _divisors(d.layers)
     zeros = [FSDP_STAGE[fsdp]] if fsdp else [zero] if zero is not None else [0, 1, 2, 3]
@@ -49,8 +49,8 @@ def _candidates(d: Dims, max_tp: int, tp, pp, zero, fsdp, base: dict) -> list[La
 def _need_nd(d: Dims, lay: Layout, usable: float) -> float:
     """Smallest N_d at which every stage fits (inf if none does)."""
     need = 1.0
-    for st in _stages(d, lay):
-        fixed, sharded = _split(st, lay)
+    for st in stages(d, lay):
+        fixed, sharded = split_stage(st, lay)
         if fixed >= usable:
             return math.inf
         need = max(need, math.ceil(sharded / (usable - fixed)))

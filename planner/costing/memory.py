@@ -265,7 +265,7 @@ def layer_activation_bytes(s: int, b: int, h: int, heads: int, *, ffn: int | Non
 
 
 @dataclass(frozen=True)
-class _Stage:
+class Stage:
     name: str
     params: float  # per GPU, before ZeRO sharding
     activations: float
@@ -273,7 +273,7 @@ class _Stage:
     experts: float = 0.0  # routed-expert parameters of the stage per TP rank, before EP and ZeRO
 
 
-def _check(d: Dims, lay: Layout, dp_known: bool = False) -> None:
+def check_layout(d: Dims, lay: Layout, dp_known: bool = False) -> None:
     if lay.ep > 1:
         if not d.experts:
             raise PlannerError(f"--ep {lay.ep}: {d.name} has no routed experts (expert parallelism is for MoE models, e.g. deepseek-v3)")
@@ -289,7 +289,7 @@ def _check(d: Dims, lay: Layout, dp_known: bool = False) -> None:
         raise PlannerError(f"--pp {lay.pp} (× {lay.interleave} chunks) does not divide the {d.layers} layers of {d.name}")
 
 
-def _stages(d: Dims, lay: Layout) -> list[_Stage]:
+def stages(d: Dims, lay: Layout) -> list[Stage]:
     t, pp, s, b, h = lay.tp, lay.pp, lay.seq_len, lay.micro_batch, d.hidden
     sp_div = t if (lay.sequence_parallel and t > 1) else 1
     wb, gb, _ = _state_bytes(lay)
@@ -311,13 +311,13 @@ def _stages(d: Dims, lay: Layout) -> list[_Stage]:
     experts = d.expert_params / t  # per layer and TP rank (Megatron: expert TP = TP)
     if pp == 1:
         acts = d.layers * stored + working + embed_acts + logits
-        return [_Stage("only", d.layers * per_gpu_layer + first_extra + last_extra, acts, buffers, d.layers * experts)]
+        return [Stage("only", d.layers * per_gpu_layer + first_extra + last_extra, acts, buffers, d.layers * experts)]
     in_flight = min(lay.micro_batches or pp, pp)
     if lay.interleave > 1:
         in_flight *= 1 + (pp - 1) / (pp * lay.interleave)
-    first = _Stage("first", n * per_gpu_layer + first_extra, n * in_flight * stored + working + in_flight * embed_acts,
+    first = Stage("first", n * per_gpu_layer + first_extra, n * in_flight * stored + working + in_flight * embed_acts,
                    buffers, n * experts)
-    last = _Stage("last", n * per_gpu_layer + last_extra, n * stored + working + logits, buffers, n * experts)
+    last = Stage("last", n * per_gpu_layer + last_extra, n * stored + working + logits, buffers, n * experts)
     return [first, last]
 
 
@@ -326,7 +326,7 @@ def _state_bytes(lay: Layout) -> tuple[float, float, float]:
     return wb, gb, OPTIMIZER_BYTES["fp32" if lay.precision == "fp32" else "mixed"][lay.optimizer]
 
 
-def _split(stage: _Stage, lay: Layout) -> tuple[float, float]:
+def split_stage(stage: Stage, lay: Layout) -> tuple[float, float]:
     """(bytes kept whole, bytes divided by N_d) on one stage: total = fixed + sharded / N_d."""
     wb, gb, ob = _state_bytes(lay)
     parts = [(wb, 3), (gb, 2), (ob, 1)]
@@ -356,15 +356,15 @@ def estimate(model: Model | Shape | Dims | float, layout: Layout, accelerator: A
              margin: float = MARGIN) -> Breakdown:
     """Per-GPU memory of `layout` on the most-loaded pipeline stage."""
     d = dims_of(model)
-    _check(d, layout, dp_known=True)
+    check_layout(d, layout, dp_known=True)
     wb, gb, ob = _state_bytes(layout)
     nd = layout.n_d
 
-    def per_gpu(st: _Stage) -> float:
-        fixed, sharded = _split(st, layout)
+    def per_gpu(st: Stage) -> float:
+        fixed, sharded = split_stage(st, layout)
         return fixed + sharded / nd
 
-    worst = max(_stages(d, layout), key=per_gpu)
+    worst = max(stages(d, layout), key=per_gpu)
     p, e = worst.params, worst.experts
 
     def held(bytes_per_param: float, stage: int) -> float:  # a state sharded from ZeRO `stage` on

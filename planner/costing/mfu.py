@@ -32,12 +32,12 @@ class MfuEstimate:
 
     def hours_factor(self, q: float) -> float | None:
         """GPU-hours at quantile q of the out-of-sample error, as a factor on the estimate."""
-        from planner.costing.throughput import error_quantile
+        from planner.costing.intervals import error_quantile
 
         return error_quantile(self.errors, q) if self.errors else None
 
     def interval_factors(self, level: float) -> tuple[float, float] | None:
-        from planner.costing.throughput import error_interval
+        from planner.costing.intervals import error_interval
 
         return error_interval(self.errors, level) if self.errors else None
 

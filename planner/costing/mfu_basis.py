@@ -15,7 +15,7 @@ import numpy as np
 from planner.catalog import campaigns
 from planner.costing import cost
 from planner.costing import mfu
-from planner.costing import throughput
+from planner.costing import intervals, throughput
 from planner.catalog import Accelerator, Catalog, MfuProfile
 from planner.errors import PlannerError
 
@@ -113,7 +113,7 @@ def _fitted(catalog: Catalog) -> None:
     path = None
     if where:
         code = hashlib.sha256()
-        for module in (campaigns, throughput, mfu, cost):
+        for module in (campaigns, throughput, intervals, mfu, cost):
             code.update(Path(module.__file__).read_bytes())
         code.update(Path(__file__).read_bytes())
         key = hashlib.sha256(f"{__version__}\0{catalog.fingerprint()}\0{code.hexdigest()}".encode()).hexdigest()

@@ -10,7 +10,6 @@ import math
 from typing import Literal
 
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from planner.laws import allocate
@@ -20,7 +19,8 @@ from planner.catalog import Catalog
 from planner.errors import PlannerError
 from planner.costing.hardware import Hardware, hardware_costs, hardware_for, memory_check
 from planner.costing.mfu_basis import mfu_for
-from planner.laws import Law, draws_allocate, draws_loss
+from planner.costing.intervals import INTERVAL_LEVEL
+from planner.laws import Law, law_draw_intervals
 from planner.costing.runs import RunShape, run_shape
 
 DEFAULT_LAW = "epoch-2024"
@@ -30,7 +30,7 @@ BUDGETS = ("flops", "gpu_hours", "node_hours", "days", "target_loss")
 class PlanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Lower bounds of 1 (a FLOP, a token, a parameter) keep logs and ratios finite; see _finite().
+    # Lower bounds of 1 (a FLOP, a token, a parameter) keep logs and ratios finite; see require_finite().
     flops: float | None = Field(None, ge=1)
     gpu_hours: float | None = Field(None, gt=0)
     node_hours: float | None = Field(None, gt=0)
@@ -308,7 +308,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
     out["sources"] = sources
     out["warnings"] = warnings
     out["provenance"] = catalog.provenance()
-    return _finite(out)
+    return require_finite(out)
 
 
 def _budget_intervals(out: dict, law: Law, req: PlanRequest, rs: RunShape, est: mfu.MfuEstimate,
@@ -319,7 +319,7 @@ def _budget_intervals(out: dict, law: Law, req: PlanRequest, rs: RunShape, est: 
         out[f"{key}_interval"] = None
     if out.get("charge"):
         out["charge"].pop("interval", None)
-    factors = est.interval_factors(out["interval_level"] or 0.8)
+    factors = est.interval_factors(out["interval_level"] or INTERVAL_LEVEL)
     if factors is None or req.inference_tokens is not None:
         return
     share = rs.law_share(out["params"])
@@ -331,32 +331,19 @@ def _budget_intervals(out: dict, law: Law, req: PlanRequest, rs: RunShape, est: 
 
 
 def _law_intervals(out: dict, law: Law, req: PlanRequest, kind: str, throughput_est: mfu.MfuEstimate | None) -> None:
-    """Intervals from a fitted law's bootstrap draws: parameters and tokens at the plan's compute
-    (crossed with the throughput errors when a budget in hours fixes the hours), and the loss."""
-    draws = law.bootstrap_draws()
-    if draws is None or req.unique_tokens is not None or req.inference_tokens is not None or kind == "target_loss":
+    """Intervals from a fitted law's bootstrap draws (none for data-constrained, inference-aware or
+    target-loss plans, whose allocation the draws do not describe)."""
+    if req.unique_tokens is not None or req.inference_tokens is not None or kind == "target_loss":
         return
-    tail = (1.0 - (out.get("interval_level") or 0.8)) / 2.0
-    qs = (tail, 1.0 - tail)
-    n, d = out["params"], out["tokens"]
-    with np.errstate(over="ignore", under="ignore"):
-        if kind in ("fixed", "params"):
-            losses = draws_loss(draws, n, d)
-        else:
-            compute = np.atleast_1d(out["flops_6nd"])
-            if throughput_est is not None and throughput_est.errors:  # the hours buy C / (reported/estimated) each
-                compute = compute * np.exp(-np.asarray(throughput_est.errors))
-            ns, ds = draws_allocate({k: v[:, None] for k, v in draws.items()}, compute[None, :])
-            losses = draws_loss({k: v[:, None] for k, v in draws.items()}, ns, ds)
-            out["params_interval"] = [float(x) for x in np.quantile(ns, qs)]
-            out["tokens_interval"] = [float(x) for x in np.quantile(ds, qs)]
-    out["predicted_loss_interval"] = [float(x) for x in np.quantile(losses, qs)]
-    out["interval_level"] = out.get("interval_level") or 0.8
-    out["law_interval_basis"] = (f"{len(draws['E'])} bootstrap refits of law '{law.name}'"
-                                 + (" crossed with the throughput errors" if throughput_est is not None else ""))
+    level = out.get("interval_level") or INTERVAL_LEVEL
+    errors = throughput_est.errors if throughput_est is not None else None
+    found = law_draw_intervals(law, out["params"], out["tokens"], out["flops_6nd"], kind in ("fixed", "params"), errors, level)
+    if found:
+        out.update(found)
+        out["interval_level"] = level
 
 
-def _finite(out: dict) -> dict:
+def require_finite(out: dict) -> dict:
     """Refuse answers the arithmetic could not represent (inputs far outside any physical range)."""
     for key in ("params", "tokens", "flops", "gpu_hours", "node_hours", "wall_clock_hours", "energy_kwh", "predicted_loss"):
         value = out.get(key)
@@ -394,7 +381,7 @@ def plan_clip(req: PlanRequest, catalog: Catalog, model) -> dict:
     out["sources"] = sources
     out["warnings"] = list(dict.fromkeys(warnings))
     out["provenance"] = catalog.provenance()
-    return _finite(out)
+    return require_finite(out)
 
 
 def _loss(law: Law, n: float, d: float, unique_tokens: float | None) -> float | None:

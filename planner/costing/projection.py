@@ -10,7 +10,7 @@ from planner.costing import cost
 from planner.catalog import Catalog
 from planner.costing.hardware import hardware_costs
 from planner.costing.mfu_basis import mfu_for
-from planner.costing.plan import PlanRequest, _finite, law_for, resolve_hardware
+from planner.costing.plan import PlanRequest, require_finite, law_for, resolve_hardware
 from planner.costing.runs import run_shape
 
 
@@ -61,5 +61,5 @@ def project(req: PlanRequest, catalog: Catalog) -> dict:
         "provenance": catalog.provenance(),
     }
     for row in rows:
-        _finite(row)
+        require_finite(row)
     return {"rows": rows, **meta}

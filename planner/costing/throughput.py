@@ -21,51 +21,20 @@ cost against their estimate.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from planner.catalog.campaigns import CampaignPoint
+from planner.costing.intervals import INTERVAL_LEVEL, error_interval, error_quantile
 from planner.errors import PlannerError
 
-INTERVAL_LEVEL = 0.8
 REFERENCE = {"size": 1e9, "gpus": 256.0, "seq": 4096.0}
 MIN_STACK_RUNS = 2  # a stack's term needs two runs; with one, that run's quirks would become its coefficient
 SIMPLER_WINS_BY = 0.005  # a form with more terms must lower the LOO mean |ln error| by this much per term
 
 
-
-
-def error_quantile(errors, q: float) -> float:
-    """The factor on an estimate at quantile q of out-of-sample errors ln(reported / estimated)."""
-    key = errors if isinstance(errors, tuple) else tuple(float(e) for e in errors)
-    return _quantile(key, float(q))
-
-
-@functools.lru_cache(maxsize=256)
-def _quantile(errors: tuple[float, ...], q: float) -> float:
-    # every run of a sweep asks the same few quantiles of the same errors: compute each once
-    return float(np.exp(linear_quantile(errors, q)))
-
-
-def linear_quantile(values, q: float) -> float:
-    """numpy's default (linear) quantile, to the bit, in plain Python: np.quantile imports numpy.ma,
-    a tenth of what a cold plan spends on its own code."""
-    xs = sorted(float(v) for v in values)
-    position = (len(xs) - 1) * q
-    below = math.floor(position)
-    above = min(below + 1, len(xs) - 1)
-    t = position - below
-    a, b = xs[below], xs[above]
-    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
-
-
-def error_interval(errors, level: float = INTERVAL_LEVEL) -> tuple[float, float]:
-    """The central `level` interval of out-of-sample errors, as factors on an estimate."""
-    tail = (1.0 - level) / 2.0
-    return error_quantile(errors, tail), error_quantile(errors, 1.0 - tail)
 
 
 # --- the candidate forms ---------------------------------------------------------------------------

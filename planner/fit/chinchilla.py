@@ -109,30 +109,6 @@ def fit(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, delta: float =
     }
 
 
-def bootstrap(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, samples: int, seed: int,
-              delta: float = 1e-3, start: np.ndarray | None = None) -> np.ndarray:
-    """Epoch's bootstrap: resample runs with replacement, refit each by BFGS from one start.
-
-    Resampling uses NumPy's legacy MT19937 stream (`RandomState(seed).choice(n, n)` per sample),
-    which is what `np.random.seed(42); np.random.choice(...)` in Epoch's notebook draws.
-    Returns theta rows (samples, 5).
-    """
-    n = len(loss)
-    weights = resample_weights(n, samples, seed)
-    fun_grad = objective(np.log(params), np.log(tokens), np.log(loss), delta, weights)
-    x0 = np.tile(np.asarray(HOFFMANN_START if start is None else start, dtype=float), (samples, 1))
-    res = optim.bfgs_threaded(fun_grad, x0, **TIGHT)
-    return res.x, res.converged
-
-
-def resample_weights(n: int, samples: int, seed: int) -> np.ndarray:
-    """How often each point appears in each resample (rows), from `resample.draws`."""
-    from planner.fit.resample import draws  # resample imports this module
-
-    idx = draws(n, samples, seed)
-    return np.stack([np.bincount(row, minlength=n) for row in idx]).astype(float) if samples else np.empty((0, n))
-
-
 def allocation(values: dict[str, float]) -> dict[str, float]:
     """Hoffmann Eq. 4: N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b."""
     al, be = values["alpha"], values["beta"]

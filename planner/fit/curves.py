@@ -104,7 +104,7 @@ def power_predict(params: dict, compute):
 # --- saturating: L(C) = C_c · C^(-alpha) + L_eps ------------------------------------------------
 
 
-def _saturating_objective(log_c: np.ndarray, log_y: np.ndarray, weights: np.ndarray | None = None):
+def saturating_objective(log_c: np.ndarray, log_y: np.ndarray, weights: np.ndarray | None = None):
     """Squared log residuals of log(exp(c − α·ln C) + exp(e)); theta rows = (c, alpha, e).
 
     log_c and log_y may be (n,) or (S, n) (a bootstrap resample per row); weights (S, n) mask
@@ -148,7 +148,7 @@ def fit_saturating(compute: np.ndarray, error: np.ndarray, bins: int | str | Non
     if len(x) < 4:
         raise PlannerError(f"the saturating law has 3 parameters and needs at least 4 points; got {len(x)}")
     log_c, log_y = x * math.log(10), y * math.log(10)
-    fun_grad = _saturating_objective(log_c, log_y)
+    fun_grad = saturating_objective(log_c, log_y)
     res = optim.bfgs(fun_grad, saturating_starts(log_c, log_y), ftol=1e-13, gtol=1e-10, ftol_floor=0.0, max_iter=3000)
     best = int(np.nanargmin(res.fun))
     c, al, e = res.x[best]

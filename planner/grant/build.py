@@ -20,7 +20,7 @@ from planner.errors import PlannerError, located
 from planner.grant.method import method_facts
 from planner.costing.hardware import hardware_costs, hardware_for
 from planner.costing.mfu_basis import INTERVAL_LEVEL, mfu_for
-from planner.costing.throughput import error_interval, error_quantile
+from planner.costing.intervals import error_interval, error_quantile
 from planner.costing.plan import build_request
 from planner.costing.runs import run_shape
 from planner.grant.programs import Program, burn_plan, check_thresholds, conversion, month_labels

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from planner.catalog import Cluster, Dtype, Entry, Slug, Sourced, Status, Strict
+from planner.catalog.schema import Cluster, Dtype, Entry, Slug, Sourced, Status, Strict
 from planner.errors import PlannerError
 
 Unit = Literal["node-h", "gpu-h", "core-h", "eflop-peak"]

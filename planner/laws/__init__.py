@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from planner.catalog import Entry, Sourced, Strict
+from planner.catalog.schema import Entry, Sourced, Strict
 from planner.errors import PlannerError
 
 LN6 = math.log(6.0)
@@ -77,6 +77,35 @@ class DataConstrained(Strict):
 
     R_N_star: Sourced
     R_D_star: Sourced
+
+
+def law_draw_intervals(law: Law, params: float, tokens: float, flops_6nd: float, size_fixed: bool,
+                       throughput_errors, level: float) -> dict:
+    """The central `level` intervals a fitted law's bootstrap draws give: on the loss of a run of fixed
+    size, or on the parameters, tokens and loss a compute budget buys (crossed with the throughput
+    errors when hours fix the budget: the hours buy C / (reported/estimated) each). Empty without draws."""
+    draws = law.bootstrap_draws()
+    if draws is None:
+        return {}
+    tail = (1.0 - level) / 2.0
+    qs = (tail, 1.0 - tail)
+    out: dict = {}
+    with np.errstate(over="ignore", under="ignore"):
+        if size_fixed:
+            losses = draws_loss(draws, params, tokens)
+        else:
+            compute = np.atleast_1d(flops_6nd)
+            if throughput_errors:
+                compute = compute * np.exp(-np.asarray(throughput_errors))
+            columns = {k: v[:, None] for k, v in draws.items()}
+            ns, ds = draws_allocate(columns, compute[None, :])
+            losses = draws_loss(columns, ns, ds)
+            out["params_interval"] = [float(x) for x in np.quantile(ns, qs)]
+            out["tokens_interval"] = [float(x) for x in np.quantile(ds, qs)]
+    out["predicted_loss_interval"] = [float(x) for x in np.quantile(losses, qs)]
+    out["law_interval_basis"] = (f"{len(draws['E'])} bootstrap refits of law '{law.name}'"
+                                 + (" crossed with the throughput errors" if throughput_errors is not None else ""))
+    return out
 
 
 def draws_allocate(draws: dict[str, np.ndarray], flops):

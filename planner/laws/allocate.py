@@ -57,7 +57,7 @@ def inference_aware(law: Law, target_loss: float, inference_tokens: float) -> tu
         n = np.exp(ln)
         slack = target_loss - e_ - a_ / n**al
         d = (b_ / slack) ** (1.0 / be)
-        with np.errstate(over="ignore"):  # inf on the far edge of the grid is a valid "worse"; _finite() guards the answer
+        with np.errstate(over="ignore"):  # inf on the far edge of the grid is a valid "worse"; require_finite() guards the answer
             return 6.0 * n * d + 2.0 * n * inference_tokens
 
     best = _polish(lambda ln: float(total(ln)), log_n, total(log_n))

@@ -1,0 +1,215 @@
+"""The catalog's nouns: accelerators, clusters and MFU profiles, and the base every entry shares.
+
+Every number in a catalog is a `Sourced` value: the number plus the key of a citation in the
+entry's own `sources` map, with a status (verified / secondary / unverified / derived).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from planner.errors import PlannerError, unknown_name
+
+Status = Literal["verified", "secondary", "unverified", "derived"]
+Dtype = Literal["fp64", "fp64_tensor", "fp32", "tf32", "bf16", "fp16", "fp8", "int8"]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=80)]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors; so are YAML's true/false/yes/no where a number or name belongs
+    (pydantic would otherwise read `nodes: yes` as 1 node)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                field = cls.model_fields.get(key) if isinstance(key, str) else None
+                if isinstance(value, bool) and field is not None and "bool" not in str(field.annotation):
+                    raise ValueError(f"{key}: expected a value, not {str(value).lower()}")
+        return data
+
+
+class Source(Strict):
+    citation: str = Field(min_length=3)
+    status: Status
+    url: str | None = None
+
+
+class Sourced(Strict):
+    """A number with its provenance. `status` defaults to the status of the cited source."""
+
+    value: float
+    source: str
+    status: Status | None = None
+    note: str | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+
+class Entry(Strict):
+    """Common to every catalog file: a unique name, a title and the citations its numbers use."""
+
+    name: Slug
+    title: str
+    notes: str | None = None
+    sources: dict[str, Source] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _sources_resolve(self) -> "Entry":
+        for path, item in _walk_sourced(self):
+            if item.source not in self.sources:
+                raise ValueError(f"{path}: source '{item.source}' is not a key of `sources` ({', '.join(self.sources)})")
+        return self
+
+    def status_of(self, item: Sourced) -> Status:
+        return item.status or self.sources[item.source].status
+
+    def cite(self, item: Sourced) -> str:
+        return self.sources[item.source].citation
+
+    def sourced_numbers(self) -> list[tuple[str, Sourced]]:
+        return list(_walk_sourced(self))
+
+
+def _walk_sourced(obj: Any, path: str = ""):
+    if isinstance(obj, Sourced):
+        yield path, obj
+    elif isinstance(obj, BaseModel):
+        for name in type(obj).model_fields:
+            yield from _walk_sourced(getattr(obj, name), f"{path}.{name}" if path else name)
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from _walk_sourced(value, f"{path}.{key}")
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):  # partitions and the like read better by name than index
+            yield from _walk_sourced(value, f"{path}.{getattr(value, 'name', i)}")
+
+
+class Link(Strict):
+    kind: str
+    bandwidth_gbs: Sourced
+    direction: Literal["bidirectional", "per-direction"]
+
+
+class Accelerator(Entry):
+    vendor: Literal["nvidia", "amd", "google", "intel", "other"]
+    peak_tflops: dict[Dtype, Sourced] = Field(description="DENSE peak per dtype, TFLOP/s (int8: TOPS)")
+    sparse_factor: float | None = Field(None, description="datasheet sparse figure / dense figure, where vendors print sparse peaks")
+    memory_gb: Sourced
+    hbm_bandwidth_tbs: Sourced | None = None
+    link: Link | None = None
+    tdp_w: Sourced
+    matmul_ceiling: Sourced | None = Field(None, description="measured max achievable matmul FLOP/s / dense bf16 peak")
+    architecture: Slug | None = Field(None, description="GPU generation (ampere, hopper, ...): accelerators of one "
+                                      "architecture share what training campaigns realise on them")
+    schedulable_unit: str | None = Field(None, description="what Slurm calls one GPU when it is not the whole package")
+
+    @field_validator("peak_tflops")
+    @classmethod
+    def _has_bf16(cls, v: dict) -> dict:
+        if "bf16" not in v:
+            raise ValueError("a dense bf16 peak is required (the default training dtype)")
+        for dtype, q in v.items():
+            if q.value <= 0:
+                raise ValueError(f"{dtype}: peak must be positive")
+        return v
+
+    def peak_flops(self, dtype: str) -> float:
+        """Dense peak FLOP/s (not TFLOP/s) for `dtype`; fp16 falls back to bf16 (same tensor rate)."""
+        key = "bf16" if dtype == "fp16" and "fp16" not in self.peak_tflops else dtype
+        if key not in self.peak_tflops:
+            have = ", ".join(self.peak_tflops)
+            raise PlannerError(f"accelerator '{self.name}' has no {dtype} peak in the catalog (it has: {have})")
+        return self.peak_tflops[key].value * 1e12
+
+
+class Partition(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    max_wall_hours: Sourced
+    max_nodes: Sourced | None = None
+    default: bool = False
+    purpose: str | None = None
+
+
+class Accounting(Strict):
+    unit: Literal["node-h", "gpu-h", "core-h"]
+    units_per_node_hour: Sourced
+    note: str | None = None
+
+
+class Cluster(Entry):
+    site: str
+    state: Literal["production", "retired", "planned", "cloud"] = "production"
+    accelerator: Slug
+    nodes: Sourced | None = Field(None, description="None for a cloud node type that is rented by the node")
+    gpus_per_node: Sourced
+    cpu: str
+    cpu_cores_per_node: Sourced
+    memory_per_node_gb: Sourced
+    interconnect: str
+    partitions: list[Partition] = Field(min_length=1)
+    accounting: Accounting
+    node_power_kw: Sourced
+    pue: Sourced | None = Field(None, description="power usage effectiveness of the site, where published")
+    grid_gco2_per_kwh: Sourced | None = Field(None, description="carbon intensity of the site's electricity")
+    mfu_profile: Slug | None = None
+
+    @model_validator(mode="after")
+    def _one_default_partition(self) -> "Cluster":
+        defaults = [p.name for p in self.partitions if p.default]
+        if len(defaults) != 1:
+            raise ValueError(f"exactly one partition must have `default: true` (found {len(defaults)})")
+        return self
+
+    @property
+    def default_partition(self) -> Partition:
+        return next(p for p in self.partitions if p.default)
+
+    def partition(self, name: str | None) -> Partition:
+        if name is None:
+            return self.default_partition
+        for p in self.partitions:
+            if p.name == name:
+                return p
+        raise unknown_name(f"partition of {self.name}", name, [p.name for p in self.partitions])
+
+    @property
+    def gpus_per_node_int(self) -> int:
+        return int(self.gpus_per_node.value)
+
+
+class MfuPoint(Strict):
+    params: float = Field(gt=0)
+    gpus: int = Field(gt=0)
+    mfu: float = Field(gt=0, lt=1)
+    source: str
+    status: Status | None = None
+    note: str | None = None
+
+
+class MfuProfile(Entry):
+    accelerators: list[Slug] = Field(min_length=1, description="accelerators whose peak these MFUs are relative to")
+    workload: Literal["dense-lm", "moe", "clip"]
+    dtype: Dtype = "bf16"
+    points: list[MfuPoint] = Field(min_length=1)
+    assumed_for: list[Slug] = Field([], description="accelerators listed without a measurement on them (plans say so)")
+
+    @model_validator(mode="after")
+    def _point_sources_resolve(self) -> "MfuProfile":
+        for i, p in enumerate(self.points):
+            if p.source not in self.sources:
+                raise ValueError(f"points.{i}: source '{p.source}' is not a key of `sources`")
+        if stray := [a for a in self.assumed_for if a not in self.accelerators]:
+            raise ValueError(f"assumed_for: '{stray[0]}' is not in accelerators")
+        return self
