@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.fit import FitOptions, load, run
-from planner.fit import chinchilla
+from planner.fit import FitOptions, chinchilla, load, run
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "chinchilla_epoch_svg.csv"
 

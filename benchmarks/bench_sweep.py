@@ -39,8 +39,8 @@ def write_spec(directory: Path) -> Path:
 
 
 def in_memory(spec_path: Path, out: Path, repeats: int = 5) -> tuple[float, int, int]:
-    from planner.sweep import slurm
     from planner.catalog import Catalog
+    from planner.sweep import slurm
     from planner.sweep.design import design, load_spec
 
     catalog = Catalog()

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from cli_helpers import run
 
+from planner.catalog import Catalog, search_path
 from planner.costing import throughput
 from planner.costing.calibration import campaign_report, mfu_points, smoothness
-from planner.catalog import Catalog, search_path
 from planner.costing.mfu_basis import benchmark_mfus, campaign_estimator
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "calibration.md"

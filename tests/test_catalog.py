@@ -6,8 +6,8 @@ import re
 import textwrap
 
 import pytest
-
 from cli_helpers import run
+
 from planner.catalog import builtin_dir
 from planner.errors import PlannerError
 from planner.report.catalog_view import check_file

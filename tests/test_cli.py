@@ -6,8 +6,8 @@ import sys
 
 import click
 import pytest
-
 from cli_helpers import run
+
 from planner.cli import cli
 
 PLAN = "plan --flops 5.76e23 --cluster juwels-booster --nodes 64"

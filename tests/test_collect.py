@@ -5,7 +5,6 @@ import csv
 import json
 
 import pytest
-
 from cli_helpers import run
 
 # Hoffmann et al.'s Approach-3 law stands in for "the truth" the runs measure

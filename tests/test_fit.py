@@ -6,12 +6,13 @@ import math
 from pathlib import Path
 
 import numpy as np
-import yaml
 import pytest
-
+import yaml
 from cli_helpers import run
 from conftest import DATA
-from planner.fit import FitOptions, curves, run as fit_run
+
+from planner.fit import FitOptions, curves
+from planner.fit import run as fit_run
 
 EPOCH_CSV = DATA / "chinchilla_epoch_svg.csv"
 ROOT = DATA.parent.parent  # the repository: examples/ sit beside tests/

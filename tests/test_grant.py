@@ -4,21 +4,21 @@ rules come from the program catalog, every format renders, bad proposals exit 2 
 import csv
 import io
 import json
-import re
 import math
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from cli_helpers import run
-from planner.costing.mfu_basis import campaign_estimator
+
 from planner.costing import mfu
+from planner.costing.mfu_basis import campaign_estimator
 from planner.grant.build import build, load_proposal
-from planner.grant.render import burn_rows, render
 from planner.grant.programs import apportion, conversion, simulate_jsc
+from planner.grant.render import burn_rows, render
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "grants"

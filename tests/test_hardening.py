@@ -6,10 +6,10 @@ import string
 from pathlib import Path
 
 import yaml
+from cli_helpers import run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli_helpers import run
 from planner.catalog import builtin_dir
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

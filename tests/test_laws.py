@@ -5,9 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from planner.laws import allocate
 from planner.errors import PlannerError
-from planner.laws import ChinchillaLoss
+from planner.laws import ChinchillaLoss, allocate
 
 GOPHER = 5.76e23
 CHINCHILLA_FORM = ["chinchilla-approach3", "chinchilla-approach3-unrounded", "epoch-2024", "muennighoff-2023"]

@@ -7,7 +7,6 @@ import pytest
 from cli_helpers import run
 
 from planner.costing import memory as mem
-from planner.errors import PlannerError
 from planner.costing.layout import best_layout, min_nodes
 from planner.costing.memory import (
     GIB,
@@ -16,6 +15,7 @@ from planner.costing.memory import (
     estimate,
     layer_activation_bytes,
 )
+from planner.errors import PlannerError
 
 S = H = 4096  # formulas.md §3.5: Llama-2-7B shape, s = h = 4096, L = 32, a = 32, b = 1
 L, A = 32, 32

@@ -4,10 +4,10 @@ import json
 import math
 
 import pytest
-
 from cli_helpers import run
-from planner.costing import mfu
+
 from planner.catalog import MfuProfile
+from planner.costing import mfu
 
 
 def profile(points, name="toy"):

@@ -3,10 +3,10 @@ bad numbers always rejected with one line."""
 
 
 import pytest
+from cli_helpers import run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli_helpers import run
 from planner.costing.plan import PlanRequest, make_plan
 
 flops = st.floats(min_value=1e17, max_value=1e28)

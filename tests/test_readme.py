@@ -5,7 +5,6 @@ import shlex
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import run
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,8 @@ import json
 import textwrap
 
 import pytest
-
 from cli_helpers import run
+
 from planner.costing.scaling import default_node_counts
 
 RUN_7B = "--params 7e9 --tokens 1.4e11 --cluster juwels-booster"

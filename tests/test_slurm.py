@@ -18,7 +18,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import run
 
 pytestmark = pytest.mark.slurm

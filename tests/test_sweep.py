@@ -18,14 +18,13 @@ import time
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import run
-from planner.costing import cost
-from planner.costing import mfu
-from planner.sweep import slurm
+
 from planner.catalog import Catalog, builtin_dir
+from planner.costing import cost, mfu
 from planner.costing.cost import training_flops
 from planner.costing.hardware import hardware_costs, hardware_for
+from planner.sweep import slurm
 from planner.sweep.design import Source, design, load_spec, parse_spec
 
 HERE = Path(__file__).parent

@@ -14,8 +14,22 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from planner.catalog.schema import (Accelerator, Accounting, Cluster, Dtype, Entry, Link, MfuPoint, MfuProfile,
-                                    Partition, Slug, Source, Sourced, Status, Strict)
+from planner.catalog.schema import (
+    Accelerator,
+    Accounting,
+    Cluster,
+    Dtype,
+    Entry,
+    Link,
+    MfuPoint,
+    MfuProfile,
+    Partition,
+    Slug,
+    Source,
+    Sourced,
+    Status,
+    Strict,
+)
 from planner.errors import PlannerError, unknown_name
 from planner.yamlio import load_model
 

@@ -11,14 +11,13 @@ Users add their own runs in a campaign file of a catalog directory of their own.
 from __future__ import annotations
 
 import math
-from typing import Literal
-
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import Field, model_validator
 
-from planner.costing import cost
 from planner.catalog import Accelerator, Catalog, Entry, Slug, Sourced, Strict
+from planner.costing import cost
 from planner.errors import PlannerError
 
 Workload = Literal["dense-lm", "moe", "clip"]

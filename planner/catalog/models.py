@@ -30,7 +30,7 @@ class Shape(Strict):
     seq_len: int = Field(gt=0, description="training context length")
 
     @model_validator(mode="after")
-    def _heads_divide(self) -> "Shape":
+    def _heads_divide(self) -> Shape:
         if self.d_model % self.heads:
             raise ValueError(f"heads: {self.heads} does not divide d_model {self.d_model}")
         if self.kv_heads and self.heads % self.kv_heads:
@@ -89,7 +89,7 @@ class Model(Entry):
     clip_params: Sourced | None = Field(None, description="CLIP: image + text tower parameters")
 
     @model_validator(mode="after")
-    def _complete(self) -> "Model":
+    def _complete(self) -> Model:
         if self.kind == "dense-lm" and self.shape is None:
             raise ValueError("shape: a dense-lm needs its shape (parameters are derived from it)")
         if self.kind == "moe-lm" and (self.params_total is None or self.params_active is None):

@@ -66,7 +66,7 @@ class Entry(Strict):
     sources: dict[str, Source] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _sources_resolve(self) -> "Entry":
+    def _sources_resolve(self) -> Entry:
         for path, item in _walk_sourced(self):
             if item.source not in self.sources:
                 raise ValueError(f"{path}: source '{item.source}' is not a key of `sources` ({', '.join(self.sources)})")
@@ -166,7 +166,7 @@ class Cluster(Entry):
     mfu_profile: Slug | None = None
 
     @model_validator(mode="after")
-    def _one_default_partition(self) -> "Cluster":
+    def _one_default_partition(self) -> Cluster:
         defaults = [p.name for p in self.partitions if p.default]
         if len(defaults) != 1:
             raise ValueError(f"exactly one partition must have `default: true` (found {len(defaults)})")
@@ -206,7 +206,7 @@ class MfuProfile(Entry):
     assumed_for: list[Slug] = Field([], description="accelerators listed without a measurement on them (plans say so)")
 
     @model_validator(mode="after")
-    def _point_sources_resolve(self) -> "MfuProfile":
+    def _point_sources_resolve(self) -> MfuProfile:
         for i, p in enumerate(self.points):
             if p.source not in self.sources:
                 raise ValueError(f"points.{i}: source '{p.source}' is not a key of `sources`")

@@ -15,6 +15,7 @@ from planner.errors import PlannerError
 from planner.numbers import parse_quantity
 from planner.report.output import FORMATS
 
+
 def _flag(param) -> str:
     """The option as the user typed it (`--nodes`), not its Python name (`node_counts`)."""
     if param is None:

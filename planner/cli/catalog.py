@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from planner.catalog import KINDS
-
 from planner.cli import catalog_from, cli, one_line, output_options, progress
 from planner.report.output import Column, render_rows
 

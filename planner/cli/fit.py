@@ -47,7 +47,6 @@ def data_options(func):
 
 def fit_options(kwargs: dict):
     from planner.fit import FitOptions
-
     from planner.fit.curves import HULL, PARETO
 
     keys = ("form", "params_col", "tokens_col", "flops_col", "loss_col", "x_col", "y_col", "one_minus", "bins",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from planner.cli import NodeCount, Number, catalog_from, cli, emit, complete_names
+from planner.cli import NodeCount, Number, catalog_from, cli, complete_names, emit
 from planner.errors import PlannerError
 from planner.report.output import FORMATS, Column, human, render_record
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from planner.cli import (NodeCount, Number, NumberList, catalog_from, cli, complete_names, mfu_basis_options,
-                         output_options, progress)
+from planner.cli import NodeCount, Number, NumberList, catalog_from, cli, complete_names, mfu_basis_options, output_options, progress
 from planner.report.output import Column, provenance_note, render_record, render_rows
 
 PLAN_FIELDS = [

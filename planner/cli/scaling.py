@@ -10,6 +10,7 @@ from planner.cli import Number, NumberList, catalog_from, cli, complete_names, m
 from planner.errors import PlannerError
 from planner.report.output import render_rows
 
+
 @cli.command(epilog="""\b
 Examples:
   # Predicted strong scaling of Llama 2 7B on JUWELS Booster, doubling from the smallest node count that fits

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.costing import mfu
-from planner.costing import throughput
 from planner.catalog import Catalog
+from planner.costing import mfu, throughput
 from planner.costing.mfu_basis import INTERVAL_LEVEL, benchmark_mfus, campaign_estimator
 
 

@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-
-
-from planner.costing import cost
-from planner.costing import mfu
 from planner.catalog import Accelerator, Catalog, Cluster
-from planner.errors import PlannerError
+from planner.costing import cost, mfu
 from planner.costing.mfu_basis import INTERVAL_LEVEL, mfu_for
+from planner.errors import PlannerError
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,23 @@ import math
 from typing import NamedTuple
 
 from planner.catalog import Accelerator, Catalog, Cluster
-from planner.errors import PlannerError
-from planner.costing.memory import (FSDP_STAGE, MARGIN, MAX_TP_WITHOUT_NODE, Breakdown, Dims, Fsdp, Layout, check_layout, split_stage,
-                            stages, capacity_bytes, dims_of, estimate)
 from planner.catalog.models import Model, Shape
+from planner.costing.memory import (
+    FSDP_STAGE,
+    MARGIN,
+    MAX_TP_WITHOUT_NODE,
+    Breakdown,
+    Dims,
+    Fsdp,
+    Layout,
+    capacity_bytes,
+    check_layout,
+    dims_of,
+    estimate,
+    split_stage,
+    stages,
+)
+from planner.errors import PlannerError
 
 
 class NodeFit(NamedTuple):

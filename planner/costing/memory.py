@@ -19,8 +19,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from planner.catalog import Accelerator
-from planner.errors import PlannerError
 from planner.catalog.models import Model, Shape
+from planner.errors import PlannerError
 
 GIB = float(2**30)
 MARGIN = 0.10  # assumption: CUDA context, NCCL buffers and allocator fragmentation take ~10%

@@ -12,11 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from planner.catalog import campaigns
-from planner.costing import cost
-from planner.costing import mfu
-from planner.costing import intervals, throughput
-from planner.catalog import Accelerator, Catalog, MfuProfile
+from planner.catalog import Accelerator, Catalog, MfuProfile, campaigns
+from planner.costing import cost, intervals, mfu, throughput
 from planner.errors import PlannerError
 
 if TYPE_CHECKING:  # hardware imports this module; a Hardware only passes through here

@@ -9,19 +9,16 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from planner.laws import allocate
-from planner.costing import cost
-from planner.costing import mfu
 from planner.catalog import Catalog
-from planner.errors import PlannerError
+from planner.costing import cost, mfu
 from planner.costing.hardware import Hardware, hardware_costs, hardware_for, memory_check
-from planner.costing.mfu_basis import mfu_for
 from planner.costing.intervals import INTERVAL_LEVEL
-from planner.laws import Law, law_draw_intervals
+from planner.costing.mfu_basis import mfu_for
 from planner.costing.runs import RunShape, run_shape
+from planner.errors import PlannerError
+from planner.laws import Law, allocate, law_draw_intervals
 
 DEFAULT_LAW = "epoch-2024"
 BUDGETS = ("flops", "gpu_hours", "node_hours", "days", "target_loss")
@@ -59,7 +56,7 @@ class PlanRequest(BaseModel):
     grid_intensity: float | None = Field(None, ge=0, le=5000, description="gCO2 per kWh")
 
     @model_validator(mode="after")
-    def _one_question(self) -> "PlanRequest":
+    def _one_question(self) -> PlanRequest:
         given = [b for b in BUDGETS if getattr(self, b) is not None]
         if self.model is not None:
             if self.params is not None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from pydantic import Field
 
 from planner.catalog import Catalog, Strict
+from planner.costing.plan import PlanRequest, make_plan
 from planner.errors import PlannerError
 from planner.numbers import Positive
 from planner.report.output import Column, human, provenance_note
-from planner.costing.plan import PlanRequest, make_plan
 
 OFF_TOPIC = ("cannot hold the model", "accounting.", "node_power_kw", "was fitted on")
 MAX_COUNTS = 24  # node counts in one table: more is not a table a reviewer reads

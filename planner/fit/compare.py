@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from planner.errors import PlannerError
-from planner.fit import FitOptions, MIN_FRONTIER_POINTS, MIN_SPAN_DECADES, chinchilla, curves, load, resample
+from planner.fit import MIN_FRONTIER_POINTS, MIN_SPAN_DECADES, FitOptions, chinchilla, curves, load, resample
 
 GRID = 4001
 MAX_EXTRAPOLATION = 10.0

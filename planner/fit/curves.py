@@ -8,9 +8,8 @@ import math
 
 import numpy as np
 
-from planner.fit import optim
 from planner.errors import PlannerError
-
+from planner.fit import optim
 
 # --- Pareto-frontier proxy: minimum per equal-width log-compute bin (Cherti et al. 2023) ---------
 

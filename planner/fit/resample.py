@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 
-from planner.fit import optim
 from planner.errors import PlannerError
-from planner.fit import chinchilla, curves
+from planner.fit import chinchilla, curves, optim
 
 
 def draws(n: int, samples: int, seed: int) -> np.ndarray:

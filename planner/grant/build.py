@@ -13,22 +13,26 @@ import math
 import re
 from pathlib import Path
 
-
-from planner.costing import cost
 from planner.catalog import Catalog
-from planner.errors import PlannerError, located
-from planner.grant.method import method_facts
+from planner.costing import cost
 from planner.costing.hardware import hardware_costs, hardware_for
-from planner.costing.mfu_basis import INTERVAL_LEVEL, mfu_for
 from planner.costing.intervals import error_interval, error_quantile
+from planner.costing.mfu_basis import INTERVAL_LEVEL, mfu_for
 from planner.costing.plan import build_request
 from planner.costing.runs import run_shape
-from planner.grant.programs import Program, burn_plan, check_thresholds, conversion, month_labels
-from planner.grant.proposal import Experiment, Proposal, ScalingEvidence, Where, start_month
-from planner.grant.proposal import load_proposal  # noqa: F401  (the grant API: load a proposal, then build it)
 from planner.costing.scaling import measurements_from_csv, strong_scaling
+from planner.errors import PlannerError, located
+from planner.grant.method import method_facts
+from planner.grant.programs import Program, burn_plan, check_thresholds, conversion, month_labels
+from planner.grant.proposal import (
+    Experiment,
+    Proposal,
+    ScalingEvidence,
+    Where,
+    load_proposal,  # noqa: F401  (the grant API: load a proposal, then build it)
+    start_month,
+)
 from planner.grant.storage import storage, storage_tb
-
 
 # --- rows -----------------------------------------------------------------------------------------
 

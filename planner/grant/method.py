@@ -12,7 +12,6 @@ import numpy as np
 
 from planner.costing import cost
 
-
 # Where each FLOPs convention comes from (the formulas themselves are cost.FLOPS_CONVENTIONS).
 CONVENTIONS = {
     "6ND": ("C = 6·N·D for language models (forward 2ND + backward 4ND; no attention term)",

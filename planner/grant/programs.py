@@ -84,7 +84,7 @@ class Program(Entry):
     expects: list[Rule] = Field([], description="what a proposal must contain")
 
     @model_validator(mode="after")
-    def _facts_resolve(self) -> "Program":
+    def _facts_resolve(self) -> Program:
         facts = [("unit", self.unit), ("period", self.period)] + [(f"also.{i}", f) for i, f in enumerate(self.also)]
         facts += [(f"forfeiture.{i}", f) for i, f in enumerate(self.forfeiture)]
         facts += [(f"expects.{i}", f) for i, f in enumerate(self.expects)]

@@ -12,9 +12,9 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from planner.catalog import Strict
+from planner.costing.scaling import Measurement
 from planner.errors import PlannerError
 from planner.numbers import NonNegative, Positive
-from planner.costing.scaling import Measurement
 from planner.yamlio import load_text, parse_model, read_text
 
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -51,7 +51,7 @@ class Experiment(Strict):
     storage_tb: NonNegative | None = None
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "Experiment":
+    def _one_kind(self) -> Experiment:
         kinds = [k for k, keys in KIND_KEYS.items() if getattr(self, keys[0]) is not None]
         if self.model is None and "params" in kinds and self.gmacs_per_sample is not None:
             kinds.remove("params")  # an inline CLIP model states its parameters for the MFU profile
@@ -89,7 +89,7 @@ class ScalingEvidence(Strict):
     source: str | None = Field(None, min_length=1, description="where the measurements come from (required with measured)")
 
     @model_validator(mode="after")
-    def _cited(self) -> "ScalingEvidence":
+    def _cited(self) -> ScalingEvidence:
         if self.measured is not None and self.source is None:
             raise ValueError("source: say where the measurements come from (system, date, job or log)")
         return self
@@ -122,7 +122,7 @@ class Proposal(Strict):
     scaling: list[ScalingEvidence] = []
 
     @model_validator(mode="after")
-    def _start(self) -> "Proposal":
+    def _start(self) -> Proposal:
         start_month(self.start)
         names = [e.name for e in self.experiments]
         if dup := next((n for n in names if names.count(n) > 1), None):

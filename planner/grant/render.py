@@ -7,9 +7,9 @@ machine formats keep every digit. The method paragraph comes from planner.grant.
 
 from __future__ import annotations
 
+from planner.costing.scaling import scaling_columns, scaling_notes
 from planner.grant.method import justification
 from planner.report.output import Column, human, latex_escape, provenance_note, render_rows, to_csv, to_json
-from planner.costing.scaling import scaling_columns, scaling_notes
 
 
 def _nodes_text(r: dict) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from planner.report.output import human
 from planner.grant.programs import Program
+from planner.report.output import human
 
 CHECKPOINT_BYTES_PER_PARAM = 14.0  # bf16 weights + fp32 master + two Adam moments (Rajbhandari et al. 2020, ZeRO, arXiv 1910.02054 §3.1: 2 + 4 + 4 + 4 bytes; gradients are not saved; derived)
 HOURS_PER_MONTH = 8766.0 / 12  # mean Gregorian month, for TB-hours

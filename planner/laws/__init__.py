@@ -144,7 +144,7 @@ class Law(Entry):
     fitted: dict | None = Field(None, description="for laws written by `planner fit`: data span, intervals")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Law":
+    def _consistent(self) -> Law:
         if self.allocation is None and not isinstance(self.loss, ChinchillaLoss):
             raise ValueError("a law without `allocation` needs a chinchilla-form `loss` to derive it from")
         if isinstance(self.loss, ChinchillaLoss):

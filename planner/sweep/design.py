@@ -30,17 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.costing import cost
-from planner.costing import mfu
 from planner.catalog import Catalog, Cluster, Partition
-from planner.errors import PlannerError, located
+from planner.costing import cost, mfu
 from planner.costing.hardware import Hardware, hardware_costs, hardware_for
 from planner.costing.mfu_basis import benchmark_errors, check_dtype, mfu_many
 from planner.costing.runs import run_shape
+from planner.errors import PlannerError, located
 from planner.sweep.slurm import CONTROL, PLACEHOLDERS, check_path, round_up_time, unknown_placeholders
-from planner.sweep.spec import MANAGED, NAME_RE, ClipModel, Source, SweepSpec
-from planner.sweep.spec import load_spec, parse_spec  # noqa: F401  (the sweep API: load a spec, then design it)
-
+from planner.sweep.spec import MANAGED, NAME_RE, ClipModel, Source, SweepSpec, load_spec, parse_spec  # noqa: F401  (the sweep API: load a spec, then design it)
 
 # --- design -----------------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ class Isoflop(SpecModel):
     span: float = Field(4.0, gt=1)
 
     @model_validator(mode="after")
-    def _budgets_or_hours(self) -> "Isoflop":
+    def _budgets_or_hours(self) -> Isoflop:
         if (self.budgets is None) == (self.gpu_hours is None):
             raise ValueError("give budgets (FLOPs per IsoFLOP curve) or gpu_hours (what the whole sweep may cost), not both")
         if self.budgets is not None and self.model_fields_set & {"decades", "n_budgets"}:
@@ -72,7 +72,7 @@ class ClipModel(SpecModel):
         return {"name": data} if isinstance(data, str) else data
 
     @model_validator(mode="after")
-    def _both_or_neither(self) -> "ClipModel":
+    def _both_or_neither(self) -> ClipModel:
         if (self.params is None) != (self.gmacs_per_sample is None):
             raise ValueError("give both params and gmacs_per_sample, or neither to take them from the model catalog")
         return self
@@ -121,7 +121,7 @@ class SweepSpec(SpecModel):
     sweep: Annotated[Isoflop | Ladder | RunList | Samples, Field(discriminator="kind")]
 
     @model_validator(mode="after")
-    def _consistent(self) -> "SweepSpec":
+    def _consistent(self) -> SweepSpec:
         if self.law_file is not None and "law" in self.model_fields_set:
             raise ValueError("law_file: give law (a catalog name) or law_file, not both")
         if self.target_hours is not None and self.nodes != "auto":
