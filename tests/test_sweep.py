@@ -143,11 +143,11 @@ def test_every_manifest_row_equals_hardware_costs(tmp_path, catalog, capsys, bod
     for run_, row in zip(sw.runs, manifest_rows(tmp_path / "out")):
         hw, est = _hw_and_est(catalog, sw, run_, profile)
         costs = hardware_costs(float(row["flops"]), float(row["params"]), hw, catalog, est)
-        assert float(row["gpu_hours"]) == costs["gpu_hours"]
-        assert float(row["node_hours"]) == costs["node_hours"]
-        assert float(row["est_hours"]) == costs["wall_clock_hours"]
-        assert float(row["mfu"]) == costs["mfu"]
-        assert float(row["charge"]) == costs["charge"]["amount"]
+        assert float(row["gpu_hours"]) == costs.gpu_hours
+        assert float(row["node_hours"]) == costs.node_hours
+        assert float(row["est_hours"]) == costs.wall_clock_hours
+        assert float(row["mfu"]) == costs.mfu
+        assert float(row["charge"]) == costs.charge.amount
 
 
 def test_manifest_row_agrees_with_planner_plan(tmp_path, capsys):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict
+
 from planner.catalog import Accelerator, Catalog, Cluster
 from planner.costing import cost, mfu
 from planner.costing.mfu_basis import INTERVAL_LEVEL, mfu_for
@@ -61,26 +63,83 @@ def hardware_for(catalog: Catalog, cluster: str | None = None, accelerator: str 
     return Hardware(acc, cluster, dtype, peak, gpus, sources, tuple(warnings))
 
 
+class Charge(BaseModel):
+    """What the run costs in the cluster's accounting unit (core-h, node-h, GPU-h, ...)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    unit: str
+    amount: float
+    per_node_hour: float
+    status: str  # of the published units per node-hour
+    interval: tuple[float, float] | None = None
+
+    def record(self) -> dict:
+        out: dict = {"unit": self.unit, "amount": self.amount, "per_node_hour": self.per_node_hour, "status": self.status}
+        if self.interval is not None:
+            out["interval"] = list(self.interval)
+        return out
+
+
+class Costs(BaseModel):
+    """What a run's FLOPs cost on its hardware: hours, energy and charge, each hour and energy figure
+    with its interval at `interval_level` when the MFU estimate has out-of-sample errors. Without
+    hardware every field is None."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    accelerator: str | None = None
+    cluster: str | None = None
+    dtype: str | None = None
+    peak_flops_per_gpu: float | None = None
+    mfu: float | None = None
+    mfu_basis: str | None = None
+    goodput: float | None = None
+    gpus: int | None = None
+    nodes: int | None = None
+    gpu_hours: float | None = None
+    node_hours: float | None = None
+    wall_clock_hours: float | None = None
+    wall_clock_days: float | None = None
+    energy_kwh: float | None = None
+    energy_basis: str | None = None
+    facility_energy_kwh: float | None = None
+    co2_kg: float | None = None
+    site_basis: str | None = None
+    charge: Charge | None = None
+    mfu_kind: str | None = None
+    interval_level: float | None = None
+    gpu_hours_interval: tuple[float, float] | None = None
+    node_hours_interval: tuple[float, float] | None = None
+    wall_clock_hours_interval: tuple[float, float] | None = None
+    energy_kwh_interval: tuple[float, float] | None = None
+
+    def record(self) -> dict:
+        """The fields as a plain dict in declaration order (intervals as [low, high]): what JSON shows."""
+        out: dict = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, Charge):
+                value = value.record()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[name] = value
+        return out
+
+
 def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Catalog,
                    est: mfu.MfuEstimate | None = None, warnings: list[str] | None = None,
                    mfu_override: float | None = None, workload: str = "dense-lm", goodput: float = 1.0,
                    pue: float | None = None, grid_gco2_per_kwh: float | None = None, basis: str = "campaign",
-                   seq_len: float | None = None, stack: str | None = None) -> dict:
-    """GPU-hours, wall-clock, node-hours, energy and charge for `flops` on `hw` (None-filled without hardware).
+                   seq_len: float | None = None, stack: str | None = None) -> Costs:
+    """GPU-hours, wall-clock, node-hours, energy and charge for `flops` on `hw` (all None without hardware).
 
     The one place a run's hours are computed: `plan`, `sweep` and `grant` all call it.
     `goodput` (0-1] scales the MFU further: the campaign basis already includes what whole runs
     lose to restarts, evaluation and failures, so its default is 1. Every hour, energy and charge
-    comes with its interval at INTERVAL_LEVEL from the MFU estimate's out-of-sample errors. `pue` and `grid_gco2_per_kwh` override the
-    cluster's published values for the facility energy and the CO2 estimate."""
+    comes with its interval at INTERVAL_LEVEL from the MFU estimate's out-of-sample errors. `pue` and
+    `grid_gco2_per_kwh` override the cluster's published values for the facility energy and the CO2 estimate."""
     warnings = [] if warnings is None else warnings
-    keys = ("accelerator", "cluster", "dtype", "peak_flops_per_gpu", "mfu", "mfu_basis", "goodput", "gpus", "nodes",
-            "gpu_hours", "node_hours", "wall_clock_hours", "wall_clock_days", "energy_kwh", "energy_basis",
-            "facility_energy_kwh", "co2_kg", "site_basis", "charge", "mfu_kind", "interval_level", "gpu_hours_interval",
-            "node_hours_interval", "wall_clock_hours_interval", "energy_kwh_interval")
-    out = dict.fromkeys(keys)
     if hw is None:
-        return out
+        return Costs()
     est = est or mfu_for(hw, catalog, params, mfu_override, workload, basis, seq_len, stack)
     warnings.extend(hw.warnings)
     warnings.extend(est.warnings)
@@ -88,42 +147,35 @@ def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Ca
         warnings.append(f"goodput {goodput:g} is applied on top of the campaign-realised MFU, which already includes "
                         "the restarts, evaluation and failures of published runs")
     gh = float(cost.gpu_hours(flops, hw.peak, est.value)) / goodput
-    out.update(accelerator=hw.accelerator.name, cluster=hw.cluster.name if hw.cluster else None, dtype=hw.dtype,
-               peak_flops_per_gpu=hw.peak, mfu=est.value, mfu_basis=est.basis, goodput=goodput, gpus=hw.gpus,
-               gpu_hours=gh)
     wall = float(cost.wall_clock_hours(gh, hw.gpus)) if hw.gpus else None
-    out["wall_clock_hours"] = wall
-    out["wall_clock_days"] = wall / 24.0 if wall is not None else None
+    fields: dict = dict(accelerator=hw.accelerator.name, cluster=hw.cluster.name if hw.cluster else None, dtype=hw.dtype,
+                        peak_flops_per_gpu=hw.peak, mfu=est.value, mfu_basis=est.basis, goodput=goodput, gpus=hw.gpus,
+                        gpu_hours=gh, wall_clock_hours=wall, wall_clock_days=wall / 24.0 if wall is not None else None,
+                        mfu_kind=est.kind)
+    factors = est.interval_factors(INTERVAL_LEVEL)
+    charge = None
     if hw.cluster is not None:
         cl = hw.cluster
-        out["nodes"] = hw.nodes
         nh = float(cost.node_hours(wall, hw.nodes)) if wall is not None else gh / hw.gpus_per_node
-        out["node_hours"] = nh
-        out["energy_kwh"] = float(cost.energy_kwh(nh, cl.node_power_kw.value))
-        out["energy_basis"] = f"node-hours × {cl.node_power_kw.value:g} kW per node ({cl.status_of(cl.node_power_kw)})"
-        out.update(_site_energy(out["energy_kwh"], cl, pue, grid_gco2_per_kwh))
+        energy = float(cost.energy_kwh(nh, cl.node_power_kw.value))
+        fields.update(nodes=hw.nodes, node_hours=nh, energy_kwh=energy,
+                      energy_basis=f"node-hours × {cl.node_power_kw.value:g} kW per node ({cl.status_of(cl.node_power_kw)})",
+                      **_site_energy(energy, cl, pue, grid_gco2_per_kwh))
         acct = cl.accounting
-        out["charge"] = {
-            "unit": acct.unit,
-            "amount": nh * acct.units_per_node_hour.value,
-            "per_node_hour": acct.units_per_node_hour.value,
-            "status": cl.status_of(acct.units_per_node_hour),
-        }
+        amount = nh * acct.units_per_node_hour.value
+        charge = Charge(unit=acct.unit, amount=amount, per_node_hour=acct.units_per_node_hour.value,
+                        status=cl.status_of(acct.units_per_node_hour),
+                        interval=(amount * factors[0], amount * factors[1]) if factors is not None else None)
     else:
         tdp_kw = hw.accelerator.tdp_w.value / 1000.0
-        out["energy_kwh"] = gh * tdp_kw
-        out["energy_basis"] = f"GPU-hours × {tdp_kw:g} kW TDP (GPUs only; no host, network or PUE)"
-        out.update(_site_energy(out["energy_kwh"], None, pue, grid_gco2_per_kwh))
-    out["mfu_kind"] = est.kind
-    factors = est.interval_factors(INTERVAL_LEVEL)
+        fields.update(energy_kwh=gh * tdp_kw, energy_basis=f"GPU-hours × {tdp_kw:g} kW TDP (GPUs only; no host, network or PUE)",
+                      **_site_energy(gh * tdp_kw, None, pue, grid_gco2_per_kwh))
     if factors is not None:
-        out["interval_level"] = INTERVAL_LEVEL
+        fields["interval_level"] = INTERVAL_LEVEL
         for key in ("gpu_hours", "node_hours", "wall_clock_hours", "energy_kwh"):
-            if out[key] is not None:
-                out[f"{key}_interval"] = [out[key] * factors[0], out[key] * factors[1]]
-        if out["charge"] is not None:
-            out["charge"]["interval"] = [out["charge"]["amount"] * factors[0], out["charge"]["amount"] * factors[1]]
-    return out
+            if fields.get(key) is not None:
+                fields[f"{key}_interval"] = (fields[key] * factors[0], fields[key] * factors[1])
+    return Costs(charge=charge, **fields)
 
 
 def _site_energy(it_kwh: float, cluster: Cluster | None, pue: float | None, grid: float | None) -> dict:

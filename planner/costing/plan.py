@@ -266,7 +266,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
     if hw is not None:
         est = est or mfu_at(n)
     out.update(hardware_costs(flops, n, hw, catalog, est, warnings, req.mfu, workload=rs.workload, goodput=req.goodput,
-                              pue=req.pue, grid_gco2_per_kwh=req.grid_intensity))
+                              pue=req.pue, grid_gco2_per_kwh=req.grid_intensity).record())
     if budget_hw_flops is not None and est is not None:
         _budget_intervals(out, law, req, rs, est, budget_hw_flops)
     _law_intervals(out, law, req, kind, est if budget_hw_flops is not None else None)
@@ -369,7 +369,7 @@ def plan_clip(req: PlanRequest, catalog: Catalog, model) -> dict:
                  "budget": {"kind": "fixed", "value": None}}
     est = mfu_for(hw, catalog, model.params, req.mfu, "clip", req.mfu_basis, None, req.stack) if hw is not None else None
     out.update(hardware_costs(flops, model.params, hw, catalog, est, warnings, req.mfu, workload="clip", goodput=req.goodput,
-                              pue=req.pue, grid_gco2_per_kwh=req.grid_intensity))
+                              pue=req.pue, grid_gco2_per_kwh=req.grid_intensity).record())
     sources = {"flops_convention": cost.FLOPS_CONVENTIONS["clip"], "gmacs_per_sample": model.cite(model.gmacs_per_sample)}
     if hw is not None:
         sources.update(hw.sources)

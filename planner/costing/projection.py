@@ -37,7 +37,7 @@ def project(req: PlanRequest, catalog: Catalog) -> dict:
         if hw is not None:
             hw_flops = rs.flops(float(n), float(tokens[i]))
             est = mfu_for(hw, catalog, float(n), req.mfu, rs.workload, req.mfu_basis, rs.seq_len, req.stack)
-            costs = hardware_costs(hw_flops, float(n), hw, catalog, est, warnings, req.mfu, goodput=req.goodput)
+            costs = hardware_costs(hw_flops, float(n), hw, catalog, est, warnings, req.mfu, goodput=req.goodput).record()
             row.update({k: costs[k] for k in ("mfu", "goodput", "gpu_hours", "gpu_hours_interval", "node_hours",
                                               "wall_clock_days", "energy_kwh", "mfu_kind", "interval_level")})
             row["hardware_flops"] = hw_flops

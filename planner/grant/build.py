@@ -78,11 +78,11 @@ def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: in
                           "the proposal (e.g. mfu: 0.3)").replace("give --mfu", "set `mfu:` in the experiment or the proposal")) from None
     row["mfu_errors"] = est.errors
     runs = exp.runs
-    basis = c["mfu_basis"] if mfu is None else f"{mfu:g}, given in the {'experiment' if exp.mfu is not None else 'proposal'}"
-    row.update(flops=flops * runs, flops_convention=conv, mfu=c["mfu"], mfu_basis=basis, goodput=goodput,
-               nodes=exp.nodes, gpus_per_run=c["gpus"], wall_hours_per_run=c["wall_clock_hours"],
-               node_hours=c["node_hours"] * runs, gpu_hours=c["gpu_hours"] * runs, charge=c["charge"]["amount"] * runs,
-               run_gpu_hours=c["gpu_hours"], storage_params=(row["params"] or params) * runs)
+    basis = c.mfu_basis if mfu is None else f"{mfu:g}, given in the {'experiment' if exp.mfu is not None else 'proposal'}"
+    row.update(flops=flops * runs, flops_convention=conv, mfu=c.mfu, mfu_basis=basis, goodput=goodput,
+               nodes=exp.nodes, gpus_per_run=c.gpus, wall_hours_per_run=c.wall_clock_hours,
+               node_hours=c.node_hours * runs, gpu_hours=c.gpu_hours * runs, charge=c.charge.amount * runs,
+               run_gpu_hours=c.gpu_hours, storage_params=(row["params"] or params) * runs)
     return row
 
 

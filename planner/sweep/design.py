@@ -245,7 +245,7 @@ def _nodes_within(spec: SweepSpec, params: int, flops: float, nodes: int, cluste
     for _ in range(20):  # MFU falls slowly with GPU count: rescaling converges in a step or two
         hw = hardware_at(nodes)
         hours = hardware_costs(flops, float(params), hw, catalog, None, [], spec.mfu, basis=spec.mfu_basis,
-                               seq_len=spec.seq_len, stack=spec.stack)["wall_clock_hours"]
+                               seq_len=spec.seq_len, stack=spec.stack).wall_clock_hours
         if hours <= spec.target_hours or nodes >= cap:
             return nodes
         nodes = min(cap, max(nodes + 1, math.ceil(nodes * hours / spec.target_hours)))
@@ -345,9 +345,9 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
         for i, est in zip(idx, estimates):
             r = runs[i]
             c = hardware_costs(r.flops, float(r.params), hw, catalog, est, warnings)
-            r.gpus, r.mfu, r.gpu_hours, r.node_hours = c["gpus"], c["mfu"], c["gpu_hours"], c["node_hours"]
-            r.gpu_hours_low, r.gpu_hours_high = c["gpu_hours_interval"] or (r.gpu_hours, r.gpu_hours)
-            r.charge, r.est_hours = c["charge"]["amount"], c["wall_clock_hours"]
+            r.gpus, r.mfu, r.gpu_hours, r.node_hours = c.gpus, c.mfu, c.gpu_hours, c.node_hours
+            r.gpu_hours_low, r.gpu_hours_high = c.gpu_hours_interval or (r.gpu_hours, r.gpu_hours)
+            r.charge, r.est_hours = c.charge.amount, c.wall_clock_hours
             mfu_basis.add(est.basis)
             mfu_errors = est.errors
             need = r.est_hours * (1.0 + spec.time_margin) * 60.0  # minutes
