@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
+from typing import Literal, NamedTuple
 
 from planner.catalog import Accelerator, Catalog, Cluster
 from planner.costing import cost, mfu
@@ -63,10 +61,9 @@ def hardware_for(catalog: Catalog, cluster: str | None = None, accelerator: str 
     return Hardware(acc, cluster, dtype, peak, gpus, sources, tuple(warnings))
 
 
-class Charge(BaseModel):
+class Charge(NamedTuple):  # immutable and cheap: a 10,000-run sweep builds one per run
     """What the run costs in the cluster's accounting unit (core-h, node-h, GPU-h, ...)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     unit: str
     amount: float
     per_node_hour: float
@@ -80,12 +77,11 @@ class Charge(BaseModel):
         return out
 
 
-class Costs(BaseModel):
+class Costs(NamedTuple):
     """What a run's FLOPs cost on its hardware: hours, energy and charge, each hour and energy figure
     with its interval at `interval_level` when the MFU estimate has out-of-sample errors. Without
     hardware every field is None."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     accelerator: str | None = None
     cluster: str | None = None
     dtype: str | None = None
@@ -115,8 +111,7 @@ class Costs(BaseModel):
     def record(self) -> dict:
         """The fields as a plain dict in declaration order (intervals as [low, high]): what JSON shows."""
         out: dict = {}
-        for name in type(self).model_fields:
-            value = getattr(self, name)
+        for name, value in zip(self._fields, self, strict=True):
             if isinstance(value, Charge):
                 value = value.record()
             elif isinstance(value, tuple):
@@ -148,7 +143,7 @@ def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Ca
                         "the restarts, evaluation and failures of published runs")
     gh = float(cost.gpu_hours(flops, hw.peak, est.value)) / goodput
     wall = float(cost.wall_clock_hours(gh, hw.gpus)) if hw.gpus else None
-    fields: dict = dict(accelerator=hw.accelerator.name, cluster=hw.cluster.name if hw.cluster else None, dtype=hw.dtype,
+    values: dict = dict(accelerator=hw.accelerator.name, cluster=hw.cluster.name if hw.cluster else None, dtype=hw.dtype,
                         peak_flops_per_gpu=hw.peak, mfu=est.value, mfu_basis=est.basis, goodput=goodput, gpus=hw.gpus,
                         gpu_hours=gh, wall_clock_hours=wall, wall_clock_days=wall / 24.0 if wall is not None else None,
                         mfu_kind=est.kind)
@@ -158,7 +153,7 @@ def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Ca
         cl = hw.cluster
         nh = float(cost.node_hours(wall, hw.nodes)) if wall is not None else gh / hw.gpus_per_node
         energy = float(cost.energy_kwh(nh, cl.node_power_kw.value))
-        fields.update(nodes=hw.nodes, node_hours=nh, energy_kwh=energy,
+        values.update(nodes=hw.nodes, node_hours=nh, energy_kwh=energy,
                       energy_basis=f"node-hours × {cl.node_power_kw.value:g} kW per node ({cl.status_of(cl.node_power_kw)})",
                       **_site_energy(energy, cl, pue, grid_gco2_per_kwh))
         acct = cl.accounting
@@ -168,14 +163,14 @@ def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Ca
                         interval=(amount * factors[0], amount * factors[1]) if factors is not None else None)
     else:
         tdp_kw = hw.accelerator.tdp_w.value / 1000.0
-        fields.update(energy_kwh=gh * tdp_kw, energy_basis=f"GPU-hours × {tdp_kw:g} kW TDP (GPUs only; no host, network or PUE)",
+        values.update(energy_kwh=gh * tdp_kw, energy_basis=f"GPU-hours × {tdp_kw:g} kW TDP (GPUs only; no host, network or PUE)",
                       **_site_energy(gh * tdp_kw, None, pue, grid_gco2_per_kwh))
     if factors is not None:
-        fields["interval_level"] = INTERVAL_LEVEL
+        values["interval_level"] = INTERVAL_LEVEL
         for key in ("gpu_hours", "node_hours", "wall_clock_hours", "energy_kwh"):
-            if fields.get(key) is not None:
-                fields[f"{key}_interval"] = (fields[key] * factors[0], fields[key] * factors[1])
-    return Costs(charge=charge, **fields)
+            if values.get(key) is not None:
+                values[f"{key}_interval"] = (values[key] * factors[0], values[key] * factors[1])
+    return Costs(charge=charge, **values)
 
 
 def _site_energy(it_kwh: float, cluster: Cluster | None, pue: float | None, grid: float | None) -> dict:
