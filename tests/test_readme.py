@@ -1,14 +1,30 @@
-"""Every `$ planner ...` line in the README's console blocks runs and exits 0, so the docs never rot."""
+"""Every `$ planner ...` line of the README's and the docs' console blocks runs and exits 0, so the
+docs never rot.
 
+Commands run in-process from the repository root. Paths under /tmp in a command are moved into a
+directory of the test's own; a command that reads what another one writes (`plan --law-file` after
+`fit --out`) gets a copy of it from that command, run once per session (the fit takes seconds).
+"""
+
+import contextlib
+import io
+import os
 import re
 import shlex
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from cli_helpers import run
+from planner.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = Path(__file__).resolve().parent / "golden" / "readme"
+TMP = "<tmp>"  # a test's temporary directory, as the golden files write it
+REPO = "<repo>"  # the checkout's directory (a sweep's scripts cd to its spec's), as the golden files write it
+TMP_PATH = re.compile(r"/tmp/[\w.-]+")  # a fixed /tmp path in a documented command
+SMALL = 64 * 1024  # files an --out writes up to this size are compared by content
 
 
 def readme_commands(path: Path = ROOT / "README.md") -> list[str]:
@@ -25,6 +41,108 @@ def readme_commands(path: Path = ROOT / "README.md") -> list[str]:
     return commands
 
 
+DOCS = [ROOT / "examples" / "openclip" / "README.md", ROOT / "docs" / "memory.md", *sorted((ROOT / "docs" / "tutorials").glob("*.md"))]
+README = list(dict.fromkeys(readme_commands()))  # the first command is shown twice
+ALL = readme_commands() + [c for d in DOCS for c in readme_commands(d)]
+
+
+def out_path(command: str) -> str | None:
+    args = shlex.split(command)
+    return args[args.index("--out") + 1] if "--out" in args else None
+
+
+# a fixed /tmp path one documented command writes (--out) -> that command
+PRODUCERS = {out_path(c): c for c in ALL if out_path(c) and TMP_PATH.fullmatch(out_path(c))}
+
+
+# --- running a command ----------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    command: str  # as documented
+    code: int
+    out: str  # stdout, normalised (the temporary directory as <tmp>, the repository as <repo>)
+    err: str  # stderr, normalised
+    directory: Path  # where its /tmp paths went
+    files: dict[str, tuple[bool, str | None]] = field(default_factory=dict)  # written under --out: path -> (executable, small text or None)
+
+
+def invoke(args: list[str]) -> tuple[int, str, str]:
+    """The CLI in-process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exc:
+        main(args)
+    return exc.value.code, out.getvalue(), err.getvalue()
+
+
+def normalise(text: str, directory: Path) -> str:
+    """What varies between runs and checkouts, and nothing else: the temporary directory and the
+    repository's."""
+    for path, name in sorted([(str(directory), TMP), (str(ROOT), REPO)], key=lambda p: -len(p[0])):
+        text = text.replace(path, name)
+    return text
+
+
+def run_in(command: str, directory: Path, session: "Session") -> Result:
+    """Run a documented command from the repository root with its /tmp paths moved into `directory`;
+    a /tmp path another documented command writes is first copied there from that command's run."""
+    args = shlex.split(command)[1:]
+    for path in sorted({m.group() for a in args for m in TMP_PATH.finditer(a)} - {out_path(command)}):
+        assert path in PRODUCERS, f"`{command}` reads {path}, which no documented command writes"
+        made = session.run(PRODUCERS[path])
+        assert made.code == 0, made.err
+        source, target = made.directory / Path(path).name, directory / Path(path).name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
+    before = set(directory.rglob("*"))
+    args = [TMP_PATH.sub(lambda m: str(directory / Path(m.group()).name), a) for a in args]
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        code, out, err = invoke(args)
+    finally:
+        os.chdir(cwd)
+    result = Result(command, code, normalise(out, directory), normalise(err, directory), directory)
+    if out_path(command):
+        for path in sorted(set(directory.rglob("*")) - before):
+            name = path.relative_to(directory).as_posix()
+            if path.is_dir():
+                result.files[name + "/"] = (False, None)
+                continue
+            text = None
+            if path.stat().st_size <= SMALL:
+                with contextlib.suppress(UnicodeDecodeError):
+                    text = normalise(path.read_text(encoding="utf-8"), directory)
+            result.files[name] = (os.access(path, os.X_OK), text)
+    return result
+
+
+class Session:
+    """Commands run once per session, each in a directory of its own: what a later command reads
+    (the fit's law file)."""
+
+    def __init__(self, factory: pytest.TempPathFactory):
+        self.factory, self.done = factory, {}
+
+    def run(self, command: str) -> Result:
+        if command not in self.done:
+            self.done[command] = run_in(command, self.factory.mktemp("readme"), self)
+        return self.done[command]
+
+
+@pytest.fixture(scope="session")
+def session(tmp_path_factory) -> Session:
+    return Session(tmp_path_factory)
+
+
+def run_documented(command: str, tmp_path: Path, session: Session) -> Result:
+    """In the test's own directory, except a command whose output another one reads: once a session."""
+    return session.run(command) if command in PRODUCERS.values() else run_in(command, tmp_path, session)
+
+
+# --- every documented command runs ----------------------------------------------------------------
+
+
 def test_readme_starts_with_the_two_commands():
     lines = (ROOT / "README.md").read_text().splitlines()
     block = lines[lines.index("```console") + 1: lines.index("```console") + 3]
@@ -32,12 +150,18 @@ def test_readme_starts_with_the_two_commands():
     assert block[1] == "$ pip install '.[test]' && pytest"
 
 
-DOCS = [ROOT / "examples" / "openclip" / "README.md", ROOT / "docs" / "memory.md", *sorted((ROOT / "docs" / "tutorials").glob("*.md"))]
+@pytest.mark.parametrize("command", ALL)
+def test_readme_command_runs(command, tmp_path, session):
+    result = run_documented(command, tmp_path, session)
+    assert result.code == 0, result.err
+    assert result.out.strip() or "--out" in command
 
 
-@pytest.mark.parametrize("command", readme_commands() + [c for d in DOCS for c in readme_commands(d)])
-def test_readme_command_runs(command, capsys, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    code, out, err = run(shlex.split(command)[1:], capsys)
-    assert code == 0, err
-    assert out.strip() or "--out" in command
+def test_tmp_paths_are_the_tests_own(tmp_path, session):
+    """No documented command writes or reads a fixed /tmp path when the tests run it."""
+    result = run_in(next(c for c in README if "--law-file" in c), tmp_path, session)
+    assert result.code == 0, result.err
+    assert [p.name for p in tmp_path.iterdir()] == ["epoch-refit.yaml"]  # the README's fit's, copied here
+    assert "/tmp/" not in (result.out + result.err).replace(TMP, "")
+    sweep = run_in(next(c for c in README if c.startswith("planner sweep")), tmp_path, session)
+    assert sweep.files and "/tmp/" not in (sweep.out + sweep.err).replace(TMP, "")
