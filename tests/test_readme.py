@@ -1,5 +1,11 @@
-"""Every `$ planner ...` line of the README's and the docs' console blocks runs and exits 0, so the
-docs never rot.
+"""The README and the docs stay true.
+
+- Every `$ planner ...` line of their console blocks runs and exits 0, so the docs never rot.
+- Every README command prints exactly what tests/golden/readme/ holds (stdout, and the files an
+  `--out` writes; only the temporary and the repository's directories are normalised), so a
+  refactor that must not change behaviour can show that it did not. After a deliberate change of
+  an output, regenerate with PLANNER_REGEN_GOLDEN=1 pytest tests/test_readme.py -k golden, and
+  review the diff.
 
 Commands run in-process from the repository root. Paths under /tmp in a command are moved into a
 directory of the test's own; a command that reads what another one writes (`plan --law-file` after
@@ -7,6 +13,8 @@ directory of the test's own; a command that reads what another one writes (`plan
 """
 
 import contextlib
+import difflib
+import hashlib
 import io
 import os
 import re
@@ -165,3 +173,51 @@ def test_tmp_paths_are_the_tests_own(tmp_path, session):
     assert "/tmp/" not in (result.out + result.err).replace(TMP, "")
     sweep = run_in(next(c for c in README if c.startswith("planner sweep")), tmp_path, session)
     assert sweep.files and "/tmp/" not in (sweep.out + sweep.err).replace(TMP, "")
+
+
+# --- golden outputs of the README's commands ------------------------------------------------------
+
+
+def golden_name(command: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", command.removeprefix("planner ").lower()).strip("-")[:60].rstrip("-")
+    return f"{slug}-{hashlib.sha256(command.encode()).hexdigest()[:8]}.txt"
+
+
+def golden_text(result: Result) -> str:
+    text = f"$ {result.command}\n{result.out}"
+    if result.files:
+        text += f"\n=== files written under {TMP} ===\n"
+        text += "".join(f"{name}{' (executable)' if x else ''}\n" for name, (x, _) in result.files.items())
+        for name, (_, content) in result.files.items():
+            if content is not None:
+                text += f"\n=== {name} ===\n{content}"
+    return text
+
+
+@pytest.mark.parametrize("command", README)
+def test_readme_golden_output(command, tmp_path, session):
+    """Byte for byte as tests/golden/readme/<command>.txt: the command, its stdout, and for --out the
+    files written and the content of the small text ones (the temporary directory as <tmp>, the
+    repository as <repo>)."""
+    result = run_documented(command, tmp_path, session)
+    assert result.code == 0, result.err
+    text, path = golden_text(result), GOLDEN / golden_name(command)
+    if os.environ.get("PLANNER_REGEN_GOLDEN"):
+        GOLDEN.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert path.is_file(), f"no golden file {path.name}: PLANNER_REGEN_GOLDEN=1 pytest tests/test_readme.py -k golden"
+    golden = path.read_text()
+    diff = "".join(list(difflib.unified_diff(golden.splitlines(True), text.splitlines(True), path.name, "now", n=1))[:80])
+    assert text == golden, f"`{command}` no longer prints tests/golden/readme/{path.name}:\n{diff}"
+
+
+def test_readme_golden_files_are_the_readmes_commands():
+    """One golden file per README command, none left over from a command the README dropped."""
+    expected = {golden_name(c) for c in README}
+    stale = {p.name for p in GOLDEN.glob("*.txt")} - expected
+    if os.environ.get("PLANNER_REGEN_GOLDEN"):
+        for name in stale:
+            (GOLDEN / name).unlink()
+        stale = set()
+    assert not stale, f"golden files of no README command: {sorted(stale)}"
+    assert len(expected) == len(README)
