@@ -32,9 +32,9 @@ def test_hours_are_linear_and_consistent(catalog, c, mfu, nodes):
     # 6ND: with attention the FLOPs per 6ND vary with the model size the budget buys
     one = make_plan(PlanRequest(flops=c, cluster="juwels-booster", nodes=nodes, mfu=mfu, flops_convention="6ND"), catalog)
     two = make_plan(PlanRequest(flops=2 * c, cluster="juwels-booster", nodes=nodes, mfu=mfu, flops_convention="6ND"), catalog)
-    assert two["gpu_hours"] == pytest.approx(2 * one["gpu_hours"], rel=1e-9)
-    assert one["gpu_hours"] == pytest.approx(one["wall_clock_hours"] * one["gpus"], rel=1e-12)
-    assert one["node_hours"] == pytest.approx(one["gpu_hours"] / 4, rel=1e-12)
+    assert two.costs.gpu_hours == pytest.approx(2 * one.costs.gpu_hours, rel=1e-9)
+    assert one.costs.gpu_hours == pytest.approx(one.costs.wall_clock_hours * one.costs.gpus, rel=1e-12)
+    assert one.costs.node_hours == pytest.approx(one.costs.gpu_hours / 4, rel=1e-12)
 
 
 bad_numbers = st.one_of(

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from planner.cli import NodeCount, Number, NumberList, catalog_from, cli, complete_names, mfu_basis_options, output_options, progress
 from planner.report.output import Column, provenance_note, render_record, render_rows
+
+if TYPE_CHECKING:
+    from planner.costing.results import Plan
 
 PLAN_FIELDS = [
     Column("model", "model"),
@@ -92,27 +97,27 @@ def goodput_notes(result: dict) -> list[str]:
     return notes
 
 
-def plan_notes(result: dict) -> list[str]:
-    notes = [f"FLOPs convention: {result['sources']['flops_convention']}"]
-    if result.get("law"):
-        notes.append(f"law: {result['law']} — {result['law_form']}")
-    if result.get("shape_basis"):
-        notes.append(f"attention FLOPs: {result['shape_basis']}")
-    if result.get("mfu_basis"):
-        notes.append(f"MFU: {result['mfu_basis']}")
-    notes += goodput_notes(result)
-    if result.get("law_interval_basis"):
-        notes.append(f"law ranges: {result['interval_level']:.0%} of {result['law_interval_basis']}")
-    if result.get("energy_basis"):
-        notes.append(f"energy: {result['energy_basis']}" + (f"; {result['site_basis']}" if result.get("site_basis") else
-                                                             "; no PUE or grid intensity known (--pue, --grid-intensity)"))
-    if result.get("charge"):
-        ch = result["charge"]
-        notes.append(f"charge: {ch['per_node_hour']:g} {ch['unit']} per node-hour ({ch['status']})")
-    if result.get("gpus") is None and result.get("gpu_hours") is not None:
+def plan_notes(plan: Plan) -> list[str]:
+    c = plan.costs
+    notes = [f"FLOPs convention: {plan.sources['flops_convention']}"]
+    if plan.law:
+        notes.append(f"law: {plan.law} — {plan.law_form}")
+    if plan.shape_basis:
+        notes.append(f"attention FLOPs: {plan.shape_basis}")
+    if c.mfu_basis:
+        notes.append(f"MFU: {c.mfu_basis}")
+    notes += goodput_notes(plan.record())
+    if plan.law_interval_basis:
+        notes.append(f"law ranges: {plan.interval_level:.0%} of {plan.law_interval_basis}")
+    if c.energy_basis:
+        notes.append(f"energy: {c.energy_basis}" + (f"; {c.site_basis}" if c.site_basis else
+                                                    "; no PUE or grid intensity known (--pue, --grid-intensity)"))
+    if c.charge:
+        notes.append(f"charge: {c.charge.per_node_hour:g} {c.charge.unit} per node-hour ({c.charge.status})")
+    if c.gpus is None and c.gpu_hours is not None:
         notes.append("wall-clock: give --gpus or --nodes (or --nodes all)")
-    notes += [f"warning: {w}" for w in result["warnings"]]
-    return notes + provenance_note(result.get("provenance"))
+    notes += [f"warning: {w}" for w in plan.warnings]
+    return notes + provenance_note(plan.provenance)
 
 
 @cli.command(epilog="""\b
@@ -195,4 +200,4 @@ def plan(ctx, fmt, **options):
         columns = [c for c in PROJECTION_COLUMNS if any(r.get(c.key) is not None for r in result["rows"])]
         return render_rows(result["rows"], columns, fmt, notes, data=result)
     result = make_plan(request, catalog)
-    return render_record(result, PLAN_FIELDS, fmt, plan_notes(result))
+    return render_record(result.record(), PLAN_FIELDS, fmt, plan_notes(result))

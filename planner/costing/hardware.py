@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, NamedTuple
 
 from planner.catalog import Accelerator, Catalog, Cluster
@@ -194,7 +194,26 @@ def _site_energy(it_kwh: float, cluster: Cluster | None, pue: float | None, grid
     return {"facility_energy_kwh": facility, "co2_kg": co2, "site_basis": "; ".join(parts) or None}
 
 
-def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[str], seq_len: int | None = None) -> dict | None:
+@dataclass(frozen=True)
+class MemoryFit:
+    """Whether the model fits: the fewest nodes (or GPUs) that hold it, and the layout on the count asked for."""
+
+    unit: str  # "nodes" on a cluster, "GPUs" on a bare accelerator
+    min: int | None  # None: no count searched holds it
+    min_layout: str | None
+    layout: str | None = None  # the rest: only when a GPU count was given
+    fits: bool | None = None
+    per_gpu_gib: float | None = None
+    usable_gib: float | None = None
+
+    def record(self) -> dict:
+        out: dict = {"unit": self.unit, "min": self.min, "min_layout": self.min_layout}
+        if self.layout is not None:
+            out.update(layout=self.layout, fits=self.fits, per_gpu_gib=self.per_gpu_gib, usable_gib=self.usable_gib)
+        return out
+
+
+def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[str], seq_len: int | None = None) -> MemoryFit | None:
     """Minimum nodes (or GPUs) that hold the model for training, and whether the requested count does.
 
     `model` is a catalog model or a bare parameter count (then an assumed shape, which the notes state).
@@ -212,14 +231,13 @@ def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[st
         warnings.append(f"memory not checked: {exc.message}")
         return None
     unit = "nodes" if hw.cluster else "GPUs"
-    out = {"unit": unit, "min": smallest.units if smallest else None,
-           "min_layout": smallest.layout.describe() if smallest else None}
+    fit = MemoryFit(unit, smallest.units if smallest else None, smallest.layout.describe() if smallest else None)
     if smallest is None:
         where = f"all {int(hw.cluster.nodes.value)} nodes of {hw.cluster.name}" if hw.cluster and hw.cluster.nodes else "any count searched"
         warnings.append(f"the model does not fit in GPU memory on {where} with the layouts searched (planner memory)")
     if chosen is not None:
         br = chosen.breakdown
-        out.update(layout=chosen.layout.describe(), fits=br.fits, per_gpu_gib=br.total / GIB, usable_gib=br.usable / GIB)
+        fit = replace(fit, layout=chosen.layout.describe(), fits=br.fits, per_gpu_gib=br.total / GIB, usable_gib=br.usable / GIB)
         if br.fits and chosen.layout.recompute == "full":
             easier = f"; selective recompute fits from {smallest.units} {unit}" if smallest and smallest.layout.recompute != "full" else ""
             warnings.append(f"on {hw.gpus} GPUs only full activation recompute fits: it repeats the forward pass "
@@ -229,4 +247,4 @@ def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[st
             need = f"; at least {smallest.units} {unit} do" if smallest else ""
             warnings.append(f"the requested {hw.gpus} GPUs cannot hold the model: the leanest layout ({chosen.layout.describe()}) "
                             f"needs {br.total / GIB:.1f} GiB per GPU, {br.usable / GIB:.1f} GiB usable{need}")
-    return out
+    return fit

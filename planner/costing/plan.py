@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from planner.catalog import Catalog
 from planner.costing import cost, mfu
-from planner.costing.hardware import Hardware, hardware_costs, hardware_for, memory_check
+from planner.costing.hardware import Costs, Hardware, hardware_costs, hardware_for, memory_check
 from planner.costing.intervals import INTERVAL_LEVEL
 from planner.costing.mfu_basis import mfu_for
+from planner.costing.results import Budget, DataConstrained, Inference, Plan
 from planner.costing.runs import RunShape, run_shape
 from planner.errors import PlannerError
 from planner.laws import Law, allocate, law_draw_intervals
@@ -130,7 +131,7 @@ def resolve_hardware(req: PlanRequest, catalog: Catalog) -> Hardware | None:
 # --- the chain ----------------------------------------------------------------------------------
 
 
-def _allocate(law: Law, flops: float, req: PlanRequest, target_loss: float | None = None) -> tuple[float, float, dict]:
+def _allocate(law: Law, flops: float, req: PlanRequest, target_loss: float | None = None) -> tuple[float, float, Inference | None]:
     """(N, D) for compute C, honouring --unique-tokens and --inference-tokens."""
     if req.inference_tokens is not None:
         chin_n, chin_d = (float(x) for x in law.allocate(flops))
@@ -140,25 +141,17 @@ def _allocate(law: Law, flops: float, req: PlanRequest, target_loss: float | Non
         n, d = allocate.inference_aware(law, float(loss), req.inference_tokens)
         chin_total = 6 * chin_n * chin_d + 2 * chin_n * req.inference_tokens
         total = 6 * n * d + 2 * n * req.inference_tokens
-        extra = {
-            "inference": {
-                "inference_tokens": req.inference_tokens,
-                "inference_flops": 2 * n * req.inference_tokens,
-                "total_flops": total,
-                "equal_loss": float(loss),
-                "compute_optimal_params": chin_n,
-                "compute_optimal_tokens": chin_d,
-                "compute_optimal_total_flops": chin_total,
-                "total_flops_saved": 1 - total / chin_total,
-                "method": "Sardana et al. 2024: minimise 6·N·D_train + 2·N·D_inference at equal loss",
-            }
-        }
-        return n, d, extra
+        inference = Inference(inference_tokens=req.inference_tokens, inference_flops=2 * n * req.inference_tokens,
+                              total_flops=total, equal_loss=float(loss), compute_optimal_params=chin_n,
+                              compute_optimal_tokens=chin_d, compute_optimal_total_flops=chin_total,
+                              total_flops_saved=1 - total / chin_total,
+                              method="Sardana et al. 2024: minimise 6·N·D_train + 2·N·D_inference at equal loss")
+        return n, d, inference
     if req.unique_tokens is not None:
         n, d = allocate.numeric_optimum(law, flops, req.unique_tokens)
-        return n, d, {}
+        return n, d, None
     n, d = law.allocate(flops)
-    return float(n), float(d), {}
+    return float(n), float(d), None
 
 
 def _budget_gpu_hours(req: PlanRequest, hw: Hardware) -> float:
@@ -194,7 +187,7 @@ def _apply_model(req: PlanRequest, catalog: Catalog):
     return model, req.model_copy(update={"params": [model.active_params], "model": None})
 
 
-def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
+def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
     model = None
     if req.model is not None:
         model, req = _apply_model(req, catalog)
@@ -205,7 +198,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
     rs = run_shape(model, req.seq_len, req.flops_convention)
     kind = req.budget_kind
     est: mfu.MfuEstimate | None = None
-    extra: dict = {}
+    inference: Inference | None = None
     budget_value = getattr(req, kind, None) if kind in BUDGETS else None
     budget_hw_flops = None
 
@@ -219,19 +212,19 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
         for _ in range(100):
             est = mfu_at(n)
             budget_hw_flops = float(cost.flops_from_gpu_hours(hours, hw.peak, est.value)) * req.goodput
-            n_next, d, extra = _allocate(law, budget_hw_flops * rs.law_share(n), req)
+            n_next, d, inference = _allocate(law, budget_hw_flops * rs.law_share(n), req)
             if abs(n_next / n - 1.0) < 1e-12:
                 break
             n = n_next
         n = n_next
         budget_value = req.gpu_hours or req.node_hours or req.days
     elif kind == "flops":
-        n, d, extra = _allocate(law, req.flops, req)
+        n, d, inference = _allocate(law, req.flops, req)
     elif kind == "target_loss":
         if req.inference_tokens is not None:
-            n, d, extra = _allocate(law, float(law.flops_for_loss(req.target_loss)), req, req.target_loss)
+            n, d, inference = _allocate(law, float(law.flops_for_loss(req.target_loss)), req, req.target_loss)
         else:
-            n, d, extra = _allocate(law, float(law.flops_for_loss(req.target_loss)), req)
+            n, d, inference = _allocate(law, float(law.flops_for_loss(req.target_loss)), req)
     elif kind == "fixed":
         n, d = req.params[0], req.tokens
     else:  # compute-optimal tokens for a given size
@@ -246,45 +239,29 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
     flops = rs.flops(n, d)
     convention = rs.convention
 
-    out: dict = {
-        "params": n,
-        "tokens": d,
-        "tokens_per_param": d / n,
-        "flops": flops,
-        "flops_convention": convention,
-        "seq_len": rs.seq_len if convention in cost.ATTENTION_CONVENTIONS else None,
-        "shape_basis": rs.note if convention in cost.ATTENTION_CONVENTIONS else None,
-        "flops_6nd": law_flops,
-        "flops_gopher_units": law_flops / cost.GOPHER_FLOPS,  # Hoffmann et al.'s unit is law compute, 6ND
-        "predicted_loss": _loss(law, n, d, req.unique_tokens),
-        "law": law.name,
-        "law_form": law.form,
-        "params_counted": law.params_counted,
-        "budget": {"kind": kind, "value": budget_value},
-    }
     warnings: list[str] = []
     if hw is not None:
         est = est or mfu_at(n)
-    out.update(hardware_costs(flops, n, hw, catalog, est, warnings, req.mfu, workload=rs.workload, goodput=req.goodput,
-                              pue=req.pue, grid_gco2_per_kwh=req.grid_intensity).record())
+    costs = hardware_costs(flops, n, hw, catalog, est, warnings, req.mfu, workload=rs.workload, goodput=req.goodput,
+                           pue=req.pue, grid_gco2_per_kwh=req.grid_intensity)
+    ranges: dict = {"interval_level": costs.interval_level}
     if budget_hw_flops is not None and est is not None:
-        _budget_intervals(out, law, req, rs, est, budget_hw_flops)
-    _law_intervals(out, law, req, kind, est if budget_hw_flops is not None else None)
-    out["memory"] = memory_check(model if model is not None else n, hw, catalog, warnings, req.seq_len)
+        costs, budget_ranges = _budget_intervals(costs, law, req, rs, est, budget_hw_flops, n)
+        ranges.update(budget_ranges)
+    ranges.update(_law_intervals(n, d, law_flops, law, req, kind, est if budget_hw_flops is not None else None,
+                                 ranges["interval_level"]))
+    memory = memory_check(model if model is not None else n, hw, catalog, warnings, req.seq_len)
+    data_constrained = None
     if req.unique_tokens is not None:
         n_eff, d_eff = law.effective(n, d, req.unique_tokens)
-        out["data_constrained"] = {
-            "unique_tokens": req.unique_tokens,
-            "epochs": d / req.unique_tokens,
-            "effective_tokens": float(d_eff),
-            "effective_params": float(n_eff),
-            "method": "Muennighoff et al. 2023: repeated tokens decay with R_D* = "
-            f"{law.data_constrained.R_D_star.value:g}, excess parameters with R_N* = {law.data_constrained.R_N_star.value:g}",
-        }
-    out.update(extra)
-    if "inference" in extra and kind in ("gpu_hours", "node_hours", "days", "flops"):
+        data_constrained = DataConstrained(
+            unique_tokens=req.unique_tokens, epochs=d / req.unique_tokens, effective_tokens=float(d_eff),
+            effective_params=float(n_eff),
+            method="Muennighoff et al. 2023: repeated tokens decay with R_D* = "
+            f"{law.data_constrained.R_D_star.value:g}, excess parameters with R_N* = {law.data_constrained.R_N_star.value:g}")
+    if inference is not None and kind in ("gpu_hours", "node_hours", "days", "flops"):
         warnings.append(
-            f"inference-aware sizing trains longer than the budget: training needs {flops / _budget_flops(out, req, hw):.3g}x "
+            f"inference-aware sizing trains longer than the budget: training needs {flops / _budget_flops(req, hw, costs.mfu):.3g}x "
             "the budget's FLOPs to match the compute-optimal loss"
         )
     ext = law.extrapolation(law_flops)
@@ -302,60 +279,71 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> dict:
         sources.update(hw.sources)
     if est is not None and est.sources:
         sources["mfu"] = "; ".join(est.sources)
-    out["sources"] = sources
-    out["warnings"] = warnings
-    out["provenance"] = catalog.provenance()
-    return require_finite(out)
+    attention = convention in cost.ATTENTION_CONVENTIONS
+    return _checked(Plan(
+        params=n, tokens=d, flops=flops, flops_convention=convention, flops_gopher_units=law_flops / cost.GOPHER_FLOPS,
+        predicted_loss=_loss(law, n, d, req.unique_tokens), law=law.name, budget=Budget(kind, budget_value), costs=costs,
+        sources=sources, warnings=tuple(warnings), provenance=catalog.provenance(), tokens_per_param=d / n,
+        seq_len=rs.seq_len if attention else None, shape_basis=rs.note if attention else None, flops_6nd=law_flops,
+        law_form=law.form, params_counted=law.params_counted, memory=memory, data_constrained=data_constrained,
+        inference=inference, **ranges))
 
 
-def _budget_intervals(out: dict, law: Law, req: PlanRequest, rs: RunShape, est: mfu.MfuEstimate,
-                      budget_hw_flops: float) -> None:
+def _budget_intervals(costs: Costs, law: Law, req: PlanRequest, rs: RunShape, est: mfu.MfuEstimate,
+                      budget_hw_flops: float, params: float) -> tuple[Costs, dict]:
     """A budget in hours fixes the hours: the throughput uncertainty moves into the compute the
     budget buys, and through the law into the model size and tokens."""
-    for key in ("gpu_hours", "node_hours", "wall_clock_hours", "energy_kwh"):
-        out[f"{key}_interval"] = None
-    if out.get("charge"):
-        out["charge"].pop("interval", None)
-    factors = est.interval_factors(out["interval_level"] or INTERVAL_LEVEL)
+    costs = costs._replace(gpu_hours_interval=None, node_hours_interval=None, wall_clock_hours_interval=None,
+                           energy_kwh_interval=None, charge=costs.charge._replace(interval=None) if costs.charge else None)
+    factors = est.interval_factors(costs.interval_level or INTERVAL_LEVEL)
     if factors is None or req.inference_tokens is not None:
-        return
-    share = rs.law_share(out["params"])
-    bounds = [budget_hw_flops / f for f in (factors[1], factors[0])]  # costlier than estimated -> less compute
+        return costs, {}
+    share = rs.law_share(params)
+    bounds = (budget_hw_flops / factors[1], budget_hw_flops / factors[0])  # costlier than estimated -> less compute
     alloc = [_allocate(law, c * share, req)[:2] for c in bounds]
-    out["flops_interval"] = bounds
-    out["params_interval"] = [alloc[0][0], alloc[1][0]]
-    out["tokens_interval"] = [alloc[0][1], alloc[1][1]]
+    return costs, {"flops_interval": bounds, "params_interval": (alloc[0][0], alloc[1][0]),
+                   "tokens_interval": (alloc[0][1], alloc[1][1])}
 
 
-def _law_intervals(out: dict, law: Law, req: PlanRequest, kind: str, throughput_est: mfu.MfuEstimate | None) -> None:
+def _law_intervals(params: float, tokens: float, flops_6nd: float, law: Law, req: PlanRequest, kind: str,
+                   throughput_est: mfu.MfuEstimate | None, level: float | None) -> dict:
     """Intervals from a fitted law's bootstrap draws (none for data-constrained, inference-aware or
     target-loss plans, whose allocation the draws do not describe)."""
     if req.unique_tokens is not None or req.inference_tokens is not None or kind == "target_loss":
-        return
-    level = out.get("interval_level") or INTERVAL_LEVEL
+        return {}
+    level = level or INTERVAL_LEVEL
     errors = throughput_est.errors if throughput_est is not None else None
-    found = law_draw_intervals(law, out["params"], out["tokens"], out["flops_6nd"], kind in ("fixed", "params"), errors, level)
-    if found:
-        out.update(found)
-        out["interval_level"] = level
+    found = law_draw_intervals(law, params, tokens, flops_6nd, kind in ("fixed", "params"), errors, level)
+    if not found:
+        return {}
+    ranges = {key: tuple(value) if isinstance(value, list) else value for key, value in found.items()}
+    return {**ranges, "interval_level": level}
 
 
-def require_finite(out: dict) -> dict:
+def require_finite(values: dict) -> dict:
     """Refuse answers the arithmetic could not represent (inputs far outside any physical range)."""
     for key in ("params", "tokens", "flops", "gpu_hours", "node_hours", "wall_clock_hours", "energy_kwh", "predicted_loss"):
-        value = out.get(key)
+        value = values.get(key)
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise PlannerError(f"the inputs give {key} = {value}: outside the range this plan can represent")
-    return out
+    return values
 
 
-def _budget_flops(out: dict, req: PlanRequest, hw: Hardware | None) -> float:
+def _checked(plan: Plan) -> Plan:
+    c = plan.costs
+    require_finite({"params": plan.params, "tokens": plan.tokens, "flops": plan.flops, "gpu_hours": c.gpu_hours,
+                    "node_hours": c.node_hours, "wall_clock_hours": c.wall_clock_hours, "energy_kwh": c.energy_kwh,
+                    "predicted_loss": plan.predicted_loss})
+    return plan
+
+
+def _budget_flops(req: PlanRequest, hw: Hardware | None, mfu_value: float | None) -> float:
     if req.flops is not None:
         return req.flops
-    return float(cost.flops_from_gpu_hours(_budget_gpu_hours(req, hw), hw.peak, out["mfu"])) * req.goodput
+    return float(cost.flops_from_gpu_hours(_budget_gpu_hours(req, hw), hw.peak, mfu_value)) * req.goodput
 
 
-def plan_clip(req: PlanRequest, catalog: Catalog, model) -> dict:
+def plan_clip(req: PlanRequest, catalog: Catalog, model) -> Plan:
     """The cost of a CLIP run: 6 × GMACs per sample × samples, at the CLIP MFU profile."""
     hw = resolve_hardware(req, catalog)
     macs = model.gmacs_per_sample.value * 1e9
@@ -363,22 +351,19 @@ def plan_clip(req: PlanRequest, catalog: Catalog, model) -> dict:
     warnings: list[str] = []
     if req.seq_len is not None:
         warnings.append("a sequence length does not apply to a CLIP run (its FLOPs are 6 × GMACs per sample × samples)")
-    out: dict = {"model": model.name, "params": model.params, "samples": req.samples, "tokens": None,
-                 "gmacs_per_sample": model.gmacs_per_sample.value, "flops": flops, "flops_convention": "clip",
-                 "flops_gopher_units": flops / cost.GOPHER_FLOPS, "predicted_loss": None, "law": None,
-                 "budget": {"kind": "fixed", "value": None}}
     est = mfu_for(hw, catalog, model.params, req.mfu, "clip", req.mfu_basis, None, req.stack) if hw is not None else None
-    out.update(hardware_costs(flops, model.params, hw, catalog, est, warnings, req.mfu, workload="clip", goodput=req.goodput,
-                              pue=req.pue, grid_gco2_per_kwh=req.grid_intensity).record())
+    costs = hardware_costs(flops, model.params, hw, catalog, est, warnings, req.mfu, workload="clip", goodput=req.goodput,
+                           pue=req.pue, grid_gco2_per_kwh=req.grid_intensity)
     sources = {"flops_convention": cost.FLOPS_CONVENTIONS["clip"], "gmacs_per_sample": model.cite(model.gmacs_per_sample)}
     if hw is not None:
         sources.update(hw.sources)
         if est is not None and est.sources:
             sources["mfu"] = "; ".join(est.sources)
-    out["sources"] = sources
-    out["warnings"] = list(dict.fromkeys(warnings))
-    out["provenance"] = catalog.provenance()
-    return require_finite(out)
+    return _checked(Plan(
+        params=model.params, tokens=None, flops=flops, flops_convention="clip", flops_gopher_units=flops / cost.GOPHER_FLOPS,
+        predicted_loss=None, law=None, budget=Budget("fixed", None), costs=costs, sources=sources,
+        warnings=tuple(dict.fromkeys(warnings)), provenance=catalog.provenance(), interval_level=costs.interval_level,
+        model=model.name, samples=req.samples, gmacs_per_sample=model.gmacs_per_sample.value))
 
 
 def _loss(law: Law, n: float, d: float, unique_tokens: float | None) -> float | None:

@@ -68,20 +68,22 @@ def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] |
         raise PlannerError("measured: two measurements for the same node count; give one (e.g. the median)")
 
     plans = [make_plan(base.model_copy(update={"nodes": n}), catalog) for n in counts]
-    unit = "samples" if plans[0].get("samples") else "tokens"
-    items = plans[0].get("samples") or plans[0]["tokens"]
-    flops_per_item = plans[0]["flops"] / items
+    unit = "samples" if plans[0].samples else "tokens"
+    items = plans[0].samples or plans[0].tokens
+    flops_per_item = plans[0].flops / items
     by_nodes = {m.nodes: m.throughput for m in measured}
     rows = []
     for n, plan in zip(counts, plans):
-        memory = plan.get("memory") or {}
-        throughput = items / (plan["wall_clock_hours"] * 3600.0)
-        row = {"nodes": n, "gpus": plan["gpus"], "fits": memory.get("fits"), "layout": memory.get("layout"),
-               "mfu": plan["mfu"], "wall_hours_interval": plan.get("wall_clock_hours_interval"), "throughput": throughput, "wall_hours": plan["wall_clock_hours"],
+        c = plan.costs
+        throughput = items / (c.wall_clock_hours * 3600.0)
+        interval = list(c.wall_clock_hours_interval) if c.wall_clock_hours_interval else None
+        row = {"nodes": n, "gpus": c.gpus, "fits": plan.memory.fits if plan.memory else None,
+               "layout": plan.memory.layout if plan.memory else None,
+               "mfu": c.mfu, "wall_hours_interval": interval, "throughput": throughput, "wall_hours": c.wall_clock_hours,
                "seconds_per_step": global_batch / throughput if global_batch else None}
         if n in by_nodes:
             got = by_nodes[n]
-            row.update(measured_throughput=got, measured_mfu=got * flops_per_item / (plan["gpus"] * plan["peak_flops_per_gpu"]),
+            row.update(measured_throughput=got, measured_mfu=got * flops_per_item / (c.gpus * c.peak_flops_per_gpu),
                        measured_seconds_per_step=global_batch / got if global_batch else None,
                        measured_wall_hours=items / got / 3600.0)
         rows.append(row)
@@ -89,7 +91,7 @@ def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] |
     _relative(rows, "measured_throughput", "measured_speedup", "measured_efficiency", lambda r: "measured_throughput" in r)
 
     # a scaling table shows no charge, energy or loss: their caveats would only distract
-    warnings = list(dict.fromkeys(w for p in plans for w in p["warnings"] if not any(k in w for k in OFF_TOPIC)))
+    warnings = list(dict.fromkeys(w for p in plans for w in p.warnings if not any(k in w for k in OFF_TOPIC)))
     if too_small := [r["nodes"] for r in rows if r["fits"] is False]:
         warnings.append(f"{_count(too_small)} cannot hold the model (planner memory); their rows are not in the speed-up")
     if len(rows) > 1 and all(abs(r["efficiency"] - 1.0) < 1e-9 for r in rows if "efficiency" in r):
@@ -100,10 +102,10 @@ def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] |
             raise PlannerError(f"measured: {r['measured_throughput']:.4g} {unit}/s on {_count([r['nodes']])} is "
                                f"{r['measured_mfu']:.2f}x the peak FLOP/s of {r['gpus']} GPUs; check the unit (whole job, per second)")
     return {
-        "run": {"model": base.model, "params": plans[0]["params"], unit: items, "flops": plans[0]["flops"],
-                "flops_convention": plans[0]["flops_convention"], "cluster": cluster.name,
-                "accelerator": plans[0]["accelerator"], "global_batch": global_batch},
-        "unit": unit, "rows": rows, "mfu_basis": plans[-1]["mfu_basis"], "mfu_kind": plans[-1]["mfu_kind"],
+        "run": {"model": base.model, "params": plans[0].params, unit: items, "flops": plans[0].flops,
+                "flops_convention": plans[0].flops_convention, "cluster": cluster.name,
+                "accelerator": plans[0].costs.accelerator, "global_batch": global_batch},
+        "unit": unit, "rows": rows, "mfu_basis": plans[-1].costs.mfu_basis, "mfu_kind": plans[-1].costs.mfu_kind,
         "measured": bool(measured),
         "baseline_nodes": next((r["nodes"] for r in rows if r.get("speedup") == 1.0), None),
         "warnings": warnings,
@@ -113,10 +115,10 @@ def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] |
 
 def _smallest_that_fits(base: PlanRequest, catalog: Catalog) -> int:
     probe = make_plan(base.model_copy(update={"nodes": 1}), catalog)
-    memory = probe.get("memory")
-    if memory and memory.get("min") is None:
+    memory = probe.memory
+    if memory and memory.min is None:
         raise PlannerError("the model does not fit on any node count of this cluster (planner memory)")
-    return int(memory["min"]) if memory else 1
+    return int(memory.min) if memory and memory.min is not None else 1
 
 
 def _relative(rows: list[dict], key: str, speedup: str, efficiency: str, eligible) -> None:
