@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from planner.cli import catalog_from, cli, output_options, progress
-from planner.report.output import Column, render_rows, to_json
+from planner.report.output import Column, output_format, render_rows
 
 FORM_COLUMNS = [Column("form", "form"), Column("mean_abs", "mean abs. ln error", "ratio"),
                 Column("median_abs_pct", "median abs. error", "fraction"),
@@ -78,21 +78,20 @@ def calibrate(ctx, fmt, plot):
     yes = {True: "yes", False: "no", None: "–"}
     runs = [{**asdict(r), "in_interval_text": yes[r.in_interval], "in_interval_unstated_text": yes[r.in_interval_unstated]}
             for r in report.runs]
-    if fmt == "json":
-        return to_json({"forms": forms, "chosen": model.chosen.form, "coefficients": coefs, "runs": runs,
-                        "median_abs_log_error": report.median_abs_log, "within_1_3": report.within_1_3,
-                        "worst_ratio": report.worst_ratio, "interval_level": 0.8, "coverage": report.coverage,
-                        "interval_factors": list(report.interval_factors),
-                        "benchmark_median_ratio": report.benchmark_median_ratio,
-                        "no_stack": {"median_abs_log_error": report.unstated_median_abs_log,
-                                     "within_1_3": report.unstated_within_1_3, "worst_ratio": report.unstated_worst_ratio,
-                                     "coverage": report.unstated_coverage,
-                                     "interval_factors": list(report.unstated_interval_factors)},
-                        "mfu_points": points,
-                        "provenance": catalog.provenance()})
-    if fmt == "csv":
-        return render_rows(runs, RUN_COLUMNS, fmt)
-    heading = "## " if fmt == "markdown" else ""
+    if output_format(fmt).machine:  # JSON: the whole report; CSV: one row per run
+        document = {"forms": forms, "chosen": model.chosen.form, "coefficients": coefs, "runs": runs,
+                    "median_abs_log_error": report.median_abs_log, "within_1_3": report.within_1_3,
+                    "worst_ratio": report.worst_ratio, "interval_level": 0.8, "coverage": report.coverage,
+                    "interval_factors": list(report.interval_factors),
+                    "benchmark_median_ratio": report.benchmark_median_ratio,
+                    "no_stack": {"median_abs_log_error": report.unstated_median_abs_log,
+                                 "within_1_3": report.unstated_within_1_3, "worst_ratio": report.unstated_worst_ratio,
+                                 "coverage": report.unstated_coverage,
+                                 "interval_factors": list(report.unstated_interval_factors)},
+                    "mfu_points": points,
+                    "provenance": catalog.provenance()}
+        return render_rows(runs, RUN_COLUMNS, fmt, data=document)
+    heading = output_format(fmt).heading
     lo, hi = report.interval_factors
     fitted = [r for r in report.runs if r.excluded is None]
     ulo, uhi = report.unstated_interval_factors

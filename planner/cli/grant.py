@@ -8,7 +8,7 @@ import click
 
 from planner.cli import catalog_from, cli, emit, progress
 
-GRANT_FORMATS = ("markdown", "latex", "csv", "json")
+GRANT_FORMATS = ("markdown", "latex", "csv", "json")  # planner.grant.render.DOCUMENT_FORMATS (a test keeps them equal)
 
 
 @cli.command(epilog="""\b

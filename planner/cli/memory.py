@@ -8,7 +8,7 @@ import click
 
 from planner.cli import NodeCount, Number, catalog_from, cli, complete_names, emit
 from planner.errors import PlannerError
-from planner.report.output import FORMATS, Column, human, render_record
+from planner.report.output import FORMATS, Column, human, output_format, render_record
 
 FIELDS = [
     Column("model", "model"),
@@ -142,7 +142,7 @@ def memory(ctx, fmt, out, force, **o):
             if full is not None and full.units < minimum.units:
                 leanest = full
                 record["minimum_full_recompute"] = f"{full.units} {_plural(unit, full.units)} ({full.layout.describe()})"
-    human = {**record, "fits": "yes" if br.fits else "no"} if fmt in ("table", "markdown", "latex") else record
+    human = {**record, "fits": "yes" if br.fits else "no"} if not output_format(fmt).machine else record
     emit(render_record(human, FIELDS, fmt, list(br.notes)), out, force)
     if not br.fits:
         raise PlannerError(_refusal(label, hw, gpus, found, minimum, unit, leanest))

@@ -7,6 +7,8 @@ machine formats keep every digit. The method paragraph comes from planner.grant.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from planner.costing.scaling import scaling_columns, scaling_notes
 from planner.grant.method import justification
 from planner.report.output import Column, human, latex_escape, provenance_note, render_rows, to_csv, to_json
@@ -152,13 +154,7 @@ def document_data(result: dict) -> dict:
 def render(result: dict, fmt: str) -> str:
     if "systems" in result:
         return render_systems(result, fmt)
-    if fmt == "json":
-        return to_json(document_data(result))
-    if fmt == "csv":
-        return render_csv(result)
-    if fmt == "latex":
-        return render_latex(result)
-    return render_markdown(result, fmt)
+    return DOCUMENT_FORMATS[fmt](result)
 
 
 # --- a proposal over several systems: one complete part per system, never summed across units ----
@@ -325,3 +321,13 @@ def _latex_document(text_body: str) -> str:
         "\\begin{document}",
     ]
     return "\n".join(p for p in preamble if p) + "\n" + text_body + "\\end{document}\n"
+
+
+# A grant document's formats: a web form takes Markdown, a PDF annex LaTeX, a spreadsheet CSV, a
+# script JSON. Adding one is a renderer and a line here (the CLI's --format choices follow).
+DOCUMENT_FORMATS: dict[str, Callable[[dict], str]] = {
+    "markdown": render_markdown,
+    "latex": render_latex,
+    "csv": render_csv,
+    "json": lambda result: to_json(document_data(result)),
+}

@@ -10,11 +10,9 @@ import csv
 import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-FORMATS = ("table", "json", "csv", "markdown", "latex")
-HUMAN = ("table", "markdown", "latex")
 
 
 @dataclass(frozen=True)
@@ -120,29 +118,66 @@ def latex_escape(text: str) -> str:
     return "".join(LATEX_ESCAPES.get(ch, ch) for ch in str(text))
 
 
-def _grid(headers: list[str], body: list[list[str]], fmt: str, align: list[str]) -> str:
-    if fmt == "latex":
-        spec = "".join("r" if a == "right" else "l" for a in align)
-        lines = [f"\\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(latex_escape(h) for h in headers) + r" \\", r"\midrule"]
-        lines += [" & ".join(latex_escape(c) for c in row) + r" \\" for row in body]
-        lines += [r"\bottomrule", r"\end{tabular}"]
-        return "\n".join(lines) + "\n"
+def _tabulate(headers: list[str], body: list[list[str]], align: list[str], style: str) -> str:
     from tabulate import tabulate  # imported here: only human formats need it
 
-    style = "github" if fmt == "markdown" else "simple"
-    if fmt == "markdown":
-        body = [[c.replace("|", r"\|") for c in row] for row in body]
     return tabulate(body, headers=headers, tablefmt=style, colalign=align, disable_numparse=True) + "\n"
 
 
+def _latex_grid(headers: list[str], body: list[list[str]], align: list[str]) -> str:
+    spec = "".join("r" if a == "right" else "l" for a in align)
+    lines = [f"\\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(latex_escape(h) for h in headers) + r" \\", r"\midrule"]
+    lines += [" & ".join(latex_escape(c) for c in row) + r" \\" for row in body]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_grid(headers: list[str], body: list[list[str]], align: list[str]) -> str:
+    cells = [[c.replace("|", r"\|") for c in row] for row in body]  # a pipe in a cell must not open a column
+    return _tabulate(headers, cells, align, "github")
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """One `--format`: machine formats (json, csv) keep every digit and the result's own keys; human
+    formats (table, markdown, latex) round each number for reading and lay out the chosen columns.
+    Adding a format is one entry in OUTPUT_FORMATS (tests/test_output.py checks every entry)."""
+
+    name: str
+    machine: bool
+    rows: Callable[[list[dict], Any], str] | None = None  # machine: the rows (and the whole result)
+    record: Callable[[dict], str] | None = None  # machine: one result
+    grid: Callable[[list[str], list[list[str]], list[str]], str] | None = None  # human: headers, cells, alignment
+    notes: Callable[[list[str]], str] | None = None  # human: the lines under a table
+    heading: str = ""  # human: how a section heading starts
+
+
+OUTPUT_FORMATS: dict[str, OutputFormat] = {
+    "table": OutputFormat("table", False, grid=lambda h, b, a: _tabulate(h, b, a, "simple"),
+                          notes=lambda ns: "\n" + "".join(f"{n}\n" for n in ns)),
+    "json": OutputFormat("json", True, rows=lambda rows, data: to_json(data if data is not None else rows), record=to_json),
+    "csv": OutputFormat("csv", True, rows=lambda rows, data: to_csv(rows), record=lambda r: to_csv([r])),
+    "markdown": OutputFormat("markdown", False, grid=_markdown_grid, notes=lambda ns: "\n" + "".join(f"- {n}\n" for n in ns),
+                             heading="## "),
+    "latex": OutputFormat("latex", False, grid=_latex_grid, notes=lambda ns: "".join(f"% {n}\n" for n in ns)),
+}
+FORMATS = tuple(OUTPUT_FORMATS)
+HUMAN = tuple(name for name, f in OUTPUT_FORMATS.items() if not f.machine)
+
+
+def output_format(name: str) -> OutputFormat:
+    return OUTPUT_FORMATS[name]
+
+
+def _grid(headers: list[str], body: list[list[str]], fmt: str, align: list[str]) -> str:
+    grid = OUTPUT_FORMATS[fmt].grid
+    assert grid is not None, f"{fmt} is a machine format"
+    return grid(headers, body, align)
+
+
 def _notes(notes: list[str], fmt: str) -> str:
-    if not notes:
-        return ""
-    if fmt == "latex":
-        return "".join(f"% {n}\n" for n in notes)
-    if fmt == "markdown":
-        return "\n" + "".join(f"- {n}\n" for n in notes)
-    return "\n" + "".join(f"{n}\n" for n in notes)
+    render = OUTPUT_FORMATS[fmt].notes
+    return render(notes) if notes and render is not None else ""
 
 
 def provenance_note(prov: dict | None) -> list[str]:
@@ -154,24 +189,22 @@ def provenance_note(prov: dict | None) -> list[str]:
             f"(built-in{f' + {user} user director' + ('y' if user == 1 else 'ies') if user else ''})"]
 
 
-def render_rows(rows: list[dict], columns: list[Column], fmt: str, notes: list[str] = (), data: Any = None) -> str:
+def render_rows(rows: list[dict], columns: list[Column], fmt: str, notes: list[str] | tuple[str, ...] = (), data: Any = None) -> str:
     """A table of many records. `data` is what JSON prints (defaults to the rows)."""
-    if fmt == "json":
-        return to_json(data if data is not None else rows)
-    if fmt == "csv":
-        return to_csv(rows)
+    form = OUTPUT_FORMATS[fmt]
+    if form.rows is not None:
+        return form.rows(rows, data)
     headers = [c.header for c in columns]
     body = [[human(r.get(c.key), c.kind) for c in columns] for r in rows]
     align = ["left" if c.kind == "text" else "right" for c in columns]
     return _grid(headers, body, fmt, align) + _notes(list(notes), fmt)
 
 
-def render_record(record: dict, fields: list[Column], fmt: str, notes: list[str] = ()) -> str:
+def render_record(record: dict, fields: list[Column], fmt: str, notes: list[str] | tuple[str, ...] = ()) -> str:
     """One result as two columns (quantity, value); JSON and CSV keep the record's own keys."""
-    if fmt == "json":
-        return to_json(record)
-    if fmt == "csv":
-        return to_csv([record])
+    form = OUTPUT_FORMATS[fmt]
+    if form.record is not None:
+        return form.record(record)
     body = [[f.header, _with_interval(record, f)] for f in fields if _dig(record, f.key) is not None]
     return _grid(["quantity", "value"], body, fmt, ["left", "right"]) + _notes(list(notes), fmt)
 
