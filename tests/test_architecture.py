@@ -130,3 +130,21 @@ def test_only_the_cli_imports_click():
     offenders = [f"{path}:{line}" for name, path in MODULES.items() if not name.startswith("planner.cli")
                  for module, _, line in imports_of(path) if module.split(".")[0] == "click"]
     assert offenders == []
+
+
+def test_one_list_of_dtypes_everywhere():
+    import typing
+
+    from planner.catalog.schema import DTYPES, Dtype
+    from planner.cli.plan import plan
+    from planner.cli.scaling import scaling
+    from planner.costing.plan import PlanRequest
+    from planner.grant.proposal import Proposal
+    from planner.sweep.spec import SweepSpec
+
+    assert set(DTYPES) == set(typing.get_args(Dtype))
+    for command in (plan, scaling):
+        option = next(p for p in command.params if p.name == "dtype")
+        assert tuple(option.type.choices) == DTYPES, command.name
+    for model in (PlanRequest, Proposal, SweepSpec):
+        assert set(typing.get_args(model.model_fields["dtype"].annotation)) == set(DTYPES), model.__name__

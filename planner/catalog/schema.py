@@ -15,6 +15,8 @@ from planner.errors import PlannerError, unknown_name
 
 Status = Literal["verified", "secondary", "unverified", "derived"]
 Dtype = Literal["fp64", "fp64_tensor", "fp32", "tf32", "bf16", "fp16", "fp8", "int8"]
+# every command, spec and proposal offers these, in this order: the peaks an accelerator entry can state
+DTYPES: tuple[str, ...] = ("bf16", "fp16", "fp8", "tf32", "fp32", "fp64", "fp64_tensor", "int8")
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=80)]
 
 

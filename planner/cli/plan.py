@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from planner.catalog.schema import DTYPES
 from planner.cli import NodeCount, Number, NumberList, catalog_from, cli, complete_names, mfu_basis_options, output_options, progress
 from planner.report.output import Column, provenance_note, render_record, render_rows
 
@@ -157,7 +158,7 @@ Examples:
 @click.option("--nodes", type=NodeCount(), help="Nodes running the job, or 'all' for the whole cluster.")
 @click.option("--mfu", type=click.FloatRange(min=0, max=1, min_open=True), help="Override the MFU profile (0-1).")
 @click.option("--dtype", default="bf16", show_default=True,
-              type=click.Choice(["bf16", "fp16", "fp8", "tf32", "fp32", "fp64", "fp64_tensor", "int8"]),
+              type=click.Choice(DTYPES),
               help="Dtype whose dense peak MFU refers to.")
 @click.option("--model", shell_complete=complete_names("models"), help="A model from the catalog (planner catalog list models) instead of --params.")
 @click.option("--samples", type=Number(), help="CLIP models: samples seen.")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from planner.catalog.schema import DTYPES
 from planner.cli import Number, NumberList, catalog_from, cli, complete_names, mfu_basis_options, output_options, progress
 from planner.errors import PlannerError
 from planner.report.output import render_rows
@@ -31,7 +32,7 @@ Examples:
 @click.option("--measured", type=click.Path(dir_okay=False),
               help="Benchmark CSV: nodes and one of tokens_per_s, samples_per_s, seconds_per_step (needs --global-batch).")
 @click.option("--mfu", type=click.FloatRange(min=0, max=1, min_open=True), help="Override the MFU profile (0-1) for the prediction.")
-@click.option("--dtype", default="bf16", show_default=True, type=click.Choice(["bf16", "fp16", "fp8", "tf32", "fp32"]),
+@click.option("--dtype", default="bf16", show_default=True, type=click.Choice(DTYPES),
               help="Dtype whose dense peak MFU refers to.")
 @click.option("--flops-convention", type=click.Choice(["6ND", "6ND+attention"]),
               help="Hardware FLOPs convention (default 6ND+attention, as plan).")

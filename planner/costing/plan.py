@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from planner.catalog import Catalog
+from planner.catalog.schema import Dtype
 from planner.costing import cost, mfu
 from planner.costing.hardware import Costs, Hardware, hardware_costs, hardware_for, memory_check
 from planner.costing.intervals import INTERVAL_LEVEL
@@ -43,7 +44,7 @@ class PlanRequest(BaseModel):
     gpus: int | None = Field(None, gt=0)
     nodes: int | Literal["all"] | None = None
     mfu: float | None = Field(None, gt=0, le=1)
-    dtype: str = "bf16"
+    dtype: Dtype = "bf16"
     inference_tokens: float | None = Field(None, ge=1)
     unique_tokens: float | None = Field(None, ge=1)
     model: str | None = None

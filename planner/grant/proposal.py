@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from planner.catalog import Strict
+from planner.catalog.schema import Dtype
 from planner.costing.scaling import Measurement
 from planner.errors import PlannerError
 from planner.numbers import NonNegative, Positive
@@ -112,7 +113,7 @@ class Proposal(Strict):
     mfu_basis: Literal["campaign", "benchmark"] = "campaign"
     stack: str | None = Field(None, min_length=1, max_length=40)
     seq_len: int | None = Field(None, ge=16, le=10_000_000, description="default: the model's, else 4096")
-    dtype: Literal["bf16", "fp16", "fp8", "tf32", "fp32"] = "bf16"
+    dtype: Dtype = "bf16"
     law: str | None = None
     partition: str | None = Field(None, description="for wall-time limits and node limits; default: the cluster's default")
     unit: Literal["node-h", "gpu-h", "core-h", "eflop-peak", "cluster"] | None = None

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from planner.catalog import Strict
+from planner.catalog.schema import Dtype
 from planner.errors import PlannerError
 from planner.numbers import Positive
 from planner.yamlio import load_text, read_text, validation_messages
@@ -110,7 +111,7 @@ class SweepSpec(SpecModel):
     stack: str | None = Field(None, min_length=1, max_length=40, description="training stack, for the estimator")
     seq_len: int = Field(4096, ge=16, le=10_000_000, description="training sequence length (attention FLOPs)")
     flops_convention: Literal["6ND", "6ND+attention"] = "6ND+attention"
-    dtype: Literal["bf16", "fp16", "fp8", "tf32", "fp32"] = "bf16"
+    dtype: Dtype = "bf16"
     tasks_per_node: int | None = Field(None, ge=1)
     cpus_per_task: int | None = Field(None, ge=1)
     workdir: str | None = None
