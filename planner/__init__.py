@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _API: dict[str, tuple[str, str]] = {
     "PlannerError": ("planner.errors", "PlannerError"),
     "Catalog": ("planner.catalog", "Catalog"),
+    "search_path": ("planner.catalog", "search_path"),
     # planning (`planner plan`)
     "plan": ("planner.api", "plan"),
     "PlanRequest": ("planner.costing.plan", "PlanRequest"),
