@@ -200,5 +200,5 @@ def test_extending_fit_form_sketch_fits():
 
 def test_extending_output_format_sketch_writes_tsv():
     output = sketch("planner.report.output")
-    rows = [{"run": "a", "gpu_hours": 1.5, "gpu_hours_interval": [1.0, 2.25]}, {"run": "b", "gpu_hours": None}]
+    rows = [{"run": "a", "gpu_hours": 1 / 3, "gpu_hours_interval": [0.25, 2 / 3]}, {"run": "b", "gpu_hours": None, "nodes": 4}]
     assert output["to_tsv"](rows) == output["to_csv"](rows).replace(",", "\t")
