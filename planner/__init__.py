@@ -5,8 +5,6 @@ The Python API is the names in `__all__` (docs/api.md shows them in use). They a
 as before; the first use of a name imports the module that defines it.
 """
 
-from __future__ import annotations
-
 import importlib
 
 __version__ = "0.1.0"
