@@ -19,6 +19,8 @@ _API: dict[str, tuple[str, str]] = {
     "PlanRequest": ("planner.costing.plan", "PlanRequest"),
     "build_request": ("planner.costing.plan", "build_request"),
     "make_plan": ("planner.costing.plan", "make_plan"),
+    "Plan": ("planner.costing.results", "Plan"),  # what make_plan returns; .record() is its JSON
+    "Costs": ("planner.costing.hardware", "Costs"),  # a run's hours, energy and charge, with ranges
     # memory (`planner memory`)
     "Layout": ("planner.costing.memory", "Layout"),
     "estimate_memory": ("planner.costing.memory", "estimate"),
