@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from planner.errors import PlannerWarning
+
 FORMATS = ("table", "json", "csv", "markdown", "latex")
 HUMAN = ("table", "markdown", "latex")
 
@@ -75,6 +77,8 @@ def _json_safe(data: Any) -> Any:
         return {k: _json_safe(v) for k, v in data.items()}
     if isinstance(data, (list, tuple)):
         return [_json_safe(v) for v in data]
+    if isinstance(data, PlannerWarning):  # its message: JSON readers see warnings as text
+        return str(data)
     return data
 
 
