@@ -45,7 +45,7 @@ def inference_aware(law: Law, target_loss: float, inference_tokens: float) -> tu
     """Sardana et al. 2024: minimise 6·N·D_train + 2·N·D_inference subject to L(N, D_train) = target."""
     lo = law.loss
     if not isinstance(lo, ChinchillaLoss):
-        raise PlannerError(f"--inference-tokens needs a law with a Chinchilla-form loss; '{law.name}' has none")
+        raise PlannerError(f"needs a law with a Chinchilla-form loss; '{law.name}' has none", "inference_tokens")
     e_, a_, b_, al, be = lo.E.value, lo.A.value, lo.B.value, lo.alpha.value, lo.beta.value
     if target_loss <= e_:
         raise PlannerError(f"target loss {target_loss:g} is at or below the law's irreducible loss E = {e_:.4g}")

@@ -63,11 +63,11 @@ def round_up_time(minutes: float, step: int | None) -> int:
     return next((m for m in TIME_LADDER if m >= minutes - 1e-9), math.ceil(minutes / 1440 - 1e-9) * 1440)
 
 
-def check_path(text: str, what: str) -> str:
-    """A path that lands in a script: any printable character is quoted safely, but a newline cannot be
-    (an #SBATCH line ends there) and a backslash turns off Slurm's %A/%a patterns in --output."""
+def check_path(text: str, field: str) -> str:
+    """A path (the input `field`) that lands in a script: any printable character is quoted safely, but a
+    newline cannot be (an #SBATCH line ends there) and a backslash turns off Slurm's %A/%a patterns in --output."""
     if CONTROL.search(text) or "\\" in text:
-        raise PlannerError(f"{what} {text!r} contains a control character or backslash, which cannot be used in a Slurm script")
+        raise PlannerError(f"{text!r} contains a control character or backslash, which cannot be used in a Slurm script", field)
     return text
 
 
