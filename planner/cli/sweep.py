@@ -116,7 +116,7 @@ def write_sweep(out_dir: Path, texts: dict[str, str], force: bool, mark: str) ->
     With `force`, array scripts of an earlier design that this one no longer has are removed."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise PlannerError(f"--out {out_dir} is a file, not a directory")
+        raise PlannerError(f"{out_dir} is a file, not a directory", "out_dir")
     existing = [out_dir / rel for rel in texts if (out_dir / rel).exists()]
     if existing and not force:
         more = f" (and {len(existing) - 1} more files of an earlier sweep)" if len(existing) > 1 else ""
