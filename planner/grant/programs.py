@@ -171,7 +171,7 @@ def conversion(unit: str, cluster: Cluster, catalog, peak: PeakBasis | None = No
             basis += (f"; at the {peak.alternative} peak the same hours would be {alt * 3600 / 1e18:.4g} EFLOP per "
                       f"node-hour ({alt / per_node:.3g}×)")
         return Conversion(unit, f"EFLOP ({peak.dtype} peak)", per_node * 3600 / 1e18, status, basis)
-    raise PlannerError(f"unknown unit '{unit}' (known: {', '.join(UNITS)})")
+    raise PlannerError(f"unknown unit '{unit}' (known: {', '.join(UNITS)})", "unit")
 
 
 # --- allocation periods -------------------------------------------------------------------------
