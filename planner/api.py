@@ -15,7 +15,7 @@ from planner.catalog import Catalog
 def plan(catalog: Catalog | None = None, **options: Any) -> dict:
     """`planner plan` from Python: keyword options are PlanRequest's fields (flops=1e22,
     cluster="juwels-booster", nodes=32, law_file=..., ...). `params` may be one number; a list of
-    several gives the projection table (`planner plan --params 1B,10B`). Bad input raises PlannerError."""
+    several gives the projection table (as the plan command does for several parameter counts). Bad input raises PlannerError."""
     from planner.costing.plan import build_request, make_plan
     from planner.costing.projection import project
 
@@ -29,7 +29,7 @@ def plan(catalog: Catalog | None = None, **options: Any) -> dict:
 
 
 def fit_law(data: str | Path, form: str, *, out: str | Path | None = None, force: bool = False, **options: Any) -> dict:
-    """`planner fit DATA --form FORM [--out law.yaml]`: `options` are FitOptions' fields (params_col,
+    """The fit command from Python: `options` are FitOptions' fields (params_col,
     flops_col, drop_highest, bootstrap, seed, huber_delta, bins, where, ...). With `out`, the fitted law
     is written as YAML for `plan(law_file=out)` (chinchilla and isoflop forms), atomically and never
     over an existing file unless `force`."""
@@ -50,7 +50,7 @@ def fit_law(data: str | Path, form: str, *, out: str | Path | None = None, force
 def compare_laws(data_a: str | Path, data_b: str | Path, form: str, *, target_flops: float | None = None,
                  target_error: float | None = None, chance: float | None = None, bins_b: int | None = None,
                  **options: Any) -> dict:
-    """`planner compare A.csv B.csv --form FORM`: both files read with the same FitOptions fields
+    """The compare command from Python: both files read with the same FitOptions fields
     (`options`; bootstrap defaults to 1000 as on the command line); `bins_b` gives B other bins (0: all points)."""
     from planner.fit import FitOptions
     from planner.fit.compare import compare
@@ -62,11 +62,10 @@ def compare_laws(data_a: str | Path, data_b: str | Path, form: str, *, target_fl
 
 def write_sweep(sweep: Any, spec: str | Path | None = None, *, force: bool = False) -> Sequence[Path]:
     """Write a designed sweep (`design_sweep(...)`) into the directory it was designed for, as
-    `planner sweep SPEC --out DIR` does: manifest.csv, arrays/*.sbatch, submit.sh (and spec.yaml, a
+    the sweep command does: manifest.csv, arrays/*.sbatch, submit.sh (and spec.yaml, a
     copy of `spec`), all or none; files of an earlier sweep there are replaced only with `force`."""
-    from planner.cli.sweep import write_sweep as write_files  # the command's writer (no click in it)
     from planner.sweep import slurm
     from planner.yamlio import read_text
 
     texts = slurm.files(sweep, read_text(Path(spec)) if spec is not None else None)
-    return write_files(Path(sweep.out_dir), texts, force, slurm.MARK)
+    return slurm.write_files(Path(sweep.out_dir), texts, force)

@@ -1,5 +1,5 @@
 """Atomic, no-clobber file writes: a failed run leaves no partial file and nothing is overwritten
-without --force."""
+without being told to (`force`)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def decode_utf8(raw: bytes, path: Path) -> str:
 
 def check_writable(path: Path, force: bool) -> None:
     if path.exists() and not force:
-        raise PlannerError(f"{path} exists; pass --force to overwrite it")
+        raise PlannerError(f"{path} exists; pass {{force}} to overwrite it", refs=("force",))
     if path.exists() and path.is_dir():
         raise PlannerError(f"{path} is a directory")
     parent = path.parent if str(path.parent) else Path(".")

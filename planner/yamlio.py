@@ -22,18 +22,26 @@ MAX_BYTES = 2_000_000
 MAX_DEPTH = 40
 
 
+class _Bad(Exception):
+    """A problem at a line of the text; load_text names the file."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
 def _to_python(node: yaml.Node, path: tuple, lines: dict, loader: yaml.BaseLoader, depth: int = 0) -> Any:
     if depth > MAX_DEPTH:
-        raise PlannerError(f"line {node.start_mark.line + 1}: nesting deeper than {MAX_DEPTH} levels")
+        raise _Bad(node.start_mark.line + 1, f"nesting deeper than {MAX_DEPTH} levels")
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if isinstance(key, (list, dict)):
-                raise PlannerError(f"line {key_node.start_mark.line + 1}: mapping keys must be plain values")
+                raise _Bad(key_node.start_mark.line + 1, "mapping keys must be plain values")
             if key in out:
-                raise PlannerError(f"line {key_node.start_mark.line + 1}: {key}: duplicate key")
+                raise _Bad(key_node.start_mark.line + 1, f"{key}: duplicate key")
             out[key] = _to_python(value_node, path + (key,), lines, loader, depth + 1)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -56,8 +64,8 @@ def load_text(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
         lines: dict[tuple, int] = {}
         try:
             data = _to_python(node, (), lines, loader)
-        except PlannerError as exc:
-            raise PlannerError(f"{filename}:{exc.message.removeprefix('line ')}") from None
+        except _Bad as exc:
+            raise PlannerError(f"{filename}:{exc.line}: {exc.message}") from None
         return data, lines
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

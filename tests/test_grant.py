@@ -199,7 +199,7 @@ def test_gcs_states_the_eflop_threshold_both_ways(results):
     (t,) = results["juwels"]["thresholds"]
     assert t["unit"] == "eflop-peak" and t["limit"] == 45000 and t["basis_status"] == "unverified"
     assert t["alternative_value"] == pytest.approx(t["value"] * 16)
-    assert any("45,000" in w for w in results["juwels"]["warnings"]) == (not t["met"])
+    assert any(w.topic == "program" and "45,000" in w.message for w in results["juwels"]["warnings"]) == (not t["met"])
 
 
 def test_jsc_quota_simulation():
@@ -224,7 +224,8 @@ def test_uneven_plan_on_jsc_warns_about_forfeiture(tmp_path, catalog):
                  + "  - {name: b, params: 1e9, tokens: 2e10, nodes: 8, runs: 20, start_month: 9, months: 4}\n")
     r = grant(path, catalog)
     assert r["burn"]["simulation"]["forfeited"] > 0
-    assert any("forfeits" in w for w in r["warnings"]) and any("above an even share" in w for w in r["warnings"])
+    assert any(w.topic == "program" and "forfeits" in w.message for w in r["warnings"])
+    assert any(w.topic == "program" and "above an even share" in w.message for w in r["warnings"])
 
 
 def test_checkpoint_storage_estimate(tmp_path, catalog):
@@ -338,7 +339,7 @@ def test_lumi_without_mfu_says_where_to_put_it(tmp_path, capsys):
     path = write(tmp_path, BASE.format(program="eurohpc-extreme", cluster="lumi-g")
                  + "  - {name: r, params: 1e9, tokens: 2e10, nodes: 2}\n")
     line = error_of(capsys, path)
-    assert "set `mfu:`" in line and f"{path}:7:" in line
+    assert f"{path}:7: experiments.0.mfu: no published" in line and line.endswith("give one (e.g. 0.3)")
 
 
 def test_inline_sweep_errors_point_into_the_proposal(tmp_path, capsys):
@@ -484,4 +485,4 @@ def test_a_confidence_beyond_what_the_calibration_resolves_is_flagged(tmp_path, 
     for conf, flagged in ((0.8, False), (0.99, True)):
         text = BASE.format(program="gcs", cluster="juwels-booster").replace("experiments:\n", f"confidence: {conf}\nexperiments:\n")
         result = grant(write(tmp_path, text + body, f"c{conf}.yaml"), catalog)
-        assert any("rests on their" in w for w in result["warnings"]) is flagged
+        assert any(w.topic == "request" and "rests on their" in w.message for w in result["warnings"]) is flagged

@@ -215,8 +215,8 @@ class TestInferenceAware:
 def test_extrapolation_flag(catalog):
     law = catalog.law("epoch-2024")
     assert law.extrapolation(1e21) is None
-    assert "beyond" in law.extrapolation(1e25)
-    assert "below" in law.extrapolation(1e16)
+    assert law.extrapolation(1e25).topic == "law.range" and "beyond" in law.extrapolation(1e25).message
+    assert law.extrapolation(1e16).topic == "law.range" and "below" in law.extrapolation(1e16).message
 
 
 def test_loss_form_is_chinchilla_for_parametric_laws(catalog):

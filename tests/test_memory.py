@@ -364,7 +364,7 @@ def test_bare_parameter_count_says_the_shape_is_assumed(capsys):
 
 @pytest.mark.parametrize("args, message", [
     ("--model openclip-vit-l-14 --cluster juwels-booster", "CLIP"),
-    ("--model llama-2-7b --cluster juwels-booster --zero 1 --fsdp full_shard", "not both"),
+    ("--model llama-2-7b --cluster juwels-booster --zero 1 --fsdp full_shard", "--fsdp: conflicts with --zero; give one"),
     ("--model llama-2-7b --layers 3 --cluster juwels-booster", "--layers/--hidden are for --params"),
     ("--cluster juwels-booster", "--model NAME or --params N"),
     ("--model llama-2-7b --cluster juwels-booster --nodes 4 --tp 3", "attention heads"),

@@ -55,7 +55,8 @@ def test_interpolation_is_linear_in_log_size_and_holds_the_ends(a100):
     assert mid.value == pytest.approx(math.sqrt(0.40 * 0.50), rel=1e-12)  # halfway in ln N, in ln MFU
     low, high = mfu.estimate(p, a100, 1e6, 8), mfu.estimate(p, a100, 1e14, 8)
     assert (low.value, high.value) == (pytest.approx(0.40), pytest.approx(0.50))
-    assert "held at the nearest measured size" in low.warnings[0] and high.warnings
+    assert low.warnings[0].topic == "mfu.size" and "held at the nearest measured size" in low.warnings[0].message
+    assert [w.topic for w in high.warnings] == ["mfu.size"]
 
 
 def test_capped_at_the_matmul_ceiling(a100):
@@ -79,7 +80,7 @@ def test_clip_profile_has_no_pairs_and_says_so(catalog, a100):
     far = mfu.estimate(p, a100, 4e8, 3744)
     assert far.value == mfu.estimate(p, a100, 4e8, 8).value
     assert "does not vary with GPU count" in far.basis
-    assert any("3744 GPUs" in w and "176-824" in w for w in far.warnings)
+    assert any(w.topic == "mfu.gpus" and "3744 GPUs" in w.message and "176-824" in w.message for w in far.warnings)
 
 
 def test_plan_uses_the_gpu_count(capsys):

@@ -49,6 +49,9 @@ REGISTRY: dict[str, tuple[str, str]] = {
 }
 KINDS = tuple(REGISTRY)
 KIND_LABEL = {kind: label for kind, (_, label) in REGISTRY.items()}
+# the input that names an entry of each kind, for errors about a name that is not in the catalog
+KIND_FIELD = {"accelerators": "accelerator", "clusters": "cluster", "mfu": "mfu_profile", "laws": "law", "models": "model",
+              "programs": "program"}
 ENV_VAR = "PLANNER_CATALOG_PATH"
 
 
@@ -62,7 +65,7 @@ def builtin_dir() -> Path:
 
 
 def search_path(extra: tuple[str, ...] | list[str] = ()) -> tuple[Path, ...]:
-    """Built-in catalogs first, then $PLANNER_CATALOG_PATH, then --catalog options: later wins."""
+    """Built-in catalogs first, then $PLANNER_CATALOG_PATH, then the directories in `extra` (given on the command line): later wins."""
     dirs = [builtin_dir()]
     env = os.environ.get(ENV_VAR, "")
     dirs += [Path(p) for p in env.split(os.pathsep) if p]
@@ -117,7 +120,7 @@ class Catalog:
     def get(self, kind: str, name: str):
         files = self.files(kind)
         if name not in files:
-            raise unknown_name(KIND_LABEL[kind], name, files)
+            raise unknown_name(KIND_LABEL[kind], name, files, KIND_FIELD.get(kind))
         return load_entry(kind, files[name])
 
     def all(self, kind: str) -> list:

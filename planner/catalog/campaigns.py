@@ -153,7 +153,7 @@ def campaign_points(catalog: Catalog) -> list[CampaignPoint]:
             try:
                 points.append(_point(catalog, entry, run))
             except PlannerError as exc:
-                raise PlannerError(f"{_where(catalog, entry.name, i)}: runs.{i}: {exc.message}") from None
+                raise PlannerError(exc.spelled(), ("runs", i) + exc.field, where=_where(catalog, entry.name, i)) from None
     return points
 
 
@@ -186,7 +186,7 @@ def _point(catalog: Catalog, entry, run: CampaignRun) -> CampaignPoint:
     value = realised_mfu(flops, run.gpu_hours.value, peak)
     problem = check_realised(run.name, value)
     if problem:
-        raise PlannerError(f"gpu_hours: {problem}")
+        raise PlannerError(problem, "gpu_hours")
     return CampaignPoint(run.name, run.title or run.name, run.workload, acc.name, _architecture(acc), run.stack,
                          run.working_params, run.gpus.value if run.gpus else None, seq, flops, run.gpu_hours.value,
                          peak, value, entry.cite(run.gpu_hours), entry.status_of(run.gpu_hours), run.excluded)

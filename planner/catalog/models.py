@@ -84,7 +84,7 @@ class Model(Entry):
     params_total: Sourced | None = Field(None, description="MoE: all experts")
     params_active: Sourced | None = Field(None, description="MoE: parameters used per token")
     routed_expert_params: Sourced | None = Field(None, description="MoE: parameters of all routed experts, all layers")
-    experts: int | None = Field(None, ge=2, description="MoE: routed experts per MoE layer (what --ep divides)")
+    experts: int | None = Field(None, ge=2, description="MoE: routed experts per MoE layer (what expert parallelism divides)")
     gmacs_per_sample: Sourced | None = Field(None, description="CLIP: forward GMACs per image-text pair")
     clip_params: Sourced | None = Field(None, description="CLIP: image + text tower parameters")
 

@@ -132,7 +132,7 @@ class Accelerator(Entry):
         key = "bf16" if dtype == "fp16" and "fp16" not in self.peak_tflops else dtype
         if key not in self.peak_tflops:
             have = ", ".join(self.peak_tflops)
-            raise PlannerError(f"accelerator '{self.name}' has no {dtype} peak in the catalog (it has: {have})")
+            raise PlannerError(f"accelerator '{self.name}' has no {dtype} peak in the catalog (it has: {have})", "dtype")
         return self.peak_tflops[key].value * 1e12
 
 
@@ -184,7 +184,7 @@ class Cluster(Entry):
         for p in self.partitions:
             if p.name == name:
                 return p
-        raise unknown_name(f"partition of {self.name}", name, [p.name for p in self.partitions])
+        raise unknown_name(f"partition of {self.name}", name, [p.name for p in self.partitions], "partition")
 
     @property
     def gpus_per_node_int(self) -> int:

@@ -136,7 +136,46 @@ LAZY_COMMANDS = {"plan": "plan", "scaling": "scaling", "sweep": "sweep", "collec
                  "compare": "fit", "grant": "grant", "memory": "memory", "calibrate": "calibrate", "catalog": "catalog"}
 
 
+def spelling(command: click.Command | None):
+    """How `command` spells a domain field: the option whose name (`node_counts`) or flag (`--nodes`)
+    is the field's name, an argument by its metavar; a field the command has no option for keeps its name.
+    So the domain's PlannerError("99999 exceeds the 936 nodes of juwels-booster", "nodes") reads
+    `planner: error: --nodes: 99999 exceeds the 936 nodes of juwels-booster` (planner.errors has the format)."""
+    names: dict[str, str] = {}
+    for param in command.params if command is not None else ():
+        if isinstance(param, click.Option) and param.opts:
+            flag = param.opts[0]
+            names.setdefault(flag.lstrip("-").replace("-", "_"), flag)
+            names.setdefault(param.name or "", flag)
+        elif isinstance(param, click.Argument) and param.name:
+            names.setdefault(param.name, param.name.upper())
+    return lambda name: names.get(name, name)
+
+
+class InputError(click.ClickException):
+    """A PlannerError as the command that ran spells it: one line, exit 2."""
+
+    exit_code = 2
+
+
+class PlannerCommand(click.Command):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except PlannerError as exc:
+            raise InputError(exc.text(spelling(self))) from None
+
+
+class CommandGroup(click.Group):
+    """A group of commands (`planner catalog ...`) whose errors name their options."""
+
+    command_class = PlannerCommand
+
+
 class PlannerGroup(click.Group):
+    command_class = PlannerCommand
+    group_class = CommandGroup
+
     def list_commands(self, ctx):
         return sorted(set(self.commands) | set(LAZY_COMMANDS))
 
@@ -200,8 +239,8 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         click.echo(f"planner: error: {one_line(exc.format_message())}", err=True)
         sys.exit(exc.exit_code if exc.exit_code else 2)
-    except PlannerError as exc:
-        click.echo(f"planner: error: {one_line(exc.message)}", err=True)
+    except PlannerError as exc:  # raised outside a command: fields keep their domain names
+        click.echo(f"planner: error: {one_line(exc.text())}", err=True)
         sys.exit(2)
     except BrokenPipeError:
         sys.exit(0)

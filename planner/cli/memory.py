@@ -111,12 +111,13 @@ def memory(ctx, fmt, out, force, **o):
     layout = {k: v for k, v in given.items() if v is not None}
     fixed = {"tp": o["tp"], "pp": o["pp"], "zero": o["zero"], "fsdp": o["fsdp"], "margin": o["margin"]}
     if o["zero"] is not None and o["fsdp"]:
-        raise PlannerError("give --zero or --fsdp, not both")
+        raise PlannerError("conflicts with {zero}; give one", "fsdp", refs=("zero",))
     if o["fp32_grads"] and o["grad_dtype"] != "fp32":
-        raise PlannerError(f"--fp32-grads contradicts --grad-dtype {o['grad_dtype']} (give --grad-dtype alone)")
+        raise PlannerError(f"contradicts {{grad_dtype}} {o['grad_dtype']} (give {{grad_dtype}} alone)", "fp32_grads",
+                           refs=("grad_dtype",))
     if o["precision"] == "fp32" and o["grad_dtype"] != "fp32":
-        raise PlannerError(f"--grad-dtype {o['grad_dtype']} needs --precision bf16 or fp16: fp32 training keeps "
-                           "fp32 gradients")
+        raise PlannerError(f"{o['grad_dtype']} needs {{precision}} bf16 or fp16: fp32 training keeps fp32 gradients",
+                           "grad_dtype", refs=("precision",))
     unit = "nodes" if hw.cluster else "GPUs"
     minimum = layouts.min_nodes(model, hw.cluster, hw.accelerator, **fixed, **layout)
     if hw.gpus is not None:

@@ -58,7 +58,7 @@ def scaling(ctx, fmt, node_counts, global_batch, measured, plot, **options):
     counts = None
     if node_counts is not None:
         if any(n != int(n) for n in node_counts):
-            raise PlannerError("--nodes: node counts must be whole numbers")
+            raise PlannerError("node counts must be whole numbers", "nodes")
         counts = check_counts([int(n) for n in node_counts])
     bench = measurements_from_csv(measured, global_batch) if measured else []
     progress(f"strong scaling on {request.cluster}: {len(counts) if counts else 'default'} node counts"
@@ -69,4 +69,5 @@ def scaling(ctx, fmt, node_counts, global_batch, measured, plot, **options):
 
         plot_scaling(result, plot, ctx.params.get("force", False))
         progress(f"wrote {plot}")
-    return render_rows(result["rows"], scaling_columns(result), fmt, scaling_notes(result), data=result)
+    notes = scaling_notes(result, "benchmark a few counts and give --measured", "--mfu-basis benchmark")
+    return render_rows(result["rows"], scaling_columns(result), fmt, notes, data=result)

@@ -8,7 +8,6 @@ import click
 
 from planner.cli import catalog_from, cli, output_options, progress
 from planner.errors import PlannerError
-from planner.files import write_atomic
 from planner.report.output import FORMATS, Column, provenance_note, render_rows
 from planner.sweep.slurm import time_text
 
@@ -57,7 +56,7 @@ def sweep(ctx, spec, out_dir, force, account, fmt):
     parsed, src = load_spec(spec)
     sw = design(parsed, src, catalog, out_dir, account)
     texts = slurm.files(sw, read_text(spec))
-    write_sweep(out_dir, texts, force, slurm.MARK)
+    slurm.write_files(out_dir, texts, force)
     progress(f"wrote {len(texts)} files for {len(sw.runs)} runs in {len(sw.arrays)} arrays to {out_dir}; "
              f"submit with {out_dir / 'submit.sh'}")
     rows, total = summary(sw)
@@ -108,33 +107,6 @@ def summary(sw) -> tuple[list[dict], dict]:
     # runs share one estimator, so their errors move together: the total's range is the sum of the ranges
     total["gpu_hours_interval"] = [sum(r["gpu_hours_interval"][0] for r in rows), sum(r["gpu_hours_interval"][1] for r in rows)]
     return rows, total
-
-
-def write_sweep(out_dir: Path, texts: dict[str, str], force: bool, mark: str) -> list[Path]:
-    """Write every file, or none when one exists and `force` is off (checked before anything is written).
-
-    With `force`, array scripts of an earlier design that this one no longer has are removed."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise PlannerError(f"--out {out_dir} is a file, not a directory")
-    existing = [out_dir / rel for rel in texts if (out_dir / rel).exists()]
-    if existing and not force:
-        more = f" (and {len(existing) - 1} more files of an earlier sweep)" if len(existing) > 1 else ""
-        raise PlannerError(f"{existing[0]} exists{more}; pass --force to overwrite")
-    for sub in ("arrays", "logs", "done"):  # logs/ must exist before a job starts, or Slurm fails it
-        (out_dir / sub).mkdir(parents=True, exist_ok=True)
-    if force:
-        for old in sorted((out_dir / "arrays").glob("*.sbatch")):
-            if f"arrays/{old.name}" not in texts and mark in old.read_text(errors="replace")[:400]:
-                old.unlink()
-    written = []
-    for rel, text in texts.items():
-        path = out_dir / rel
-        write_atomic(path, text, force=True)
-        if rel.endswith((".sh", ".sbatch")):
-            path.chmod(0o755)
-        written.append(path)
-    return written
 
 
 @cli.command(epilog="""\b

@@ -8,7 +8,10 @@ from typing import Literal, NamedTuple
 from planner.catalog import Accelerator, Catalog, Cluster
 from planner.costing import cost, mfu
 from planner.costing.mfu_basis import INTERVAL_LEVEL, mfu_for
-from planner.errors import PlannerError
+from planner.errors import PlannerError, PlannerWarning, Topic
+
+# the topic of a warning that a cluster's number is unverified, by the number
+UNVERIFIED: dict[str, Topic] = {"node_power_kw": "energy", "accounting": "charge", "gpus_per_node": "hardware"}
 
 
 @dataclass(frozen=True)
@@ -19,7 +22,7 @@ class Hardware:
     peak: float  # dense FLOP/s per GPU in `dtype`
     gpus: int | None  # GPUs running the job, when known
     sources: dict[str, str] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[PlannerWarning, ...] = ()
 
     @property
     def gpus_per_node(self) -> int | None:
@@ -37,27 +40,28 @@ def hardware_for(catalog: Catalog, cluster: str | None = None, accelerator: str 
     """The hardware a run uses: a cluster (or a bare accelerator), how many GPUs, which dtype peak."""
     cluster = catalog.cluster(cluster) if cluster else None
     if cluster is None and accelerator is None:
-        raise PlannerError("give a cluster or an accelerator")
+        raise PlannerError("give {cluster} or {accelerator}", refs=("cluster", "accelerator"))
     acc = catalog.accelerator(cluster.accelerator if cluster else accelerator)
     peak = acc.peak_flops(dtype)
     sources = {"peak_flops": f"{acc.title}: {acc.cite(acc.peak_tflops.get(dtype, acc.peak_tflops['bf16']))}"}
     warnings = []
     if nodes is not None:
         if cluster is None:
-            raise PlannerError("--nodes needs --cluster (an accelerator alone has no node size); use --gpus")
+            raise PlannerError("needs {cluster} (an accelerator alone has no node size); use {gpus}", "nodes", refs=("cluster", "gpus"))
         if nodes == "all":
             if cluster.nodes is None:
-                raise PlannerError(f"cluster '{cluster.name}' is a rented node type with no fixed size; give a number of nodes")
+                raise PlannerError(f"cluster '{cluster.name}' is a rented node type with no fixed size; give a number of nodes", "nodes")
             nodes = int(cluster.nodes.value)
         if cluster.nodes is not None and nodes > cluster.nodes.value:
-            raise PlannerError(f"--nodes {nodes} exceeds the {int(cluster.nodes.value)} nodes of {cluster.name}")
+            raise PlannerError(f"{nodes} exceeds the {int(cluster.nodes.value)} nodes of {cluster.name}", "nodes")
         gpus = nodes * cluster.gpus_per_node_int
     if cluster is not None:
         sources["node_power"] = f"{cluster.title}: {cluster.cite(cluster.node_power_kw)}"
         sources["accounting"] = f"{cluster.title}: {cluster.cite(cluster.accounting.units_per_node_hour)}"
         for path, item in cluster.sourced_numbers():
             if cluster.status_of(item) == "unverified" and path.split(".")[0] in ("node_power_kw", "accounting", "gpus_per_node"):
-                warnings.append(f"{cluster.name} {path} = {item.value:g} is unverified" + (f" ({item.note})" if item.note else ""))
+                warnings.append(PlannerWarning(UNVERIFIED[path.split(".")[0]], f"{cluster.name} {path} = {item.value:g} is unverified"
+                                               + (f" ({item.note})" if item.note else "")))
     return Hardware(acc, cluster, dtype, peak, gpus, sources, tuple(warnings))
 
 
@@ -121,7 +125,7 @@ class Costs(NamedTuple):
 
 
 def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Catalog,
-                   est: mfu.MfuEstimate | None = None, warnings: list[str] | None = None,
+                   est: mfu.MfuEstimate | None = None, warnings: list[PlannerWarning] | None = None,
                    mfu_override: float | None = None, workload: str = "dense-lm", goodput: float = 1.0,
                    pue: float | None = None, grid_gco2_per_kwh: float | None = None, basis: str = "campaign",
                    seq_len: float | None = None, stack: str | None = None) -> Costs:
@@ -139,8 +143,8 @@ def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Ca
     warnings.extend(hw.warnings)
     warnings.extend(est.warnings)
     if est.kind == "campaign" and goodput < 1:
-        warnings.append(f"goodput {goodput:g} is applied on top of the campaign-realised MFU, which already includes "
-                        "the restarts, evaluation and failures of published runs")
+        warnings.append(PlannerWarning("goodput", f"goodput {goodput:g} is applied on top of the campaign-realised MFU, which "
+                                       "already includes the restarts, evaluation and failures of published runs"))
     gh = float(cost.gpu_hours(flops, hw.peak, est.value)) / goodput
     wall = float(cost.wall_clock_hours(gh, hw.gpus)) if hw.gpus else None
     values: dict = dict(accelerator=hw.accelerator.name, cluster=hw.cluster.name if hw.cluster else None, dtype=hw.dtype,
@@ -213,7 +217,7 @@ class MemoryFit:
         return out
 
 
-def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[str], seq_len: int | None = None) -> MemoryFit | None:
+def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[PlannerWarning], seq_len: int | None = None) -> MemoryFit | None:
     """Minimum nodes (or GPUs) that hold the model for training, and whether the requested count does.
 
     `model` is a catalog model or a bare parameter count (then an assumed shape, which the notes state).
@@ -228,23 +232,25 @@ def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[st
         smallest = min_nodes(model, hw.cluster, hw.accelerator, **extra)
         chosen = best_layout(model, hw.accelerator, hw.gpus, hw.gpus_per_node, **extra) if hw.gpus else None
     except PlannerError as exc:
-        warnings.append(f"memory not checked: {exc.message}")
+        warnings.append(PlannerWarning("memory.unchecked", f"memory not checked: {exc.spelled()}"))
         return None
     unit = "nodes" if hw.cluster else "GPUs"
     fit = MemoryFit(unit, smallest.units if smallest else None, smallest.layout.describe() if smallest else None)
     if smallest is None:
         where = f"all {int(hw.cluster.nodes.value)} nodes of {hw.cluster.name}" if hw.cluster and hw.cluster.nodes else "any count searched"
-        warnings.append(f"the model does not fit in GPU memory on {where} with the layouts searched (planner memory)")
+        warnings.append(PlannerWarning("memory.nowhere", f"the model does not fit in GPU memory on {where} with the layouts "
+                                       "searched (planner memory)"))
     if chosen is not None:
         br = chosen.breakdown
         fit = replace(fit, layout=chosen.layout.describe(), fits=br.fits, per_gpu_gib=br.total / GIB, usable_gib=br.usable / GIB)
         if br.fits and chosen.layout.recompute == "full":
             easier = f"; selective recompute fits from {smallest.units} {unit}" if smallest and smallest.layout.recompute != "full" else ""
-            warnings.append(f"on {hw.gpus} GPUs only full activation recompute fits: it repeats the forward pass "
-                            f"(~33% more compute), so expect about 3/4 of the profile's MFU, which was measured with "
-                            f"selective or no recompute (Narayanan et al. 2021){easier}")
+            warnings.append(PlannerWarning("memory.recompute", f"on {hw.gpus} GPUs only full activation recompute fits: it "
+                                           f"repeats the forward pass (~33% more compute), so expect about 3/4 of the profile's "
+                                           f"MFU, which was measured with selective or no recompute (Narayanan et al. 2021){easier}"))
         if not br.fits:
             need = f"; at least {smallest.units} {unit} do" if smallest else ""
-            warnings.append(f"the requested {hw.gpus} GPUs cannot hold the model: the leanest layout ({chosen.layout.describe()}) "
-                            f"needs {br.total / GIB:.1f} GiB per GPU, {br.usable / GIB:.1f} GiB usable{need}")
+            warnings.append(PlannerWarning("memory.short", f"the requested {hw.gpus} GPUs cannot hold the model: the leanest layout "
+                                           f"({chosen.layout.describe()}) needs {br.total / GIB:.1f} GiB per GPU, "
+                                           f"{br.usable / GIB:.1f} GiB usable{need}"))
     return fit

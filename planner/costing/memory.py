@@ -87,7 +87,7 @@ def dims_of(model: Model | Shape | Dims | float, layers: int | None = None, hidd
                     float(model.layer_params()), model.seq_len)
     if isinstance(model, Model):
         if model.kind == "clip":
-            raise PlannerError(f"memory: '{model.name}' is a CLIP model; the activation formulas cover decoder LMs only")
+            raise PlannerError(f"'{model.name}' is a CLIP model; the activation formulas of memory cover decoder LMs only", "model")
         d = _assumed(model.params, model.active_params, model.name, layers, hidden, "MoE without a shape")
         if model.routed_expert_params is None:
             return d
@@ -103,8 +103,9 @@ def _assumed(params: float, active: float, name: str, layers: int | None, hidden
     # Kaplan's 12·L·h² with h = 128·L (the aspect ratio of Llama-2 7B/13B and GPT-3 175B), 128-wide heads,
     # f = 4h, RMSNorm, no biases, a 32,000-token untied vocabulary: a stated guess, not a catalog fact.
     if not params <= MAX_ASSUMED_PARAMS:
-        raise PlannerError(f"memory: {params:.3g} parameters is beyond any model a shape can be assumed for "
-                           f"(at most {MAX_ASSUMED_PARAMS:.0e}); give --model, or --layers and --hidden")
+        raise PlannerError(f"{params:.3g} parameters is beyond any model a shape can be assumed for (at most "
+                           f"{MAX_ASSUMED_PARAMS:.0e}); give {{model}}, or {{layers}} and {{hidden}}", "params",
+                           refs=("model", "layers", "hidden"))
     if layers is None and hidden is None:
         layers = max(1, round((active / (12 * 128**2)) ** (1 / 3)))
         layers = 4 * round(layers / 4) if layers >= 8 else layers
@@ -118,9 +119,9 @@ def _assumed(params: float, active: float, name: str, layers: int | None, hidden
     vocab = min(32000, int(params / 4 / (2 * hidden)) or 1)  # keep the embedding ≤ a quarter of a small model
     body = params - 2 * vocab * hidden - hidden
     if body <= 0:
-        raise PlannerError(f"memory: {params:.3g} parameters are too few for {layers} layers of width {hidden}")
+        raise PlannerError(f"{params:.3g} parameters are too few for {layers} layers of width {hidden}", "params")
     note = (f"shape assumed for {why}: {layers} layers, width {hidden}, {heads} heads, MLP 4h, vocabulary {vocab} "
-            "untied (give --model, or --layers/--hidden)")
+            "untied (a catalog model, or the layers and width given, replace the guess)")
     gather = max((active - 2 * vocab * hidden - hidden) / layers, 2.0 * hidden)
     return Dims(name, layers, hidden, heads, heads, 4 * hidden, False, vocab, False, params, body / layers,
                 2.0 * hidden, 0.0, float(hidden), gather, None, note)
@@ -276,17 +277,19 @@ class Stage:
 def check_layout(d: Dims, lay: Layout, dp_known: bool = False) -> None:
     if lay.ep > 1:
         if not d.experts:
-            raise PlannerError(f"--ep {lay.ep}: {d.name} has no routed experts (expert parallelism is for MoE models, e.g. deepseek-v3)")
+            raise PlannerError(f"{d.name} has no routed experts to split {lay.ep} ways (expert parallelism is for MoE models, "
+                               "e.g. deepseek-v3)", "ep")
         if d.experts % lay.ep:
-            raise PlannerError(f"--ep {lay.ep} does not divide the {d.experts} routed experts of {d.name}")
+            raise PlannerError(f"{lay.ep} does not divide the {d.experts} routed experts of {d.name}", "ep")
         if lay.fsdp:
-            raise PlannerError("--ep is modelled with Megatron-style ZeRO stages (--zero), not with FSDP")
+            raise PlannerError("is modelled with Megatron-style ZeRO stages ({zero}), not with FSDP ({fsdp})", "ep",
+                               refs=("zero", "fsdp"))
         if dp_known and lay.dp % lay.ep:
-            raise PlannerError(f"--ep {lay.ep} must divide the data-parallel degree {lay.dp} (experts are spread over DP ranks)")
+            raise PlannerError(f"{lay.ep} must divide the data-parallel degree {lay.dp} (experts are spread over DP ranks)", "ep")
     if d.heads % lay.tp:
-        raise PlannerError(f"--tp {lay.tp} does not divide the {d.heads} attention heads of {d.name}")
+        raise PlannerError(f"{lay.tp} does not divide the {d.heads} attention heads of {d.name}", "tp")
     if d.layers % (lay.pp * lay.interleave):
-        raise PlannerError(f"--pp {lay.pp} (× {lay.interleave} chunks) does not divide the {d.layers} layers of {d.name}")
+        raise PlannerError(f"{lay.pp} (× {lay.interleave} chunks) does not divide the {d.layers} layers of {d.name}", "pp")
 
 
 def stages(d: Dims, lay: Layout) -> list[Stage]:

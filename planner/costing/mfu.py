@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from planner.catalog import Accelerator, MfuProfile
+from planner.errors import PlannerWarning
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,12 @@ class MfuEstimate:
     value: float
     basis: str  # one line: where the number comes from
     sources: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[PlannerWarning, ...] = field(default=())
     kind: str = "given"  # campaign | benchmark | given: which MFU basis produced the value
     # ln(reported / estimated GPU-hours) of published campaigns the estimate was not fitted on: the
     # out-of-sample error every interval and grant quantile is read from (empty for a given MFU)
     errors: tuple[float, ...] = field(default=(), repr=False)
+    profile: str | None = None  # the measured MFU profile the value was read from (its sources are cited)
 
     def hours_factor(self, q: float) -> float | None:
         """GPU-hours at quantile q of the out-of-sample error, as a factor on the estimate."""
@@ -43,7 +45,7 @@ class MfuEstimate:
 
 
 def from_override(value: float) -> MfuEstimate:
-    return MfuEstimate(value, "given with --mfu")
+    return MfuEstimate(value, "given")
 
 
 @dataclass(frozen=True)
@@ -142,21 +144,22 @@ def estimate_many(profile: MfuProfile, accelerator: Accelerator, params, gpus=No
     assumed = ()
     if accelerator.name in profile.assumed_for:
         measured_on = ", ".join(a for a in profile.accelerators if a not in profile.assumed_for)
-        assumed = (f"MFU profile '{profile.name}' was measured on {measured_on}, not on {accelerator.name}: "
-                   "assumed to carry over (no measurement published)",)
+        assumed = (PlannerWarning("mfu.evidence", f"MFU profile '{profile.name}' was measured on {measured_on}, not on "
+                                  f"{accelerator.name}: assumed to carry over (no measurement published)"),)
     for n, g, value in zip(sizes, counts, values):
         warnings = list(assumed)
         if n < lo / 3 or n > hi * 3:
-            warnings.append(f"MFU for {n:.3g} parameters is held at the nearest measured size "
-                            f"({lo:.3g}-{hi:.3g}) of profile '{profile.name}'")
+            warnings.append(PlannerWarning("mfu.size", f"MFU for {n:.3g} parameters is held at the nearest measured size "
+                                           f"({lo:.3g}-{hi:.3g}) of profile '{profile.name}'"))
         if gpus is not None and (g > g_hi * 3 or g < g_lo / 3):
             how = (f"extrapolated with slope {scaling.slope:+.4f}" if scaling.groups
                    else "assumed independent of GPU count (no size measured at two counts)")
-            warnings.append(f"MFU at {g:.0f} GPUs is {how}; profile '{profile.name}' measured {g_lo}-{g_hi} GPUs")
+            warnings.append(PlannerWarning("mfu.gpus", f"MFU at {g:.0f} GPUs is {how}; profile '{profile.name}' measured "
+                                           f"{g_lo}-{g_hi} GPUs"))
         if ceiling is not None and value > ceiling.value:
-            out.append(MfuEstimate(ceiling.value, capped, cited, tuple(warnings)))
+            out.append(MfuEstimate(ceiling.value, capped, cited, tuple(warnings), profile=profile.name))
         else:
-            out.append(MfuEstimate(float(value), basis, cited, tuple(warnings)))
+            out.append(MfuEstimate(float(value), basis, cited, tuple(warnings), profile=profile.name))
     return out
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from planner.catalog import Accelerator, Catalog, MfuProfile, campaigns
 from planner.costing import cost, intervals, mfu, throughput
-from planner.errors import PlannerError
+from planner.errors import PlannerError, PlannerWarning
 
 if TYPE_CHECKING:  # hardware imports this module; a Hardware only passes through here
     from planner.costing.hardware import Hardware
@@ -37,7 +37,7 @@ def mfu_profile_for(hw: Hardware, catalog: Catalog, workload: str = "dense-lm") 
     name = name or _profile_for_accelerator(catalog, hw.accelerator, workload)
     if name is None:
         where = f"cluster '{hw.cluster.name}'" if hw.cluster else f"accelerator '{hw.accelerator.name}'"
-        raise PlannerError(f"no measured {workload} MFU profile for {where}; give --mfu (e.g. --mfu 0.4)")
+        raise PlannerError(f"no measured {workload} MFU profile for {where}; give one (e.g. 0.4)", "mfu")
     profile = catalog.mfu_profile(name)
     check_dtype(profile, hw)
     return profile
@@ -46,7 +46,8 @@ def mfu_profile_for(hw: Hardware, catalog: Catalog, workload: str = "dense-lm") 
 def check_dtype(profile: MfuProfile, hw: Hardware) -> None:
     """An MFU measured in one dtype says nothing about another (bf16 and fp16 share a tensor rate)."""
     if profile.dtype != hw.dtype and not {profile.dtype, hw.dtype} <= {"bf16", "fp16"}:
-        raise PlannerError(f"MFU profile '{profile.name}' was measured in {profile.dtype}, not {hw.dtype}; give --mfu")
+        raise PlannerError(f"MFU profile '{profile.name}' was measured in {profile.dtype}, not {hw.dtype}; give {{mfu}} (e.g. 0.3)",
+                           "dtype", refs=("mfu",))
 
 
 def mfu_for(hw: Hardware, catalog: Catalog, params: float, override: float | None = None,
@@ -63,7 +64,7 @@ def mfu_many(hw: Hardware, catalog: Catalog, params, workload: str = "dense-lm",
              seq_len: float | None = None, stack: str | None = None) -> list[mfu.MfuEstimate]:
     """`mfu_for` for many model sizes on one hardware at once (a sweep costs thousands of runs)."""
     if basis not in MFU_BASES:
-        raise PlannerError(f"unknown MFU basis '{basis}'; known: {', '.join(MFU_BASES)}")
+        raise PlannerError(f"unknown MFU basis '{basis}'; known: {', '.join(MFU_BASES)}", "mfu_basis")
     if basis == "benchmark":
         profile = mfu_profile_for(hw, catalog, workload)
         errors = benchmark_errors(catalog)
@@ -189,13 +190,15 @@ def _campaign_many(hw: Hardware, catalog: Catalog, params, workload: str, seq_le
     if model is None or not model.knows(workload, arch):
         runs = "no campaign set in the catalog" if model is None else f"no published {workload} campaign on {arch} GPUs"
         other = ("" if _profile_for_accelerator(catalog, acc, workload) is None
-                 else ", or the benchmark MFU basis (tuned steady state)")
-        raise PlannerError(f"{runs} to estimate realised MFU on {acc.name} from; give --mfu (e.g. --mfu 0.3){other}")
+                 else ", or the benchmark MFU basis ({mfu_basis} benchmark, tuned steady state)")
+        raise PlannerError(f"{runs} to estimate realised MFU on {acc.name} from; give one (e.g. 0.3){other}", "mfu",
+                           refs=("mfu_basis",))
     if hw.dtype not in ("bf16", "fp16"):
-        raise PlannerError(f"the campaign estimator is calibrated on bf16/fp16 training, not {hw.dtype}; give --mfu")
-    warnings = []
+        raise PlannerError(f"the campaign estimator is calibrated on bf16/fp16 training, not {hw.dtype}; give {{mfu}} (e.g. 0.3)",
+                           "dtype", refs=("mfu",))
+    warnings: list[PlannerWarning] = []
     if stack is not None and "stack" in model.chosen.terms and not model.stack_applies(stack, workload):
-        warnings.append(_stack_warning(model, stack, workload))
+        warnings.append(PlannerWarning("mfu.stack", _stack_warning(model, stack, workload)))
         stack = None  # the average campaign, as with no stack: an unknown name must not move the estimate
     stated = stack is not None and "stack" in model.chosen.terms
     sizes = np.atleast_1d(np.asarray(params, dtype=float))
@@ -222,12 +225,12 @@ def _campaign_many(hw: Hardware, catalog: Catalog, params, workload: str, seq_le
     sources = (f"planner campaign estimator over {model.n_runs} published runs (docs/calibration.md)",)
     runs_here = [p for p in model.points if p.architecture == arch and p.workload == workload]
     if len(runs_here) < 3:
-        warnings.append(f"realised {workload} MFU on {arch} rests on {len(runs_here)} published campaign(s): "
-                        "the range does not cover how little that is")
+        warnings.append(PlannerWarning("mfu.evidence", f"realised {workload} MFU on {arch} rests on {len(runs_here)} published "
+                                       "campaign(s): the range does not cover how little that is"))
     measured = {p.accelerator for p in model.points if p.architecture == arch}
     if acc.name not in measured:
-        warnings.append(f"no published campaign ran on {acc.name}: campaigns on {', '.join(sorted(measured))} "
-                        f"({arch}) are assumed to carry over")
+        warnings.append(PlannerWarning("mfu.evidence", f"no published campaign ran on {acc.name}: campaigns on "
+                                       f"{', '.join(sorted(measured))} ({arch}) are assumed to carry over"))
     lo = min(p.params for p in model.points if p.workload == workload)
     hi = max(p.params for p in model.points if p.workload == workload)
     how = "along the fitted size term" if "size" in score.terms else "(the chosen form has no size term)"
@@ -235,8 +238,8 @@ def _campaign_many(hw: Hardware, catalog: Catalog, params, workload: str, seq_le
     for n, value, cap in zip(sizes, values, caps):
         w = list(warnings)
         if n < lo / 3 or n > hi * 3:
-            w.append(f"{n:.3g} parameters is outside the {lo:.3g}-{hi:.3g} of published {workload} campaigns: "
-                     f"realised MFU extrapolated {how}")
+            w.append(PlannerWarning("mfu.size", f"{n:.3g} parameters is outside the {lo:.3g}-{hi:.3g} of published {workload} "
+                                    f"campaigns: realised MFU extrapolated {how}"))
         text = basis
         if value > cap:
             value, text = cap, basis + f"; capped at the tuned benchmark '{profile.name}'"

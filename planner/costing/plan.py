@@ -19,7 +19,7 @@ from planner.costing.intervals import INTERVAL_LEVEL
 from planner.costing.mfu_basis import mfu_for
 from planner.costing.results import Budget, DataConstrained, Inference, Plan
 from planner.costing.runs import RunShape, run_shape
-from planner.errors import PlannerError
+from planner.errors import PlannerError, PlannerWarning
 from planner.laws import Law, allocate, law_draw_intervals
 
 DEFAULT_LAW = "epoch-2024"
@@ -62,37 +62,38 @@ class PlanRequest(BaseModel):
         given = [b for b in BUDGETS if getattr(self, b) is not None]
         if self.model is not None:
             if self.params is not None:
-                raise PlannerError("--model fixes the size; give --model or --params, not both")
+                raise PlannerError("conflicts with {model} (a model fixes the size); give one", "params", refs=("model",))
             if given:
-                raise PlannerError(f"--model and --{given[0].replace('_', '-')} both fix the model; give one")
+                raise PlannerError("conflicts with {model} (both fix the model); give one", given[0], refs=("model",))
             return self
         if self.samples is not None:
-            raise PlannerError("--samples goes with a CLIP --model (e.g. --model openclip-vit-l-14)")
+            raise PlannerError("goes with a CLIP {model} (e.g. openclip-vit-l-14)", "samples", refs=("model",))
         if len(given) > 1:
-            raise PlannerError(f"give one budget, not {len(given)}: {', '.join('--' + b.replace('_', '-') for b in given)}")
+            raise PlannerError(f"give one budget, not {len(given)}: {', '.join('{' + b + '}' for b in given)}", refs=given)
         if self.params is not None:
             if any(not (p >= 1 and math.isfinite(p)) for p in self.params) or not self.params:
-                raise PlannerError("--params: every value must be a number of parameters (at least 1)")
+                raise PlannerError("every value must be a number of parameters (at least 1)", "params")
             if given:
-                raise PlannerError(f"--params and --{given[0].replace('_', '-')} both fix the model; give one")
+                raise PlannerError("conflicts with {params} (both fix the model); give one", given[0], refs=("params",))
             if len(self.params) > 1 and self.tokens is not None:
-                raise PlannerError("--tokens goes with a single --params value, not a list")
+                raise PlannerError("goes with a single {params} value, not a list", "tokens", refs=("params",))
         elif self.tokens is not None:
-            raise PlannerError("--tokens needs --params (a fixed run is parameters and tokens)")
+            raise PlannerError("needs {params} (a fixed run is parameters and tokens)", "tokens", refs=("params",))
         elif not given:
-            raise PlannerError("give a budget (--flops, --gpu-hours, --node-hours, --days), --params, or --target-loss")
+            raise PlannerError("give a budget ({flops}, {gpu_hours}, {node_hours}, {days}), {params}, or {target_loss}",
+                               refs=BUDGETS + ("params",))
         if self.days is not None and self.gpus is None and self.nodes is None:
-            raise PlannerError("--days needs --nodes or --gpus (how many run for that long)")
+            raise PlannerError("needs {nodes} or {gpus} (how many run for that long)", "days", refs=("nodes", "gpus"))
         if self.gpus is not None and self.nodes is not None:
-            raise PlannerError("give --gpus or --nodes, not both")
+            raise PlannerError("conflicts with {gpus}; give one", "nodes", refs=("gpus",))
         if isinstance(self.nodes, int) and self.nodes <= 0:
-            raise PlannerError("--nodes must be a positive whole number or 'all'")
+            raise PlannerError("must be a positive whole number or 'all'", "nodes")
         if self.cluster and self.accelerator:
-            raise PlannerError("give --cluster or --accelerator, not both (a cluster names its accelerator)")
+            raise PlannerError("conflicts with {cluster} (a cluster names its accelerator); give one", "accelerator", refs=("cluster",))
         if self.law_file is not None and "law" in self.model_fields_set:
-            raise PlannerError("give --law or --law-file, not both")
+            raise PlannerError("conflicts with {law}; give one", "law_file", refs=("law",))
         if self.inference_tokens is not None and self.unique_tokens is not None:
-            raise PlannerError("--inference-tokens and --unique-tokens cannot be combined")
+            raise PlannerError("cannot be combined with {inference_tokens}", "unique_tokens", refs=("inference_tokens",))
         return self
 
     @property
@@ -111,19 +112,21 @@ def build_request(options: dict) -> PlanRequest:
         return PlanRequest(**{k: v for k, v in options.items() if v is not None})
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        field_name = ".".join(str(p) for p in err["loc"])
+        if isinstance(err.get("ctx", {}).get("error"), PlannerError):  # raised by _one_question, field and all
+            raise err["ctx"]["error"] from None
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "string_too_short":
             message = "must not be empty"
         elif err["type"] == "string_too_long":
             message = f"at most {err['ctx']['max_length']} characters"
-        raise PlannerError(f"--{field_name.replace('_', '-')}: {message}" if field_name else message) from None
+        raise PlannerError(message, tuple(err["loc"])) from None
 
 
 def resolve_hardware(req: PlanRequest, catalog: Catalog) -> Hardware | None:
     if req.cluster is None and req.accelerator is None:
-        if req.gpus or req.nodes or req.gpu_hours or req.node_hours or req.days:
-            raise PlannerError("hours and GPU counts need hardware: give --cluster or --accelerator")
+        if given := [k for k in ("gpus", "nodes", "gpu_hours", "node_hours", "days") if getattr(req, k)]:
+            raise PlannerError("hours and GPU counts need hardware: give {cluster} or {accelerator}", given[0],
+                               refs=("cluster", "accelerator"))
         return None
     return hardware_for(catalog, cluster=req.cluster, accelerator=req.accelerator, gpus=req.gpus,
                         nodes=req.nodes, dtype=req.dtype)
@@ -133,12 +136,12 @@ def resolve_hardware(req: PlanRequest, catalog: Catalog) -> Hardware | None:
 
 
 def _allocate(law: Law, flops: float, req: PlanRequest, target_loss: float | None = None) -> tuple[float, float, Inference | None]:
-    """(N, D) for compute C, honouring --unique-tokens and --inference-tokens."""
+    """(N, D) for compute C, honouring the unique tokens and the inference tokens of the request."""
     if req.inference_tokens is not None:
         chin_n, chin_d = (float(x) for x in law.allocate(flops))
         loss = target_loss if target_loss is not None else law.frontier_loss(flops)
         if loss is None:
-            raise PlannerError(f"--inference-tokens needs a law that predicts loss; '{law.name}' does not")
+            raise PlannerError(f"needs a law that predicts loss; '{law.name}' does not", "inference_tokens")
         n, d = allocate.inference_aware(law, float(loss), req.inference_tokens)
         chin_total = 6 * chin_n * chin_d + 2 * chin_n * req.inference_tokens
         total = 6 * n * d + 2 * n * req.inference_tokens
@@ -160,13 +163,14 @@ def _budget_gpu_hours(req: PlanRequest, hw: Hardware) -> float:
         return req.gpu_hours
     if req.node_hours is not None:
         if hw.cluster is None:
-            raise PlannerError("--node-hours needs --cluster (an accelerator alone has no node size); use --gpu-hours")
+            raise PlannerError("needs {cluster} (an accelerator alone has no node size); use {gpu_hours}", "node_hours",
+                               refs=("cluster", "gpu_hours"))
         return req.node_hours * hw.gpus_per_node
     return req.days * 24.0 * hw.gpus
 
 
 def law_for(req: PlanRequest, catalog: Catalog) -> Law:
-    """The catalog law named by --law, or a law file (e.g. written by `planner fit --out`)."""
+    """The catalog law named by `law`, or the law file `law_file` (e.g. written by `planner fit`)."""
     if req.law_file is None:
         return catalog.law(req.law)
     from pathlib import Path
@@ -177,14 +181,14 @@ def law_for(req: PlanRequest, catalog: Catalog) -> Law:
 
 
 def _apply_model(req: PlanRequest, catalog: Catalog):
-    """Resolve --model into --params (dense: from its shape; MoE: active parameters)."""
+    """Resolve `model` into `params` (dense: from its shape; MoE: active parameters)."""
     model = catalog.model(req.model)
     if model.kind == "clip":
         if req.samples is None:
-            raise PlannerError(f"--model {model.name} is a CLIP model: give --samples (samples seen)")
+            raise PlannerError(f"{model.name} is a CLIP model: give {{samples}} (samples seen)", "model", refs=("samples",))
         return model, req
     if req.samples is not None:
-        raise PlannerError(f"--samples is for CLIP models; {model.name} is a language model (give --tokens)")
+        raise PlannerError(f"is for CLIP models; {model.name} is a language model (give {{tokens}})", "samples", refs=("tokens",))
     return model, req.model_copy(update={"params": [model.active_params], "model": None})
 
 
@@ -230,17 +234,18 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
         n, d = req.params[0], req.tokens
     else:  # compute-optimal tokens for a given size
         if req.unique_tokens is not None or req.inference_tokens is not None:
-            raise PlannerError("--params alone asks for compute-optimal tokens; give a budget to use --unique-tokens or --inference-tokens")
+            raise PlannerError("needs a budget: {params} alone asks for compute-optimal tokens", "unique_tokens" if req.unique_tokens
+                               is not None else "inference_tokens", refs=("params",))
         n = req.params[0]
         d = float(law.flops_for_params(n)) / (6.0 * n)
     if not (n >= 1 and d >= 1 and math.isfinite(n * d)):
         raise PlannerError(f"this asks for {n:.3g} parameters and {d:.3g} tokens: outside the range of any model "
-                           f"(check the budget or --target-loss)")
+                           f"(check the budget or the target loss)")
     law_flops = float(cost.training_flops(n, d))
     flops = rs.flops(n, d)
     convention = rs.convention
 
-    warnings: list[str] = []
+    warnings: list[PlannerWarning] = []
     if hw is not None:
         est = est or mfu_at(n)
     costs = hardware_costs(flops, n, hw, catalog, est, warnings, req.mfu, workload=rs.workload, goodput=req.goodput,
@@ -261,19 +266,19 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
             method="Muennighoff et al. 2023: repeated tokens decay with R_D* = "
             f"{law.data_constrained.R_D_star.value:g}, excess parameters with R_N* = {law.data_constrained.R_N_star.value:g}")
     if inference is not None and kind in ("gpu_hours", "node_hours", "days", "flops"):
-        warnings.append(
-            f"inference-aware sizing trains longer than the budget: training needs {flops / _budget_flops(req, hw, costs.mfu):.3g}x "
+        warnings.append(PlannerWarning(
+            "budget", f"inference-aware sizing trains longer than the budget: training needs {flops / _budget_flops(req, hw, costs.mfu):.3g}x "
             "the budget's FLOPs to match the compute-optimal loss"
-        )
+        ))
     ext = law.extrapolation(law_flops)
     if ext:
         warnings.append(ext)
     if law.params_counted == "non-embedding":
-        warnings.append(f"law '{law.name}' counts non-embedding parameters; N here excludes embeddings")
+        warnings.append(PlannerWarning("law.counting", f"law '{law.name}' counts non-embedding parameters; N here excludes embeddings"))
     if rs.workload == "moe":
-        warnings.append("the law is for dense models; it is applied here to the MoE's active parameters")
+        warnings.append(PlannerWarning("law.moe", "the law is for dense models; it is applied here to the MoE's active parameters"))
     if flops / law_flops > 1.2:  # the law counts 6ND: long sequences on narrow models add a lot more
-        warnings.append(f"{convention} FLOPs are {flops / law_flops:.3g}x the law's 6ND count ({law_flops:.3g})")
+        warnings.append(PlannerWarning("flops", f"{convention} FLOPs are {flops / law_flops:.3g}x the law's 6ND count ({law_flops:.3g})"))
     sources = {"law": f"{law.citation}"}
     sources["flops_convention"] = cost.FLOPS_CONVENTIONS[convention]
     if hw is not None:
@@ -349,9 +354,10 @@ def plan_clip(req: PlanRequest, catalog: Catalog, model) -> Plan:
     hw = resolve_hardware(req, catalog)
     macs = model.gmacs_per_sample.value * 1e9
     flops = float(cost.training_flops(macs, req.samples, "clip"))
-    warnings: list[str] = []
+    warnings: list[PlannerWarning] = []
     if req.seq_len is not None:
-        warnings.append("a sequence length does not apply to a CLIP run (its FLOPs are 6 × GMACs per sample × samples)")
+        warnings.append(PlannerWarning("flops", "a sequence length does not apply to a CLIP run (its FLOPs are 6 × GMACs per "
+                                       "sample × samples)"))
     est = mfu_for(hw, catalog, model.params, req.mfu, "clip", req.mfu_basis, None, req.stack) if hw is not None else None
     costs = hardware_costs(flops, model.params, hw, catalog, est, warnings, req.mfu, workload="clip", goodput=req.goodput,
                            pue=req.pue, grid_gco2_per_kwh=req.grid_intensity)

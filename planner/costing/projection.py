@@ -12,10 +12,11 @@ from planner.costing.hardware import hardware_costs
 from planner.costing.mfu_basis import mfu_for
 from planner.costing.plan import PlanRequest, law_for, require_finite, resolve_hardware
 from planner.costing.runs import run_shape
+from planner.errors import PlannerWarning
 
 
 def project(req: PlanRequest, catalog: Catalog) -> dict:
-    """A Chinchilla-Table-3-style projection: compute-optimal FLOPs and tokens for each size in --params."""
+    """A Chinchilla-Table-3-style projection: compute-optimal FLOPs and tokens for each size in the request's params."""
     law = law_for(req, catalog)
     hw = resolve_hardware(req, catalog)
     rs = run_shape(None, req.seq_len, req.flops_convention)
@@ -23,7 +24,7 @@ def project(req: PlanRequest, catalog: Catalog) -> dict:
     flops = law.flops_for_params(params)
     tokens = flops / (6.0 * params)
     losses = law.predict_loss(params, tokens)
-    warnings: list[str] = []
+    warnings: list[PlannerWarning] = []
     rows = []
     for i, n in enumerate(params):
         row = {
@@ -45,8 +46,8 @@ def project(req: PlanRequest, catalog: Catalog) -> dict:
     beyond = [(float(n), float(c)) for n, c in zip(params, flops) if law.extrapolation(float(c))]
     if beyond:
         worst = max(beyond, key=lambda nc: abs(math.log(nc[1])))
-        warnings.append(f"{len(beyond)} of {len(rows)} rows lie more than 10x outside the compute law '{law.name}' "
-                        f"was fitted on; e.g. {law.extrapolation(worst[1])}")
+        warnings.append(PlannerWarning("law.range", f"{len(beyond)} of {len(rows)} rows lie more than 10x outside the compute "
+                                       f"law '{law.name}' was fitted on; e.g. {law.extrapolation(worst[1])}"))
     meta = {
         "law": law.name,
         "law_form": law.form,

@@ -2,7 +2,7 @@
 step, speed-up and parallel efficiency relative to the smallest count that holds the model.
 
 Predicted rows come from the planner's own chain (`make_plan` at each node count: the MFU profile
-at that GPU count, the memory check), so each row equals `planner plan --nodes K` for the run.
+at that GPU count, the memory check), so each row equals the plan of the run on that many nodes.
 A prediction is not evidence: measured rows (the user's benchmark, tokens or samples per second at
 each node count) are shown beside it, with the MFU they imply, and are what a proposal should cite.
 """
@@ -13,11 +13,12 @@ from pydantic import Field
 
 from planner.catalog import Catalog, Strict
 from planner.costing.plan import PlanRequest, make_plan
-from planner.errors import PlannerError
+from planner.errors import PlannerError, PlannerWarning, Topic
 from planner.numbers import Positive
 from planner.report.output import Column, human, provenance_note
 
-OFF_TOPIC = ("cannot hold the model", "accounting.", "node_power_kw", "was fitted on")
+# a scaling table shows no charge, energy or loss, and says itself which counts cannot hold the model
+OFF_TOPIC: frozenset[Topic] = frozenset({"charge", "energy", "law.range", "memory.short"})
 MAX_COUNTS = 24  # node counts in one table: more is not a table a reviewer reads
 
 
@@ -45,14 +46,15 @@ def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] |
                    measured: list[Measurement] = (), global_batch: float | None = None, up_to: int | None = None) -> dict:
     """Predicted (and measured, when given) strong scaling of the run `base` describes.
 
-    `base` is a fixed run: --params with --tokens, or --model with --tokens or --samples, on a cluster.
+    `base` is a fixed run: params with tokens, or a model with tokens or samples, on a cluster.
     Without `node_counts`: doublings from the smallest count that fits up to `up_to` (or 32× it).
     `global_batch` (tokens or samples per optimizer step) turns throughput into seconds per step.
     """
     if base.cluster is None:
-        raise PlannerError("strong scaling is over node counts: give --cluster")
+        raise PlannerError("strong scaling is over node counts: give {cluster}", refs=("cluster",))
     if base.budget_kind != "fixed" and not (base.model and (base.tokens or base.samples)):
-        raise PlannerError("strong scaling needs one fixed run: --params with --tokens, or --model with --tokens/--samples")
+        raise PlannerError("strong scaling needs one fixed run: {params} with {tokens}, or {model} with {tokens} or {samples}",
+                           refs=("params", "tokens", "model", "samples"))
     base = base.model_copy(update={"nodes": None, "gpus": None})  # one plan per node count
     cluster = catalog.cluster(base.cluster)
     limit = int(cluster.nodes.value) if cluster.nodes is not None else None
@@ -61,11 +63,11 @@ def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] |
         node_counts = default_node_counts(first, up_to, limit)
     counts = sorted(set(node_counts) | {m.nodes for m in measured})
     if len(counts) > MAX_COUNTS:
-        raise PlannerError(f"{len(counts)} node counts: give at most {MAX_COUNTS}")
+        raise PlannerError(f"{len(counts)} node counts: give at most {MAX_COUNTS}", "nodes")
     if limit is not None and counts[-1] > limit:
-        raise PlannerError(f"{counts[-1]} nodes exceed the {limit} nodes of {cluster.name}")
+        raise PlannerError(f"{counts[-1]} nodes exceed the {limit} nodes of {cluster.name}", "nodes")
     if len({m.nodes for m in measured}) != len(measured):
-        raise PlannerError("measured: two measurements for the same node count; give one (e.g. the median)")
+        raise PlannerError("two measurements for the same node count; give one (e.g. the median)", "measured")
 
     plans = [make_plan(base.model_copy(update={"nodes": n}), catalog) for n in counts]
     unit = "samples" if plans[0].samples else "tokens"
@@ -91,16 +93,17 @@ def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] |
     _relative(rows, "measured_throughput", "measured_speedup", "measured_efficiency", lambda r: "measured_throughput" in r)
 
     # a scaling table shows no charge, energy or loss: their caveats would only distract
-    warnings = list(dict.fromkeys(w for p in plans for w in p.warnings if not any(k in w for k in OFF_TOPIC)))
+    warnings = list(dict.fromkeys(w for p in plans for w in p.warnings if w.topic not in OFF_TOPIC))
     if too_small := [r["nodes"] for r in rows if r["fits"] is False]:
-        warnings.append(f"{_count(too_small)} cannot hold the model (planner memory); their rows are not in the speed-up")
+        warnings.append(PlannerWarning("memory.short", f"{_count(too_small)} cannot hold the model (planner memory); their rows "
+                                       "are not in the speed-up"))
     if len(rows) > 1 and all(abs(r["efficiency"] - 1.0) < 1e-9 for r in rows if "efficiency" in r):
-        warnings.append("the predicted MFU does not depend on GPU count here, so the predicted efficiency is 100% "
-                        "by construction; only a measurement shows how this run scales")
+        warnings.append(PlannerWarning("scaling", "the predicted MFU does not depend on GPU count here, so the predicted "
+                                       "efficiency is 100% by construction; only a measurement shows how this run scales"))
     for r in rows:
         if "measured_mfu" in r and r["measured_mfu"] > 1:
-            raise PlannerError(f"measured: {r['measured_throughput']:.4g} {unit}/s on {_count([r['nodes']])} is "
-                               f"{r['measured_mfu']:.2f}x the peak FLOP/s of {r['gpus']} GPUs; check the unit (whole job, per second)")
+            raise PlannerError(f"{r['measured_throughput']:.4g} {unit}/s on {_count([r['nodes']])} is {r['measured_mfu']:.2f}x "
+                               f"the peak FLOP/s of {r['gpus']} GPUs; check the unit (whole job, per second)", "measured")
     return {
         "run": {"model": base.model, "params": plans[0].params, unit: items, "flops": plans[0].flops,
                 "flops_convention": plans[0].flops_convention, "cluster": cluster.name,
@@ -138,9 +141,9 @@ def _count(nodes: list[int]) -> str:
 
 def check_counts(counts: list[int]) -> list[int]:
     if not counts or any(not (isinstance(n, int) and n >= 1) for n in counts):
-        raise PlannerError("node counts must be whole numbers of at least 1")
+        raise PlannerError("node counts must be whole numbers of at least 1", "nodes")
     if len(set(counts)) > MAX_COUNTS:
-        raise PlannerError(f"give at most {MAX_COUNTS} node counts")
+        raise PlannerError(f"give at most {MAX_COUNTS} node counts", "nodes")
     return sorted(set(counts))
 
 
@@ -161,11 +164,12 @@ def measurements_from_csv(path, global_batch: float | None = None) -> list[Measu
                            f"(found {', '.join(given) or 'none'}) beside nodes")
     if not table.rows:
         raise PlannerError(f"{path}: no measurements (a header only)")
-    nodes = column(table, "nodes", "nodes")
-    values = column(table, given[0], given[0])
+    nodes = column(table, "nodes")
+    values = column(table, given[0])
     if given[0] == "seconds_per_step":
         if global_batch is None:
-            raise PlannerError(f"{path}:1: seconds_per_step needs the global batch (--global-batch, tokens or samples per step)")
+            raise PlannerError(f"{path}:1: seconds_per_step needs the global batch ({{global_batch}}, tokens or samples per step)",
+                               refs=("global_batch",))
         values = global_batch / values
     out = []
     for i, (n, v) in enumerate(zip(nodes, values)):
@@ -194,7 +198,10 @@ def scaling_columns(result: dict) -> list[Column]:
     return [Column(c.key, c.header.format(unit=result["unit"]), c.kind) for c in cols]
 
 
-def scaling_notes(result: dict, how_to_measure: str = "benchmark a few counts and give --measured") -> list[str]:
+def scaling_notes(result: dict, how_to_measure: str = "benchmark a few counts and give the measurements",
+                  other_basis: str = "the benchmark MFU basis") -> list[str]:
+    """What the table means; `how_to_measure` and `other_basis` say how the reader's front end asks for
+    measurements and for the tuned-benchmark MFU basis."""
     run = result["run"]
     what = run["model"] or f"{human(run['params'], 'count')} parameters"
     items = run.get("tokens") or run.get("samples")
@@ -202,7 +209,7 @@ def scaling_notes(result: dict, how_to_measure: str = "benchmark a few counts an
              f"on {run['cluster']} ({run['accelerator']}); "
              + ("MFU as realised by published campaigns (restarts and evaluation included)" if result.get("mfu_kind") == "campaign"
                 else "steady state (goodput 1)"),
-             f"predicted: `planner plan --nodes K` for each row; MFU: {result['mfu_basis']}",
+             f"predicted: each row is the plan of the run on that many nodes; MFU: {result['mfu_basis']}",
              f"speed-up and efficiency relative to {_nodes(result['baseline_nodes'])}, the smallest count here that holds the model"
              if result["baseline_nodes"] else "no row holds the model: no speed-up"]
     if result["measured"]:
@@ -211,7 +218,7 @@ def scaling_notes(result: dict, how_to_measure: str = "benchmark a few counts an
                      "its MFU = throughput × FLOPs per item / (GPUs × dense peak); cite these rows, not the prediction")
         if result.get("mfu_kind") == "campaign":
             notes.append("the predicted rows average over whole campaigns (restarts and evaluation included), a "
-                         "benchmark is steady state: compare it with --mfu-basis benchmark")
+                         f"benchmark is steady state: compare it with {other_basis}")
     else:
         source = ("published training campaigns" if result.get("mfu_kind") == "campaign" else "tuned MFU profiles")
         notes.append(f"a prediction from {source}, not evidence: {how_to_measure}")

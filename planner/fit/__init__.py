@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, PlannerWarning
 from planner.fit import chinchilla, curves, resample
 from planner.fit.data import Table, column, parse_where, read_csv, require_rows, require_spread, select
 
@@ -48,25 +48,25 @@ class Dataset:
 
 def load(path: Path, opts: FitOptions) -> Dataset:
     if opts.form not in FORMS:
-        raise PlannerError(f"unknown form '{opts.form}' (forms: {', '.join(FORMS)})")
+        raise PlannerError(f"unknown form '{opts.form}' (forms: {', '.join(FORMS)})", "form")
     table = select(read_csv(path), parse_where(opts.where))
     require_rows(table, 1, f"fitting '{opts.form}'")
     if opts.form in ("chinchilla", "isoflop"):
-        n = column(table, opts.params_col, "--params-col")
-        loss = column(table, opts.loss_col, "--loss-col")
+        n = column(table, opts.params_col, "params_col")
+        loss = column(table, opts.loss_col, "loss_col")
         if opts.form == "isoflop" or opts.flops_col:
-            c = column(table, opts.flops_col or "flops", "--flops-col")
+            c = column(table, opts.flops_col or "flops", "flops_col")
             d = c / (6.0 * n)
         elif opts.tokens_col:
-            d = column(table, opts.tokens_col, "--tokens-col")
+            d = column(table, opts.tokens_col, "tokens_col")
             c = 6.0 * n * d
         else:
-            raise PlannerError("the chinchilla form needs --tokens-col or --flops-col (tokens = C/6N)")
+            raise PlannerError("the chinchilla form needs {tokens_col} or {flops_col} (tokens = C/6N)", refs=("tokens_col", "flops_col"))
         cols = {"params": n, "tokens": d, "loss": loss, "flops": c}
         key = "loss"
     else:
-        x = column(table, opts.x_col, "--x-col")
-        y = column(table, opts.y_col, "--y-col", positive=not opts.one_minus)
+        x = column(table, opts.x_col, "x_col")
+        y = column(table, opts.y_col, "y_col", positive=not opts.one_minus)
         if opts.one_minus:
             y = 1.0 - y
             if np.any(y <= 0):
@@ -75,7 +75,7 @@ def load(path: Path, opts: FitOptions) -> Dataset:
         c, key = x, "y"
     if opts.drop_highest:
         if opts.drop_highest >= len(cols[key]):
-            raise PlannerError(f"--drop-highest {opts.drop_highest} would drop every row")
+            raise PlannerError(f"{opts.drop_highest} would drop every row", "drop_highest")
         keep = np.sort(np.argsort(cols[key], kind="stable")[: len(cols[key]) - opts.drop_highest])
         cols = {k: v[keep] for k, v in cols.items()}
         c = c[keep]
@@ -98,7 +98,7 @@ def run_with_samples(path: Path, opts: FitOptions, progress: Callable[[str], Non
     data = load(path, opts)
     samples = None
     cols = data.columns
-    warnings: list[str] = []
+    warnings: list[PlannerWarning] = []
     ci = None
     allocation = None
     if opts.form == "chinchilla":
@@ -118,10 +118,11 @@ def run_with_samples(path: Path, opts: FitOptions, progress: Callable[[str], Non
             alloc = chinchilla.allocation(samples)
             ci = _percentiles({**{k: samples[k] for k in params}, "a": alloc["a"], "b": alloc["b"]})
             if not ok.all():
-                warnings.append(f"{(~ok).sum()} of {len(ok)} bootstrap refits did not converge")
+                warnings.append(PlannerWarning("fit", f"{(~ok).sum()} of {len(ok)} bootstrap refits did not converge"))
         for name in ("alpha", "beta"):
             if not 0.05 < params[name] < 1.5:
-                warnings.append(f"{name} = {params[name]:.3g} is implausible for a scaling exponent; check the data")
+                warnings.append(PlannerWarning("fit", f"{name} = {params[name]:.3g} is implausible for a scaling exponent; "
+                                               "check the data"))
     elif opts.form == "isoflop":
         fitted = curves.fit_isoflop(cols["params"], cols["flops"], cols["loss"], opts.budget_tolerance)
         params, warnings = fitted["params"], list(fitted["warnings"])
@@ -141,16 +142,18 @@ def run_with_samples(path: Path, opts: FitOptions, progress: Callable[[str], Non
                   "procedure": {"bins": opts.bins, "frontier_points": n_front,
                                 "space": "log10-log10 least squares" if opts.form == "power" else "least squares on log error"}}
         if n_front < MIN_FRONTIER_POINTS:
-            warnings.append(f"only {n_front} {'frontier ' if opts.bins else ''}points; a trustworthy law wants {MIN_FRONTIER_POINTS}+")
+            warnings.append(PlannerWarning("fit", f"only {n_front} {'frontier ' if opts.bins else ''}points; a trustworthy law "
+                                           f"wants {MIN_FRONTIER_POINTS}+"))
         if opts.bootstrap:
             progress(f"bootstrap: {opts.bootstrap} resamples (seed {opts.seed})")
             samples = bootstrap_samples(opts, cols, fitted)
             ci = _percentiles(samples)
     if not result["converged"]:
-        warnings.append("the optimiser did not converge; the parameters are not a minimum")
+        warnings.append(PlannerWarning("fit", "the optimiser did not converge; the parameters are not a minimum"))
     span = float(np.log10(data.compute.max()) - np.log10(data.compute.min()))
     if span < MIN_SPAN_DECADES:
-        warnings.append(f"the data span {span:.2f} decades of compute; extrapolations from under {MIN_SPAN_DECADES:g} decades are unreliable")
+        warnings.append(PlannerWarning("fit", f"the data span {span:.2f} decades of compute; extrapolations from under "
+                                       f"{MIN_SPAN_DECADES:g} decades are unreliable"))
     out = {"form": opts.form, "params": params, "ci": ci, "n_points": int(len(data.compute)), **result,
            "allocation": allocation, "warnings": warnings,
            "data": {"path": data.table.path, "sha256": data.table.sha256, "rows_used": int(len(data.compute)),
@@ -183,7 +186,7 @@ def _bootstrap_loop(refit: Callable[[np.ndarray], dict], n: int, opts: FitOption
 
 
 def bootstrap_samples(opts: FitOptions, cols: dict, fitted: dict) -> dict[str, np.ndarray]:
-    """Parameter draws for a power or saturating fit (used by `fit --bootstrap` and `compare`)."""
+    """Parameter draws for a power or saturating fit (used by the bootstrap of `fit`, and by `compare`)."""
     if opts.form == "power":
         return resample.power(cols["x"], cols["y"], opts.bins, opts.bootstrap, opts.seed)
     samples, _ok = resample.saturating(cols["x"], cols["y"], opts.bins, opts.bootstrap, opts.seed, fitted["theta"])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, PlannerWarning
 from planner.fit import MIN_FRONTIER_POINTS, MIN_SPAN_DECADES, FitOptions, chinchilla, curves, load, resample
 
 GRID = 4001
@@ -90,7 +90,7 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
     the crossover, predictions at `target` compute, and the compute each needs for `target_error`."""
     opts_b = opts if opts_b is None else opts_b
     if opts.form not in ("power", "saturating", "chinchilla"):
-        raise PlannerError(f"compare takes --form power, saturating or chinchilla, not '{opts.form}'")
+        raise PlannerError(f"compare takes power, saturating or chinchilla, not '{opts.form}'", "form")
     progress(f"fitting {path_a} and {path_b} ({opts.form})")
     data_a, pa, theta_a, na, ok_a = _fit(path_a, opts)
     data_b, pb, theta_b, nb, ok_b = _fit(path_b, opts_b)
@@ -101,20 +101,22 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
     c = np.exp(log_c)
     fa, fb = curve(opts.form, pa)(c), curve(opts.form, pb)(c)
     cross = float(first_crossing(fa - fb, log_c)[0])
-    warnings: list[str] = []
+    warnings: list[PlannerWarning] = []
     spans = {k: float(np.log10(d.compute.max()) - np.log10(d.compute.min())) for k, d in (("a", data_a), ("b", data_b))}
     for label, span in spans.items():
         if span < MIN_SPAN_DECADES:
-            warnings.append(f"{label.upper()} spans {span:.2f} decades of compute; a comparison needs {MIN_SPAN_DECADES:g}+")
+            warnings.append(PlannerWarning("fit", f"{label.upper()} spans {span:.2f} decades of compute; a comparison needs "
+                                           f"{MIN_SPAN_DECADES:g}+"))
     for label, n, o in (("A", na, opts), ("B", nb, opts_b)):
         if n < MIN_FRONTIER_POINTS:
-            warnings.append(f"{label} has {n} {'frontier ' if o.bins else ''}points; a comparison needs {MIN_FRONTIER_POINTS}+")
+            warnings.append(PlannerWarning("fit", f"{label} has {n} {'frontier ' if o.bins else ''}points; a comparison needs "
+                                           f"{MIN_FRONTIER_POINTS}+"))
     for label, ok in (("A", ok_a), ("B", ok_b)):
         if not ok:
-            warnings.append(f"the fit of {label} did not converge")
+            warnings.append(PlannerWarning("fit", f"the fit of {label} did not converge"))
     if target is not None and target > MAX_EXTRAPOLATION * hi_data:
-        warnings.append(f"--target-flops {target:.3g} is {target / hi_data:.3g}x beyond the largest measured compute "
-                        f"({hi_data:.3g}); beyond {MAX_EXTRAPOLATION:g}x a law is a guess")
+        warnings.append(PlannerWarning("fit", f"the target compute {target:.3g} is {target / hi_data:.3g}x beyond the largest "
+                                       f"measured compute ({hi_data:.3g}); beyond {MAX_EXTRAPOLATION:g}x a law is a guess"))
     if chance is not None:
         warnings += _chance_warnings(chance, {"A": data_a, "B": data_b}, opts)
     procedure = {"a": {"bins": opts.bins}, "b": {"bins": opts_b.bins}}
@@ -143,7 +145,8 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
             if ratios.size:
                 ratio_ci = [float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))]
     if np.isfinite(cross) and cross > hi_data:
-        warnings.append(f"the crossover {cross:.3g} lies beyond the measured compute ({hi_data:.3g}): it is a prediction")
+        warnings.append(PlannerWarning("fit", f"the crossover {cross:.3g} lies beyond the measured compute ({hi_data:.3g}): "
+                                       "it is a prediction"))
     at_target = None
     if target is not None:
         ya, yb = float(curve(opts.form, pa)(np.array([target]))[0, 0]), float(curve(opts.form, pb)(np.array([target]))[0, 0])
@@ -158,10 +161,11 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
                     "ratio_a_over_b": ca / cb if np.isfinite(ca) and np.isfinite(cb) else None, "ratio_ci": ratio_ci}
         for label, needed in (("A", ca), ("B", cb)):
             if not np.isfinite(needed):
-                warnings.append(f"{label}'s fitted law does not reach {target_error:g} within 1e6x the measured compute")
+                warnings.append(PlannerWarning("fit", f"{label}'s fitted law does not reach {target_error:g} within 1e6x the "
+                                               "measured compute"))
             elif needed > MAX_EXTRAPOLATION * hi_data:
-                warnings.append(f"{label} reaches {target_error:g} only at {needed:.3g}, {needed / hi_data:.3g}x beyond the "
-                                f"largest measured compute: a guess")
+                warnings.append(PlannerWarning("fit", f"{label} reaches {target_error:g} only at {needed:.3g}, "
+                                               f"{needed / hi_data:.3g}x beyond the largest measured compute: a guess"))
     below = "a" if fa[0, 0] < fb[0, 0] else "b"
     return {
         "form": opts.form,
@@ -179,14 +183,15 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
     }
 
 
-def _chance_warnings(chance: float, datasets: dict, opts: FitOptions) -> list[str]:
+def _chance_warnings(chance: float, datasets: dict, opts: FitOptions) -> list[PlannerWarning]:
     if not 0 < chance <= 1 and opts.form != "chinchilla":
-        raise PlannerError(f"--chance {chance:g}: an error rate at chance level lies in (0, 1]")
-    out = []
+        raise PlannerError(f"{chance:g} is not an error rate at chance level, which lies in (0, 1]", "chance")
+    out: list[PlannerWarning] = []
     for label, data in datasets.items():
         y = data.columns.get("y", data.columns.get("loss"))
         near = int(np.sum(y >= NEAR_CHANCE * chance))
         if near:
-            out.append(f"{near} of {len(y)} points of {label} lie near chance level (error >= {NEAR_CHANCE:.0%} of {chance:g}); "
-                       "an advantage seen only at poor performance is often deceptive and vanishes at scale")
+            out.append(PlannerWarning("fit", f"{near} of {len(y)} points of {label} lie near chance level (error >= "
+                                      f"{NEAR_CHANCE:.0%} of {chance:g}); an advantage seen only at poor performance is often "
+                                      "deceptive and vanishes at scale"))
     return out

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, PlannerWarning
 from planner.fit import optim
 
 # --- Pareto-frontier proxy: minimum per equal-width log-compute bin (Cherti et al. 2023) ---------
@@ -181,16 +181,16 @@ def fit_isoflop(params: np.ndarray, flops: np.ndarray, loss: np.ndarray, toleran
         members = labels == label
         c = float(np.exp(np.mean(np.log(flops[members]))))
         if members.sum() < 3:
-            warnings.append(f"budget {c:.3g}: only {members.sum()} runs, skipped (a parabola needs 3)")
+            warnings.append(PlannerWarning("fit", f"budget {c:.3g}: only {members.sum()} runs, skipped (a parabola needs 3)"))
             continue
         ln_n = np.log(params[members])
         curv, lin, const = np.polyfit(ln_n, loss[members], 2)
         if curv <= 0:
-            warnings.append(f"budget {c:.3g}: loss is not convex in log N (no minimum), skipped")
+            warnings.append(PlannerWarning("fit", f"budget {c:.3g}: loss is not convex in log N (no minimum), skipped"))
             continue
         ln_best = -lin / (2 * curv)
         if not (ln_n.min() <= ln_best <= ln_n.max()):
-            warnings.append(f"budget {c:.3g}: the parabola's minimum lies outside the sizes tried (extrapolated)")
+            warnings.append(PlannerWarning("fit", f"budget {c:.3g}: the parabola's minimum lies outside the sizes tried (extrapolated)"))
         budgets.append(c)
         optima.append(math.exp(ln_best))
         parabolas.append({"budget": c, "coefficients": [float(curv), float(lin), float(const)],

@@ -60,28 +60,29 @@ def parse_where(clauses: tuple[str, ...] | list[str]) -> list[tuple[str, set[str
     for clause in clauses:
         col, sep, values = clause.partition("=")
         if not sep or not col.strip() or not values:
-            raise PlannerError(f"--where '{clause}': expected COLUMN=VALUE[,VALUE...]")
+            raise PlannerError(f"'{clause}': expected COLUMN=VALUE[,VALUE...]", "where")
         out.append((col.strip(), {v.strip() for v in values.split(",")}))
     return out
 
 
 def select(table: Table, where: list[tuple[str, set[str]]]) -> Table:
     for col, _ in where:
-        _check_column(table, col, "--where")
+        _check_column(table, col, "where")
     keep = [i for i, r in enumerate(table.rows) if all(r[col] in values for col, values in where)]
     return Table(table.path, table.header, [table.rows[i] for i in keep], [table.line_of[i] for i in keep], table.sha256)
 
 
-def _check_column(table: Table, col: str, option: str) -> None:
+def _check_column(table: Table, col: str, field: str | None) -> None:
     if col not in table.header:
-        from planner.errors import unknown_name
+        from planner.errors import suggestions
 
-        raise PlannerError(f"{table.path}:1: {option}: " + unknown_name("column", col, table.header).message)
+        raise PlannerError(f"{table.path}:1: unknown column '{col}'{suggestions(col, table.header)}", field)
 
 
-def column(table: Table, col: str, option: str, positive: bool = True) -> np.ndarray:
-    """A numeric column; the first bad cell is reported with its line."""
-    _check_column(table, col, option)
+def column(table: Table, col: str, field: str | None = None, positive: bool = True) -> np.ndarray:
+    """A numeric column; the first bad cell is reported with its line. `field` is the input that named
+    the column (e.g. `params_col`), None for a column of fixed name."""
+    _check_column(table, col, field)
     values = np.empty(len(table.rows))
     for i, row in enumerate(table.rows):
         cell = row[col]

@@ -1,4 +1,4 @@
-"""A fitted law as a catalog-schema YAML file that `planner plan --law-file` accepts."""
+"""A fitted law as a catalog-schema YAML file that `planner plan` accepts as its law file."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import yaml
 
 from planner import __version__
-from planner.errors import PlannerError
+from planner.errors import PlannerError, PlannerWarning
 from planner.laws import Law
 
 COEFFICIENTS = {"chinchilla": ("E", "A", "B", "alpha", "beta")}
@@ -26,8 +26,8 @@ MAX_DRAWS = 200  # bootstrap draws kept in a law file: enough for 10th/90th perc
 def law_document(result: dict, out: Path, samples: dict | None = None) -> dict:
     form = result["form"]
     if form not in ("chinchilla", "isoflop"):
-        raise PlannerError(f"--out writes a law for `planner plan` and needs an N/D law (chinchilla or isoflop); "
-                           f"a {form} fit is a curve in compute only: save it with --format json")
+        raise PlannerError(f"writes a law for `planner plan` and needs an N/D law (chinchilla or isoflop); a {form} fit is a "
+                           "curve in compute only: save it as JSON ({format} json)", "out", refs=("format",))
     data = result["data"]
     ci = result.get("ci") or {}
 
@@ -40,7 +40,7 @@ def law_document(result: dict, out: Path, samples: dict | None = None) -> dict:
     doc: dict = {
         "name": _name(out),
         "title": f"{form} law fitted by planner to {Path(data['path']).name}",
-        "citation": f"planner {__version__} fit --form {form} on {Path(data['path']).name} (sha256 {data['sha256'][:12]})",
+        "citation": f"planner {__version__} fit, {form} form, on {Path(data['path']).name} (sha256 {data['sha256'][:12]})",
         "params_counted": "total",
     }
     if form == "chinchilla":
@@ -57,7 +57,7 @@ def law_document(result: dict, out: Path, samples: dict | None = None) -> dict:
         doc["fitted"]["ci"] = ci
         doc["fitted"]["bootstrap"] = result.get("bootstrap")
     if form == "chinchilla" and samples:
-        # the draws themselves, so that `planner plan --law-file` can give intervals on N, D and loss
+        # the draws themselves, so that `planner plan` can give intervals on N, D and loss from the file
         keep = {k: np.asarray(samples[k], dtype=float)[:MAX_DRAWS] for k in COEFFICIENTS["chinchilla"]}
         finite = np.all([np.isfinite(v) for v in keep.values()], axis=0)
         doc["fitted"]["bootstrap_draws"] = {k: [float(f"{x:.8g}") for x in v[finite]] for k, v in keep.items()}
@@ -68,7 +68,7 @@ def law_document(result: dict, out: Path, samples: dict | None = None) -> dict:
 
 def law_yaml(result: dict, out: Path, samples: dict | None = None) -> str:
     doc = law_document(result, out, samples)
-    return "# Written by `planner fit`; load with `planner plan --law-file`.\n" + yaml.safe_dump(
+    return "# Written by `planner fit`; a law file for `planner plan` and `planner sweep`.\n" + yaml.safe_dump(
         _plain(doc), sort_keys=False, allow_unicode=True, width=100)
 
 
@@ -80,4 +80,6 @@ def _plain(obj):
         return [_plain(v) for v in obj]
     if hasattr(obj, "item"):
         return obj.item()
+    if isinstance(obj, PlannerWarning):
+        return str(obj)
     return obj

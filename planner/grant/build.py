@@ -21,7 +21,7 @@ from planner.costing.mfu_basis import INTERVAL_LEVEL, mfu_for
 from planner.costing.plan import build_request
 from planner.costing.runs import run_shape
 from planner.costing.scaling import measurements_from_csv, strong_scaling
-from planner.errors import PlannerError, located
+from planner.errors import PlannerWarning, located
 from planner.grant.method import method_facts
 from planner.grant.programs import Program, burn_plan, check_thresholds, conversion, month_labels
 from planner.grant.proposal import (
@@ -37,7 +37,7 @@ from planner.grant.storage import storage, storage_tb
 # --- rows -----------------------------------------------------------------------------------------
 
 
-def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: int, warnings: list[str]) -> dict:
+def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: int, warnings: list[PlannerWarning]) -> dict:
     """A training run (catalog model, params + tokens, or inline CLIP) costed by hardware_costs, × runs."""
     at = ("experiments", i)
     mfu = exp.mfu if exp.mfu is not None else p.mfu
@@ -68,15 +68,11 @@ def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: in
         params, workload, conv = exp.params, rs.workload, rs.convention
         flops = rs.flops(params, exp.tokens)
     seq = None if workload == "clip" else rs.seq_len
-    try:
+    with located(where, *at):  # at the key of the error's field: the experiment's nodes, mfu, ..., or the proposal's dtype
         hw = hardware_for(catalog, cluster=p.cluster, nodes=exp.nodes, dtype=p.dtype)
         est = mfu_for(hw, catalog, params, mfu, workload, p.mfu_basis, seq, exp.stack or p.stack)
         c = hardware_costs(flops, params, hw, catalog, est, warnings, mfu, workload, goodput)
-    except PlannerError as e:
-        key = "nodes" if "nodes" in e.message else "mfu"
-        raise where.error(at + (key,), e.message.replace("give --mfu (e.g. --mfu 0.3)", "set `mfu:` in the experiment or "
-                          "the proposal (e.g. mfu: 0.3)").replace("give --mfu", "set `mfu:` in the experiment or the proposal")) from None
-    row["mfu_errors"] = est.errors
+    row["mfu_errors"], row["mfu_profiles"] = est.errors, (est.profile,) if est.profile else ()
     runs = exp.runs
     basis = c.mfu_basis if mfu is None else f"{mfu:g}, given in the {'experiment' if exp.mfu is not None else 'proposal'}"
     row.update(flops=flops * runs, flops_convention=conv, mfu=c.mfu, mfu_basis=basis, goodput=goodput,
@@ -86,7 +82,8 @@ def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: in
     return row
 
 
-def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: int, base: Path, warnings: list[str]) -> dict:
+def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: int, base: Path,
+               warnings: list[PlannerWarning]) -> dict:
     """Every run of a `planner sweep` design (hours from hardware_costs there), summed."""
     from planner.sweep import design as sw
 
@@ -143,7 +140,7 @@ def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: 
         "node_hours": sum(d["node_hours"] for d in detail) * reps, "gpu_hours": sum(d["gpu_hours"] for d in detail) * reps,
         "charge": sum(r.charge for r in runs) / goodput * reps, "sweep_runs": detail, "sweep_runs_count": len(runs) * reps,
         "storage_params": sum(r.params for r in runs) * reps, "law": spec.law if spec.sweep.kind in ("isoflop", "ladder") else None,
-        "mfu_errors": () if "mfu" in update else design.mfu_errors,
+        "mfu_errors": () if "mfu" in update else design.mfu_errors, "mfu_profiles": () if "mfu" in update else design.mfu_profiles,
     }
 
 
@@ -197,7 +194,7 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
         cluster = catalog.cluster(p.cluster)
     with located(where, "partition"):
         partition = cluster.partition(p.partition)
-    warnings: list[str] = []
+    warnings: list[PlannerWarning] = []
     unit = p.unit or program.unit.value
     conv = conversion(unit, cluster, catalog, program.peak_basis, program)
     also = [conversion(u.value, cluster, catalog, program.peak_basis, program) for u in program.also
@@ -219,9 +216,10 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
                    units=row["node_hours"] * conv.per_node_hour)
         n_errors = len(row.get("mfu_errors") or ())
         if n_errors and (1 - p.confidence) * n_errors < 3:
-            warnings.append(f"confidence {p.confidence:g}: the {p.confidence:.0%} quantile of {n_errors} published "
-                            f"campaigns' errors rests on their {max(1, round((1 - p.confidence) * n_errors))} largest; "
-                            "treat the request as a rough upper bound")
+            warnings.append(PlannerWarning("request", f"confidence {p.confidence:g}: the {p.confidence:.0%} quantile of {n_errors} "
+                                           f"published campaigns' errors rests on their "
+                                           f"{max(1, round((1 - p.confidence) * n_errors))} largest; treat the request as a "
+                                           "rough upper bound"))
         _request(row, p.confidence)
         for a in also:
             row[a.unit] = row["node_hours"] * a.per_node_hour
@@ -243,12 +241,13 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
     total = {"name": "total", **{k: subtotal[k] + (cont[k] or 0) for k in keys}}
     lo, hi = program.contingency.low.value, program.contingency.high.value
     if not lo <= contingency <= hi:
-        warnings.append(f"contingency {contingency:.0%} is outside the usual {lo:.0%}-{hi:.0%} (unverified convention)")
+        warnings.append(PlannerWarning("program", f"contingency {contingency:.0%} is outside the usual {lo:.0%}-{hi:.0%} "
+                                       "(unverified convention)"))
     if program.systems and cluster.name not in program.systems:
-        warnings.append(f"{program.name} allocates {', '.join(program.systems)} (per the program file); "
-                        f"'{cluster.name}' is not among them")
+        warnings.append(PlannerWarning("program", f"{program.name} allocates {', '.join(program.systems)} (per the program "
+                                       f"file); '{cluster.name}' is not among them"))
     if unit != program.unit.value:
-        warnings.append(f"unit {unit} set in the proposal; {program.name} asks for {program.unit.value}")
+        warnings.append(PlannerWarning("program", f"unit {unit} set in the proposal; {program.name} asks for {program.unit.value}"))
     period = p.period or program.period.value
     labels = month_labels(*start_month(p.start), p.months)
     schedule = burn_plan(rows, cont["request"], contingency, labels, period, program, cluster.name, warnings)
@@ -277,7 +276,7 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
         "justification_extra": p.justification,
         "provenance": catalog.provenance(),
         # energy is not part of a grant request: the node-power caveat would only distract
-        "warnings": [w for w in dict.fromkeys(warnings) if "node_power_kw" not in w],
+        "warnings": [w for w in dict.fromkeys(warnings) if w.topic != "energy"],
     }
 
 
@@ -288,7 +287,7 @@ def _scaling(item: ScalingEvidence, j: int, p: Proposal, where: Where, base: Pat
     if item.experiment not in names:
         from planner.errors import unknown_name
 
-        raise where.error(at + ("experiment",), unknown_name("experiment", item.experiment, names).message)
+        raise where.error(at + ("experiment",), unknown_name("experiment", item.experiment, names))
     exp = p.experiments[names.index(item.experiment)]
     if exp.kind not in ("model", "params"):
         raise where.error(at + ("experiment",), f"'{exp.name}' is a {exp.kind} experiment; strong scaling needs one run "

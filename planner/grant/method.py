@@ -6,7 +6,6 @@ the paragraph, numbering the citations [1], [2], ... in order of first use.
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 
@@ -46,7 +45,7 @@ def method_facts(rows: list[dict], cluster, catalog, p, program) -> list[dict]:
             bases.setdefault(r["mfu_basis"], []).append(r["name"])
     for basis, names in bases.items():
         cites = []
-        for name in re.findall(r"profile '([^']+)'", basis):
+        for name in dict.fromkeys(n for r in rows if r["mfu_basis"] == basis for n in r.get("mfu_profiles", ())):
             prof = catalog.mfu_profile(name)
             cites += [prof.sources[pt.source].citation for pt in prof.points]
         text = f"MFU for {_and(names)}: {basis}"

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from planner.catalog.schema import Cluster, Dtype, Entry, Slug, Sourced, Status, Strict
-from planner.errors import PlannerError
+from planner.errors import PlannerError, PlannerWarning
 
 Unit = Literal["node-h", "gpu-h", "core-h", "eflop-peak"]
 UNITS = ("node-h", "gpu-h", "core-h", "eflop-peak", "cluster")
@@ -171,7 +171,7 @@ def conversion(unit: str, cluster: Cluster, catalog, peak: PeakBasis | None = No
             basis += (f"; at the {peak.alternative} peak the same hours would be {alt * 3600 / 1e18:.4g} EFLOP per "
                       f"node-hour ({alt / per_node:.3g}×)")
         return Conversion(unit, f"EFLOP ({peak.dtype} peak)", per_node * 3600 / 1e18, status, basis)
-    raise PlannerError(f"unknown unit '{unit}' (known: {', '.join(UNITS)})")
+    raise PlannerError(f"unknown unit '{unit}' (known: {', '.join(UNITS)})", "unit")
 
 
 # --- allocation periods -------------------------------------------------------------------------
@@ -201,7 +201,7 @@ FAIR_SHARE_SLACK = 1.10  # JSC lets a month use last month's remainder plus one 
 
 
 def burn_plan(rows: list[dict], cont_request: int, contingency: float, labels: list[str], period: str,
-              program: Program, cluster: str, warnings: list[str]) -> dict:
+              program: Program, cluster: str, warnings: list[PlannerWarning]) -> dict:
     """Each experiment's request spread evenly over its months (`start_month`, `months`), contingency in
     proportion, then summed by allocation period. Whole units throughout, so rows and columns add up."""
     n = len(labels)
@@ -237,15 +237,15 @@ def burn_plan(rows: list[dict], cont_request: int, contingency: float, labels: l
         if req > row["fair_share"] * FAIR_SHARE_SLACK:
             heavy.append(f"{row['label']} ({req / row['fair_share']:.2f}×)")
     if heavy:
-        warnings.append(f"{len(heavy)} {period}(s) plan more than {FAIR_SHARE_SLACK - 1:.0%} above an even share: "
-                        + ", ".join(heavy) + ("; JSC covers a month's excess only from last month's remainder and "
-                                              "one monthly quota of overdraft" if sim else ""))
+        warnings.append(PlannerWarning("program", f"{len(heavy)} {period}(s) plan more than {FAIR_SHARE_SLACK - 1:.0%} above an "
+                                       "even share: " + ", ".join(heavy) + ("; JSC covers a month's excess only from last "
+                                       "month's remainder and one monthly quota of overdraft" if sim else "")))
     if sim is not None and sim["forfeited"] > 0.01 * total:
-        warnings.append(f"under JSC monthly quotas this plan forfeits ≈ {sim['forfeited']:,.0f} units "
-                        f"({sim['forfeited'] / total:.1%}) in months of low use: spread the work more evenly")
+        warnings.append(PlannerWarning("program", f"under JSC monthly quotas this plan forfeits ≈ {sim['forfeited']:,.0f} units "
+                                       f"({sim['forfeited'] / total:.1%}) in months of low use: spread the work more evenly"))
     if sim is not None and sim["low_priority_months"]:
-        warnings.append("overdrawn by more than one monthly quota (jobs at lowest priority) in "
-                        + ", ".join(labels[k - 1] for k in sim["low_priority_months"]))
+        warnings.append(PlannerWarning("program", "overdrawn by more than one monthly quota (jobs at lowest priority) in "
+                                       + ", ".join(labels[k - 1] for k in sim["low_priority_months"])))
     return {"period": period, "periods": periods, "months": monthly, "simulation": sim}
 
 
@@ -269,7 +269,7 @@ def simulate_jsc(use: list[float], quota: float) -> dict:
 
 
 def check_thresholds(program: Program, cluster: Cluster, catalog, node_hours: float, months: int,
-                     warnings: list[str]) -> list[dict]:
+                     warnings: list[PlannerWarning]) -> list[dict]:
     """The call's minima and maxima that apply to `cluster`, against the request converted to their unit."""
     out = []
     for t in program.thresholds:
@@ -292,7 +292,8 @@ def check_thresholds(program: Program, cluster: Cluster, catalog, node_hours: fl
             word = "below the minimum" if t.kind == "min" else "above the maximum"
             alt = (f"; at the {entry['alternative_dtype']} peak it would be {entry['alternative_value']:,.0f}"
                    if "alternative_value" in entry else "")
-            warnings.append(f"{t.what}: the request is {value:,.0f} {t.unit}" + (" per year" if t.per == "year" else "")
-                            + f" at the {program.peak_basis.dtype if t.unit == 'eflop-peak' else 'stated'} conversion, {word} of "
-                            f"{t.amount.value:,.0f}{alt} (conversion {c.status})")
+            warnings.append(PlannerWarning("program", f"{t.what}: the request is {value:,.0f} {t.unit}"
+                                           + (" per year" if t.per == "year" else "")
+                                           + f" at the {program.peak_basis.dtype if t.unit == 'eflop-peak' else 'stated'} "
+                                           f"conversion, {word} of {t.amount.value:,.0f}{alt} (conversion {c.status})"))
     return out

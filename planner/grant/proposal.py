@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 from planner.catalog import Strict
 from planner.catalog.schema import Dtype
 from planner.costing.scaling import Measurement
-from planner.errors import PlannerError
+from planner.errors import FileLocator
 from planner.numbers import NonNegative, Positive
 from planner.yamlio import load_text, parse_model, read_text
 
@@ -146,20 +146,26 @@ def start_month(value: str | date) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-class Where:
-    """file:line for a key path of the proposal, as yamlio gives for schema errors."""
+ENTRIES: dict[str, type[Strict]] = {"experiments": Experiment, "scaling": ScalingEvidence}  # the lists of a proposal
+
+
+class Where(FileLocator):
+    """file:line for a key path of the proposal, as yamlio gives for schema errors. A domain field
+    raised about an experiment (or a scaling entry) is that entry's key when it has one, else the
+    proposal's (`mfu` and `stack` may be set in either; `dtype` and `seq_len` only for the proposal)."""
 
     def __init__(self, filename: str, lines: dict):
         self.filename, self.lines = filename, lines
 
-    def line(self, path: tuple) -> int:
-        while path and path not in self.lines:
-            path = path[:-1]
-        return self.lines.get(path, 1)
-
-    def error(self, path: tuple, message: str) -> PlannerError:
-        field = ".".join(str(p) for p in path) or "(top level)"
-        return PlannerError(f"{self.filename}:{self.line(path)}: {field}: {message}")
+    def key(self, name: str, near: tuple) -> tuple | None:
+        candidates = []
+        entry = ENTRIES.get(str(near[0])) if len(near) > 1 else None
+        if entry is not None and name in entry.model_fields:
+            candidates.append(near[:2] + (name,))
+        if name in Proposal.model_fields and name not in ENTRIES:
+            candidates.append((name,))
+        present = [c for c in candidates if c in self.lines]
+        return (present or candidates)[0] if candidates else None
 
 
 def load_proposal(path: Path) -> tuple[Proposal, Where, Path]:

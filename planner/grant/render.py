@@ -142,7 +142,8 @@ def scaling_sections(result: dict) -> list[tuple[str, str, list[str]]]:
         kind = "measured and predicted" if sc["measured"] else "predicted"
         title = f"Strong scaling ({kind}): {sc['experiment']}"
         extra = [f"measurements: {sc['source']}"] if sc.get("source") else []
-        out.append((title, sc, extra + scaling_notes(sc, "benchmark a few counts and add measured: and source: to the scaling entry")))
+        out.append((title, sc, extra + scaling_notes(sc, "benchmark a few counts and add measured: and source: to the scaling entry",
+                                                     "mfu_basis: benchmark in the proposal")))
     return out
 
 

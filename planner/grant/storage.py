@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from planner.errors import PlannerWarning
 from planner.grant.programs import Program
 from planner.report.output import human
 
@@ -20,7 +21,7 @@ def storage_tb(stated: float | None, checkpoints: int | None, params: float) -> 
     return 0.0
 
 
-def storage(p, rows: list[dict], experiments: list, program: Program, cluster: str, warnings: list[str]) -> dict:
+def storage(p, rows: list[dict], experiments: list, program: Program, cluster: str, warnings: list[PlannerWarning]) -> dict:
     """The storage table of a proposal `p` (`experiments`: those of `rows`, in order): itemised TB, the
     request, and TB-hours where a site bills them."""
     items = [{"name": s.name, "tb": s.tb, "basis": s.note or "stated in the proposal"} for s in p.storage]
@@ -32,7 +33,7 @@ def storage(p, rows: list[dict], experiments: list, program: Program, cluster: s
     estimated = sum(i["tb"] for i in items)
     requested = p.storage_tb if p.storage_tb is not None else math.ceil(estimated)
     if p.storage_tb is not None and items and p.storage_tb + 1e-9 < estimated:
-        warnings.append(f"storage_tb {p.storage_tb:g} TB is less than the {estimated:.3g} TB itemised")
+        warnings.append(PlannerWarning("storage", f"storage_tb {p.storage_tb:g} TB is less than the {estimated:.3g} TB itemised"))
     basis = ("stated in the proposal (storage_tb)" if p.storage_tb is not None
              else "sum of the items, rounded up" if items else "none stated")
     out = {"items": items, "estimated_tb": estimated, "requested_tb": requested, "requested_basis": basis}

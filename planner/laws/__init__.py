@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from planner.catalog.schema import Entry, Sourced, Strict
-from planner.errors import PlannerError
+from planner.errors import PlannerError, PlannerWarning
 
 LN6 = math.log(6.0)
 PF_DAY = 8.64e19  # FLOPs in one petaflop/s-day (Kaplan et al. 2020 use PF-days)
@@ -241,20 +241,20 @@ class Law(Entry):
     def flops_for_loss(self, target: float) -> float:
         """Smallest compute whose compute-optimal model reaches `target` loss."""
         if self.loss is None:
-            raise PlannerError(f"law '{self.name}' does not predict loss; --target-loss needs one that does")
+            raise PlannerError(f"law '{self.name}' does not predict loss; choose one that does", "target_loss")
         if isinstance(self.loss, ChinchillaLoss) and self.allocation is None:
             # On the frontier L*(C) - E = K (C/6)^-gamma with gamma = alpha·beta/(alpha+beta).
             lo = self.loss
             e_ = lo.E.value
             if target <= e_:
-                raise PlannerError(f"--target-loss {target:g} is at or below the law's irreducible loss E = {e_:.4g}")
+                raise PlannerError(f"{target:g} is at or below the law's irreducible loss E = {e_:.4g}", "target_loss")
             g, a, _ = self.closed_form()
             k = lo.A.value * g ** -lo.alpha.value + lo.B.value * g**lo.beta.value
             gamma = lo.alpha.value * a
             flops = 6.0 * ((target - e_) / k) ** (-1.0 / gamma)
             if not (math.isfinite(flops) and flops >= 1.0):  # a loss every model beats, or beyond float range
-                raise PlannerError(f"--target-loss {target:g} needs {flops:.3g} FLOPs under law '{self.name}': "
-                                   "outside the range of any training run")
+                raise PlannerError(f"{target:g} needs {flops:.3g} FLOPs under law '{self.name}': "
+                                   "outside the range of any training run", "target_loss")
             return flops
         return self._invert_frontier(target)
 
@@ -262,7 +262,7 @@ class Law(Entry):
         lo, hi = 1e6, 1e40
         f_lo, f_hi = float(self.frontier_loss(lo)), float(self.frontier_loss(hi))
         if not (f_hi < target < f_lo):
-            raise PlannerError(f"--target-loss {target:g} is outside what law '{self.name}' reaches ({f_hi:.4g} to {f_lo:.4g})")
+            raise PlannerError(f"{target:g} is outside what law '{self.name}' reaches ({f_hi:.4g} to {f_lo:.4g})", "target_loss")
         a, b = math.log(lo), math.log(hi)
         for _ in range(200):  # bisection in log C: the frontier loss falls monotonically with C
             mid = 0.5 * (a + b)
@@ -278,7 +278,7 @@ class Law(Entry):
         """(N', D'): repeated epochs and parameters beyond the optimum for U_D are worth less."""
         if self.data_constrained is None:
             raise PlannerError(
-                f"law '{self.name}' has no data-constrained terms; --unique-tokens needs one that has (e.g. muennighoff-2023)"
+                f"law '{self.name}' has no data-constrained terms; choose one that has (e.g. muennighoff-2023)", "unique_tokens"
             )
         r_n_star, r_d_star = self.data_constrained.R_N_star.value, self.data_constrained.R_D_star.value
         params, tokens = np.asarray(params, float), np.asarray(tokens, float)
@@ -290,15 +290,17 @@ class Law(Entry):
         n_eff = u_n + u_n * r_n_star * (1.0 - np.exp(-r_n / r_n_star))
         return n_eff, d_eff
 
-    def extrapolation(self, flops: float) -> str | None:
+    def extrapolation(self, flops: float) -> PlannerWarning | None:
         """A warning when C lies more than 10x outside the compute the law was fitted on."""
         if self.fit_range is None:
             return None
         if not flops > 0:
-            return f"{flops:.3g} FLOPs is not a compute budget"
+            return PlannerWarning("law.range", f"{flops:.3g} FLOPs is not a compute budget")
         lo, hi = self.fit_range.flops
         if flops > 10 * hi:
-            return f"{flops:.3g} FLOPs is {flops / hi:.3g}x beyond the largest compute law '{self.name}' was fitted on ({hi:.3g})"
+            return PlannerWarning("law.range", f"{flops:.3g} FLOPs is {flops / hi:.3g}x beyond the largest compute law "
+                                  f"'{self.name}' was fitted on ({hi:.3g})")
         if flops < lo / 10:
-            return f"{flops:.3g} FLOPs is {lo / flops:.3g}x below the smallest compute law '{self.name}' was fitted on ({lo:.3g})"
+            return PlannerWarning("law.range", f"{flops:.3g} FLOPs is {lo / flops:.3g}x below the smallest compute law "
+                                  f"'{self.name}' was fitted on ({lo:.3g})")
         return None

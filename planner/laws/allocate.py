@@ -45,10 +45,10 @@ def inference_aware(law: Law, target_loss: float, inference_tokens: float) -> tu
     """Sardana et al. 2024: minimise 6·N·D_train + 2·N·D_inference subject to L(N, D_train) = target."""
     lo = law.loss
     if not isinstance(lo, ChinchillaLoss):
-        raise PlannerError(f"--inference-tokens needs a law with a Chinchilla-form loss; '{law.name}' has none")
+        raise PlannerError(f"needs a law with a Chinchilla-form loss; '{law.name}' has none", "inference_tokens")
     e_, a_, b_, al, be = lo.E.value, lo.A.value, lo.B.value, lo.alpha.value, lo.beta.value
     if target_loss <= e_:
-        raise PlannerError(f"target loss {target_loss:g} is at or below the law's irreducible loss E = {e_:.4g}")
+        raise PlannerError(f"{target_loss:g} is at or below the law's irreducible loss E = {e_:.4g}", "target_loss")
     # Below N_min even infinite data cannot reach the target: A/N^alpha alone exceeds L - E.
     log_n_min = math.log(a_ / (target_loss - e_)) / al
     log_n = log_n_min + np.geomspace(1e-9, 25.0, GRID)

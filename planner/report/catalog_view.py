@@ -58,7 +58,7 @@ def derived_rows(kind: str, entry: Entry, catalog: Catalog) -> list[dict]:
             note = f"{n / entry.published_params.value - 1:+.2%} vs published {entry.published_params.value:.4g}"
         rows.append({"field": "parameters from shape", "value": n, "status": "derived", "note": note})
         rows.append({"field": "attention FLOPs per token (12·L·h·s)", "value": float(sh.attention_flops_per_token()),
-                     "status": "derived", "note": "added to 6N per token by --flops-convention 6ND+attention"})
+                     "status": "derived", "note": "added to 6N per token by the 6ND+attention FLOPs convention"})
     if kind == "laws" and isinstance(entry, Law):
         if isinstance(entry.loss, ChinchillaLoss) and entry.allocation is None:
             g, a, b = entry.closed_form()
@@ -122,7 +122,7 @@ def check_file(path: Path) -> tuple[list[str], Entry | None]:
         kind = _kind_of(path)
         data, lines = load_text(read_text(path), str(path))
     except PlannerError as exc:
-        return [exc.message], None
+        return [str(exc)], None
     if not isinstance(data, dict):
         return [f"{path}:1: (top level): expected a mapping of fields"], None
     try:
@@ -169,4 +169,4 @@ def _cluster_refs(path: Path, cluster: Cluster, catalog: Catalog) -> list[str]:
 def _unknown(kind: str, name: str, catalog: Catalog) -> str:
     from planner.errors import unknown_name
 
-    return unknown_name(kind.rstrip("s"), name, catalog.files(kind)).message
+    return str(unknown_name(kind.rstrip("s"), name, catalog.files(kind)))

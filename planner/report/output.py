@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from planner.errors import PlannerWarning
+
 
 @dataclass(frozen=True)
 class Column:
@@ -73,6 +75,8 @@ def _json_safe(data: Any) -> Any:
         return {k: _json_safe(v) for k, v in data.items()}
     if isinstance(data, (list, tuple)):
         return [_json_safe(v) for v in data]
+    if isinstance(data, PlannerWarning):  # its message: JSON readers see warnings as text
+        return str(data)
     return data
 
 
@@ -139,7 +143,7 @@ def _markdown_grid(headers: list[str], body: list[list[str]], align: list[str]) 
 
 @dataclass(frozen=True)
 class OutputFormat:
-    """One `--format`: machine formats (json, csv) keep every digit and the result's own keys; human
+    """One output format: machine formats (json, csv) keep every digit and the result's own keys; human
     formats (table, markdown, latex) round each number for reading and lay out the chosen columns.
     Adding a format is one entry in OUTPUT_FORMATS (tests/test_output.py checks every entry)."""
 

@@ -15,7 +15,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise PlannerError("--plot needs matplotlib: pip install 'planner[plot]'") from None
+        raise PlannerError("needs matplotlib: pip install 'planner[plot]'", "plot") from None
     matplotlib.use("Agg")  # no display on login nodes
     matplotlib.rcParams["svg.hashsalt"] = "planner"  # deterministic output
     import matplotlib.pyplot as plt
@@ -75,7 +75,7 @@ def plot_fit(result: dict, samples, data_path: Path, opts, out: Path, force: boo
     ax.set_yscale("log")
     ax.set_xlabel("training FLOPs" if result["form"] == "chinchilla" else opts.x_col)
     ax.set_ylabel("loss" if result["form"] == "chinchilla" else ("1 − " + opts.y_col if opts.one_minus else opts.y_col))
-    ax.set_title(f"planner fit --form {result['form']}")
+    ax.set_title(f"planner fit: {result['form']} form")
     ax.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, out, force)
@@ -119,7 +119,7 @@ def plot_isoflop(result: dict, data_path: Path, opts, out: Path, force: bool) ->
     right.set_xlabel("training FLOPs")
     right.set_ylabel("compute-optimal parameters")
     right.legend(fontsize=8)
-    fig.suptitle("planner fit --form isoflop (Hoffmann et al. 2022, Approach 2)")
+    fig.suptitle("planner fit: isoflop form (Hoffmann et al. 2022, Approach 2)")
     fig.tight_layout()
     _save(fig, out, force)
     plt.close(fig)

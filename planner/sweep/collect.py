@@ -2,7 +2,7 @@
 
 The loop this closes: `planner sweep` → Slurm → each run writes its final loss (or a JSON object of
 numbers) to `{result_file}` → `planner collect` → a CSV that `planner fit` reads → a law file that
-`planner plan --law-file` uses. A result file holds one number (read as `loss`) or a JSON object;
+`planner plan` uses. A result file holds one number (read as `loss`) or a JSON object;
 a missing file is a run that has not finished, reported and left out, never filled in.
 """
 
@@ -13,7 +13,7 @@ import json
 import math
 from pathlib import Path
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, PlannerWarning
 from planner.files import decode_utf8, read_input
 
 MANIFEST_FIELDS = ("run_id", "model", "params", "tokens", "flops", "budget", "nodes", "gpu_hours")
@@ -24,7 +24,7 @@ def collect(sweep_dir: Path) -> dict:
     """Rows of manifest fields and result fields, for the runs that wrote a result; the rest listed."""
     manifest = Path(sweep_dir) / "manifest.csv"
     if not manifest.is_file():
-        raise PlannerError(f"{sweep_dir}: no manifest.csv here; give the directory `planner sweep --out` wrote")
+        raise PlannerError(f"{sweep_dir}: no manifest.csv here; give the directory a sweep was written to")
     with open(manifest, newline="") as handle:
         runs = list(csv.DictReader(handle))
     if not runs or not set(MANIFEST_FIELDS) <= set(runs[0]):
@@ -43,11 +43,13 @@ def collect(sweep_dir: Path) -> dict:
         # a law is fitted on its own compute, C = 6ND; `flops` holds the hardware FLOPs (attention included)
         row["flops_6nd"] = 6.0 * float(run["params"]) * float(run["tokens"])
         rows.append({**row, **{k: (v if math.isfinite(v) else None) for k, v in values.items()}})
-    warnings = []
+    warnings: list[PlannerWarning] = []
     if missing:
-        warnings.append(f"{len(missing)} of {len(runs)} runs have no result yet (e.g. {', '.join(missing[:3])}); left out")
+        warnings.append(PlannerWarning("results", f"{len(missing)} of {len(runs)} runs have no result yet "
+                                       f"(e.g. {', '.join(missing[:3])}); left out"))
     if diverged:
-        warnings.append(f"{len(diverged)} run(s) reported a non-finite value (diverged?): {', '.join(diverged[:3])}; left empty")
+        warnings.append(PlannerWarning("results", f"{len(diverged)} run(s) reported a non-finite value (diverged?): "
+                                       f"{', '.join(diverged[:3])}; left empty"))
     return {"sweep": str(sweep_dir), "runs": len(runs), "collected": len(rows), "result_fields": fields,
             "rows": rows, "missing": missing, "warnings": warnings}
 

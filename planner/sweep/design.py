@@ -35,7 +35,7 @@ from planner.costing import cost, mfu
 from planner.costing.hardware import Hardware, hardware_costs, hardware_for
 from planner.costing.mfu_basis import benchmark_errors, check_dtype, mfu_many
 from planner.costing.runs import run_shape
-from planner.errors import PlannerError, located
+from planner.errors import PlannerError, PlannerWarning, located, unknown_name
 from planner.sweep.slurm import CONTROL, PLACEHOLDERS, check_path, round_up_time, unknown_placeholders
 from planner.sweep.spec import MANAGED, NAME_RE, ClipModel, Source, SweepSpec, load_spec, parse_spec  # noqa: F401  (the sweep API: load a spec, then design it)
 
@@ -90,9 +90,10 @@ class Sweep:
     cpus_per_task: int
     flops_convention: str
     mfu_basis: str
-    warnings: list[str]
+    warnings: list[PlannerWarning]
     notes: list[str] = field(default_factory=list)
     mfu_errors: tuple[float, ...] = ()  # out-of-sample ln errors of the MFU estimate (one estimator for every run)
+    mfu_profiles: tuple[str, ...] = ()  # the measured MFU profiles the runs' MFU was read from
 
 
 def _short(x: float) -> str:
@@ -113,10 +114,9 @@ def _clip_model(m: ClipModel, catalog: Catalog, src: Source, i: int) -> tuple[fl
     """Parameters and GMACs per sample: as given, or from the model catalog."""
     if m.params is not None:
         return m.params, m.gmacs_per_sample
-    try:
-        model = catalog.model(m.name)
-    except PlannerError as exc:
-        raise src.error(("sweep", "models", i), exc.message + "; or give params and gmacs_per_sample") from None
+    if m.name not in (names := catalog.names("models")):
+        raise src.error(("sweep", "models", i), unknown_name("model", m.name, names, otherwise="give params and gmacs_per_sample"))
+    model = catalog.model(m.name)
     if model.gmacs_per_sample is None:
         raise src.error(("sweep", "models", i), f"{model.name} is not a CLIP model (no GMACs per sample in the catalog)")
     return model.params, model.gmacs_per_sample.value
@@ -136,7 +136,7 @@ def _law(spec: SweepSpec, catalog: Catalog, src: Source):
     return load_model(Law, path)
 
 
-def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[tuple], str, list[str]]:
+def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[tuple], str, list[PlannerWarning]]:
     """(label, model, params, tokens, flops, budget, nodes) per run, the FLOPs convention, warnings."""
     s, warnings = spec.sweep, []
     if s.kind == "samples":
@@ -166,7 +166,7 @@ def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[tuple]
             base = sizes * s.tokens_per_param if s.tokens_per_param else law.flops_for_params(sizes) / (6.0 * sizes)
             rows = [("", sizes[i], base[i] * m, None, None) for i in range(len(sizes)) for m in s.multipliers]
     out = []
-    shape = run_shape(None, spec.seq_len, spec.flops_convention)  # what plan --params N --tokens D costs
+    shape = run_shape(None, spec.seq_len, spec.flops_convention)  # what a plan of N parameters and D tokens costs
     for tag, p, t, budget, nodes in rows:
         p, t = int(round(float(p))), int(round(float(t)))
         if p < 1 or t < 1:
@@ -181,13 +181,13 @@ def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[tuple]
 
 
 def _mfu_estimates(spec: SweepSpec, hw: Hardware, catalog: Catalog, params: list[int], src: Source,
-                   warnings: list[str]) -> list[mfu.MfuEstimate]:
+                   warnings: list[PlannerWarning]) -> list[mfu.MfuEstimate]:
     """`mfu_for` for every run, all sizes at once (`mfu_basis.mfu_many`: the same arithmetic as `plan`;
     tests hold the two equal)."""
     if spec.mfu is not None:
         return [mfu.MfuEstimate(spec.mfu, f"{spec.mfu:g} given in the spec (mfu)")] * len(params)
     workload = "clip" if spec.sweep.kind == "samples" else "dense-lm"
-    try:
+    with located(src, "mfu_profile" if spec.mfu_profile else "mfu"):  # or at the key of the error's field (dtype, ...)
         if spec.mfu_profile is not None:
             profile = catalog.mfu_profile(spec.mfu_profile)
             check_dtype(profile, hw)
@@ -195,17 +195,12 @@ def _mfu_estimates(spec: SweepSpec, hw: Hardware, catalog: Catalog, params: list
                    for e in mfu.estimate_many(profile, hw.accelerator, params, hw.gpus)]
         else:
             out = mfu_many(hw, catalog, params, workload, spec.mfu_basis, spec.seq_len, spec.stack)
-    except PlannerError as exc:
-        key = ("mfu_profile",) if spec.mfu_profile else ("mfu",)
-        raise src.error(key, exc.message.replace("give --mfu (e.g. --mfu 0.3)", "set `mfu:` in the spec (e.g. mfu: 0.3)")
-                        .replace("give --mfu", "set `mfu:` in the spec")) from None
     # one warning for all runs, not one per run
-    held = [p for p, est in zip(params, out) if any("nearest measured size" in w or "outside the" in w for w in est.warnings)]
-    warnings.extend(dict.fromkeys(w for est in out for w in est.warnings
-                                  if "nearest measured size" not in w and "outside the" not in w))
+    held = [p for p, est in zip(params, out) if any(w.topic == "mfu.size" for w in est.warnings)]
+    warnings.extend(dict.fromkeys(w for est in out for w in est.warnings if w.topic != "mfu.size"))
     if held:
-        warnings.append(f"MFU for {len(held)} run(s) of {min(held):.3g}-{max(held):.3g} parameters is extrapolated "
-                        "beyond the sizes it was measured or calibrated on")
+        warnings.append(PlannerWarning("mfu.size", f"MFU for {len(held)} run(s) of {min(held):.3g}-{max(held):.3g} parameters "
+                                       "is extrapolated beyond the sizes it was measured or calibrated on"))
     return [replace(est, warnings=()) for est in out]
 
 
@@ -221,8 +216,8 @@ def design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accoun
         flops = [6.0 * r.params * r.tokens for r in sw.runs]  # the law's compute: the span a fit will see
         span = math.log10(max(flops) / min(flops))
         if span < MIN_DECADES:
-            sw.warnings.append(f"the runs span {span:.2g} decades of compute: a law fitted on them is a guess beyond "
-                               f"them; compare procedures over at least {MIN_DECADES:g} decades")
+            sw.warnings.append(PlannerWarning("sweep", f"the runs span {span:.2g} decades of compute: a law fitted on them is a "
+                                              f"guess beyond them; compare procedures over at least {MIN_DECADES:g} decades"))
     return sw
 
 
@@ -300,10 +295,11 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
         if CONTROL.search(str(value)):
             raise src.error(("sbatch" if key in spec.sbatch else "env", key), "control characters (newlines) are not allowed")
     if account is not None and not re.match(NAME_RE, account):
-        raise PlannerError(f"--account {account!r} must be letters, digits, '.', '_' or '-'")
-    out_abs = check_path(os.path.abspath(out_dir), "--out")
+        raise PlannerError(f"{account!r} must be letters, digits, '.', '_' or '-'", "account")
+    out_abs = check_path(os.path.abspath(out_dir), "out_dir")
     workdir = out_abs if spec.workdir is None else os.path.normpath(os.path.join(src.directory, spec.workdir))
-    check_path(workdir, "workdir")
+    with located(src, "workdir"):
+        check_path(workdir, "workdir")
 
     points, convention, warnings = _points(spec, catalog, src)
     gpn = cluster.gpus_per_node_int
@@ -336,7 +332,7 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
             raise src.error(("nodes",), f"{nodes} nodes exceed the {int(max_nodes)}-node limit of partition {partition.name}")
         runs.append(Run(f"{spec.name}-{i:0{width}d}-{label}", model, p, t, flops, budget, nodes))
         by_nodes.setdefault(nodes, []).append(i)
-    mfu_basis = set()
+    mfu_basis, profiles = set(), set()
     mfu_errors: tuple[float, ...] = ()
     for nodes, idx in sorted(by_nodes.items()):
         with located(src, "nodes"):
@@ -349,6 +345,7 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
             r.gpu_hours_low, r.gpu_hours_high = c.gpu_hours_interval or (r.gpu_hours, r.gpu_hours)
             r.charge, r.est_hours = c.charge.amount, c.wall_clock_hours
             mfu_basis.add(est.basis)
+            profiles.update([est.profile] if est.profile else [])
             mfu_errors = est.errors
             need = r.est_hours * (1.0 + spec.time_margin) * 60.0  # minutes
             if need <= limit_min:
@@ -372,4 +369,5 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
             r.array, r.index = aid, k
         arrays.append(Array(aid, members, nodes, minutes, segments, min(spec.max_concurrent, len(members)), signal_for(minutes)))
     return Sweep(spec, cluster, partition, account or spec.account, out_abs, workdir, runs, arrays, tasks, cpus,
-                 convention, "; ".join(sorted(mfu_basis)), list(dict.fromkeys(warnings)), mfu_errors=mfu_errors)
+                 convention, "; ".join(sorted(mfu_basis)), list(dict.fromkeys(warnings)), mfu_errors=mfu_errors,
+                 mfu_profiles=tuple(sorted(profiles)))

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from shlex import quote
 from typing import TYPE_CHECKING
 
 from planner import __version__
 from planner.errors import PlannerError
+from planner.files import write_atomic
 
 if TYPE_CHECKING:  # sweep.py imports this module; the types are only annotations here
     from planner.sweep.design import Array, Sweep
@@ -63,11 +65,11 @@ def round_up_time(minutes: float, step: int | None) -> int:
     return next((m for m in TIME_LADDER if m >= minutes - 1e-9), math.ceil(minutes / 1440 - 1e-9) * 1440)
 
 
-def check_path(text: str, what: str) -> str:
-    """A path that lands in a script: any printable character is quoted safely, but a newline cannot be
-    (an #SBATCH line ends there) and a backslash turns off Slurm's %A/%a patterns in --output."""
+def check_path(text: str, field: str) -> str:
+    """A path (the input `field`) that lands in a script: any printable character is quoted safely, but a
+    newline cannot be (an #SBATCH line ends there) and a backslash turns off Slurm's %A/%a patterns in --output."""
     if CONTROL.search(text) or "\\" in text:
-        raise PlannerError(f"{what} {text!r} contains a control character or backslash, which cannot be used in a Slurm script")
+        raise PlannerError(f"{text!r} contains a control character or backslash, which cannot be used in a Slurm script", field)
     return text
 
 
@@ -264,3 +266,30 @@ def files(sw: Sweep, spec_text: str | None = None) -> dict[str, str]:
     if spec_text is not None:
         out["spec.yaml"] = spec_text
     return out
+
+
+def write_files(out_dir: Path, texts: dict[str, str], force: bool, mark: str = MARK) -> list[Path]:
+    """Write every file, or none when one exists and `force` is off (checked before anything is written).
+
+    With `force`, array scripts of an earlier design that this one no longer has are removed."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PlannerError(f"{out_dir} is a file, not a directory", "out_dir")
+    existing = [out_dir / rel for rel in texts if (out_dir / rel).exists()]
+    if existing and not force:
+        more = f" (and {len(existing) - 1} more files of an earlier sweep)" if len(existing) > 1 else ""
+        raise PlannerError(f"{existing[0]} exists{more}; pass {{force}} to overwrite", refs=("force",))
+    for sub in ("arrays", "logs", "done"):  # logs/ must exist before a job starts, or Slurm fails it
+        (out_dir / sub).mkdir(parents=True, exist_ok=True)
+    if force:
+        for old in sorted((out_dir / "arrays").glob("*.sbatch")):
+            if f"arrays/{old.name}" not in texts and mark in old.read_text(errors="replace")[:400]:
+                old.unlink()
+    written = []
+    for rel, text in texts.items():
+        path = out_dir / rel
+        write_atomic(path, text, force=True)
+        if rel.endswith((".sh", ".sbatch")):
+            path.chmod(0o755)
+        written.append(path)
+    return written

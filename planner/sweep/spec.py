@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from planner.catalog import Strict
 from planner.catalog.schema import Dtype
-from planner.errors import PlannerError
+from planner.errors import FileLocator, PlannerError
 from planner.numbers import Positive
 from planner.yamlio import load_text, read_text, validation_messages
 
@@ -91,7 +91,7 @@ class SweepSpec(SpecModel):
     account: Name | None = None
     partition: Name | None = None
     law: str = DEFAULT_LAW
-    law_file: str | None = Field(None, description="a law YAML (e.g. from `planner fit --out`), relative to the spec")
+    law_file: str | None = Field(None, description="a law YAML (e.g. written by `planner fit`), relative to the spec")
     nodes: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         1, description="per run; auto: the fewest that hold the model (planner memory), or with target_hours "
         "the fewest that also finish within it")
@@ -137,19 +137,16 @@ MANAGED = ("account", "array", "chdir", "cpus-per-task", "dependency", "error", 
 
 
 @dataclass
-class Source:
-    """Where a spec came from: file name and the line of every key, for `file:line: field:` errors."""
+class Source(FileLocator):
+    """Where a spec came from: file name and the line of every key, for `file:line: field:` errors.
+    A domain field is the spec's top-level key of that name (`nodes`, `mfu`, `dtype`, `seq_len`, ...)."""
 
     filename: str
     lines: dict = field(default_factory=dict)
     directory: Path = Path(".")
 
-    def error(self, path: tuple, message: str) -> PlannerError:
-        known = path
-        while known and known not in self.lines:
-            known = known[:-1]
-        where = ".".join(str(p) for p in path) or "(top level)"
-        return PlannerError(f"{self.filename}:{self.lines.get(known, 1)}: {where}: {message}")
+    def key(self, name: str, near: tuple) -> tuple | None:
+        return (name,) if name in SweepSpec.model_fields else None
 
 
 class _Errors:  # lets yamlio format errors whose union tags were taken out of `loc`
