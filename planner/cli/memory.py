@@ -67,7 +67,8 @@ Examples:
               help="PyTorch FSDP sharding strategy (ZeRO-3, -2, -3 within a node, -0).")
 @click.option("--tp", type=click.IntRange(min=1), help="Tensor-parallel size (default: searched, ≤ GPUs per node).")
 @click.option("--pp", type=click.IntRange(min=1), help="Pipeline stages (default: searched, dividing the layers).")
-@click.option("--ep", type=click.IntRange(min=1), help="Expert parallelism for MoE models: routed experts split over EP data-parallel ranks.")
+@click.option("--ep", type=click.IntRange(min=1),
+              help="Expert parallelism for MoE models: routed experts split over EP data-parallel ranks.")
 @click.option("--seq-len", type=click.IntRange(min=1), help="Sequence length (default: the model's, else 4096).")
 @click.option("--micro-batch", type=click.IntRange(min=1), default=1, show_default=True, help="Sequences per micro-batch.")
 @click.option("--micro-batches", type=click.IntRange(min=1), help="Micro-batches per step (pipeline in-flight; default ≥ PP).")
@@ -97,9 +98,8 @@ def memory(ctx, fmt, out, force, **o):
     (the breakdown, with "fits": false, still goes to stdout). Bytes are per GPU on the most-loaded
     pipeline stage; GiB = 2^30 bytes, the catalog's GPU memory is in GB = 10^9 bytes.
     """
-    from planner.costing import layout as layouts
-    from planner.costing import memory as mem
     from planner.costing.hardware import hardware_for
+    from planner.costing.memory_report import memory_report
 
     catalog = catalog_from(ctx)
     model, label = _model(catalog, o)
@@ -118,35 +118,12 @@ def memory(ctx, fmt, out, force, **o):
     if o["precision"] == "fp32" and o["grad_dtype"] != "fp32":
         raise PlannerError(f"{o['grad_dtype']} needs {{precision}} bf16 or fp16: fp32 training keeps fp32 gradients",
                            "grad_dtype", refs=("precision",))
-    unit = "nodes" if hw.cluster else "GPUs"
-    minimum = layouts.min_nodes(model, hw.cluster, hw.accelerator, **fixed, **layout)
-    if hw.gpus is not None:
-        found = layouts.best_layout(model, hw.accelerator, hw.gpus, hw.gpus_per_node, **fixed, **layout)
-    else:
-        found = minimum or layouts.best_layout(model, hw.accelerator, _all_units(hw) * (hw.gpus_per_node or 1),
-                                           hw.gpus_per_node, **fixed, **layout)
-    br = found.breakdown
-    gpus = found.layout.gpus
-    record = {"model": label, "params": mem.dims_of(model, o["layers"], o["hidden"]).params,
-              "cluster": hw.cluster.name if hw.cluster else None, "accelerator": hw.accelerator.name, "gpus": gpus,
-              "nodes": -(-gpus // hw.gpus_per_node) if hw.cluster else None,
-              "layout": found.layout.model_dump(), "grad_dtype": found.layout.gradient_dtype,
-              "layout_text": found.layout.describe(), **br.as_dict(),
-              "minimum": None, "minimum_unit": unit, "minimum_units": None, "minimum_layout": None, "notes": list(br.notes)}
-    leanest = None
-    if minimum is not None:
-        record["minimum"] = f"{minimum.units} {_plural(unit, minimum.units)} ({minimum.layout.describe()})"
-        record["minimum_units"], record["minimum_layout"] = minimum.units, minimum.layout.model_dump()
-        if "recompute" not in layout and minimum.layout.recompute == "selective":
-            # selective is preferred; say how far full recompute (+~33% compute) would go
-            full = layouts.min_nodes(model, hw.cluster, hw.accelerator, **fixed, **{**layout, "recompute": "full"})
-            if full is not None and full.units < minimum.units:
-                leanest = full
-                record["minimum_full_recompute"] = f"{full.units} {_plural(unit, full.units)} ({full.layout.describe()})"
-    human = {**record, "fits": "yes" if br.fits else "no"} if not output_format(fmt).machine else record
-    emit(render_record(human, FIELDS, fmt, list(br.notes)), out, force)
-    if not br.fits:
-        raise PlannerError(_refusal(label, hw, gpus, found, minimum, unit, leanest))
+    report = memory_report(model, label, hw, fixed, layout)
+    record = report.record()
+    shown = {**record, "fits": "yes" if report.fits else "no"} if not output_format(fmt).machine else record
+    emit(render_record(shown, FIELDS, fmt, list(report.breakdown.notes)), out, force)
+    if not report.fits:
+        raise PlannerError(report.refusal())
 
 
 def _model(catalog, o):
@@ -158,28 +135,3 @@ def _model(catalog, o):
             raise PlannerError(f"--layers/--hidden are for --params; '{model.name}' has its shape in the catalog")
         return model, model.name
     return o["params"], f"{human(o['params'], 'count')} parameters"
-
-
-def _all_units(hw) -> int:
-    if hw.cluster is not None and hw.cluster.nodes is not None:
-        return int(hw.cluster.nodes.value)
-    raise PlannerError("no layout fits on any GPU count searched; give --gpus/--nodes to see the breakdown")
-
-
-def _refusal(label, hw, gpus, found, minimum, unit, leanest=None) -> str:
-    from planner.costing.memory import GIB
-
-    br = found.breakdown
-    where = f"{gpus} × {hw.accelerator.name}" + (f" ({-(-gpus // hw.gpus_per_node)} nodes of {hw.cluster.name})" if hw.cluster else "")
-    need = (f"needs at least {minimum.units} {_plural(unit, minimum.units)} ({minimum.layout.describe()})" if minimum is not None
-            else f"no count of {unit} up to {'all of ' + hw.cluster.name if hw.cluster else 'a million'} holds it")
-    if leanest is not None:
-        need += (f" with selective recompute, or {leanest.units} with full recompute "
-                 "(~33% more compute)")
-    return (f"{label} does not fit on {where}: {found.layout.describe()} needs "
-            f"{br.total / GIB:.1f} GiB per GPU, {br.usable / GIB:.1f} GiB usable "
-            f"({hw.accelerator.memory_gb.value:g} GB less {br.margin:.0%} margin); {need}")
-
-
-def _plural(unit: str, n: int) -> str:
-    return unit[:-1] if n == 1 else unit

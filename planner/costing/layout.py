@@ -90,6 +90,7 @@ def _search(model, accelerator, per_unit: int, node_gpus: int, max_units: int, u
             continue
         block = mp * lay.ep  # units must give a whole number of model replicas, and of EP groups
         step = block // math.gcd(block, per_unit)
+        n: float  # units; infinite when no data-parallel degree holds it
         if units is not None:
             if (units * per_unit) % block or units * per_unit // mp < need:
                 continue
@@ -100,9 +101,9 @@ def _search(model, accelerator, per_unit: int, node_gpus: int, max_units: int, u
             best = (n, lay)
     if best is None:
         return None
-    n, lay = best
-    lay = lay.model_copy(update={"dp": n * per_unit // (lay.tp * lay.pp)})
-    return NodeFit(n, lay, estimate(d, lay, accelerator, margin))
+    count, lay = int(best[0]), best[1]  # finite: no larger than max_units
+    lay = lay.model_copy(update={"dp": count * per_unit // (lay.tp * lay.pp)})
+    return NodeFit(count, lay, estimate(d, lay, accelerator, margin))
 
 
 def min_nodes(model: Model | Shape | Dims | float, cluster: Cluster | None, accelerator: Accelerator | Catalog, *,
@@ -119,7 +120,12 @@ def min_nodes(model: Model | Shape | Dims | float, cluster: Cluster | None, acce
     micro_batch, recompute, precision, optimizer, ...) and `layers`/`hidden` for an assumed shape.
     Without `recompute`, selective recompute is searched first and full recompute only if selective
     fits nowhere. None when nothing fits on `max_nodes` (default: the whole cluster)."""
-    acc = accelerator.accelerator(cluster.accelerator) if isinstance(accelerator, Catalog) else accelerator
+    if isinstance(accelerator, Catalog):
+        if cluster is None:
+            raise PlannerError("a catalog alone names no accelerator: give the cluster or the accelerator itself")
+        acc = accelerator.accelerator(cluster.accelerator)
+    else:
+        acc = accelerator
     per_unit = cluster.gpus_per_node_int if cluster else 1
     node_gpus = per_unit if cluster else MAX_TP_WITHOUT_NODE
     limit = max_nodes or (int(cluster.nodes.value) if cluster and cluster.nodes else 10**6)

@@ -76,7 +76,7 @@ def dims_of(model: Model | Shape | Dims | float, layers: int | None = None, hidd
     if isinstance(model, Dims):
         return model
     name = "shape"
-    if isinstance(model, Model) and model.kind == "dense-lm":
+    if isinstance(model, Model) and model.kind == "dense-lm" and model.shape is not None:  # a dense LM always has one
         name, model = model.name, model.shape
     if isinstance(model, Shape):
         h, norm = model.d_model, (2 if model.norm == "layernorm" else 1)
@@ -92,7 +92,8 @@ def dims_of(model: Model | Shape | Dims | float, layers: int | None = None, hidd
         if model.routed_expert_params is None:
             return d
         per_layer = model.routed_expert_params.value / d.layers  # spread evenly (a few dense layers are ignored)
-        return replace(d, layer_params=d.layer_params - per_layer, expert_params=per_layer, experts=model.experts)
+        # the schema gives routed_expert_params and experts together
+        return replace(d, layer_params=d.layer_params - per_layer, expert_params=per_layer, experts=model.experts or 0)
     return _assumed(float(model), float(model), "params", layers, hidden, "a bare parameter count")
 
 
@@ -110,9 +111,10 @@ def _assumed(params: float, active: float, name: str, layers: int | None, hidden
         layers = max(1, round((active / (12 * 128**2)) ** (1 / 3)))
         layers = 4 * round(layers / 4) if layers >= 8 else layers
     if hidden is None:  # multiples of 1024 (8 heads of 128) from 2048 up, so TP 2/4/8 divide the heads
-        hidden = math.sqrt(active / (12 * layers))
-        grain = 1024 if hidden >= 2048 else 128
-        hidden = max(128, grain * round(hidden / grain))
+        assert layers is not None  # set above when neither was given
+        width = math.sqrt(active / (12 * layers))
+        grain = 1024 if width >= 2048 else 128
+        hidden = max(128, grain * round(width / grain))
     if layers is None:
         layers = max(1, round(active / (12 * hidden**2)))
     heads = hidden // 128 if hidden % 128 == 0 else 1
@@ -300,10 +302,13 @@ def stages(d: Dims, lay: Layout) -> list[Stage]:
     embed = d.vocab * h / t  # vocab-parallel embedding and output head
     first_extra = embed + d.positions
     last_extra = d.final_norm + (embed if (not d.tied or pp > 1) else 0.0)  # tied + pp > 1: Megatron keeps a copy
-    kw = {"ffn": d.ffn, "gated": d.gated, "kv_heads": d.kv_heads, "tp": t, "sequence_parallel": lay.sequence_parallel,
-          "flash_attention": lay.flash_attention, "act_bytes": wb}
-    stored = layer_activation_bytes(s, b, h, d.heads, recompute=lay.recompute, **kw)
-    working = layer_activation_bytes(s, b, h, d.heads, recompute="none", **kw) if lay.recompute == "full" else 0.0
+    def activations(recompute: Recompute) -> float:
+        return layer_activation_bytes(s, b, h, d.heads, ffn=d.ffn, gated=d.gated, kv_heads=d.kv_heads, tp=t,
+                                      sequence_parallel=lay.sequence_parallel, flash_attention=lay.flash_attention,
+                                      act_bytes=int(wb), recompute=recompute)
+
+    stored = activations(lay.recompute)
+    working = activations("none") if lay.recompute == "full" else 0.0
     embed_acts = (8 * s * b + s * b * h) / sp_div  # token ids and embedding dropout mask (Megatron)
     logits = 4 * s * b * h / sp_div + 4 * s * b * d.vocab / t  # fp32 logits for the loss (Megatron)
     n = d.layers // pp
@@ -315,7 +320,7 @@ def stages(d: Dims, lay: Layout) -> list[Stage]:
     if pp == 1:
         acts = d.layers * stored + working + embed_acts + logits
         return [Stage("only", d.layers * per_gpu_layer + first_extra + last_extra, acts, buffers, d.layers * experts)]
-    in_flight = min(lay.micro_batches or pp, pp)
+    in_flight: float = min(lay.micro_batches or pp, pp)
     if lay.interleave > 1:
         in_flight *= 1 + (pp - 1) / (pp * lay.interleave)
     first = Stage("first", n * per_gpu_layer + first_extra, n * in_flight * stored + working + in_flight * embed_acts,
