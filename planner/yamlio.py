@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import types
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -94,10 +96,14 @@ def read_text(path: Path) -> str:
     return decode_utf8(read_input(path, "YAML", MAX_BYTES), path)
 
 
-def validation_messages(exc: ValidationError, filename: str, lines: dict[tuple, int]) -> list[str]:
-    """Every pydantic error as `file:line: field: message` (line of the deepest key that exists)."""
+def validation_messages(exc: ValidationError, filename: str, lines: dict[tuple, int],
+                        model: type[BaseModel] | None = None) -> list[str]:
+    """Every pydantic error as `file:line: field: message` (line of the deepest key that exists).
+    With the model that was validated, an unknown key says which keys are valid there and which one
+    it most likely meant; unknown keys come first (a misspelt key also makes the real one missing)."""
     out = []
-    for err in exc.errors(include_url=False):
+    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
+    for err in errors:
         data_loc = tuple(part for part in err["loc"] if not _looks_like_tag(part))
         message = err["msg"].removeprefix("Value error, ")
         if not data_loc:  # model-level checks name their field as "a.b.0: message"
@@ -111,15 +117,61 @@ def validation_messages(exc: ValidationError, filename: str, lines: dict[tuple, 
         line = lines.get(known, 1)
         field = ".".join(str(p) for p in data_loc) or "(top level)"
         if err["type"] == "extra_forbidden":
-            message = "unknown field"
+            message = "unknown field" + (did_you_mean(str(data_loc[-1]), valid_keys(model, data_loc[:-1]))
+                                         if model is not None and data_loc else "")
         elif err["type"] == "missing":
             message = "required field missing"
         out.append(f"{filename}:{line}: {field}: {message}")
     return out
 
 
-def validation_message(exc: ValidationError, filename: str, lines: dict[tuple, int]) -> str:
-    return validation_messages(exc, filename, lines)[0]
+def did_you_mean(key: str, valid: list[str]) -> str:
+    """"; did you mean 'x'? (valid: a, b, c)" for an unknown key, from the keys valid where it stands."""
+    if not valid:
+        return ""
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    return (f"; did you mean '{close[0]}'?" if close else "") + f" (valid: {', '.join(valid)})"
+
+
+def valid_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys a document validated as `model` accepts at `loc` (in declaration order)."""
+    types: list[Any] = [model]
+    for part in loc:
+        inner: list[Any] = []
+        for t in types:
+            for u in _alternatives(t):
+                origin = get_origin(u)
+                if isinstance(u, type) and issubclass(u, BaseModel):
+                    if isinstance(part, str) and part in u.model_fields:
+                        inner.append(u.model_fields[part].annotation)
+                elif origin in (list, tuple) and isinstance(part, int):
+                    inner.extend(get_args(u)[:1])
+                elif origin is dict:
+                    inner.extend(get_args(u)[1:2])
+        types = inner
+    keys: list[str] = []
+    for t in types:
+        for u in _alternatives(t):
+            if isinstance(u, type) and issubclass(u, BaseModel):
+                keys += [k for k in u.model_fields if k not in keys]
+    return keys
+
+
+def _alternatives(annotation: Any) -> list[Any]:
+    """The types an annotation allows: Optional, unions and Annotated unwrapped."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _alternatives(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return [t for arg in get_args(annotation) for t in _alternatives(arg)]
+    return [annotation]
+
+
+def validation_message(exc: ValidationError, filename: str, lines: dict[tuple, int],
+                       model: type[BaseModel] | None = None) -> str:
+    found = validation_messages(exc, filename, lines, model)
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return found[0] + more
 
 
 def _looks_like_tag(part: Any) -> bool:
@@ -135,7 +187,7 @@ def parse_model(model: type[Model], data: Any, filename: str, lines: dict[tuple,
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
-        raise PlannerError(validation_message(exc, filename, lines)) from None
+        raise PlannerError(validation_message(exc, filename, lines, model)) from None
 
 
 def load_model(model: type[Model], path: Path, context: dict | None = None) -> Model:

@@ -125,10 +125,11 @@ def check_file(path: Path) -> tuple[list[str], Entry | None]:
         return [str(exc)], None
     if not isinstance(data, dict):
         return [f"{path}:1: (top level): expected a mapping of fields"], None
+    schema = model_for(kind)
     try:
-        entry = model_for(kind).model_validate(data)
+        entry = schema.model_validate(data)
     except ValidationError as exc:
-        return validation_messages(exc, str(path), lines), None
+        return validation_messages(exc, str(path), lines, schema), None
     if entry.name != path.stem:
         return [f"{path}:{lines.get(('name',), 1)}: name: '{entry.name}' must equal the file name '{path.stem}'"], None
     return [], entry

@@ -4,7 +4,6 @@ errors that list the valid keys. The design of runs from a spec is `planner.swee
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,7 +14,7 @@ from planner.catalog import Strict
 from planner.catalog.schema import Dtype
 from planner.errors import FileLocator, PlannerError
 from planner.numbers import Positive
-from planner.yamlio import load_text, read_text, validation_messages
+from planner.yamlio import did_you_mean, load_text, read_text, validation_messages
 
 DEFAULT_LAW = "epoch-2024"  # as `planner plan`
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # safe unquoted in file names, job names and shell words
@@ -186,9 +185,7 @@ def parse_spec(data: Any, src: Source) -> SweepSpec:
         first = errors[0]
         message = validation_messages(_Errors([first]), src.filename, src.lines)[0]
         if first["type"] == "extra_forbidden":
-            valid = _fields_at(first["loc"][:-1], data)
-            close = difflib.get_close_matches(str(first["loc"][-1]), valid, n=1, cutoff=0.6)
-            message += (f"; did you mean '{close[0]}'?" if close else "") + f" (valid: {', '.join(valid)})"
+            message += did_you_mean(str(first["loc"][-1]), _fields_at(first["loc"][:-1], data))
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise PlannerError(message + more) from None
 
