@@ -63,10 +63,19 @@ def load_text(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise PlannerError(f"{filename}:{line}: invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids: the reader knows its offset, not its line
+        line = _line_at(text, exc.position)
+        raise PlannerError(f"{filename}:{line}: invalid YAML: character #x{exc.character:04x}: {exc.reason}") from None
     except yaml.YAMLError as exc:
         raise PlannerError(f"{filename}: invalid YAML: {exc}") from None
     finally:
         loader.dispose()
+
+
+def _line_at(text: str, position: int) -> int:
+    """The line of a reader offset: libyaml counts UTF-8 bytes, the pure-Python reader characters."""
+    head = text.encode("utf-8")[:position].decode("utf-8", "ignore") if _Loader is not yaml.SafeLoader else text[:position]
+    return len((head + "x").splitlines())  # YAML's line breaks (\n, \r, \x85, \u2028, \u2029) are str's
 
 
 def _has_alias(node: yaml.Node, seen: set[int]) -> bool:

@@ -291,3 +291,17 @@ def test_collect_on_hostile_result_files(tmp_path_factory, capsys, content):
     (work / "results" / "r0").write_text(content, encoding="utf-8", errors="surrogateescape")
     code, _, err = run(["collect", str(work), "--format", "json"], capsys)
     one_error_line(code, err)
+
+
+def test_a_character_yaml_forbids_is_reported_on_its_line(tmp_path, capsys):
+    """libyaml's reader error has an offset (in UTF-8 bytes) and a two-line message; the planner gives the line
+    (found by hypothesis: `catalog validate` printed the error over two lines, without a line number)."""
+    target = tmp_path / "clusters" / "x.yaml"
+    target.parent.mkdir()
+    target.write_text("name: é\r\ntitle: ü\n\nsite: \x07\n", newline="")
+    code, _, err = run(["catalog", "validate", str(target)], capsys)
+    assert err == f"{target}:4: invalid YAML: character #x0007: control characters are not allowed\n1 files checked, 1 errors\n"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: x\n# \x1b[31m\n")
+    code, _, err = run(["sweep", str(spec), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and err == f"planner: error: {spec}:2: invalid YAML: character #x001b: control characters are not allowed\n"
