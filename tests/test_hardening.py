@@ -305,3 +305,18 @@ def test_a_character_yaml_forbids_is_reported_on_its_line(tmp_path, capsys):
     spec.write_text("name: x\n# \x1b[31m\n")
     code, _, err = run(["sweep", str(spec), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and err == f"planner: error: {spec}:2: invalid YAML: character #x001b: control characters are not allowed\n"
+
+
+def test_validate_keeps_a_problem_quoting_a_line_break_on_one_line(tmp_path, capsys):
+    """A catalog value holding a line break is quoted in the problem; `catalog validate` printed it raw, so the
+    problem spilled over two lines (found by hypothesis: a source named '\\r')."""
+    source = builtin_dir() / "accelerators" / "a100-pcie-40gb.yaml"
+    target = tmp_path / "accelerators" / source.name
+    target.parent.mkdir()
+    text = source.read_text()
+    assert text.splitlines()[10] == "  fp64: {value: 9.7, source: composer}"
+    target.write_text(text.replace("fp64: {value: 9.7, source: composer}", 'fp64: {value: 9.7, source: "com\\rposer"}'))
+    code, _, err = run(["catalog", "validate", str(target)], capsys)
+    assert code == 2
+    assert err.splitlines() == [f"{target}:11: peak_tflops.fp64: source 'com\\rposer' is not a key of `sources` "
+                                "(composer, a100-datasheet, mamf)", "1 files checked, 1 errors"], err

@@ -8,7 +8,7 @@ import click
 
 from planner.catalog import KINDS
 
-from planner.cli import catalog_from, cli, output_options, progress
+from planner.cli import catalog_from, cli, one_line, output_options, progress
 from planner.output import Column, render_rows
 
 LIST_COLUMNS = {
@@ -132,7 +132,7 @@ def validate(ctx, paths):
 
     errors, checked = validate_paths(list(paths), catalog_from(ctx))
     for line in errors:
-        click.echo(line, err=True)
+        click.echo(one_line(line), err=True)
     progress(f"{checked} files checked, {len(errors)} errors")
     if errors:
         ctx.exit(2)
