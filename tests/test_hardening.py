@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli_helpers import run
+from cli_helpers import check_stderr, run
 from planner.catalog import builtin_dir
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -24,18 +24,25 @@ junk = st.recursive(junk_scalar, lambda inner: st.one_of(st.lists(inner, max_siz
                                                                          inner, max_size=4)), max_leaves=12)
 
 
-def one_error_line(code: int, err: str, validate: bool = False) -> None:
-    assert code in (0, 2), err
-    assert "Traceback" not in err
-    if code != 2:
-        return
-    if validate:  # `catalog validate` lists every problem as file:line: field: message, then a count
-        problems = [ln for ln in err.splitlines() if ln.strip() and not re.match(r"\d+ files? checked", ln)]
-        assert problems and all(re.match(r"^.+:\d+: \S", ln) for ln in problems), err
-        return
-    errors = [ln for ln in err.splitlines() if "error" in ln.lower()]
-    assert len(errors) == 1, err  # one clear line (progress lines on stderr aside)
-    assert errors[0].startswith(("planner: error: ", "Error: ", "Usage:")) or ": error: " in errors[0], err
+def one_error_line(code: int, err: str, validate: bool = False, path=None) -> str | None:
+    """Exit 0 or 2 and no traceback; on 2, stderr is the CLI's progress and warning lines (cli_helpers lists
+    them) and then exactly one `planner: error: ...` line, which is returned.
+
+    validate: `catalog validate` prints every problem as `file:line: message` (file = `path` when given),
+    then `N files checked, M errors` with M the number of problems."""
+    if not validate:
+        return check_stderr(code, err)
+    assert code in (0, 2), (code, err)
+    assert "Traceback" not in err, err
+    lines = err.splitlines()
+    *problems, summary = lines or [""]
+    counted = re.fullmatch(r"(\d+) files checked, (\d+) errors", summary)
+    assert counted, f"the last line is not the `N files checked, M errors` summary:\n{err}"
+    assert int(counted[2]) == len(problems) and (len(problems) > 0) == (code == 2), err
+    where = re.escape(str(path)) if path is not None else r".+"
+    for ln in problems:
+        assert re.fullmatch(where + r":\d+: \S.*", ln), f"not `file:line: message`: {ln!r}\n{err}"
+    return problems[0] if problems else None
 
 
 def _flatten_paths(data, prefix=()):
@@ -71,9 +78,7 @@ def test_mutated_catalog_files_are_reported_with_file_and_line(tmp_path_factory,
     target.parent.mkdir()
     target.write_text(yaml.safe_dump(data, allow_unicode=True))
     code, _, err = run(["catalog", "validate", str(target)], capsys)
-    one_error_line(code, err, validate=True)
-    if code == 2:
-        assert err.splitlines()[0].startswith(f"{target}:")
+    one_error_line(code, err, validate=True, path=target)
 
 
 @FAST
@@ -84,8 +89,8 @@ def test_arbitrary_text_as_a_catalog_file(tmp_path_factory, capsys, text):
     target.parent.mkdir()
     target.write_text(text)
     code, _, err = run(["catalog", "validate", str(target)], capsys)
-    assert code == 2 and "Traceback" not in err
-    assert err.splitlines()[0].startswith(f"{target}:")
+    assert code == 2, err
+    one_error_line(code, err, validate=True, path=target)
 
 
 @FAST
@@ -97,7 +102,8 @@ def test_arbitrary_yaml_structures(tmp_path_factory, capsys, doc):
         target.parent.mkdir()
         target.write_text(yaml.safe_dump(doc))
         code, _, err = run(["catalog", "validate", str(target)], capsys)
-        assert code == 2 and "Traceback" not in err
+        assert code == 2, err
+        one_error_line(code, err, validate=True, path=target)
 
 
 def test_billion_laughs_is_refused(tmp_path, capsys):
@@ -304,7 +310,7 @@ def test_a_character_yaml_forbids_is_reported_on_its_line(tmp_path, capsys):
     spec = tmp_path / "spec.yaml"
     spec.write_text("name: x\n# \x1b[31m\n")
     code, _, err = run(["sweep", str(spec), "--out", str(tmp_path / "o")], capsys)
-    assert code == 2 and err == f"planner: error: {spec}:2: invalid YAML: character #x001b: control characters are not allowed\n"
+    assert check_stderr(code, err) == f"planner: error: {spec}:2: invalid YAML: character #x001b: control characters are not allowed"
 
 
 def test_validate_keeps_a_problem_quoting_a_line_break_on_one_line(tmp_path, capsys):

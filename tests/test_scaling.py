@@ -9,15 +9,15 @@ import textwrap
 
 import pytest
 
-from cli_helpers import run
+from cli_helpers import check_stderr, run
 from planner.scaling import default_node_counts
 
 RUN_7B = "--params 7e9 --tokens 1.4e11 --cluster juwels-booster"
 
 
 def one_error_line(err: str) -> bool:
-    """stderr holds progress lines and exactly one error line, no traceback."""
-    return sum("error:" in line for line in err.splitlines()) == 1 and "Traceback" not in err
+    """stderr holds progress lines and exactly one error line, no traceback (cli_helpers.check_stderr)."""
+    return check_stderr(2, err) is not None
 
 
 def scaling(args, capsys):
