@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,7 +30,7 @@ def _to_python(node: yaml.Node, path: tuple, lines: dict, loader: yaml.BaseLoade
     if isinstance(node, yaml.MappingNode):
         out: dict = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _construct(key_node, path, loader)
             if isinstance(key, (list, dict)):
                 raise PlannerError(f"line {key_node.start_mark.line + 1}: mapping keys must be plain values")
             if key in out:
@@ -38,7 +39,21 @@ def _to_python(node: yaml.Node, path: tuple, lines: dict, loader: yaml.BaseLoade
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, path + (i,), lines, loader, depth + 1) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    return _construct(node, path, loader)
+
+
+def _construct(node: yaml.Node, path: tuple, loader: yaml.BaseLoader) -> Any:
+    """A scalar as Python data; one PyYAML cannot build (`2027-02-30`, `!!float abc`, an integer of more than
+    4,300 digits) or a float cannot hold is an error at its line, not a traceback."""
+    try:
+        value = loader.construct_object(node, deep=True)
+        if not (isinstance(value, int) and abs(value) > sys.float_info.max):
+            return value
+        problem = "is beyond the range of numbers (about 1.8e308)"
+    except ValueError:
+        problem = f"cannot be read as {node.tag.rsplit(':', 1)[-1]}"
+    text = str(node.value) if len(str(node.value)) <= 24 else str(node.value)[:12] + "…"
+    raise PlannerError(f"line {node.start_mark.line + 1}: {'.'.join(str(p) for p in path) or '(top level)'}: '{text}' {problem}")
 
 
 def load_text(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
