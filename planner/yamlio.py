@@ -141,7 +141,7 @@ def validation_message(exc: ValidationError, filename: str, lines: dict[tuple, i
 def _looks_like_tag(part: Any) -> bool:
     """pydantic puts union-member and validator names into `loc`; they are not keys of the data."""
     return isinstance(part, str) and (
-        "[" in part or part.startswith("function-") or part in {"str", "int", "float", "bool", "list", "dict"}
+        "[" in part or part.startswith(("function-", "constrained-")) or part in {"str", "int", "float", "bool", "list", "dict"}
     )
 
 
