@@ -377,9 +377,8 @@ def test_validate_keeps_a_problem_quoting_a_line_break_on_one_line(tmp_path, cap
     target.write_text(text.replace("fp64: {value: 9.7, source: composer}", 'fp64: {value: 9.7, source: "com\\rposer"}'))
     code, _, err = run(["catalog", "validate", str(target)], capsys)
     assert code == 2
-    assert err.splitlines() == [f"{target}:11: peak_tflops.fp64: source 'com\\rposer' is not a key of `sources` "
-                                "(composer, a100-datasheet, mamf)", "1 files checked, 1 errors"], err
-
+    assert err.splitlines() == [(f"{target}:11: peak_tflops.fp64: source 'com\\rposer' is not a key of `sources` "
+                                 "(composer, a100-datasheet, mamf)"), "1 files checked, 1 errors"], err
 
 
 HUGE = "1" + "0" * 400  # YAML reads it as an int; math.isfinite(int) raised OverflowError
@@ -394,11 +393,11 @@ PROPOSAL_TEXT = ("title: t\nprogram: gcs\ncluster: juwels-booster\nstart: {}\nex
     ("sweep", SWEEP_TEXT.format("!!float 1e18x"), ":6: sweep.budgets.1: '1e18x' cannot be read as float"),
     ("sweep", SWEEP_TEXT.format("9" * 5000), ":6: sweep.budgets.1: '999999999999…' cannot be read as int"),  # > 4,300 digits
     ("grant", PROPOSAL_TEXT.format("2027-02-30", "1.4e11", 1), ":4: start: '2027-02-30' cannot be read as timestamp"),
-    ("grant", PROPOSAL_TEXT.format("2027-04", "1.4e11", HUGE), ":10: experiments.0.checkpoints: '100000000000…' is beyond the "
-                                                               "range of numbers (about 1.8e308)"),
+    ("grant", PROPOSAL_TEXT.format("2027-04", "1.4e11", HUGE), (":10: experiments.0.checkpoints: '100000000000…' is beyond the "
+                                                                "range of numbers (about 1.8e308)")),
     # finite numbers whose hours overflow: the request was math.ceil(nan), a traceback
-    ("grant", PROPOSAL_TEXT.format("2027-04", "1e300", 1), ":6: experiments.0: its node-hours overflow; check params, tokens, "
-                                                           "samples, runs and wall_hours"),
+    ("grant", PROPOSAL_TEXT.format("2027-04", "1e300", 1), (":6: experiments.0: its node-hours overflow; check params, tokens, "
+                                                            "samples, runs and wall_hours")),
 ], ids=["int-beyond-float", "bad-float-tag", "int-of-5000-digits", "31st-of-february", "huge-checkpoints", "hours-overflow"])
 def test_unreadable_numbers_are_errors_at_their_line(tmp_path, capsys, command, text, message):
     path = tmp_path / "in.yaml"
@@ -410,9 +409,9 @@ def test_unreadable_numbers_are_errors_at_their_line(tmp_path, capsys, command, 
 def test_unreadable_scalars_in_a_catalog_file(tmp_path, capsys):
     target = tmp_path / "laws" / "x.yaml"
     target.parent.mkdir()
-    target.write_text("name: x\n2027-02-30: 1\nfit_range: {flops: [1, !!int 0x]}\n")
+    target.write_text("name: x\n2027-02-30: 1\nfit_range: {flops: [1, !!int 0x]}\n")  # the first stops the file
     code, _, err = run(["catalog", "validate", str(target)], capsys)
-    assert err == f"{target}:2: (top level): '2027-02-30' cannot be read as timestamp\n1 files checked, 1 errors\n"
+    assert code == 2 and err == f"{target}:2: (top level): '2027-02-30' cannot be read as timestamp\n1 files checked, 1 errors\n"
 
 
 # Errors about a YAML file that do not name its file:line (or name the wrong line): real findings, reported and

@@ -3,8 +3,8 @@ exact. Each case breaks one known line of a sweep spec, a grant proposal or a ca
 the file name, the line number or the field name is dropped or shifted."""
 
 import pytest
-
 from cli_helpers import check_stderr, run
+
 from planner.catalog import builtin_dir
 
 SWEEP = """\
