@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import sys
 import types
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
@@ -39,7 +40,7 @@ def _to_python(node: yaml.Node, path: tuple, lines: dict, loader: yaml.BaseLoade
     if isinstance(node, yaml.MappingNode):
         out: dict = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _construct(key_node, path, loader)
             if isinstance(key, (list, dict)):
                 raise _Bad(key_node.start_mark.line + 1, "mapping keys must be plain values")
             if key in out:
@@ -48,7 +49,21 @@ def _to_python(node: yaml.Node, path: tuple, lines: dict, loader: yaml.BaseLoade
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, path + (i,), lines, loader, depth + 1) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    return _construct(node, path, loader)
+
+
+def _construct(node: yaml.Node, path: tuple, loader: yaml.BaseLoader) -> Any:
+    """A scalar as Python data; one PyYAML cannot build (`2027-02-30`, `!!float abc`, an integer of more than
+    4,300 digits) or a float cannot hold is an error at its line, not a traceback."""
+    try:
+        value = loader.construct_object(node, deep=True)
+        if not (isinstance(value, int) and abs(value) > sys.float_info.max):
+            return value
+        problem = "is beyond the range of numbers (about 1.8e308)"
+    except ValueError:
+        problem = f"cannot be read as {node.tag.rsplit(':', 1)[-1]}"
+    text = str(node.value) if len(str(node.value)) <= 24 else str(node.value)[:12] + "…"
+    raise _Bad(node.start_mark.line + 1, f"{'.'.join(str(p) for p in path) or '(top level)'}: '{text}' {problem}")
 
 
 def load_text(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
@@ -73,10 +88,19 @@ def load_text(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise PlannerError(f"{filename}:{line}: invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids: the reader knows its offset, not its line
+        line = _line_at(text, exc.position)
+        raise PlannerError(f"{filename}:{line}: invalid YAML: character #x{exc.character:04x}: {exc.reason}") from None
     except yaml.YAMLError as exc:
         raise PlannerError(f"{filename}: invalid YAML: {exc}") from None
     finally:
         loader.dispose()
+
+
+def _line_at(text: str, position: int) -> int:
+    """The line of a reader offset: libyaml counts UTF-8 bytes, the pure-Python reader characters."""
+    head = text.encode("utf-8")[:position].decode("utf-8", "ignore") if _Loader is not yaml.SafeLoader else text[:position]
+    return len((head + "x").splitlines())  # YAML's line breaks (\n, \r, \x85, \u2028, \u2029) are str's
 
 
 def _has_alias(node: yaml.Node, seen: set[int]) -> bool:
@@ -177,7 +201,7 @@ def validation_message(exc: ValidationError, filename: str, lines: dict[tuple, i
 def _looks_like_tag(part: Any) -> bool:
     """pydantic puts union-member and validator names into `loc`; they are not keys of the data."""
     return isinstance(part, str) and (
-        "[" in part or part.startswith("function-") or part in {"str", "int", "float", "bool", "list", "dict"}
+        "[" in part or part.startswith(("function-", "constrained-")) or part in {"str", "int", "float", "bool", "list", "dict"}
     )
 
 

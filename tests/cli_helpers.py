@@ -1,3 +1,4 @@
+import re
 import shlex
 
 import pytest
@@ -15,3 +16,46 @@ def run(args, capsys=None, env=None, monkeypatch=None):
         main(list(args))
     out, err = capsys.readouterr() if capsys is not None else ("", "")
     return exc.value.code, out, err
+
+
+# What the CLI writes to stderr besides the error (planner.cli.progress: one line each), command by command.
+PROGRESS_LINES = tuple(re.compile(p) for p in (
+    r"planning with (model|law) \S.*",                                          # plan
+    r"fitting \d+ points from \d+ starts \(Huber δ=\S+, summed\)",              # fit --form chinchilla
+    r"bootstrap: \d+ resamples \(seed -?\d+\)",                                 # fit --bootstrap
+    r"fitting \S.* and \S.* \((power|saturating|chinchilla|isoflop)\)",         # compare
+    r"bootstrap: \d+ resample pairs",                                           # compare
+    r"costing \d+ experiment\(s\) for \S.* on \S.*",                            # grant
+    r"collected \d+ of \d+ runs from \S.*",                                     # collect
+    r"strong scaling on \S+: (\d+|default) node counts(, \d+ measured)?",       # scaling
+    r"fitting the campaign estimator \(leave-one-out over every candidate form\)",  # calibrate
+    r"wrote \S.*",                                                              # --out, --plot, sweep's files
+))
+# grant and collect print each warning of the result on stderr as progress(f"warning: {w}")
+WARNING_LINE = re.compile(r"warning: \S.*")
+# planner.cli.main: PlannerError and ClickException -> "planner: error: ", UsageError -> its command path,
+# e.g. "planner plan: error: "
+ERROR_LINE = re.compile(r"planner(?: [a-z][a-z-]*)*: error: \S.*")
+
+
+def is_progress(line: str) -> bool:
+    return any(p.fullmatch(line) for p in PROGRESS_LINES) or bool(WARNING_LINE.fullmatch(line))
+
+
+def check_stderr(code: int, err: str) -> str | None:
+    """Exit 0 or 2, no traceback; on 2, stderr is progress and warning lines, then exactly one error line.
+    Returns the error line (None on success)."""
+    assert code in (0, 2), (code, err)
+    assert "Traceback" not in err, err
+    lines = err.splitlines()
+    assert all(ln.strip() for ln in lines), f"blank line on stderr:\n{err}"
+    if code == 0:
+        stray = [ln for ln in lines if not is_progress(ln)]
+        assert not stray, f"success, but stderr has lines that are neither progress nor warnings: {stray}\n{err}"
+        return None
+    assert lines, "exit 2 with nothing on stderr"
+    *before, last = lines
+    assert ERROR_LINE.fullmatch(last), f"the last line is not a `planner: error: ...` line:\n{err}"
+    stray = [ln for ln in before if not is_progress(ln)]
+    assert not stray, f"lines besides the one error line that are neither progress nor warnings: {stray}\n{err}"
+    return last

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import yaml
 from cli_helpers import run
-from conftest import DATA
+from conftest import DATA, EPOCH_CSV, epoch_options
 
 from planner.fit import FitOptions, curves
 from planner.fit import run as fit_run
 
-EPOCH_CSV = DATA / "chinchilla_epoch_svg.csv"
 ROOT = DATA.parent.parent  # the repository: examples/ sit beside tests/
 EPOCH_ARGS = ["--form", "chinchilla", "--params-col", "Model Size", "--flops-col", "Training FLOP", "--drop-highest", "5"]
 # Besiroglu et al. 2024 (arXiv 2404.10102): published estimates and 95% bootstrap intervals
@@ -24,13 +23,7 @@ EPOCH_CI = {"E": (1.769, 1.871), "A": (285.2, 743.6), "B": (1042.4, 5810.3), "al
 EPOCH_GRID = {"E": 1.8172, "A": 477.84, "B": 2143.86, "alpha": 0.3473, "beta": 0.3672}
 
 
-def epoch_options(**kw) -> FitOptions:
-    return FitOptions(form="chinchilla", params_col="Model Size", flops_col="Training FLOP", drop_highest=5, **kw)
-
-
-@pytest.fixture(scope="module")
-def epoch_fit():
-    return fit_run(EPOCH_CSV, epoch_options(bootstrap=4000, seed=42))
+# epoch_fit (conftest.py, session scope): the Epoch fit with Epoch's bootstrap, computed once per test run
 
 
 def test_hoffmann_procedure_matches_epochs_grid_run(epoch_fit):

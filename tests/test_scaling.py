@@ -8,7 +8,7 @@ import json
 import textwrap
 
 import pytest
-from cli_helpers import run
+from cli_helpers import check_stderr, run
 
 from planner.costing.scaling import default_node_counts
 
@@ -16,8 +16,8 @@ RUN_7B = "--params 7e9 --tokens 1.4e11 --cluster juwels-booster"
 
 
 def one_error_line(err: str) -> bool:
-    """stderr holds progress lines and exactly one error line, no traceback."""
-    return sum("error:" in line for line in err.splitlines()) == 1 and "Traceback" not in err
+    """stderr holds progress lines and exactly one error line, no traceback (cli_helpers.check_stderr)."""
+    return check_stderr(2, err) is not None
 
 
 def scaling(args, capsys):

@@ -214,6 +214,8 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
         row.update(name=exp.name, kind=exp.kind, purpose=exp.purpose, runs=runs, start_month=first,
                    months=exp.months or p.months - first + 1,
                    units=row["node_hours"] * conv.per_node_hour)
+        if not math.isfinite(row["units"]):  # e.g. params: 1e308: more hours than a number holds
+            raise where.error(("experiments", i), "its node-hours overflow; check params, tokens, samples, runs and wall_hours")
         n_errors = len(row.get("mfu_errors") or ())
         if n_errors and (1 - p.confidence) * n_errors < 3:
             warnings.append(PlannerWarning("request", f"confidence {p.confidence:g}: the {p.confidence:.0%} quantile of {n_errors} "
