@@ -198,14 +198,9 @@ def predictor(result: dict) -> Callable:
     if result["form"] == "saturating":
         return lambda c: curves.saturating_predict(p, c)
     if result["form"] == "chinchilla":
-        g, a, b = result["allocation"]["G"], result["allocation"]["a"], result["allocation"]["b"]
+        from planner.laws.chinchilla_math import frontier_loss
 
-        def frontier(c):
-            n = g * np.power(np.asarray(c) / 6.0, a)
-            d = np.power(np.asarray(c) / 6.0, b) / g
-            return p["E"] + p["A"] / n ** p["alpha"] + p["B"] / d ** p["beta"]
-
-        return frontier
+        return lambda c: frontier_loss(p, c)
     raise PlannerError(f"form '{result['form']}' predicts optimal sizes, not loss")
 
 

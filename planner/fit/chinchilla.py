@@ -14,6 +14,7 @@ import itertools
 import numpy as np
 
 from planner.fit import optim
+from planner.laws import chinchilla_math
 
 PARAMS = ("A", "B", "E", "alpha", "beta")
 # Hoffmann's grid over (a, b, e, alpha, beta): 6 x 6 x 5 x 5 x 5 = 4,500 starts
@@ -111,6 +112,5 @@ def fit(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, delta: float =
 
 def allocation(values: dict[str, float]) -> dict[str, float]:
     """Hoffmann Eq. 4: N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b."""
-    al, be = values["alpha"], values["beta"]
-    g = (al * values["A"] / (be * values["B"])) ** (1.0 / (al + be))
-    return {"a": be / (al + be), "b": al / (al + be), "G": g}
+    g, a, b = chinchilla_math.closed_form(values)
+    return {"a": a, "b": b, "G": g}

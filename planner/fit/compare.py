@@ -16,6 +16,7 @@ import numpy as np
 
 from planner.errors import PlannerError
 from planner.fit import MIN_FRONTIER_POINTS, MIN_SPAN_DECADES, FitOptions, chinchilla, curves, load, resample
+from planner.laws import chinchilla_math
 
 GRID = 4001
 MAX_EXTRAPOLATION = 10.0
@@ -41,15 +42,7 @@ def curve(form: str, params: dict[str, np.ndarray]) -> Callable[[np.ndarray], np
         return lambda c: p["beta"] * np.power(c, p["alpha"])
     if form == "saturating":
         return lambda c: p["C_c"] * np.power(c, -p["alpha"]) + p["L_eps"]
-    al, be = p["alpha"], p["beta"]
-    g = (al * p["A"] / (be * p["B"])) ** (1.0 / (al + be))
-
-    def frontier(c):
-        n = g * np.power(c / 6.0, be / (al + be))
-        d = c / (6.0 * n)
-        return p["E"] + p["A"] / n**al + p["B"] / d**be
-
-    return frontier
+    return lambda c: chinchilla_math.frontier_loss(p, c)
 
 
 def first_crossing(diff: np.ndarray, log_c: np.ndarray) -> np.ndarray:
