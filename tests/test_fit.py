@@ -34,16 +34,16 @@ def epoch_fit():
 
 
 def test_hoffmann_procedure_matches_epochs_grid_run(epoch_fit):
-    assert epoch_fit["n_points"] == 240
+    assert epoch_fit.n_points == 240
     for k, v in EPOCH_GRID.items():
-        assert epoch_fit["params"][k] == pytest.approx(v, rel=1e-3), k
-    assert epoch_fit["objective"] == pytest.approx(1.01827e-3, rel=1e-5)
-    assert epoch_fit["converged"]
+        assert epoch_fit.params[k] == pytest.approx(v, rel=1e-3), k
+    assert epoch_fit.objective == pytest.approx(1.01827e-3, rel=1e-5)
+    assert epoch_fit.converged
 
 
 def test_epoch_bootstrap_intervals_within_5_percent(epoch_fit):
     for k, (lo, hi) in EPOCH_CI.items():
-        got_lo, got_hi = epoch_fit["ci"][k]
+        got_lo, got_hi = epoch_fit.ci[k]
         assert got_lo == pytest.approx(lo, rel=0.05), (k, got_lo, lo)
         assert got_hi == pytest.approx(hi, rel=0.05), (k, got_hi, hi)
 
@@ -53,12 +53,12 @@ def test_epoch_published_estimates_are_the_small_delta_limit():
     puts every residual in Huber's linear part: the δ → 0 limit. δ = 1e-6 reproduces it within 1%."""
     result = fit_run(EPOCH_CSV, epoch_options(huber_delta=1e-6))
     for k, v in EPOCH.items():
-        assert result["params"][k] == pytest.approx(v, rel=0.01), k
+        assert result.params[k] == pytest.approx(v, rel=0.01), k
 
 
 def test_epoch_allocation_exponent(epoch_fit):
     """a = β/(α+β) = 0.513 (Epoch), and the refit implies ~20 tokens per parameter."""
-    assert epoch_fit["allocation"]["a"] == pytest.approx(0.513, abs=0.002)
+    assert epoch_fit.allocation["a"] == pytest.approx(0.513, abs=0.002)
 
 
 def synthetic_chinchilla(tmp_path, noise=0.0, seed=1):
@@ -84,15 +84,15 @@ def test_recovers_a_known_law(tmp_path):
     path, true = synthetic_chinchilla(tmp_path)
     result = fit_run(path, FitOptions(form="chinchilla", tokens_col="tokens"))
     for k, v in true.items():
-        assert result["params"][k] == pytest.approx(v, rel=1e-3), k
+        assert result.params[k] == pytest.approx(v, rel=1e-3), k
 
 
 def test_isoflop_recovers_the_allocation_exponent(tmp_path):
     path, true = synthetic_chinchilla(tmp_path)
     result = fit_run(path, FitOptions(form="isoflop", flops_col="flops"))
     a_true = true["beta"] / (true["alpha"] + true["beta"])
-    assert result["params"]["a"] == pytest.approx(a_true, abs=0.01)
-    assert result["params"]["a"] + result["params"]["b"] == pytest.approx(1.0, abs=1e-9)
+    assert result.params["a"] == pytest.approx(a_true, abs=0.01)
+    assert result.params["a"] + result.params["b"] == pytest.approx(1.0, abs=1e-9)
 
 
 def test_frontier_bins_follow_np_histogram():
@@ -160,11 +160,11 @@ def test_compare_finds_a_planted_crossover(tmp_path):
     paths = planted_pair(tmp_path, seed=3, noise=0.01)
     result = compare(paths[0], paths[1], FitOptions(form="power", x_col="flops", y_col="err", bootstrap=300), target=1e12)
     planted = (8.0 / 2.0) ** (1 / (0.12 - 0.05))  # 2 C^-0.05 = 8 C^-0.12
-    assert result["crossover"] == pytest.approx(planted, rel=0.3)
-    lo, hi = result["crossover_ci"]
+    assert result.crossover == pytest.approx(planted, rel=0.3)
+    lo, hi = result.crossover_ci
     assert lo < planted < hi
-    assert result["better_at_low_compute"] == "a" and result["at_target"]["better"] == "b"
-    assert result["warnings"] == []
+    assert result.better_at_low_compute == "a" and result.at_target.better == "b"
+    assert result.warnings == ()
 
 
 def test_law_file_round_trip_and_determinism(tmp_path, capsys):
@@ -243,27 +243,26 @@ def test_compare_compute_to_reach_a_target_error(tmp_path):
     paths = planted_pair(tmp_path, seed=5, noise=0.005)
     opts = FitOptions(form="power", x_col="flops", y_col="err", bootstrap=300)
     result = compare(paths[0], paths[1], opts, target_error=0.6)
-    reach = result["at_target_error"]
-    fits = result["fits"]
-    for key, label in (("a_flops", "a"), ("b_flops", "b")):  # the fitted law inverted by hand, to the grid's resolution
-        p = fits[label]["params"]
-        assert reach[key] == pytest.approx((0.6 / p["beta"]) ** (1 / p["alpha"]), rel=1e-3)
+    reach = result.at_target_error
+    for needed, fitted in ((reach.a_flops, result.a), (reach.b_flops, result.b)):  # the fitted law inverted by hand
+        p = fitted.params
+        assert needed == pytest.approx((0.6 / p["beta"]) ** (1 / p["alpha"]), rel=1e-3)  # to the grid's resolution
     planted = ((0.6 / 2.0) ** (1 / -0.05)) / ((0.6 / 8.0) ** (1 / -0.12))
-    assert reach["ratio_a_over_b"] == pytest.approx(planted, rel=0.3)
-    lo, hi = reach["ratio_ci"]
-    assert lo < reach["ratio_a_over_b"] < hi
+    assert reach.ratio_a_over_b == pytest.approx(planted, rel=0.3)
+    lo, hi = reach.ratio_ci
+    assert lo < reach.ratio_a_over_b < hi
     unreachable = compare(paths[0], paths[1], opts, target_error=1e-9)  # 1e6x beyond the data does not get there
-    assert unreachable["at_target_error"]["a_flops"] is None
-    assert any("does not reach" in w for w in unreachable["warnings"])
+    assert unreachable.at_target_error.a_flops is None
+    assert any("does not reach" in w for w in unreachable.warnings)
 
 
 def test_isoflop_plot_and_parabolas(tmp_path, capsys):
     """Approach 2 keeps each budget's parabola (their minima are the N_opt the power law is fitted to)."""
     path, _ = synthetic_chinchilla(tmp_path)
     result = fit_run(path, FitOptions(form="isoflop", flops_col="flops"))
-    parabolas = result["procedure"]["parabolas"]
-    assert len(parabolas) == len(result["procedure"]["budgets"]) == 8
-    for par, n_opt in zip(parabolas, result["procedure"]["optimal_params"]):
+    parabolas = result.procedure["parabolas"]
+    assert len(parabolas) == len(result.procedure["budgets"]) == 8
+    for par, n_opt in zip(parabolas, result.procedure["optimal_params"]):
         curv, lin, _ = par["coefficients"]
         assert curv > 0 and math.exp(-lin / (2 * curv)) == pytest.approx(n_opt, rel=1e-12)
         assert par["params_range"][0] < n_opt < par["params_range"][1]
@@ -306,5 +305,5 @@ def test_lower_hull_drops_runs_above_a_chord_of_two_others():
     assert list(idx) == [0, 1, 3]  # (2, 1.8) lies above the chord (1, 2)-(3, 0.5); (2.5, 2.9) is dominated
     laion = str(ROOT / "examples" / "openclip" / "laion.csv")
     result = fit_run(Path(laion), FitOptions(form="power", x_col="gmacs_total", y_col="acc1", one_minus=True, bins=curves.HULL))
-    assert result["procedure"]["frontier_points"] == 5
-    assert result["params"]["alpha"] == pytest.approx(-0.111, abs=0.005)
+    assert result.procedure["frontier_points"] == 5
+    assert result.params["alpha"] == pytest.approx(-0.111, abs=0.005)

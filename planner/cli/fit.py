@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +12,9 @@ from planner.cli import Number, cli, emit, output_options, progress
 from planner.errors import PlannerError
 from planner.files import check_writable
 from planner.report.output import FORMATS, Column, render_rows
+
+if TYPE_CHECKING:
+    from planner.fit.result import FitResult
 
 FIT_COLUMNS = [Column("name", "parameter"), Column("value", "estimate", "float"), Column("lo", "95% CI low", "float"),
                Column("hi", "95% CI high", "float")]
@@ -102,15 +106,17 @@ def fit(data, fmt, out, plot, force, **kwargs):
 
         plot_fit(result, samples, data, opts, plot, force)
         progress(f"wrote {plot}")
-    ci = result.get("ci") or {}
-    rows = [{"name": k, "value": v, "lo": ci.get(k, [None])[0], "hi": ci.get(k, [None, None])[1]} for k, v in result["params"].items()]
-    for k, v in (result.get("allocation") or {}).items():
-        if k not in result["params"]:
-            rows.append({"name": f"{k} (allocation)", "value": v, "lo": ci.get(k, [None])[0], "hi": ci.get(k, [None, None])[1]})
-    notes = [f"form: {result['form']}; {result['n_points']} points spanning {result['data']['span_decades']:.2f} decades; "
-             f"objective {result['objective']:.6g}; converged: {'yes' if result['converged'] else 'NO'}"]
-    notes += [f"warning: {w}" for w in result["warnings"]]
-    emit(render_rows(rows, FIT_COLUMNS, fmt, notes, data=result), None, False)
+    rows = [interval_row(result, k, k, v) for k, v in result.params.items()]
+    rows += [interval_row(result, f"{k} (allocation)", k, v) for k, v in (result.allocation or {}).items() if k not in result.params]
+    notes = [f"form: {result.form}; {result.n_points} points spanning {result.data.span_decades:.2f} decades; "
+             f"objective {result.objective:.6g}; converged: {'yes' if result.converged else 'NO'}"]
+    notes += [f"warning: {w}" for w in result.warnings]
+    emit(render_rows(rows, FIT_COLUMNS, fmt, notes, data=result.record()), None, False)
+
+
+def interval_row(result: FitResult, name: str, key: str, value: float) -> dict:
+    lo, hi = result.interval(key) or (None, None)
+    return {"name": name, "value": value, "lo": lo, "hi": hi}
 
 
 @cli.command(epilog="""\b
@@ -146,25 +152,25 @@ def compare(ctx, data_a, data_b, fmt, bins_b, target_flops, target_error, chance
 
         plot_compare(result, data_a, data_b, opts, plot, ctx.params.get("force", False), opts_b)
         progress(f"wrote {plot}")
-    rows = [{"quantity": "crossover compute", "value": result["crossover"]},
-            {"quantity": "crossover 95% CI low", "value": (result["crossover_ci"] or [None])[0]},
-            {"quantity": "crossover 95% CI high", "value": (result["crossover_ci"] or [None, None])[1]},
-            {"quantity": "bootstrap pairs with no crossover", "value": result["bootstrap_no_crossover_fraction"]},
-            {"quantity": "span (decades, smaller data set)", "value": result["span_decades"]}]
-    if result["at_target"]:
-        t = result["at_target"]
-        rows += [{"quantity": f"A at {t['flops']:.3g}", "value": t["a"]}, {"quantity": f"B at {t['flops']:.3g}", "value": t["b"]},
-                 {"quantity": "A − B at target", "value": t["difference"]}]
-    if result["at_target_error"]:
-        t = result["at_target_error"]
-        ci = t["ratio_ci"] or [None, None]
-        rows += [{"quantity": f"A: compute to reach {t['error']:g}", "value": t["a_flops"]},
-                 {"quantity": f"B: compute to reach {t['error']:g}", "value": t["b_flops"]},
-                 {"quantity": "compute ratio A / B", "value": t["ratio_a_over_b"]},
-                 {"quantity": "ratio 95% CI low", "value": ci[0]}, {"quantity": "ratio 95% CI high", "value": ci[1]}]
-    for label in ("a", "b"):
-        for k, v in result["fits"][label]["params"].items():
-            rows.append({"quantity": f"{label.upper()}: {k}", "value": v})
-    notes = [f"better at low compute: {result['better_at_low_compute'].upper()}"]
-    notes += [f"warning: {w}" for w in result["warnings"]]
-    return render_rows(rows, [Column("quantity", "quantity"), Column("value", "value", "float")], fmt, notes, data=result)
+    cross_lo, cross_hi = result.crossover_ci or (None, None)
+    rows = [{"quantity": "crossover compute", "value": result.crossover},
+            {"quantity": "crossover 95% CI low", "value": cross_lo},
+            {"quantity": "crossover 95% CI high", "value": cross_hi},
+            {"quantity": "bootstrap pairs with no crossover", "value": result.bootstrap_no_crossover_fraction},
+            {"quantity": "span (decades, smaller data set)", "value": result.span_decades}]
+    if result.at_target:
+        t = result.at_target
+        rows += [{"quantity": f"A at {t.flops:.3g}", "value": t.a}, {"quantity": f"B at {t.flops:.3g}", "value": t.b},
+                 {"quantity": "A − B at target", "value": t.difference}]
+    if result.at_target_error:
+        e = result.at_target_error
+        ratio_lo, ratio_hi = e.ratio_ci or (None, None)
+        rows += [{"quantity": f"A: compute to reach {e.error:g}", "value": e.a_flops},
+                 {"quantity": f"B: compute to reach {e.error:g}", "value": e.b_flops},
+                 {"quantity": "compute ratio A / B", "value": e.ratio_a_over_b},
+                 {"quantity": "ratio 95% CI low", "value": ratio_lo}, {"quantity": "ratio 95% CI high", "value": ratio_hi}]
+    for label, fitted in (("A", result.a), ("B", result.b)):
+        rows += [{"quantity": f"{label}: {k}", "value": v} for k, v in fitted.params.items()]
+    notes = [f"better at low compute: {result.better_at_low_compute.upper()}"]
+    notes += [f"warning: {w}" for w in result.warnings]
+    return render_rows(rows, [Column("quantity", "quantity"), Column("value", "value", "float")], fmt, notes, data=result.record())

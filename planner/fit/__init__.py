@@ -12,6 +12,7 @@ import numpy as np
 from planner.errors import PlannerError
 from planner.fit import chinchilla, curves, resample
 from planner.fit.data import Table, column, parse_where, read_csv, require_rows, require_spread, select
+from planner.fit.result import BootstrapInfo, FitData, FitResult
 
 FORMS = ("chinchilla", "isoflop", "power", "saturating")
 MIN_SPAN_DECADES = 2.0
@@ -84,17 +85,17 @@ def load(path: Path, opts: FitOptions) -> Dataset:
     return Dataset(table, cols, c)
 
 
-def _percentiles(samples: dict[str, np.ndarray]) -> dict[str, list[float]]:
-    return {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for k, v in samples.items()}
+def _percentiles(samples: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
+    return {k: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) for k, v in samples.items()}
 
 
-def run(path: Path, opts: FitOptions, progress: Callable[[str], None] = lambda _m: None) -> dict:
+def run(path: Path, opts: FitOptions, progress: Callable[[str], None] = lambda _m: None) -> FitResult:
     """Fit and summarise; see `run_with_samples` for the bootstrap draws themselves."""
     return run_with_samples(path, opts, progress)[0]
 
 
 def run_with_samples(path: Path, opts: FitOptions, progress: Callable[[str], None] = lambda _m: None
-                     ) -> tuple[dict, dict[str, np.ndarray] | None]:
+                     ) -> tuple[FitResult, dict[str, np.ndarray] | None]:
     data = load(path, opts)
     samples = None
     cols = data.columns
@@ -151,23 +152,21 @@ def run_with_samples(path: Path, opts: FitOptions, progress: Callable[[str], Non
     span = float(np.log10(data.compute.max()) - np.log10(data.compute.min()))
     if span < MIN_SPAN_DECADES:
         warnings.append(f"the data span {span:.2f} decades of compute; extrapolations from under {MIN_SPAN_DECADES:g} decades are unreliable")
-    out = {"form": opts.form, "params": params, "ci": ci, "n_points": int(len(data.compute)), **result,
-           "allocation": allocation, "warnings": warnings,
-           "data": {"path": data.table.path, "sha256": data.table.sha256, "rows_used": int(len(data.compute)),
-                    "compute_min": float(data.compute.min()), "compute_max": float(data.compute.max()),
-                    "span_decades": span}}
-    if ci is not None:
-        out["bootstrap"] = {"samples": opts.bootstrap, "seed": opts.seed, "interval": "2.5-97.5 percentiles"}
+    out = FitResult(form=opts.form, params=params, ci=ci, n_points=int(len(data.compute)), objective=result["objective"],
+                    converged=result["converged"], procedure=result["procedure"], allocation=allocation, warnings=tuple(warnings),
+                    data=FitData(path=data.table.path, sha256=data.table.sha256, rows_used=int(len(data.compute)),
+                                 compute_min=float(data.compute.min()), compute_max=float(data.compute.max()), span_decades=span),
+                    bootstrap=None if ci is None else BootstrapInfo(opts.bootstrap, opts.seed))
     if not is_finite_result(out):
-        bad = next(k for k, v in out["params"].items() if not math.isfinite(v))
-        raise PlannerError(f"{data.table.path}: the {opts.form} fit diverged ({bad} = {out['params'][bad]}); "
+        bad = next(k for k, v in out.params.items() if not math.isfinite(v))
+        raise PlannerError(f"{data.table.path}: the {opts.form} fit diverged ({bad} = {out.params[bad]}); "
                            "the data do not follow this form")
     if opts.form == "isoflop":
         samples = None  # isoflop draws are optimal sizes per budget, not curves to plot
     return out, samples
 
 
-def _bootstrap_loop(refit: Callable[[np.ndarray], dict], n: int, opts: FitOptions) -> dict[str, list[float]]:
+def _bootstrap_loop(refit: Callable[[np.ndarray], dict], n: int, opts: FitOptions) -> dict[str, tuple[float, float]]:
     """Resample points with replacement and refit (closed-form and small fits: a loop is fast enough)."""
     fitted: dict[str, list[float]] = {}
     for idx in resample.draws(n, opts.bootstrap, opts.seed):
@@ -190,19 +189,5 @@ def bootstrap_samples(opts: FitOptions, cols: dict, fitted: dict) -> dict[str, n
     return samples
 
 
-def predictor(result: dict) -> Callable:
-    """y(C) for a fitted result: frontier loss for chinchilla, the curve itself otherwise."""
-    p = result["params"]
-    if result["form"] == "power":
-        return lambda c: curves.power_predict(p, c)
-    if result["form"] == "saturating":
-        return lambda c: curves.saturating_predict(p, c)
-    if result["form"] == "chinchilla":
-        from planner.laws.chinchilla_math import frontier_loss
-
-        return lambda c: frontier_loss(p, c)
-    raise PlannerError(f"form '{result['form']}' predicts optimal sizes, not loss")
-
-
-def is_finite_result(result: dict) -> bool:
-    return all(math.isfinite(v) for v in result["params"].values())
+def is_finite_result(result: FitResult) -> bool:
+    return all(math.isfinite(v) for v in result.params.values())

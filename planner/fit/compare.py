@@ -16,6 +16,7 @@ import numpy as np
 
 from planner.errors import PlannerError
 from planner.fit import MIN_FRONTIER_POINTS, MIN_SPAN_DECADES, FitOptions, chinchilla, curves, load, resample
+from planner.fit.result import AtError, AtTarget, ComparedFit, Comparison
 from planner.laws import chinchilla_math
 
 GRID = 4001
@@ -78,7 +79,7 @@ def compute_to_reach(form: str, params: dict[str, np.ndarray], error: float, log
 
 def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None = None, chance: float | None = None,
             progress: Callable[[str], None] = lambda _m: None, opts_b: FitOptions | None = None,
-            target_error: float | None = None) -> dict:
+            target_error: float | None = None) -> Comparison:
     """Fit A with `opts` and B with `opts_b` (default: the same options) and compare the curves:
     the crossover, predictions at `target` compute, and the compute each needs for `target_error`."""
     opts_b = opts if opts_b is None else opts_b
@@ -110,9 +111,10 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
                         f"({hi_data:.3g}); beyond {MAX_EXTRAPOLATION:g}x a law is a guess")
     if chance is not None:
         warnings += _chance_warnings(chance, {"A": data_a, "B": data_b}, opts)
-    procedure = {"a": {"bins": opts.bins}, "b": {"bins": opts_b.bins}}
-    crossover_ci, no_cross = None, None
-    result_target = ratio_ci = None
+    crossover_ci: tuple[float, float] | None = None
+    result_target: tuple[float, float] | None = None
+    ratio_ci: tuple[float, float] | None = None
+    no_cross = None
     # reaching an error may take far more compute than measured: search six decades beyond the data
     log_reach = np.linspace(np.log(lo), np.log(hi_data * 1e6), GRID)
     if opts.bootstrap:
@@ -126,29 +128,28 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
         found = crossings[np.isfinite(crossings)]
         no_cross = float(1 - found.size / m)
         if found.size:
-            crossover_ci = [float(np.percentile(found, 2.5)), float(np.percentile(found, 97.5))]
+            crossover_ci = (float(np.percentile(found, 2.5)), float(np.percentile(found, 97.5)))
         if target is not None:
             diff = (curve(opts.form, sa)(np.array([target])) - curve(opts.form, sb)(np.array([target])))[:, 0]
-            result_target = [float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5))]
+            result_target = (float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5)))
         if target_error is not None:
             ratios = compute_to_reach(opts.form, sa, target_error, log_reach) / compute_to_reach(opts.form, sb, target_error, log_reach)
             ratios = ratios[np.isfinite(ratios)]
             if ratios.size:
-                ratio_ci = [float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))]
+                ratio_ci = (float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5)))
     if np.isfinite(cross) and cross > hi_data:
         warnings.append(f"the crossover {cross:.3g} lies beyond the measured compute ({hi_data:.3g}): it is a prediction")
-    at_target = None
+    at_target: AtTarget | None = None
     if target is not None:
         ya, yb = float(curve(opts.form, pa)(np.array([target]))[0, 0]), float(curve(opts.form, pb)(np.array([target]))[0, 0])
-        at_target = {"flops": target, "a": ya, "b": yb, "difference": ya - yb, "better": "a" if ya < yb else "b",
-                     "difference_ci": result_target}
-    at_error = None
+        at_target = AtTarget(flops=target, a=ya, b=yb, difference=ya - yb, better="a" if ya < yb else "b",
+                             difference_ci=result_target)
+    at_error: AtError | None = None
     if target_error is not None:
         ca = float(compute_to_reach(opts.form, pa, target_error, log_reach)[0])
         cb = float(compute_to_reach(opts.form, pb, target_error, log_reach)[0])
-        at_error = {"error": target_error, "a_flops": ca if np.isfinite(ca) else None,
-                    "b_flops": cb if np.isfinite(cb) else None,
-                    "ratio_a_over_b": ca / cb if np.isfinite(ca) and np.isfinite(cb) else None, "ratio_ci": ratio_ci}
+        at_error = AtError(error=target_error, a_flops=ca if np.isfinite(ca) else None, b_flops=cb if np.isfinite(cb) else None,
+                           ratio_a_over_b=ca / cb if np.isfinite(ca) and np.isfinite(cb) else None, ratio_ci=ratio_ci)
         for label, needed in (("A", ca), ("B", cb)):
             if not np.isfinite(needed):
                 warnings.append(f"{label}'s fitted law does not reach {target_error:g} within 1e6x the measured compute")
@@ -156,20 +157,20 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
                 warnings.append(f"{label} reaches {target_error:g} only at {needed:.3g}, {needed / hi_data:.3g}x beyond the "
                                 f"largest measured compute: a guess")
     below = "a" if fa[0, 0] < fb[0, 0] else "b"
-    return {
-        "form": opts.form,
-        "crossover": cross if np.isfinite(cross) else None,
-        "crossover_ci": crossover_ci,
-        "bootstrap_no_crossover_fraction": no_cross,
-        "better_at_low_compute": below,
-        "at_target": at_target,
-        "at_target_error": at_error,
-        "span_decades": min(spans.values()),
-        "searched": [float(lo), float(hi)],
-        "fits": {"a": {"path": str(path_a), "params": pa, "points": na, **procedure["a"]},
-                 "b": {"path": str(path_b), "params": pb, "points": nb, **procedure["b"]}},
-        "warnings": warnings,
-    }
+    return Comparison(
+        form=opts.form,
+        crossover=cross if np.isfinite(cross) else None,
+        crossover_ci=crossover_ci,
+        bootstrap_no_crossover_fraction=no_cross,
+        better_at_low_compute=below,
+        at_target=at_target,
+        at_target_error=at_error,
+        span_decades=min(spans.values()),
+        searched=(float(lo), float(hi)),
+        a=ComparedFit(path=str(path_a), params=pa, points=na, bins=opts.bins),
+        b=ComparedFit(path=str(path_b), params=pb, points=nb, bins=opts_b.bins),
+        warnings=tuple(warnings),
+    )
 
 
 def _chance_warnings(chance: float, datasets: dict, opts: FitOptions) -> list[str]:

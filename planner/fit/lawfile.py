@@ -10,6 +10,7 @@ import yaml
 
 from planner import __version__
 from planner.errors import PlannerError
+from planner.fit.result import FitResult
 from planner.laws import Law
 
 COEFFICIENTS = {"chinchilla": ("E", "A", "B", "alpha", "beta")}
@@ -23,13 +24,14 @@ def _name(out: Path) -> str:
 MAX_DRAWS = 200  # bootstrap draws kept in a law file: enough for 10th/90th percentiles, small enough to read
 
 
-def law_document(result: dict, out: Path, samples: dict | None = None) -> dict:
-    form = result["form"]
+def law_document(result: FitResult, out: Path, samples: dict | None = None) -> dict:
+    form = result.form
     if form not in ("chinchilla", "isoflop"):
         raise PlannerError(f"--out writes a law for `planner plan` and needs an N/D law (chinchilla or isoflop); "
                            f"a {form} fit is a curve in compute only: save it with --format json")
-    data = result["data"]
-    ci = result.get("ci") or {}
+    record = result.record()
+    data = record["data"]
+    ci = record["ci"] or {}
 
     def number(key: str, value: float) -> dict:
         entry = {"value": float(value), "source": "fit"}
@@ -44,18 +46,18 @@ def law_document(result: dict, out: Path, samples: dict | None = None) -> dict:
         "params_counted": "total",
     }
     if form == "chinchilla":
-        doc["loss"] = {"form": "chinchilla", **{k: number(k, result["params"][k]) for k in COEFFICIENTS["chinchilla"]}}
+        doc["loss"] = {"form": "chinchilla", **{k: number(k, result.params[k]) for k in COEFFICIENTS["chinchilla"]}}
     else:
         doc["allocation"] = {"form": "power", "quantity": "params",
-                             "coefficient": number("N_coefficient", result["params"]["N_coefficient"]),
-                             "exponent": number("a", result["params"]["a"])}
+                             "coefficient": number("N_coefficient", result.params["N_coefficient"]),
+                             "exponent": number("a", result.params["a"])}
     doc["fit_range"] = {"flops": [data["compute_min"], data["compute_max"]], "source": "fit",
                         "note": f"{data['rows_used']} runs, {data['span_decades']:.2f} decades of compute"}
-    doc["fitted"] = {k: result[k] for k in ("n_points", "objective", "converged", "procedure", "warnings") if k in result}
+    doc["fitted"] = {k: record[k] for k in ("n_points", "objective", "converged", "procedure", "warnings")}
     doc["fitted"]["data"] = data
     if ci:
         doc["fitted"]["ci"] = ci
-        doc["fitted"]["bootstrap"] = result.get("bootstrap")
+        doc["fitted"]["bootstrap"] = record.get("bootstrap")
     if form == "chinchilla" and samples:
         # the draws themselves, so that `planner plan --law-file` can give intervals on N, D and loss
         keep = {k: np.asarray(samples[k], dtype=float)[:MAX_DRAWS] for k in COEFFICIENTS["chinchilla"]}
@@ -66,7 +68,7 @@ def law_document(result: dict, out: Path, samples: dict | None = None) -> dict:
     return doc
 
 
-def law_yaml(result: dict, out: Path, samples: dict | None = None) -> str:
+def law_yaml(result: FitResult, out: Path, samples: dict | None = None) -> str:
     doc = law_document(result, out, samples)
     return "# Written by `planner fit`; load with `planner plan --law-file`.\n" + yaml.safe_dump(
         _plain(doc), sort_keys=False, allow_unicode=True, width=100)
