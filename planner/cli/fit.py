@@ -11,6 +11,7 @@ import click
 from planner.cli import Number, cli, emit, output_options, progress
 from planner.errors import PlannerError
 from planner.files import check_writable
+from planner.fit.forms import FORMS, writing_laws
 from planner.report.output import FORMATS, Column, render_rows
 
 if TYPE_CHECKING:
@@ -23,9 +24,8 @@ FIT_COLUMNS = [Column("name", "parameter"), Column("value", "estimate", "float")
 def data_options(func):
     """Column and procedure options shared by fit and compare."""
     options = [
-        click.option("--form", type=click.Choice(["chinchilla", "isoflop", "power", "saturating"]), required=True,
-                     help="chinchilla: L(N,D) (Approach 3); isoflop: Approach 2; power: E = beta·C^alpha; "
-                          "saturating: L = C_c·C^-alpha + L_eps."),
+        click.option("--form", type=click.Choice(list(FORMS)), required=True,
+                     help="; ".join(f"{name}: {form.summary}" for name, form in FORMS.items()) + "."),
         click.option("--params-col", default="params", show_default=True, help="Column of parameter counts N."),
         click.option("--tokens-col", help="Column of training tokens D."),
         click.option("--flops-col", help="Column of training FLOPs C (tokens = C/6N)."),
@@ -60,7 +60,7 @@ def fit_options(kwargs: dict):
     if len(chosen) > 1:
         raise PlannerError(f"give one way to pick the frontier, not {' and '.join(chosen)}")
     if chosen and chosen[0] != "--bins":
-        if kwargs["form"] not in ("power", "saturating"):
+        if not FORMS[kwargs["form"]].frontier:
             raise PlannerError(f"{chosen[0]} picks frontier runs for the power and saturating forms, not {kwargs['form']}")
         kwargs["bins"] = PARETO if chosen[0] == "--pareto" else HULL
     return FitOptions(**{k: kwargs.pop(k) for k in keys}, where=list(kwargs.pop("where")))
@@ -79,7 +79,7 @@ Examples:
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
 @data_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the fitted law as YAML (chinchilla, isoflop forms) for `planner plan --law-file`.")
+              help=f"Write the fitted law as YAML ({', '.join(writing_laws())} forms) for `planner plan --law-file`.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG of data, fit and extrapolation (needs matplotlib).")
 @click.option("--force", is_flag=True, help="Overwrite --out / --plot files.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format.")

@@ -10,10 +10,9 @@ import yaml
 
 from planner import __version__
 from planner.errors import PlannerError
+from planner.fit.forms import FORMS, either, writing_laws
 from planner.fit.result import FitResult
 from planner.laws import Law
-
-COEFFICIENTS = {"chinchilla": ("E", "A", "B", "alpha", "beta")}
 
 
 def _name(out: Path) -> str:
@@ -26,8 +25,9 @@ MAX_DRAWS = 200  # bootstrap draws kept in a law file: enough for 10th/90th perc
 
 def law_document(result: FitResult, out: Path, samples: dict | None = None) -> dict:
     form = result.form
-    if form not in ("chinchilla", "isoflop"):
-        raise PlannerError(f"--out writes a law for `planner plan` and needs an N/D law (chinchilla or isoflop); "
+    law = FORMS[form].law
+    if law is None:
+        raise PlannerError(f"--out writes a law for `planner plan` and needs an N/D law ({either(writing_laws())}); "
                            f"a {form} fit is a curve in compute only: save it with --format json")
     record = result.record()
     data = record["data"]
@@ -45,12 +45,7 @@ def law_document(result: FitResult, out: Path, samples: dict | None = None) -> d
         "citation": f"planner {__version__} fit --form {form} on {Path(data['path']).name} (sha256 {data['sha256'][:12]})",
         "params_counted": "total",
     }
-    if form == "chinchilla":
-        doc["loss"] = {"form": "chinchilla", **{k: number(k, result.params[k]) for k in COEFFICIENTS["chinchilla"]}}
-    else:
-        doc["allocation"] = {"form": "power", "quantity": "params",
-                             "coefficient": number("N_coefficient", result.params["N_coefficient"]),
-                             "exponent": number("a", result.params["a"])}
+    doc.update(law(result, number))  # the form's `loss:` or `allocation:`
     doc["fit_range"] = {"flops": [data["compute_min"], data["compute_max"]], "source": "fit",
                         "note": f"{data['rows_used']} runs, {data['span_decades']:.2f} decades of compute"}
     doc["fitted"] = {k: record[k] for k in ("n_points", "objective", "converged", "procedure", "warnings")}
@@ -58,9 +53,9 @@ def law_document(result: FitResult, out: Path, samples: dict | None = None) -> d
     if ci:
         doc["fitted"]["ci"] = ci
         doc["fitted"]["bootstrap"] = record.get("bootstrap")
-    if form == "chinchilla" and samples:
+    if FORMS[form].law_draws and samples:
         # the draws themselves, so that `planner plan --law-file` can give intervals on N, D and loss
-        keep = {k: np.asarray(samples[k], dtype=float)[:MAX_DRAWS] for k in COEFFICIENTS["chinchilla"]}
+        keep = {k: np.asarray(samples[k], dtype=float)[:MAX_DRAWS] for k in FORMS[form].law_draws}
         finite = np.all([np.isfinite(v) for v in keep.values()], axis=0)
         doc["fitted"]["bootstrap_draws"] = {k: [float(f"{x:.8g}") for x in v[finite]] for k, v in keep.items()}
     doc["sources"] = {"fit": {"citation": doc["citation"], "status": "derived"}}

@@ -12,6 +12,7 @@ from planner.errors import PlannerError
 from planner.files import write_atomic_bytes
 
 if TYPE_CHECKING:
+    from planner.fit.form import FitForm
     from planner.fit.result import Comparison, FitResult
 
 
@@ -27,33 +28,29 @@ def _pyplot():
     return plt
 
 
-def _band(ax, form: str, samples: dict | None, grid: np.ndarray, color: str) -> None:
+def _band(ax, form: FitForm, samples: dict | None, grid: np.ndarray, color: str) -> None:
     if not samples:
         return
-    from planner.fit.compare import curve
-
-    curves = curve(form, samples)(grid)
+    curves = form.curve(samples)(grid)
     lo, hi = np.nanpercentile(curves, [2.5, 97.5], axis=0)
     ax.fill_between(grid, lo, hi, color=color, alpha=0.2, linewidth=0, label="95% bootstrap band")
 
 
-def _draw(ax, form: str, params: dict, bins, samples, data, color: str, label: str) -> None:
+def _draw(ax, form: FitForm, params: dict, bins, samples, data, color: str, label: str) -> None:
     """The runs, the curves' frontier points (when binned), the fit, its extrapolation and bootstrap band."""
-    from planner.fit.compare import curve
-
-    y = data.columns.get("y", data.columns.get("loss"))
+    y = data.columns[form.columns.response]
     lo, hi = data.compute.min(), data.compute.max()
     inside = np.geomspace(lo, hi, 200)
     beyond = np.geomspace(hi, hi * 100, 100)
     ax.scatter(data.compute, y, s=10, color=color, alpha=0.45, label=f"{label} runs")
     if bins:  # what the fit saw: each bin's best run at the bin centre (Cherti et al. 2023), or the non-dominated runs
-        from planner.fit.curves import PARETO, frontier
+        from planner.fit.curves import HULL, PARETO, frontier
 
         cx, cy = frontier(np.log10(data.compute), np.log10(y), bins)
-        what = {PARETO: "non-dominated runs", "hull": "lower convex hull"}.get(bins, "best per log-compute bin")
+        what = {PARETO: "non-dominated runs", HULL: "lower convex hull"}.get(bins, "best per log-compute bin")
         ax.scatter(10.0**cx, 10.0**cy, s=30, marker="D", color=color, edgecolor="black", linewidth=0.6,
                    label=f"{label} frontier: {what} (fitted)")
-    f = curve(form, params)
+    f = form.curve(params)
     ax.plot(inside, f(inside)[0], color=color, label=f"{label} fit")
     ax.plot(beyond, f(beyond)[0], color=color, linestyle="--", label=f"{label} extrapolation")
     _band(ax, form, samples, np.concatenate([inside, beyond]), color)
@@ -66,18 +63,21 @@ def _save(fig, out: Path, force: bool) -> None:
 
 
 def plot_fit(result: FitResult, samples, data_path: Path, opts, out: Path, force: bool) -> None:
-    if result.form == "isoflop":
+    """A fit as its form is drawn: a curve in compute (runs, fit, extrapolation, bootstrap band) or Approach 2's figure."""
+    from planner.fit import FORMS, load
+
+    form = FORMS[result.form]
+    if form.plot == "isoflop":
         return plot_isoflop(result, data_path, opts, out, force)
     plt = _pyplot()
-    from planner.fit import load
-
     data = load(data_path, opts)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    _draw(ax, result.form, result.params, result.procedure.get("bins"), samples, data, "tab:blue", Path(data_path).stem)
+    _draw(ax, form, result.params, result.procedure.get("bins"), samples, data, "tab:blue", Path(data_path).stem)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("training FLOPs" if result.form == "chinchilla" else opts.x_col)
-    ax.set_ylabel("loss" if result.form == "chinchilla" else ("1 − " + opts.y_col if opts.one_minus else opts.y_col))
+    xlabel, ylabel = form.axes(opts)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(f"planner fit --form {result.form}")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -131,16 +131,17 @@ def plot_isoflop(result: FitResult, data_path: Path, opts, out: Path, force: boo
 
 def plot_compare(result: Comparison, path_a: Path, path_b: Path, opts, out: Path, force: bool, opts_b=None) -> None:
     plt = _pyplot()
-    from planner.fit import load
+    from planner.fit import FORMS, load
 
+    form = FORMS[result.form]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for key, fitted, path, color, o in (("a", result.a, path_a, "tab:blue", opts), ("b", result.b, path_b, "tab:orange", opts_b or opts)):
-        _draw(ax, result.form, fitted.params, o.bins, None, load(path, o), color, f"{key.upper()} ({Path(path).stem})")
+        _draw(ax, form, fitted.params, o.bins, None, load(path, o), color, f"{key.upper()} ({Path(path).stem})")
     if result.crossover:
         ax.axvline(result.crossover, color="gray", linestyle=":", label="crossover")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(opts.x_col if result.form != "chinchilla" else "training FLOPs")
+    ax.set_xlabel(form.axes(opts)[0])
     ax.set_ylabel("error" if opts.one_minus else opts.y_col)
     ax.legend(fontsize=8)
     fig.tight_layout()
