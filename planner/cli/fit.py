@@ -34,7 +34,8 @@ def data_options(func):
         click.option("--y-col", default="loss", show_default=True, help="power/saturating: loss or error column."),
         click.option("--one-minus", is_flag=True, help="Use 1 - y (accuracy or recall columns → error)."),
         click.option("--where", multiple=True, metavar="COL=V1,V2", help="Keep rows whose COL is one of the values; repeatable."),
-        click.option("--bins", type=click.IntRange(min=1), help="Fit the minimum of each of K equal-width log-compute bins (Cherti et al. 2023)."),
+        click.option("--bins", type=click.IntRange(min=1),
+                     help="Fit the minimum of each of K equal-width log-compute bins (Cherti et al. 2023)."),
         click.option("--pareto", is_flag=True, help="Fit the non-dominated runs (each better than every cheaper run) instead of bins."),
         click.option("--hull", is_flag=True, help="Fit the non-dominated runs on their lower convex hull in log-log."),
         click.option("--drop-highest", type=click.IntRange(min=0), default=0, help="Drop the K highest-loss rows (Epoch drop 5)."),
@@ -42,7 +43,8 @@ def data_options(func):
         click.option("--budget-tolerance", type=Number(), default=0.05, show_default=True,
                      help="isoflop: runs within this many decades of FLOPs share a budget."),
         click.option("--bootstrap", type=click.IntRange(min=0), default=0, help="Resamples for 95% percentile intervals (0: off)."),
-        click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True, help="Bootstrap seed (deterministic)."),
+        click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True,
+                     help="Bootstrap seed (deterministic)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -80,7 +82,8 @@ Examples:
 @data_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help=f"Write the fitted law as YAML ({', '.join(writing_laws())} forms) for `planner plan --law-file`.")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG of data, fit and extrapolation (needs matplotlib).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a PNG of data, fit and extrapolation (needs matplotlib).")
 @click.option("--force", is_flag=True, help="Overwrite --out / --plot files.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format.")
 def fit(data, fmt, out, plot, force, **kwargs):

@@ -10,6 +10,8 @@ tolerance and stops it early, one of the two faults Epoch found in the published
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +76,7 @@ def to_params(theta: np.ndarray) -> dict[str, np.ndarray]:
 
 
 POLISH = 20  # best grid optima polished to a tight tolerance
-TIGHT = {"ftol": 1e-12, "gtol": 1e-10, "ftol_floor": 0.0, "max_iter": 5000}
+TIGHT: dict[str, Any] = {"ftol": 1e-12, "gtol": 1e-10, "ftol_floor": 0.0, "max_iter": 5000}
 
 
 def fit(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, delta: float = 1e-3) -> dict:
@@ -110,7 +112,7 @@ def fit(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, delta: float =
     }
 
 
-def allocation(values: dict[str, float]) -> dict[str, float]:
+def allocation(values: Mapping[str, Any]) -> dict[str, Any]:
     """Hoffmann Eq. 4: N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b."""
     g, a, b = chinchilla_math.closed_form(values)
     return {"a": a, "b": b, "G": g}

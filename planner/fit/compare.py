@@ -8,9 +8,10 @@ cannot be trusted (planner policy from the scaling-law reference §12.2).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,7 @@ def first_crossing(diff: np.ndarray, log_c: np.ndarray) -> np.ndarray:
         return np.where(has, np.exp(x), np.nan)
 
 
-def compute_to_reach(form: FitForm, params: dict[str, np.ndarray], error: float, log_c: np.ndarray) -> np.ndarray:
+def compute_to_reach(form: FitForm, params: Mapping[str, Any], error: float, log_c: np.ndarray) -> np.ndarray:
     """Per parameter draw, the least compute on the grid at which the fitted curve falls to `error`
     (NaN when it does not within the grid: a floor above the target, or beyond the search)."""
     return first_crossing(form.curve(params)(np.exp(log_c)) - error, log_c)

@@ -156,7 +156,7 @@ def curve_axes(opts: FitOptions) -> tuple[str, str]:
 def curve_fitted(fitted: dict, opts: FitOptions, space: str) -> Fitted:
     """A frontier curve's fit (power, saturating) as `Fitted`, warning when it rests on few points."""
     n_front = len(fitted["points_x"])
-    warnings = ()
+    warnings: tuple[str, ...] = ()
     if n_front < MIN_FRONTIER_POINTS:
         warnings = (f"only {n_front} {'frontier ' if opts.bins else ''}points; a trustworthy law wants {MIN_FRONTIER_POINTS}+",)
     return Fitted(params=fitted["params"], objective=fitted["objective"], converged=fitted["converged"],

@@ -102,7 +102,8 @@ def plot_isoflop(result: FitResult, data_path: Path, opts, out: Path, force: boo
     for color, par in zip(colors, parabolas, strict=False):
         members = labels == labels[np.argmin(np.abs(np.log(cols["flops"]) - np.log(par["budget"])))]
         left.scatter(cols["params"][members], cols["loss"][members], s=12, color=color)
-        n = np.geomspace(*par["params_range"], 100)
+        n_lo, n_hi = par["params_range"]
+        n = np.geomspace(n_lo, n_hi, 100)
         curv, lin, const = par["coefficients"]
         left.plot(n, curv * np.log(n) ** 2 + lin * np.log(n) + const, color=color, label=f"{par['budget']:.2g} FLOPs")
         best = -lin / (2 * curv)
