@@ -307,3 +307,15 @@ def test_lower_hull_drops_runs_above_a_chord_of_two_others():
     result = fit_run(Path(laion), FitOptions(form="power", x_col="gmacs_total", y_col="acc1", one_minus=True, bins=curves.HULL))
     assert result.procedure["frontier_points"] == 5
     assert result.params["alpha"] == pytest.approx(-0.111, abs=0.005)
+
+
+def test_isoflop_skips_a_budget_of_repeated_sizes():
+    """A bootstrap resample repeats runs: three runs of two sizes do not determine a parabola (polyfit
+    would warn and return an arbitrary one), so that budget is skipped like a budget of two runs."""
+    sizes = {1e19: [1e8, 3e8, 1e9, 3e9, 1e10], 1e20: [3e8, 3e8, 1e9], 1e21: [1e9, 3e9, 1e10, 3e10, 1e11]}
+    params = np.array([n for ns in sizes.values() for n in ns])
+    flops = np.array([c for c, ns in sizes.items() for _ in ns])
+    loss = 2.0 + 400 / params**0.33 + 1500 / (flops / (6 * params)) ** 0.3
+    result = curves.fit_isoflop(params, flops, loss)
+    assert result["budgets"] == [pytest.approx(1e19), pytest.approx(1e21)]
+    assert "budget 1e+20: only 2 distinct sizes, skipped (a parabola needs 3)" in result["warnings"]

@@ -185,6 +185,10 @@ def fit_isoflop(params: np.ndarray, flops: np.ndarray, loss: np.ndarray, toleran
         if members.sum() < 3:
             warnings.append(f"budget {c:.3g}: only {members.sum()} runs, skipped (a parabola needs 3)")
             continue
+        sizes = np.unique(params[members]).size
+        if sizes < 3:  # repeated runs (as a bootstrap resample draws them): the parabola is not determined
+            warnings.append(f"budget {c:.3g}: only {sizes} distinct sizes, skipped (a parabola needs 3)")
+            continue
         ln_n = np.log(params[members])
         curv, lin, const = np.polyfit(ln_n, loss[members], 2)
         if curv <= 0:
