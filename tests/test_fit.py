@@ -102,7 +102,7 @@ def test_frontier_bins_follow_np_histogram():
     counts, edges = np.histogram(x, bins=5, range=(x.min(), x.max() + 0.1))
     assert len(centres) == np.count_nonzero(counts)
     assert np.allclose(centres, ((edges[:-1] + edges[1:]) / 2)[counts > 0])
-    for c, m, i in zip(centres, minima, picks):
+    for c, m, i in zip(centres, minima, picks, strict=True):
         k = np.searchsorted(edges, c) - 1
         members = (x >= edges[k]) & (x < edges[k + 1])
         assert m == y[members].min() and y[i] == m
@@ -149,7 +149,7 @@ def planted_pair(tmp_path, seed: int, noise: float) -> list:
     for name, beta, alpha in (("a", 2.0, -0.05), ("b", 8.0, -0.12)):
         path = tmp_path / f"{name}.csv"
         err = beta * c**alpha * np.exp(noise * rng.standard_normal(c.size))
-        path.write_text("flops,err\n" + "".join(f"{float(x)!r},{float(y)!r}\n" for x, y in zip(c, err)))
+        path.write_text("flops,err\n" + "".join(f"{float(x)!r},{float(y)!r}\n" for x, y in zip(c, err, strict=True)))
         paths.append(path)
     return paths
 
@@ -262,7 +262,7 @@ def test_isoflop_plot_and_parabolas(tmp_path, capsys):
     result = fit_run(path, FitOptions(form="isoflop", flops_col="flops"))
     parabolas = result.procedure["parabolas"]
     assert len(parabolas) == len(result.procedure["budgets"]) == 8
-    for par, n_opt in zip(parabolas, result.procedure["optimal_params"]):
+    for par, n_opt in zip(parabolas, result.procedure["optimal_params"], strict=True):
         curv, lin, _ = par["coefficients"]
         assert curv > 0 and math.exp(-lin / (2 * curv)) == pytest.approx(n_opt, rel=1e-12)
         assert par["params_range"][0] < n_opt < par["params_range"][1]

@@ -129,6 +129,17 @@ def test_every_form_has_a_case():
     assert sorted(CASES) == NAMES, "a form in the registry needs a synthetic case in CASES (and a case needs a form)"
 
 
+def test_listing_the_forms_loads_no_numerics():
+    """The CLI builds --form from the registry at startup: declarations must not import numpy."""
+    import subprocess
+    import sys
+
+    code = ("import sys, planner.cli, planner.fit; assert planner.fit.FORMS; "
+            "print(sorted(m for m in ('numpy', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
+    assert out.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_declaration_is_complete(name):
     form = FORMS[name]

@@ -142,7 +142,7 @@ class FitForm:
         import numpy as np
 
         if self.predict is None:
-            raise PlannerError(f"form '{self.name}' predicts optimal sizes, not a curve in compute")
+            raise PlannerError(f"form '{self.name}' predicts no curve in compute")
         p = {k: np.atleast_1d(np.asarray(v, float))[:, None] for k, v in params.items()}
         predict = self.predict
         return lambda c: predict(p, c)
