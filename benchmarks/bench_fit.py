@@ -54,11 +54,11 @@ def main() -> None:
     args = parser.parse_args()
     run(DATA, options())  # warm imports and caches
     t_fit, result = timed(lambda: run(DATA, options()))
-    print(f"grid fit, 4,500 starts:              {t_fit:6.2f} s   objective {result['objective']:.8g}")
+    print(f"grid fit, 4,500 starts:              {t_fit:6.2f} s   objective {result.objective:.8g}")
     t_boot, boot = timed(lambda: run(DATA, options(bootstrap=4000, seed=42)))
     print(f"grid fit + 4,000 bootstrap refits:   {t_boot:6.2f} s")
-    for k, v in result["params"].items():
-        lo, hi = boot["ci"][k]
+    for k, v in result.params.items():
+        lo, hi = boot.ci[k]
         print(f"  {k:5s} {v:10.4f}   95% CI ({lo:.4f}, {hi:.4f})")
     if args.reference:
         t_ref, best = reference_loop(args.reference)

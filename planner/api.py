@@ -7,12 +7,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner.catalog import Catalog
 
+if TYPE_CHECKING:
+    from planner.costing.results import Plan
+    from planner.fit.result import Comparison, FitResult
 
-def plan(catalog: Catalog | None = None, **options: Any) -> dict:
+
+def plan(catalog: Catalog | None = None, **options: Any) -> Plan | dict:
     """`planner plan` from Python: keyword options are PlanRequest's fields (flops=1e22,
     cluster="juwels-booster", nodes=32, law_file=..., ...). `params` may be one number; a list of
     several gives the projection table (as the plan command does for several parameter counts). Bad input raises PlannerError."""
@@ -28,7 +32,7 @@ def plan(catalog: Catalog | None = None, **options: Any) -> dict:
     return make_plan(request, catalog)
 
 
-def fit_law(data: str | Path, form: str, *, out: str | Path | None = None, force: bool = False, **options: Any) -> dict:
+def fit_law(data: str | Path, form: str, *, out: str | Path | None = None, force: bool = False, **options: Any) -> FitResult:
     """The fit command from Python: `options` are FitOptions' fields (params_col,
     flops_col, drop_highest, bootstrap, seed, huber_delta, bins, where, ...). With `out`, the fitted law
     is written as YAML for `plan(law_file=out)` (chinchilla and isoflop forms), atomically and never
@@ -49,7 +53,7 @@ def fit_law(data: str | Path, form: str, *, out: str | Path | None = None, force
 
 def compare_laws(data_a: str | Path, data_b: str | Path, form: str, *, target_flops: float | None = None,
                  target_error: float | None = None, chance: float | None = None, bins_b: int | None = None,
-                 **options: Any) -> dict:
+                 **options: Any) -> Comparison:
     """The compare command from Python: both files read with the same FitOptions fields
     (`options`; bootstrap defaults to 1000 as on the command line); `bins_b` gives B other bins (0: all points)."""
     from planner.fit import FitOptions

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import yaml
 from cli_helpers import run
-from conftest import DATA, EPOCH_CSV, epoch_options
+from conftest import DATA
 
 from planner.fit import FitOptions, curves
 from planner.fit import run as fit_run
 
+EPOCH_CSV = DATA / "chinchilla_epoch_svg.csv"
 ROOT = DATA.parent.parent  # the repository: examples/ sit beside tests/
 EPOCH_ARGS = ["--form", "chinchilla", "--params-col", "Model Size", "--flops-col", "Training FLOP", "--drop-highest", "5"]
 # Besiroglu et al. 2024 (arXiv 2404.10102): published estimates and 95% bootstrap intervals
@@ -23,20 +24,26 @@ EPOCH_CI = {"E": (1.769, 1.871), "A": (285.2, 743.6), "B": (1042.4, 5810.3), "al
 EPOCH_GRID = {"E": 1.8172, "A": 477.84, "B": 2143.86, "alpha": 0.3473, "beta": 0.3672}
 
 
-# epoch_fit (conftest.py, session scope): the Epoch fit with Epoch's bootstrap, computed once per test run
+def epoch_options(**kw) -> FitOptions:
+    return FitOptions(form="chinchilla", params_col="Model Size", flops_col="Training FLOP", drop_highest=5, **kw)
+
+
+@pytest.fixture(scope="module")
+def epoch_fit():
+    return fit_run(EPOCH_CSV, epoch_options(bootstrap=4000, seed=42))
 
 
 def test_hoffmann_procedure_matches_epochs_grid_run(epoch_fit):
-    assert epoch_fit["n_points"] == 240
+    assert epoch_fit.n_points == 240
     for k, v in EPOCH_GRID.items():
-        assert epoch_fit["params"][k] == pytest.approx(v, rel=1e-3), k
-    assert epoch_fit["objective"] == pytest.approx(1.01827e-3, rel=1e-5)
-    assert epoch_fit["converged"]
+        assert epoch_fit.params[k] == pytest.approx(v, rel=1e-3), k
+    assert epoch_fit.objective == pytest.approx(1.01827e-3, rel=1e-5)
+    assert epoch_fit.converged
 
 
 def test_epoch_bootstrap_intervals_within_5_percent(epoch_fit):
     for k, (lo, hi) in EPOCH_CI.items():
-        got_lo, got_hi = epoch_fit["ci"][k]
+        got_lo, got_hi = epoch_fit.ci[k]
         assert got_lo == pytest.approx(lo, rel=0.05), (k, got_lo, lo)
         assert got_hi == pytest.approx(hi, rel=0.05), (k, got_hi, hi)
 
@@ -46,12 +53,12 @@ def test_epoch_published_estimates_are_the_small_delta_limit():
     puts every residual in Huber's linear part: the δ → 0 limit. δ = 1e-6 reproduces it within 1%."""
     result = fit_run(EPOCH_CSV, epoch_options(huber_delta=1e-6))
     for k, v in EPOCH.items():
-        assert result["params"][k] == pytest.approx(v, rel=0.01), k
+        assert result.params[k] == pytest.approx(v, rel=0.01), k
 
 
 def test_epoch_allocation_exponent(epoch_fit):
     """a = β/(α+β) = 0.513 (Epoch), and the refit implies ~20 tokens per parameter."""
-    assert epoch_fit["allocation"]["a"] == pytest.approx(0.513, abs=0.002)
+    assert epoch_fit.allocation["a"] == pytest.approx(0.513, abs=0.002)
 
 
 def synthetic_chinchilla(tmp_path, noise=0.0, seed=1):
@@ -77,15 +84,15 @@ def test_recovers_a_known_law(tmp_path):
     path, true = synthetic_chinchilla(tmp_path)
     result = fit_run(path, FitOptions(form="chinchilla", tokens_col="tokens"))
     for k, v in true.items():
-        assert result["params"][k] == pytest.approx(v, rel=1e-3), k
+        assert result.params[k] == pytest.approx(v, rel=1e-3), k
 
 
 def test_isoflop_recovers_the_allocation_exponent(tmp_path):
     path, true = synthetic_chinchilla(tmp_path)
     result = fit_run(path, FitOptions(form="isoflop", flops_col="flops"))
     a_true = true["beta"] / (true["alpha"] + true["beta"])
-    assert result["params"]["a"] == pytest.approx(a_true, abs=0.01)
-    assert result["params"]["a"] + result["params"]["b"] == pytest.approx(1.0, abs=1e-9)
+    assert result.params["a"] == pytest.approx(a_true, abs=0.01)
+    assert result.params["a"] + result.params["b"] == pytest.approx(1.0, abs=1e-9)
 
 
 def test_frontier_bins_follow_np_histogram():
@@ -95,7 +102,7 @@ def test_frontier_bins_follow_np_histogram():
     counts, edges = np.histogram(x, bins=5, range=(x.min(), x.max() + 0.1))
     assert len(centres) == np.count_nonzero(counts)
     assert np.allclose(centres, ((edges[:-1] + edges[1:]) / 2)[counts > 0])
-    for c, m, i in zip(centres, minima, picks):
+    for c, m, i in zip(centres, minima, picks, strict=True):
         k = np.searchsorted(edges, c) - 1
         members = (x >= edges[k]) & (x < edges[k + 1])
         assert m == y[members].min() and y[i] == m
@@ -142,7 +149,7 @@ def planted_pair(tmp_path, seed: int, noise: float) -> list:
     for name, beta, alpha in (("a", 2.0, -0.05), ("b", 8.0, -0.12)):
         path = tmp_path / f"{name}.csv"
         err = beta * c**alpha * np.exp(noise * rng.standard_normal(c.size))
-        path.write_text("flops,err\n" + "".join(f"{float(x)!r},{float(y)!r}\n" for x, y in zip(c, err)))
+        path.write_text("flops,err\n" + "".join(f"{float(x)!r},{float(y)!r}\n" for x, y in zip(c, err, strict=True)))
         paths.append(path)
     return paths
 
@@ -153,11 +160,11 @@ def test_compare_finds_a_planted_crossover(tmp_path):
     paths = planted_pair(tmp_path, seed=3, noise=0.01)
     result = compare(paths[0], paths[1], FitOptions(form="power", x_col="flops", y_col="err", bootstrap=300), target=1e12)
     planted = (8.0 / 2.0) ** (1 / (0.12 - 0.05))  # 2 C^-0.05 = 8 C^-0.12
-    assert result["crossover"] == pytest.approx(planted, rel=0.3)
-    lo, hi = result["crossover_ci"]
+    assert result.crossover == pytest.approx(planted, rel=0.3)
+    lo, hi = result.crossover_ci
     assert lo < planted < hi
-    assert result["better_at_low_compute"] == "a" and result["at_target"]["better"] == "b"
-    assert result["warnings"] == []
+    assert result.better_at_low_compute == "a" and result.at_target.better == "b"
+    assert result.warnings == ()
 
 
 def test_law_file_round_trip_and_determinism(tmp_path, capsys):
@@ -236,27 +243,26 @@ def test_compare_compute_to_reach_a_target_error(tmp_path):
     paths = planted_pair(tmp_path, seed=5, noise=0.005)
     opts = FitOptions(form="power", x_col="flops", y_col="err", bootstrap=300)
     result = compare(paths[0], paths[1], opts, target_error=0.6)
-    reach = result["at_target_error"]
-    fits = result["fits"]
-    for key, label in (("a_flops", "a"), ("b_flops", "b")):  # the fitted law inverted by hand, to the grid's resolution
-        p = fits[label]["params"]
-        assert reach[key] == pytest.approx((0.6 / p["beta"]) ** (1 / p["alpha"]), rel=1e-3)
+    reach = result.at_target_error
+    for needed, fitted in ((reach.a_flops, result.a), (reach.b_flops, result.b)):  # the fitted law inverted by hand
+        p = fitted.params
+        assert needed == pytest.approx((0.6 / p["beta"]) ** (1 / p["alpha"]), rel=1e-3)  # to the grid's resolution
     planted = ((0.6 / 2.0) ** (1 / -0.05)) / ((0.6 / 8.0) ** (1 / -0.12))
-    assert reach["ratio_a_over_b"] == pytest.approx(planted, rel=0.3)
-    lo, hi = reach["ratio_ci"]
-    assert lo < reach["ratio_a_over_b"] < hi
+    assert reach.ratio_a_over_b == pytest.approx(planted, rel=0.3)
+    lo, hi = reach.ratio_ci
+    assert lo < reach.ratio_a_over_b < hi
     unreachable = compare(paths[0], paths[1], opts, target_error=1e-9)  # 1e6x beyond the data does not get there
-    assert unreachable["at_target_error"]["a_flops"] is None
-    assert any(w.topic == "fit" and "does not reach" in w.message for w in unreachable["warnings"])
+    assert unreachable.at_target_error.a_flops is None
+    assert any("does not reach" in w.message for w in unreachable.warnings)
 
 
 def test_isoflop_plot_and_parabolas(tmp_path, capsys):
     """Approach 2 keeps each budget's parabola (their minima are the N_opt the power law is fitted to)."""
     path, _ = synthetic_chinchilla(tmp_path)
     result = fit_run(path, FitOptions(form="isoflop", flops_col="flops"))
-    parabolas = result["procedure"]["parabolas"]
-    assert len(parabolas) == len(result["procedure"]["budgets"]) == 8
-    for par, n_opt in zip(parabolas, result["procedure"]["optimal_params"]):
+    parabolas = result.procedure["parabolas"]
+    assert len(parabolas) == len(result.procedure["budgets"]) == 8
+    for par, n_opt in zip(parabolas, result.procedure["optimal_params"], strict=True):
         curv, lin, _ = par["coefficients"]
         assert curv > 0 and math.exp(-lin / (2 * curv)) == pytest.approx(n_opt, rel=1e-12)
         assert par["params_range"][0] < n_opt < par["params_range"][1]
@@ -299,5 +305,17 @@ def test_lower_hull_drops_runs_above_a_chord_of_two_others():
     assert list(idx) == [0, 1, 3]  # (2, 1.8) lies above the chord (1, 2)-(3, 0.5); (2.5, 2.9) is dominated
     laion = str(ROOT / "examples" / "openclip" / "laion.csv")
     result = fit_run(Path(laion), FitOptions(form="power", x_col="gmacs_total", y_col="acc1", one_minus=True, bins=curves.HULL))
-    assert result["procedure"]["frontier_points"] == 5
-    assert result["params"]["alpha"] == pytest.approx(-0.111, abs=0.005)
+    assert result.procedure["frontier_points"] == 5
+    assert result.params["alpha"] == pytest.approx(-0.111, abs=0.005)
+
+
+def test_isoflop_skips_a_budget_of_repeated_sizes():
+    """A bootstrap resample repeats runs: three runs of two sizes do not determine a parabola (polyfit
+    would warn and return an arbitrary one), so that budget is skipped like a budget of two runs."""
+    sizes = {1e19: [1e8, 3e8, 1e9, 3e9, 1e10], 1e20: [3e8, 3e8, 1e9], 1e21: [1e9, 3e9, 1e10, 3e10, 1e11]}
+    params = np.array([n for ns in sizes.values() for n in ns])
+    flops = np.array([c for c, ns in sizes.items() for _ in ns])
+    loss = 2.0 + 400 / params**0.33 + 1500 / (flops / (6 * params)) ** 0.3
+    result = curves.fit_isoflop(params, flops, loss)
+    assert result["budgets"] == [pytest.approx(1e19), pytest.approx(1e21)]
+    assert "budget 1e+20: only 2 distinct sizes, skipped (a parabola needs 3)" in [w.message for w in result["warnings"]]

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from planner.cli import Number, cli, emit, output_options, progress
 from planner.errors import PlannerError
 from planner.files import check_writable
+from planner.fit.forms import FORMS, writing_laws
 from planner.report.output import FORMATS, Column, render_rows
+
+if TYPE_CHECKING:
+    from planner.fit.result import FitResult
 
 FIT_COLUMNS = [Column("name", "parameter"), Column("value", "estimate", "float"), Column("lo", "95% CI low", "float"),
                Column("hi", "95% CI high", "float")]
@@ -19,9 +24,8 @@ FIT_COLUMNS = [Column("name", "parameter"), Column("value", "estimate", "float")
 def data_options(func):
     """Column and procedure options shared by fit and compare."""
     options = [
-        click.option("--form", type=click.Choice(["chinchilla", "isoflop", "power", "saturating"]), required=True,
-                     help="chinchilla: L(N,D) (Approach 3); isoflop: Approach 2; power: E = beta·C^alpha; "
-                          "saturating: L = C_c·C^-alpha + L_eps."),
+        click.option("--form", type=click.Choice(list(FORMS)), required=True,
+                     help="; ".join(f"{name}: {form.summary}" for name, form in FORMS.items()) + "."),
         click.option("--params-col", default="params", show_default=True, help="Column of parameter counts N."),
         click.option("--tokens-col", help="Column of training tokens D."),
         click.option("--flops-col", help="Column of training FLOPs C (tokens = C/6N)."),
@@ -30,7 +34,8 @@ def data_options(func):
         click.option("--y-col", default="loss", show_default=True, help="power/saturating: loss or error column."),
         click.option("--one-minus", is_flag=True, help="Use 1 - y (accuracy or recall columns → error)."),
         click.option("--where", multiple=True, metavar="COL=V1,V2", help="Keep rows whose COL is one of the values; repeatable."),
-        click.option("--bins", type=click.IntRange(min=1), help="Fit the minimum of each of K equal-width log-compute bins (Cherti et al. 2023)."),
+        click.option("--bins", type=click.IntRange(min=1),
+                     help="Fit the minimum of each of K equal-width log-compute bins (Cherti et al. 2023)."),
         click.option("--pareto", is_flag=True, help="Fit the non-dominated runs (each better than every cheaper run) instead of bins."),
         click.option("--hull", is_flag=True, help="Fit the non-dominated runs on their lower convex hull in log-log."),
         click.option("--drop-highest", type=click.IntRange(min=0), default=0, help="Drop the K highest-loss rows (Epoch drop 5)."),
@@ -38,7 +43,8 @@ def data_options(func):
         click.option("--budget-tolerance", type=Number(), default=0.05, show_default=True,
                      help="isoflop: runs within this many decades of FLOPs share a budget."),
         click.option("--bootstrap", type=click.IntRange(min=0), default=0, help="Resamples for 95% percentile intervals (0: off)."),
-        click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True, help="Bootstrap seed (deterministic)."),
+        click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True,
+                     help="Bootstrap seed (deterministic)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -56,7 +62,7 @@ def fit_options(kwargs: dict):
     if len(chosen) > 1:
         raise PlannerError(f"give one way to pick the frontier, not {' and '.join(chosen)}")
     if chosen and chosen[0] != "--bins":
-        if kwargs["form"] not in ("power", "saturating"):
+        if not FORMS[kwargs["form"]].frontier:
             raise PlannerError(f"{chosen[0]} picks frontier runs for the power and saturating forms, not {kwargs['form']}")
         kwargs["bins"] = PARETO if chosen[0] == "--pareto" else HULL
     return FitOptions(**{k: kwargs.pop(k) for k in keys}, where=list(kwargs.pop("where")))
@@ -75,8 +81,9 @@ Examples:
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
 @data_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the fitted law as YAML (chinchilla, isoflop forms) for `planner plan --law-file`.")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG of data, fit and extrapolation (needs matplotlib).")
+              help=f"Write the fitted law as YAML ({', '.join(writing_laws())} forms) for `planner plan --law-file`.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a PNG of data, fit and extrapolation (needs matplotlib).")
 @click.option("--force", is_flag=True, help="Overwrite --out / --plot files.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format.")
 def fit(data, fmt, out, plot, force, **kwargs):
@@ -102,15 +109,17 @@ def fit(data, fmt, out, plot, force, **kwargs):
 
         plot_fit(result, samples, data, opts, plot, force)
         progress(f"wrote {plot}")
-    ci = result.get("ci") or {}
-    rows = [{"name": k, "value": v, "lo": ci.get(k, [None])[0], "hi": ci.get(k, [None, None])[1]} for k, v in result["params"].items()]
-    for k, v in (result.get("allocation") or {}).items():
-        if k not in result["params"]:
-            rows.append({"name": f"{k} (allocation)", "value": v, "lo": ci.get(k, [None])[0], "hi": ci.get(k, [None, None])[1]})
-    notes = [f"form: {result['form']}; {result['n_points']} points spanning {result['data']['span_decades']:.2f} decades; "
-             f"objective {result['objective']:.6g}; converged: {'yes' if result['converged'] else 'NO'}"]
-    notes += [f"warning: {w}" for w in result["warnings"]]
-    emit(render_rows(rows, FIT_COLUMNS, fmt, notes, data=result), None, False)
+    rows = [interval_row(result, k, k, v) for k, v in result.params.items()]
+    rows += [interval_row(result, f"{k} (allocation)", k, v) for k, v in (result.allocation or {}).items() if k not in result.params]
+    notes = [f"form: {result.form}; {result.n_points} points spanning {result.data.span_decades:.2f} decades; "
+             f"objective {result.objective:.6g}; converged: {'yes' if result.converged else 'NO'}"]
+    notes += [f"warning: {w}" for w in result.warnings]
+    emit(render_rows(rows, FIT_COLUMNS, fmt, notes, data=result.record()), None, False)
+
+
+def interval_row(result: FitResult, name: str, key: str, value: float) -> dict:
+    lo, hi = result.interval(key) or (None, None)
+    return {"name": name, "value": value, "lo": lo, "hi": hi}
 
 
 @cli.command(epilog="""\b
@@ -146,25 +155,25 @@ def compare(ctx, data_a, data_b, fmt, bins_b, target_flops, target_error, chance
 
         plot_compare(result, data_a, data_b, opts, plot, ctx.params.get("force", False), opts_b)
         progress(f"wrote {plot}")
-    rows = [{"quantity": "crossover compute", "value": result["crossover"]},
-            {"quantity": "crossover 95% CI low", "value": (result["crossover_ci"] or [None])[0]},
-            {"quantity": "crossover 95% CI high", "value": (result["crossover_ci"] or [None, None])[1]},
-            {"quantity": "bootstrap pairs with no crossover", "value": result["bootstrap_no_crossover_fraction"]},
-            {"quantity": "span (decades, smaller data set)", "value": result["span_decades"]}]
-    if result["at_target"]:
-        t = result["at_target"]
-        rows += [{"quantity": f"A at {t['flops']:.3g}", "value": t["a"]}, {"quantity": f"B at {t['flops']:.3g}", "value": t["b"]},
-                 {"quantity": "A − B at target", "value": t["difference"]}]
-    if result["at_target_error"]:
-        t = result["at_target_error"]
-        ci = t["ratio_ci"] or [None, None]
-        rows += [{"quantity": f"A: compute to reach {t['error']:g}", "value": t["a_flops"]},
-                 {"quantity": f"B: compute to reach {t['error']:g}", "value": t["b_flops"]},
-                 {"quantity": "compute ratio A / B", "value": t["ratio_a_over_b"]},
-                 {"quantity": "ratio 95% CI low", "value": ci[0]}, {"quantity": "ratio 95% CI high", "value": ci[1]}]
-    for label in ("a", "b"):
-        for k, v in result["fits"][label]["params"].items():
-            rows.append({"quantity": f"{label.upper()}: {k}", "value": v})
-    notes = [f"better at low compute: {result['better_at_low_compute'].upper()}"]
-    notes += [f"warning: {w}" for w in result["warnings"]]
-    return render_rows(rows, [Column("quantity", "quantity"), Column("value", "value", "float")], fmt, notes, data=result)
+    cross_lo, cross_hi = result.crossover_ci or (None, None)
+    rows = [{"quantity": "crossover compute", "value": result.crossover},
+            {"quantity": "crossover 95% CI low", "value": cross_lo},
+            {"quantity": "crossover 95% CI high", "value": cross_hi},
+            {"quantity": "bootstrap pairs with no crossover", "value": result.bootstrap_no_crossover_fraction},
+            {"quantity": "span (decades, smaller data set)", "value": result.span_decades}]
+    if result.at_target:
+        t = result.at_target
+        rows += [{"quantity": f"A at {t.flops:.3g}", "value": t.a}, {"quantity": f"B at {t.flops:.3g}", "value": t.b},
+                 {"quantity": "A − B at target", "value": t.difference}]
+    if result.at_target_error:
+        e = result.at_target_error
+        ratio_lo, ratio_hi = e.ratio_ci or (None, None)
+        rows += [{"quantity": f"A: compute to reach {e.error:g}", "value": e.a_flops},
+                 {"quantity": f"B: compute to reach {e.error:g}", "value": e.b_flops},
+                 {"quantity": "compute ratio A / B", "value": e.ratio_a_over_b},
+                 {"quantity": "ratio 95% CI low", "value": ratio_lo}, {"quantity": "ratio 95% CI high", "value": ratio_hi}]
+    for label, fitted in (("A", result.a), ("B", result.b)):
+        rows += [{"quantity": f"{label}: {k}", "value": v} for k, v in fitted.params.items()]
+    notes = [f"better at low compute: {result.better_at_low_compute.upper()}"]
+    notes += [f"warning: {w}" for w in result.warnings]
+    return render_rows(rows, [Column("quantity", "quantity"), Column("value", "value", "float")], fmt, notes, data=result.record())

@@ -10,10 +10,13 @@ tolerance and stops it early, one of the two faults Epoch found in the published
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from planner.fit import optim
+from planner.laws import chinchilla_math
 
 PARAMS = ("A", "B", "E", "alpha", "beta")
 # Hoffmann's grid over (a, b, e, alpha, beta): 6 x 6 x 5 x 5 x 5 = 4,500 starts
@@ -73,7 +76,7 @@ def to_params(theta: np.ndarray) -> dict[str, np.ndarray]:
 
 
 POLISH = 20  # best grid optima polished to a tight tolerance
-TIGHT = {"ftol": 1e-12, "gtol": 1e-10, "ftol_floor": 0.0, "max_iter": 5000}
+TIGHT: dict[str, Any] = {"ftol": 1e-12, "gtol": 1e-10, "ftol_floor": 0.0, "max_iter": 5000}
 
 
 def fit(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, delta: float = 1e-3) -> dict:
@@ -109,8 +112,7 @@ def fit(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, delta: float =
     }
 
 
-def allocation(values: dict[str, float]) -> dict[str, float]:
+def allocation(values: Mapping[str, Any]) -> dict[str, Any]:
     """Hoffmann Eq. 4: N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b."""
-    al, be = values["alpha"], values["beta"]
-    g = (al * values["A"] / (be * values["B"])) ** (1.0 / (al + be))
-    return {"a": be / (al + be), "b": al / (al + be), "G": g}
+    g, a, b = chinchilla_math.closed_form(values)
+    return {"a": a, "b": b, "G": g}

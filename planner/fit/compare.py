@@ -8,48 +8,22 @@ cannot be trusted (planner policy from the scaling-law reference §12.2).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from planner.errors import PlannerError, PlannerWarning
-from planner.fit import MIN_FRONTIER_POINTS, MIN_SPAN_DECADES, FitOptions, chinchilla, curves, load, resample
+from planner.fit.form import MIN_FRONTIER_POINTS, MIN_SPAN_DECADES, Dataset, FitForm, FitOptions, Fitted, quiet
+from planner.fit.forms import FORMS, comparable, either
+from planner.fit.result import AtError, AtTarget, ComparedFit, Comparison
+from planner.fit.runner import load
 
 GRID = 4001
 MAX_EXTRAPOLATION = 10.0
 NEAR_CHANCE = 0.9  # a point with error >= 90% of chance level carries too little signal
-
-
-def _fit(path: Path, opts: FitOptions):
-    data = load(path, opts)
-    cols = data.columns
-    if opts.form == "chinchilla":
-        best = chinchilla.fit(cols["params"], cols["tokens"], cols["loss"], opts.huber_delta)
-        params = {k: float(v[0]) for k, v in chinchilla.to_params(best["theta"]).items()}
-        return data, params, best["theta"], len(cols["loss"]), best["converged"]
-    fit_fn = curves.fit_power if opts.form == "power" else curves.fit_saturating
-    fitted = fit_fn(cols["x"], cols["y"], opts.bins)
-    return data, fitted["params"], fitted.get("theta"), len(fitted["points_x"]), fitted["converged"]
-
-
-def curve(form: str, params: dict[str, np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
-    """Predictions for many parameter draws at once: returns f(C grid) -> (S, G)."""
-    p = {k: np.atleast_1d(np.asarray(v, float))[:, None] for k, v in params.items()}
-    if form == "power":
-        return lambda c: p["beta"] * np.power(c, p["alpha"])
-    if form == "saturating":
-        return lambda c: p["C_c"] * np.power(c, -p["alpha"]) + p["L_eps"]
-    al, be = p["alpha"], p["beta"]
-    g = (al * p["A"] / (be * p["B"])) ** (1.0 / (al + be))
-
-    def frontier(c):
-        n = g * np.power(c / 6.0, be / (al + be))
-        d = c / (6.0 * n)
-        return p["E"] + p["A"] / n**al + p["B"] / d**be
-
-    return frontier
 
 
 def first_crossing(diff: np.ndarray, log_c: np.ndarray) -> np.ndarray:
@@ -60,138 +34,137 @@ def first_crossing(diff: np.ndarray, log_c: np.ndarray) -> np.ndarray:
     k = np.argmax(change, axis=1)
     rows = np.arange(diff.shape[0])
     d0, d1 = diff[rows, k], diff[rows, k + 1]
-    with np.errstate(invalid="ignore", divide="ignore"):  # rows without a crossing give 0/0, masked below
+    # rows without a crossing give 0/0 or an x far off the grid whose exp overflows: masked below
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         t = d0 / (d0 - d1)
-    x = log_c[k] + t * (log_c[k + 1] - log_c[k])
-    return np.where(has, np.exp(x), np.nan)
+        x = log_c[k] + t * (log_c[k + 1] - log_c[k])
+        return np.where(has, np.exp(x), np.nan)
 
 
-def _samples(opts: FitOptions, data, theta, seed: int) -> dict[str, np.ndarray]:
-    o = replace(opts, seed=seed)
-    if opts.form == "chinchilla":
-        samples, _ = resample.chinchilla_form(data.columns, o.bootstrap, seed, o.huber_delta, theta)
-        return samples
-    if opts.form == "power":
-        return resample.power(data.columns["x"], data.columns["y"], o.bins, o.bootstrap, seed)
-    samples, _ = resample.saturating(data.columns["x"], data.columns["y"], o.bins, o.bootstrap, seed, theta)
-    return samples
-
-
-def compute_to_reach(form: str, params: dict[str, np.ndarray], error: float, log_c: np.ndarray) -> np.ndarray:
+def compute_to_reach(form: FitForm, params: Mapping[str, Any], error: float, log_c: np.ndarray) -> np.ndarray:
     """Per parameter draw, the least compute on the grid at which the fitted curve falls to `error`
     (NaN when it does not within the grid: a floor above the target, or beyond the search)."""
-    return first_crossing(curve(form, params)(np.exp(log_c)) - error, log_c)
+    return first_crossing(form.curve(params)(np.exp(log_c)) - error, log_c)
+
+
+def _fit(path: Path, opts: FitOptions) -> tuple[Dataset, Fitted]:
+    data = load(path, opts)
+    return data, FORMS[opts.form].fit(data, opts, quiet)
+
+
+def _draws(form: FitForm, opts: FitOptions, data: Dataset, fitted: Fitted, seed: int) -> dict[str, np.ndarray]:
+    return form.bootstrap(data, replace(opts, seed=seed), fitted).params
 
 
 def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None = None, chance: float | None = None,
-            progress: Callable[[str], None] = lambda _m: None, opts_b: FitOptions | None = None,
-            target_error: float | None = None) -> dict:
+            progress: Callable[[str], None] = quiet, opts_b: FitOptions | None = None,
+            target_error: float | None = None) -> Comparison:
     """Fit A with `opts` and B with `opts_b` (default: the same options) and compare the curves:
     the crossover, predictions at `target` compute, and the compute each needs for `target_error`."""
     opts_b = opts if opts_b is None else opts_b
-    if opts.form not in ("power", "saturating", "chinchilla"):
-        raise PlannerError(f"compare takes power, saturating or chinchilla, not '{opts.form}'", "form")
+    if opts.form not in comparable():
+        raise PlannerError(f"compare takes {either(comparable())}, not '{opts.form}'", "form")
+    form = FORMS[opts.form]
     progress(f"fitting {path_a} and {path_b} ({opts.form})")
-    data_a, pa, theta_a, na, ok_a = _fit(path_a, opts)
-    data_b, pb, theta_b, nb, ok_b = _fit(path_b, opts_b)
+    data_a, fit_a = _fit(path_a, opts)
+    data_b, fit_b = _fit(path_b, opts_b)
+    pa, pb = fit_a.params, fit_b.params
     lo = min(data_a.compute.min(), data_b.compute.min())
     hi_data = max(data_a.compute.max(), data_b.compute.max())
     hi = max(hi_data * 1e3, (target or 0) * 10)
     log_c = np.linspace(np.log(lo), np.log(hi), GRID)
     c = np.exp(log_c)
-    fa, fb = curve(opts.form, pa)(c), curve(opts.form, pb)(c)
+    fa, fb = form.curve(pa)(c), form.curve(pb)(c)
     cross = float(first_crossing(fa - fb, log_c)[0])
     warnings: list[PlannerWarning] = []
     spans = {k: float(np.log10(d.compute.max()) - np.log10(d.compute.min())) for k, d in (("a", data_a), ("b", data_b))}
     for label, span in spans.items():
         if span < MIN_SPAN_DECADES:
-            warnings.append(PlannerWarning("fit", f"{label.upper()} spans {span:.2f} decades of compute; a comparison needs "
-                                           f"{MIN_SPAN_DECADES:g}+"))
-    for label, n, o in (("A", na, opts), ("B", nb, opts_b)):
-        if n < MIN_FRONTIER_POINTS:
-            warnings.append(PlannerWarning("fit", f"{label} has {n} {'frontier ' if o.bins else ''}points; a comparison needs "
-                                           f"{MIN_FRONTIER_POINTS}+"))
-    for label, ok in (("A", ok_a), ("B", ok_b)):
-        if not ok:
+            warnings.append(PlannerWarning("fit", f"{label.upper()} spans {span:.2f} decades of compute; a comparison needs {MIN_SPAN_DECADES:g}+"))
+    for label, fitted, o in (("A", fit_a, opts), ("B", fit_b, opts_b)):
+        if fitted.points < MIN_FRONTIER_POINTS:
+            warnings.append(PlannerWarning("fit", f"{label} has {fitted.points} {'frontier ' if o.bins else ''}points; a comparison needs "
+                            f"{MIN_FRONTIER_POINTS}+"))
+    for label, fitted in (("A", fit_a), ("B", fit_b)):
+        if not fitted.converged:
             warnings.append(PlannerWarning("fit", f"the fit of {label} did not converge"))
     if target is not None and target > MAX_EXTRAPOLATION * hi_data:
-        warnings.append(PlannerWarning("fit", f"the target compute {target:.3g} is {target / hi_data:.3g}x beyond the largest "
-                                       f"measured compute ({hi_data:.3g}); beyond {MAX_EXTRAPOLATION:g}x a law is a guess"))
+        warnings.append(PlannerWarning("fit", f"the target compute {target:.3g} is {target / hi_data:.3g}x beyond the largest measured compute "
+                        f"({hi_data:.3g}); beyond {MAX_EXTRAPOLATION:g}x a law is a guess"))
     if chance is not None:
-        warnings += _chance_warnings(chance, {"A": data_a, "B": data_b}, opts)
-    procedure = {"a": {"bins": opts.bins}, "b": {"bins": opts_b.bins}}
-    crossover_ci, no_cross = None, None
-    result_target = ratio_ci = None
+        warnings += _chance_warnings(chance, {"A": data_a, "B": data_b}, form)
+    crossover_ci: tuple[float, float] | None = None
+    result_target: tuple[float, float] | None = None
+    ratio_ci: tuple[float, float] | None = None
+    no_cross = None
     # reaching an error may take far more compute than measured: search six decades beyond the data
     log_reach = np.linspace(np.log(lo), np.log(hi_data * 1e6), GRID)
     if opts.bootstrap:
         progress(f"bootstrap: {opts.bootstrap} resample pairs")
-        sa = _samples(opts, data_a, theta_a, opts.seed)
-        sb = _samples(opts_b, data_b, theta_b, opts.seed + 1)
+        sa = _draws(form, opts, data_a, fit_a, opts.seed)
+        sb = _draws(form, opts_b, data_b, fit_b, opts.seed + 1)
         m = min(len(next(iter(sa.values()))), len(next(iter(sb.values()))))
         sa = {k: v[:m] for k, v in sa.items()}
         sb = {k: v[:m] for k, v in sb.items()}
-        crossings = first_crossing(curve(opts.form, sa)(c) - curve(opts.form, sb)(c), log_c)
+        crossings = first_crossing(form.curve(sa)(c) - form.curve(sb)(c), log_c)
         found = crossings[np.isfinite(crossings)]
         no_cross = float(1 - found.size / m)
         if found.size:
-            crossover_ci = [float(np.percentile(found, 2.5)), float(np.percentile(found, 97.5))]
+            crossover_ci = (float(np.percentile(found, 2.5)), float(np.percentile(found, 97.5)))
         if target is not None:
-            diff = (curve(opts.form, sa)(np.array([target])) - curve(opts.form, sb)(np.array([target])))[:, 0]
-            result_target = [float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5))]
+            diff = (form.curve(sa)(np.array([target])) - form.curve(sb)(np.array([target])))[:, 0]
+            result_target = (float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5)))
         if target_error is not None:
-            ratios = compute_to_reach(opts.form, sa, target_error, log_reach) / compute_to_reach(opts.form, sb, target_error, log_reach)
+            ratios = compute_to_reach(form, sa, target_error, log_reach) / compute_to_reach(form, sb, target_error, log_reach)
             ratios = ratios[np.isfinite(ratios)]
             if ratios.size:
-                ratio_ci = [float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))]
+                ratio_ci = (float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5)))
     if np.isfinite(cross) and cross > hi_data:
-        warnings.append(PlannerWarning("fit", f"the crossover {cross:.3g} lies beyond the measured compute ({hi_data:.3g}): "
-                                       "it is a prediction"))
-    at_target = None
+        warnings.append(PlannerWarning("fit", f"the crossover {cross:.3g} lies beyond the measured compute ({hi_data:.3g}): it is a prediction"))
+    at_target: AtTarget | None = None
     if target is not None:
-        ya, yb = float(curve(opts.form, pa)(np.array([target]))[0, 0]), float(curve(opts.form, pb)(np.array([target]))[0, 0])
-        at_target = {"flops": target, "a": ya, "b": yb, "difference": ya - yb, "better": "a" if ya < yb else "b",
-                     "difference_ci": result_target}
-    at_error = None
+        ya, yb = float(form.curve(pa)(np.array([target]))[0, 0]), float(form.curve(pb)(np.array([target]))[0, 0])
+        at_target = AtTarget(flops=target, a=ya, b=yb, difference=ya - yb, better="a" if ya < yb else "b",
+                             difference_ci=result_target)
+    at_error: AtError | None = None
     if target_error is not None:
-        ca = float(compute_to_reach(opts.form, pa, target_error, log_reach)[0])
-        cb = float(compute_to_reach(opts.form, pb, target_error, log_reach)[0])
-        at_error = {"error": target_error, "a_flops": ca if np.isfinite(ca) else None,
-                    "b_flops": cb if np.isfinite(cb) else None,
-                    "ratio_a_over_b": ca / cb if np.isfinite(ca) and np.isfinite(cb) else None, "ratio_ci": ratio_ci}
+        ca = float(compute_to_reach(form, pa, target_error, log_reach)[0])
+        cb = float(compute_to_reach(form, pb, target_error, log_reach)[0])
+        at_error = AtError(error=target_error, a_flops=ca if np.isfinite(ca) else None, b_flops=cb if np.isfinite(cb) else None,
+                           ratio_a_over_b=ca / cb if np.isfinite(ca) and np.isfinite(cb) else None, ratio_ci=ratio_ci)
         for label, needed in (("A", ca), ("B", cb)):
             if not np.isfinite(needed):
-                warnings.append(PlannerWarning("fit", f"{label}'s fitted law does not reach {target_error:g} within 1e6x the "
-                                               "measured compute"))
+                warnings.append(PlannerWarning("fit", f"{label}'s fitted law does not reach {target_error:g} within 1e6x the measured compute"))
             elif needed > MAX_EXTRAPOLATION * hi_data:
-                warnings.append(PlannerWarning("fit", f"{label} reaches {target_error:g} only at {needed:.3g}, "
-                                               f"{needed / hi_data:.3g}x beyond the largest measured compute: a guess"))
+                warnings.append(PlannerWarning("fit", f"{label} reaches {target_error:g} only at {needed:.3g}, {needed / hi_data:.3g}x beyond the "
+                                f"largest measured compute: a guess"))
     below = "a" if fa[0, 0] < fb[0, 0] else "b"
-    return {
-        "form": opts.form,
-        "crossover": cross if np.isfinite(cross) else None,
-        "crossover_ci": crossover_ci,
-        "bootstrap_no_crossover_fraction": no_cross,
-        "better_at_low_compute": below,
-        "at_target": at_target,
-        "at_target_error": at_error,
-        "span_decades": min(spans.values()),
-        "searched": [float(lo), float(hi)],
-        "fits": {"a": {"path": str(path_a), "params": pa, "points": na, **procedure["a"]},
-                 "b": {"path": str(path_b), "params": pb, "points": nb, **procedure["b"]}},
-        "warnings": warnings,
-    }
+    return Comparison(
+        form=opts.form,
+        crossover=cross if np.isfinite(cross) else None,
+        crossover_ci=crossover_ci,
+        bootstrap_no_crossover_fraction=no_cross,
+        better_at_low_compute=below,
+        at_target=at_target,
+        at_target_error=at_error,
+        span_decades=min(spans.values()),
+        searched=(float(lo), float(hi)),
+        a=ComparedFit(path=str(path_a), params=pa, points=fit_a.points, bins=opts.bins),
+        b=ComparedFit(path=str(path_b), params=pb, points=fit_b.points, bins=opts_b.bins),
+        warnings=tuple(warnings),
+    )
 
 
-def _chance_warnings(chance: float, datasets: dict, opts: FitOptions) -> list[PlannerWarning]:
-    if not 0 < chance <= 1 and opts.form != "chinchilla":
+def _chance_warnings(chance: float, datasets: dict[str, Dataset], form: FitForm) -> list[PlannerWarning]:
+    response = form.columns.response
+    if not 0 < chance <= 1 and response != "loss":  # a loss at chance level may exceed 1; an error rate may not
         raise PlannerError(f"{chance:g} is not an error rate at chance level, which lies in (0, 1]", "chance")
     out: list[PlannerWarning] = []
     for label, data in datasets.items():
-        y = data.columns.get("y", data.columns.get("loss"))
+        y = data.columns[response]
         near = int(np.sum(y >= NEAR_CHANCE * chance))
         if near:
             out.append(PlannerWarning("fit", f"{near} of {len(y)} points of {label} lie near chance level (error >= "
-                                      f"{NEAR_CHANCE:.0%} of {chance:g}); an advantage seen only at poor performance is often "
-                                      "deceptive and vanishes at scale"))
+                                      f"{NEAR_CHANCE:.0%} of {chance:g}); an advantage seen only at poor performance is "
+                                      "often deceptive and vanishes at scale"))
     return out

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +76,7 @@ def frontier(x: np.ndarray, y: np.ndarray, bins: int | str | None) -> tuple[np.n
     if bins == HULL:
         return lower_hull(x, y)[:2]
     if bins:
-        return frontier_bins(x, y, bins)[:2]
+        return frontier_bins(x, y, int(bins))[:2]
     return x, y
 
 
@@ -96,7 +98,7 @@ def fit_power(compute: np.ndarray, error: np.ndarray, bins: int | str | None = N
             "converged": True, "points_x": 10.0**x, "points_y": 10.0**y}
 
 
-def power_predict(params: dict, compute):
+def power_predict(params: Mapping[str, Any], compute):
     return params["beta"] * np.power(compute, params["alpha"])
 
 
@@ -156,7 +158,7 @@ def fit_saturating(compute: np.ndarray, error: np.ndarray, bins: int | str | Non
             "theta": res.x[best], "points_x": 10.0**x, "points_y": 10.0**y}
 
 
-def saturating_predict(params: dict, compute):
+def saturating_predict(params: Mapping[str, Any], compute):
     return params["C_c"] * np.power(compute, -params["alpha"]) + params["L_eps"]
 
 
@@ -182,6 +184,10 @@ def fit_isoflop(params: np.ndarray, flops: np.ndarray, loss: np.ndarray, toleran
         c = float(np.exp(np.mean(np.log(flops[members]))))
         if members.sum() < 3:
             warnings.append(PlannerWarning("fit", f"budget {c:.3g}: only {members.sum()} runs, skipped (a parabola needs 3)"))
+            continue
+        sizes = np.unique(params[members]).size
+        if sizes < 3:  # repeated runs (as a bootstrap resample draws them): the parabola is not determined
+            warnings.append(PlannerWarning("fit", f"budget {c:.3g}: only {sizes} distinct sizes, skipped (a parabola needs 3)"))
             continue
         ln_n = np.log(params[members])
         curv, lin, const = np.polyfit(ln_n, loss[members], 2)

@@ -46,7 +46,7 @@ def read_csv(path: Path) -> Table:
                 continue
             if len(record) != len(header):
                 raise PlannerError(f"{path}:{line_no}: {len(record)} fields, the header has {len(header)}")
-            rows.append(dict(zip(header, (c.strip() for c in record))))
+            rows.append(dict(zip(header, (c.strip() for c in record), strict=True)))
             lines.append(line_no)
             if len(rows) > MAX_ROWS:
                 raise PlannerError(f"{path}: more than {MAX_ROWS} rows")

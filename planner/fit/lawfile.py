@@ -9,10 +9,10 @@ import numpy as np
 import yaml
 
 from planner import __version__
-from planner.errors import PlannerError, PlannerWarning
+from planner.errors import PlannerError
+from planner.fit.forms import FORMS, either, writing_laws
+from planner.fit.result import FitResult
 from planner.laws import Law
-
-COEFFICIENTS = {"chinchilla": ("E", "A", "B", "alpha", "beta")}
 
 
 def _name(out: Path) -> str:
@@ -23,13 +23,15 @@ def _name(out: Path) -> str:
 MAX_DRAWS = 200  # bootstrap draws kept in a law file: enough for 10th/90th percentiles, small enough to read
 
 
-def law_document(result: dict, out: Path, samples: dict | None = None) -> dict:
-    form = result["form"]
-    if form not in ("chinchilla", "isoflop"):
-        raise PlannerError(f"writes a law for `planner plan` and needs an N/D law (chinchilla or isoflop); a {form} fit is a "
-                           "curve in compute only: save it as JSON ({format} json)", "out", refs=("format",))
-    data = result["data"]
-    ci = result.get("ci") or {}
+def law_document(result: FitResult, out: Path, samples: dict | None = None) -> dict:
+    form = result.form
+    law = FORMS[form].law
+    if law is None:
+        raise PlannerError(f"writes a law for `planner plan` and needs an N/D law ({either(writing_laws())}); "
+                           f"a {form} fit is a curve in compute only: save it as JSON ({{format}} json)", "out", refs=("format",))
+    record = result.record()
+    data = record["data"]
+    ci = record["ci"] or {}
 
     def number(key: str, value: float) -> dict:
         entry = {"value": float(value), "source": "fit"}
@@ -43,22 +45,17 @@ def law_document(result: dict, out: Path, samples: dict | None = None) -> dict:
         "citation": f"planner {__version__} fit, {form} form, on {Path(data['path']).name} (sha256 {data['sha256'][:12]})",
         "params_counted": "total",
     }
-    if form == "chinchilla":
-        doc["loss"] = {"form": "chinchilla", **{k: number(k, result["params"][k]) for k in COEFFICIENTS["chinchilla"]}}
-    else:
-        doc["allocation"] = {"form": "power", "quantity": "params",
-                             "coefficient": number("N_coefficient", result["params"]["N_coefficient"]),
-                             "exponent": number("a", result["params"]["a"])}
+    doc.update(law(result, number))  # the form's `loss:` or `allocation:`
     doc["fit_range"] = {"flops": [data["compute_min"], data["compute_max"]], "source": "fit",
                         "note": f"{data['rows_used']} runs, {data['span_decades']:.2f} decades of compute"}
-    doc["fitted"] = {k: result[k] for k in ("n_points", "objective", "converged", "procedure", "warnings") if k in result}
+    doc["fitted"] = {k: record[k] for k in ("n_points", "objective", "converged", "procedure", "warnings")}
     doc["fitted"]["data"] = data
     if ci:
         doc["fitted"]["ci"] = ci
-        doc["fitted"]["bootstrap"] = result.get("bootstrap")
-    if form == "chinchilla" and samples:
-        # the draws themselves, so that `planner plan` can give intervals on N, D and loss from the file
-        keep = {k: np.asarray(samples[k], dtype=float)[:MAX_DRAWS] for k in COEFFICIENTS["chinchilla"]}
+        doc["fitted"]["bootstrap"] = record.get("bootstrap")
+    if FORMS[form].law_draws and samples:
+        # the draws themselves, so that `planner plan --law-file` can give intervals on N, D and loss
+        keep = {k: np.asarray(samples[k], dtype=float)[:MAX_DRAWS] for k in FORMS[form].law_draws}
         finite = np.all([np.isfinite(v) for v in keep.values()], axis=0)
         doc["fitted"]["bootstrap_draws"] = {k: [float(f"{x:.8g}") for x in v[finite]] for k, v in keep.items()}
     doc["sources"] = {"fit": {"citation": doc["citation"], "status": "derived"}}
@@ -66,7 +63,7 @@ def law_document(result: dict, out: Path, samples: dict | None = None) -> dict:
     return doc
 
 
-def law_yaml(result: dict, out: Path, samples: dict | None = None) -> str:
+def law_yaml(result: FitResult, out: Path, samples: dict | None = None) -> str:
     doc = law_document(result, out, samples)
     return "# Written by `planner fit`; a law file for `planner plan` and `planner sweep`.\n" + yaml.safe_dump(
         _plain(doc), sort_keys=False, allow_unicode=True, width=100)
@@ -80,6 +77,4 @@ def _plain(obj):
         return [_plain(v) for v in obj]
     if hasattr(obj, "item"):
         return obj.item()
-    if isinstance(obj, PlannerWarning):
-        return str(obj)
     return obj

@@ -17,12 +17,12 @@ def draws(n: int, samples: int, seed: int) -> np.ndarray:
 
 
 def chinchilla_bootstrap(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, samples: int, seed: int,
-                         delta: float = 1e-3, start: np.ndarray | None = None) -> np.ndarray:
+                         delta: float = 1e-3, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Epoch's bootstrap: resample runs with replacement, refit each by BFGS from one start.
 
     Resampling uses NumPy's legacy MT19937 stream (`RandomState(seed).choice(n, n)` per sample),
     which is what `np.random.seed(42); np.random.choice(...)` in Epoch's notebook draws.
-    Returns theta rows (samples, 5).
+    Returns theta rows (samples, 5) and whether each refit converged.
     """
     n = len(loss)
     weights = resample_weights(n, samples, seed)

@@ -20,6 +20,7 @@ from pydantic import Field, model_validator
 
 from planner.catalog.schema import Entry, Sourced, Strict
 from planner.errors import PlannerError, PlannerWarning
+from planner.laws import chinchilla_math
 
 LN6 = math.log(6.0)
 PF_DAY = 8.64e19  # FLOPs in one petaflop/s-day (Kaplan et al. 2020 use PF-days)
@@ -35,8 +36,11 @@ class ChinchillaLoss(Strict):
     alpha: Sourced
     beta: Sourced
 
+    def coefficients(self) -> dict[str, float]:
+        return {k: getattr(self, k).value for k in chinchilla_math.COEFFICIENTS}
+
     def __call__(self, n, d):
-        return self.E.value + self.A.value / np.power(n, self.alpha.value) + self.B.value / np.power(d, self.beta.value)
+        return chinchilla_math.loss(self.coefficients(), n, d)
 
 
 class KaplanLoss(Strict):
@@ -111,15 +115,11 @@ def law_draw_intervals(law: Law, params: float, tokens: float, flops_6nd: float,
 def draws_allocate(draws: dict[str, np.ndarray], flops):
     """Compute-optimal (N, D) of every bootstrap draw at law compute `flops` (Hoffmann Eq. 4),
     broadcast over draws × compute."""
-    al, be = draws["alpha"], draws["beta"]
-    g = (al * draws["A"] / (be * draws["B"])) ** (1.0 / (al + be))
-    c = np.asarray(flops, dtype=float)
-    n = g * np.power(c / 6.0, be / (al + be))
-    return n, c / (6.0 * n)
+    return chinchilla_math.allocate(draws, flops)
 
 
 def draws_loss(draws: dict[str, np.ndarray], params, tokens):
-    return draws["E"] + draws["A"] / np.power(params, draws["alpha"]) + draws["B"] / np.power(tokens, draws["beta"])
+    return chinchilla_math.loss(draws, params, tokens)
 
 
 class FitRange(Strict):
@@ -176,10 +176,7 @@ class Law(Entry):
         """(G, a, b) with N_opt = G (C/6)^a, D_opt = (C/6)^b / G (Hoffmann Eq. 4)."""
         if not isinstance(self.loss, ChinchillaLoss):
             raise PlannerError(f"law '{self.name}' has no Chinchilla-form loss")
-        lo = self.loss
-        al, be, a_, b_ = lo.alpha.value, lo.beta.value, lo.A.value, lo.B.value
-        g = (al * a_ / (be * b_)) ** (1.0 / (al + be))
-        return g, be / (al + be), al / (al + be)
+        return chinchilla_math.closed_form(self.loss.coefficients())
 
     def bootstrap_draws(self) -> dict[str, np.ndarray] | None:
         """E, A, B, alpha, beta of each bootstrap refit, when a fitted law file keeps them."""

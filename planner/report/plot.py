@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from planner.errors import PlannerError
 from planner.files import write_atomic_bytes
+
+if TYPE_CHECKING:
+    from planner.fit.form import FitForm
+    from planner.fit.result import Comparison, FitResult
 
 
 def _pyplot():
@@ -23,37 +28,32 @@ def _pyplot():
     return plt
 
 
-def _band(ax, form: str, samples: dict | None, grid: np.ndarray, color: str) -> None:
+def _band(ax, form: FitForm, samples: dict | None, grid: np.ndarray, color: str) -> None:
     if not samples:
         return
-    from planner.fit.compare import curve
-
-    curves = curve(form, samples)(grid)
+    curves = form.curve(samples)(grid)
     lo, hi = np.nanpercentile(curves, [2.5, 97.5], axis=0)
     ax.fill_between(grid, lo, hi, color=color, alpha=0.2, linewidth=0, label="95% bootstrap band")
 
 
-def _draw(ax, result: dict, samples, data, color: str, label: str) -> None:
-    from planner.fit import predictor
-    from planner.fit.compare import curve
-
-    y = data.columns.get("y", data.columns.get("loss"))
+def _draw(ax, form: FitForm, params: dict, bins, samples, data, color: str, label: str) -> None:
+    """The runs, the curves' frontier points (when binned), the fit, its extrapolation and bootstrap band."""
+    y = data.columns[form.columns.response]
     lo, hi = data.compute.min(), data.compute.max()
     inside = np.geomspace(lo, hi, 200)
     beyond = np.geomspace(hi, hi * 100, 100)
     ax.scatter(data.compute, y, s=10, color=color, alpha=0.45, label=f"{label} runs")
-    bins = (result.get("procedure") or {}).get("bins")
     if bins:  # what the fit saw: each bin's best run at the bin centre (Cherti et al. 2023), or the non-dominated runs
-        from planner.fit.curves import PARETO, frontier
+        from planner.fit.curves import HULL, PARETO, frontier
 
         cx, cy = frontier(np.log10(data.compute), np.log10(y), bins)
-        what = {PARETO: "non-dominated runs", "hull": "lower convex hull"}.get(bins, "best per log-compute bin")
+        what = {PARETO: "non-dominated runs", HULL: "lower convex hull"}.get(bins, "best per log-compute bin")
         ax.scatter(10.0**cx, 10.0**cy, s=30, marker="D", color=color, edgecolor="black", linewidth=0.6,
                    label=f"{label} frontier: {what} (fitted)")
-    f = predictor(result) if result["form"] == "chinchilla" else (lambda c: curve(result["form"], result["params"])(c)[0])
-    ax.plot(inside, f(inside), color=color, label=f"{label} fit")
-    ax.plot(beyond, f(beyond), color=color, linestyle="--", label=f"{label} extrapolation")
-    _band(ax, result["form"], samples, np.concatenate([inside, beyond]), color)
+    f = form.curve(params)
+    ax.plot(inside, f(inside)[0], color=color, label=f"{label} fit")
+    ax.plot(beyond, f(beyond)[0], color=color, linestyle="--", label=f"{label} extrapolation")
+    _band(ax, form, samples, np.concatenate([inside, beyond]), color)
 
 
 def _save(fig, out: Path, force: bool) -> None:
@@ -62,27 +62,30 @@ def _save(fig, out: Path, force: bool) -> None:
     write_atomic_bytes(out, buf.getvalue(), force)
 
 
-def plot_fit(result: dict, samples, data_path: Path, opts, out: Path, force: bool) -> None:
-    if result["form"] == "isoflop":
+def plot_fit(result: FitResult, samples, data_path: Path, opts, out: Path, force: bool) -> None:
+    """A fit as its form is drawn: a curve in compute (runs, fit, extrapolation, bootstrap band) or Approach 2's figure."""
+    from planner.fit import FORMS, load
+
+    form = FORMS[result.form]
+    if form.plot == "isoflop":
         return plot_isoflop(result, data_path, opts, out, force)
     plt = _pyplot()
-    from planner.fit import load
-
     data = load(data_path, opts)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    _draw(ax, result, samples, data, "tab:blue", Path(data_path).stem)
+    _draw(ax, form, result.params, result.procedure.get("bins"), samples, data, "tab:blue", Path(data_path).stem)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("training FLOPs" if result["form"] == "chinchilla" else opts.x_col)
-    ax.set_ylabel("loss" if result["form"] == "chinchilla" else ("1 − " + opts.y_col if opts.one_minus else opts.y_col))
-    ax.set_title(f"planner fit: {result['form']} form")
+    xlabel, ylabel = form.axes(opts)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"planner fit: {result.form} form")
     ax.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, out, force)
     plt.close(fig)
 
 
-def plot_isoflop(result: dict, data_path: Path, opts, out: Path, force: bool) -> None:
+def plot_isoflop(result: FitResult, data_path: Path, opts, out: Path, force: bool) -> None:
     """Hoffmann et al.'s Approach 2 as their Figure 3 draws it: loss against parameters per IsoFLOP
     budget with each fitted parabola and its minimum, then the optimal sizes against compute with
     the fitted power law N_opt = k·C^a carried beyond the largest budget."""
@@ -94,11 +97,13 @@ def plot_isoflop(result: dict, data_path: Path, opts, out: Path, force: bool) ->
     cols = data.columns
     labels = group_budgets(cols["flops"], opts.budget_tolerance)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
-    colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, max(1, len(result["procedure"]["parabolas"]))))
-    for color, par in zip(colors, result["procedure"]["parabolas"]):
+    parabolas = result.procedure["parabolas"]
+    colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, max(1, len(parabolas))))
+    for color, par in zip(colors, parabolas, strict=False):
         members = labels == labels[np.argmin(np.abs(np.log(cols["flops"]) - np.log(par["budget"])))]
         left.scatter(cols["params"][members], cols["loss"][members], s=12, color=color)
-        n = np.geomspace(*par["params_range"], 100)
+        n_lo, n_hi = par["params_range"]
+        n = np.geomspace(n_lo, n_hi, 100)
         curv, lin, const = par["coefficients"]
         left.plot(n, curv * np.log(n) ** 2 + lin * np.log(n) + const, color=color, label=f"{par['budget']:.2g} FLOPs")
         best = -lin / (2 * curv)
@@ -108,9 +113,9 @@ def plot_isoflop(result: dict, data_path: Path, opts, out: Path, force: bool) ->
     left.set_ylabel("loss")
     left.set_title("IsoFLOP profiles (parabola in log N per budget; ▼ minimum)")
     left.legend(fontsize=7)
-    c = np.array(result["procedure"]["budgets"])
-    p = result["params"]
-    right.scatter(c, result["procedure"]["optimal_params"], color="black", s=20, label="N_opt per budget")
+    c = np.array(result.procedure["budgets"])
+    p = result.params
+    right.scatter(c, result.procedure["optimal_params"], color="black", s=20, label="N_opt per budget")
     inside, beyond = np.geomspace(c.min(), c.max(), 100), np.geomspace(c.max(), c.max() * 1e3, 100)
     right.plot(inside, p["N_coefficient"] * inside ** p["a"], color="tab:blue", label=f"N_opt = {p['N_coefficient']:.3g}·C^{p['a']:.3f}")
     right.plot(beyond, p["N_coefficient"] * beyond ** p["a"], color="tab:blue", linestyle="--", label="extrapolation")
@@ -125,23 +130,19 @@ def plot_isoflop(result: dict, data_path: Path, opts, out: Path, force: bool) ->
     plt.close(fig)
 
 
-def plot_compare(result: dict, path_a: Path, path_b: Path, opts, out: Path, force: bool, opts_b=None) -> None:
+def plot_compare(result: Comparison, path_a: Path, path_b: Path, opts, out: Path, force: bool, opts_b=None) -> None:
     plt = _pyplot()
-    from planner.fit import load
+    from planner.fit import FORMS, load
 
+    form = FORMS[result.form]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key, path, color, o in (("a", path_a, "tab:blue", opts), ("b", path_b, "tab:orange", opts_b or opts)):
-        fitted = {"form": result["form"], "params": result["fits"][key]["params"], "procedure": {"bins": o.bins}}
-        if result["form"] == "chinchilla":
-            from planner.fit.chinchilla import allocation
-
-            fitted["allocation"] = allocation(fitted["params"])
-        _draw(ax, fitted, None, load(path, o), color, f"{key.upper()} ({Path(path).stem})")
-    if result["crossover"]:
-        ax.axvline(result["crossover"], color="gray", linestyle=":", label="crossover")
+    for key, fitted, path, color, o in (("a", result.a, path_a, "tab:blue", opts), ("b", result.b, path_b, "tab:orange", opts_b or opts)):
+        _draw(ax, form, fitted.params, o.bins, None, load(path, o), color, f"{key.upper()} ({Path(path).stem})")
+    if result.crossover:
+        ax.axvline(result.crossover, color="gray", linestyle=":", label="crossover")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(opts.x_col if result["form"] != "chinchilla" else "training FLOPs")
+    ax.set_xlabel(form.axes(opts)[0])
     ax.set_ylabel("error" if opts.one_minus else opts.y_col)
     ax.legend(fontsize=8)
     fig.tight_layout()
