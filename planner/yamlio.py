@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from planner.errors import PlannerError
 
@@ -94,7 +95,13 @@ def read_text(path: Path) -> str:
     return decode_utf8(read_input(path, "YAML", MAX_BYTES), path)
 
 
-def validation_messages(exc: ValidationError, filename: str, lines: dict[tuple, int]) -> list[str]:
+class HasErrors(Protocol):
+    """A ValidationError, or anything that lists errors as it does (the sweep spec's adjusted ones)."""
+
+    def errors(self, *, include_url: bool = ...) -> list[ErrorDetails]: ...
+
+
+def validation_messages(exc: HasErrors, filename: str, lines: dict[tuple, int]) -> list[str]:
     """Every pydantic error as `file:line: field: message` (line of the deepest key that exists)."""
     out = []
     for err in exc.errors(include_url=False):
