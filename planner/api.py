@@ -7,15 +7,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner.catalog import Catalog
 
+if TYPE_CHECKING:  # the plan modules are imported when a plan is made
+    from planner.costing.results import Plan
 
-def plan(catalog: Catalog | None = None, **options: Any) -> dict:
+
+def plan(catalog: Catalog | None = None, **options: Any) -> Plan | dict:
     """`planner plan` from Python: keyword options are PlanRequest's fields (flops=1e22,
-    cluster="juwels-booster", nodes=32, law_file=..., ...). `params` may be one number; a list of
-    several gives the projection table (as the plan command does for several parameter counts). Bad input raises PlannerError."""
+    cluster="juwels-booster", nodes=32, law_file=..., ...). The answer is a Plan; `params` may be one
+    number, and a list of several gives the projection table, a dict (as the plan command does for
+    several parameter counts). Bad input raises PlannerError."""
     from planner.costing.plan import build_request, make_plan
     from planner.costing.projection import project
 
