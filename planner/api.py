@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 
 def plan(catalog: Catalog | None = None, **options: Any) -> Plan | dict:
     """`planner plan` from Python: keyword options are PlanRequest's fields (flops=1e22,
-    cluster="juwels-booster", nodes=32, law_file=..., ...). `params` may be one number; a list of
-    several gives the projection table (as the plan command does for several parameter counts). Bad input raises PlannerError."""
+    cluster="juwels-booster", nodes=32, law_file=..., ...). The answer is a Plan; `params` may be one
+    number, and a list of several gives the projection table, a dict (as the plan command does for
+    several parameter counts). Bad input raises PlannerError."""
     from planner.costing.plan import build_request, make_plan
     from planner.costing.projection import project
 

@@ -6,10 +6,11 @@ import difflib
 import sys
 import types
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Protocol, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from planner.errors import PlannerError
 
@@ -120,7 +121,13 @@ def read_text(path: Path) -> str:
     return decode_utf8(read_input(path, "YAML", MAX_BYTES), path)
 
 
-def validation_messages(exc: ValidationError, filename: str, lines: dict[tuple, int],
+class HasErrors(Protocol):
+    """A ValidationError, or anything that lists errors as it does (the sweep spec's adjusted ones)."""
+
+    def errors(self, *, include_url: bool = ...) -> list[ErrorDetails]: ...
+
+
+def validation_messages(exc: HasErrors, filename: str, lines: dict[tuple, int],
                         model: type[BaseModel] | None = None) -> list[str]:
     """Every pydantic error as `file:line: field: message` (line of the deepest key that exists).
     With the model that was validated, an unknown key says which keys are valid there and which one

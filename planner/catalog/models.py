@@ -96,8 +96,10 @@ class Model(Entry):
             raise ValueError("params_active: a moe-lm needs params_total and params_active")
         if (self.routed_expert_params is None) != (self.experts is None) or (self.experts and self.kind != "moe-lm"):
             raise ValueError("experts: an moe-lm may give routed_expert_params and experts, together")
-        if self.routed_expert_params is not None and self.routed_expert_params.value >= self.params_total.value:
-            raise ValueError("routed_expert_params: must be less than params_total (attention and embeddings are not experts)")
+        if self.routed_expert_params is not None:
+            assert self.params_total is not None  # experts are a moe-lm's (checked above), which has params_total
+            if self.routed_expert_params.value >= self.params_total.value:
+                raise ValueError("routed_expert_params: must be less than params_total (attention and embeddings are not experts)")
         if self.kind == "clip" and (self.gmacs_per_sample is None or self.clip_params is None):
             raise ValueError("gmacs_per_sample: a clip model needs gmacs_per_sample and clip_params")
         return self
@@ -106,12 +108,18 @@ class Model(Entry):
     def params(self) -> float:
         """Parameters held in memory (all experts for MoE)."""
         if self.kind == "moe-lm":
+            assert self.params_total is not None  # _complete: a moe-lm has it
             return self.params_total.value
         if self.kind == "clip":
+            assert self.clip_params is not None  # _complete: a clip model has it
             return self.clip_params.value
+        assert self.shape is not None  # _complete: a dense-lm has its shape
         return float(self.shape.params())
 
     @property
     def active_params(self) -> float:
         """Parameters that do work per token: what training FLOPs scale with."""
-        return self.params_active.value if self.kind == "moe-lm" else self.params
+        if self.kind == "moe-lm":
+            assert self.params_active is not None  # _complete: a moe-lm has it
+            return self.params_active.value
+        return self.params

@@ -127,13 +127,17 @@ class Accelerator(Entry):
                 raise ValueError(f"{dtype}: peak must be positive")
         return v
 
-    def peak_flops(self, dtype: str) -> float:
-        """Dense peak FLOP/s (not TFLOP/s) for `dtype`; fp16 falls back to bf16 (same tensor rate)."""
+    def dense_peak(self, dtype: str) -> Sourced:
+        """The catalog's dense peak for `dtype` (TFLOP/s, with its source); fp16 falls back to bf16 (same tensor rate)."""
         key = "bf16" if dtype == "fp16" and "fp16" not in self.peak_tflops else dtype
         if key not in self.peak_tflops:
             have = ", ".join(self.peak_tflops)
             raise PlannerError(f"accelerator '{self.name}' has no {dtype} peak in the catalog (it has: {have})", "dtype")
-        return self.peak_tflops[key].value * 1e12
+        return self.peak_tflops[key]
+
+    def peak_flops(self, dtype: str) -> float:
+        """Dense peak FLOP/s (not TFLOP/s) for `dtype`; fp16 falls back to bf16 (same tensor rate)."""
+        return self.dense_peak(dtype).value * 1e12
 
 
 class Partition(Strict):

@@ -111,8 +111,8 @@ def calibrate(ctx, fmt, plot):
         summary_notes.append(f"tuned benchmarks (--mfu-basis benchmark) against the same runs: reported GPU-hours are "
                              f"{report.benchmark_median_ratio:.2f}x the benchmark estimate at the median")
     summary_notes += [f"excluded: {r.run}: {r.excluded}" for r in report.runs if r.excluded]
-    form_notes = [f"chosen by leave-one-out mean |ln(reported/estimate)| (large misses count); a form with more terms must beat a simpler one by "
-                  f"{SIMPLER_WINS_BY:g} per term. Chosen: {model.chosen.form} (coefficients below)",
+    form_notes = [f"chosen by leave-one-out mean |ln(reported/estimate)| (large misses count); a form with more terms "
+                  f"must beat a simpler one by {SIMPLER_WINS_BY:g} per term. Chosen: {model.chosen.form} (coefficients below)",
                   "GPU count: each run is moved to the count published runs of its size used, along the within-size "
                   "slope its accelerator's tuned benchmarks measured (campaigns cannot separate GPU count from size "
                   "and stack)"]

@@ -160,7 +160,8 @@ Examples:
 @click.option("--dtype", default="bf16", show_default=True,
               type=click.Choice(DTYPES),
               help="Dtype whose dense peak MFU refers to.")
-@click.option("--model", shell_complete=complete_names("models"), help="A model from the catalog (planner catalog list models) instead of --params.")
+@click.option("--model", shell_complete=complete_names("models"),
+              help="A model from the catalog (planner catalog list models) instead of --params.")
 @click.option("--samples", type=Number(), help="CLIP models: samples seen.")
 @click.option("--flops-convention", type=click.Choice(["6ND", "6ND+attention"]),
               help="Hardware FLOPs: 6ND+attention (default; MoE: active parameters; CLIP: 6 x MACs) or 6ND.")
@@ -170,7 +171,8 @@ Examples:
 @click.option("--goodput", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0, show_default=True,
               help="A further fraction of allocated time that trains (the campaign basis already includes "
                    "typical restarts, evaluation and failures).")
-@click.option("--pue", type=click.FloatRange(min=1, max=5), help="Site power usage effectiveness (default: the cluster's, where published).")
+@click.option("--pue", type=click.FloatRange(min=1, max=5),
+              help="Site power usage effectiveness (default: the cluster's, where published).")
 @click.option("--grid-intensity", type=click.FloatRange(min=0, max=5000),
               help="gCO2 per kWh of the site's electricity, for a CO2 estimate (default: the cluster's, where published).")
 @click.option("--inference-tokens", type=Number(), help="Tokens to be served: size for training + inference FLOPs (Sardana et al.).")

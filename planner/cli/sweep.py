@@ -71,18 +71,21 @@ def sweep(ctx, spec, out_dir, force, account, fmt):
         "GPU-hours, 80% range: prediction interval from the MFU estimate's out-of-sample error against published "
         "campaigns; the runs share one estimator, so the total adds their ranges",
         f"--time: estimate × (1 + {parsed.time_margin:g}), rounded up "
-        + (f"to a multiple of {parsed.time_step_minutes} min" if parsed.time_step_minutes else "to the next of 10 min, 15 min, ..., 1 h, 1.5 h, 2 h, 3 h, 4 h, 6 h, 8 h, 12 h, 16 h, 24 h, ...")
+        + (f"to a multiple of {parsed.time_step_minutes} min" if parsed.time_step_minutes
+           else "to the next of 10 min, 15 min, ..., 1 h, 1.5 h, 2 h, 3 h, 4 h, 6 h, 8 h, 12 h, 16 h, 24 h, ...")
         + ", capped at the partition's limit; longer runs are chains of segments (afterany)",
         (f"max running: the throttle of each array; arrays run one after another (throttle: sweep), so up to "
          f"{total['throttle']} tasks at once" if parsed.throttle == "sweep" else
-         f"max running: the throttle of each array; arrays run side by side, so up to {total['throttle']} tasks at once "
-         "(throttle: sweep runs them one after another)"),
-        f"charge: {unit} ({sw.cluster.accounting.units_per_node_hour.value:g} per node-hour); node-hours reserved = runs × nodes × segments × --time",
+         f"max running: the throttle of each array; arrays run side by side, so up to {total['throttle']} tasks "
+         "at once (throttle: sweep runs them one after another)"),
+        f"charge: {unit} ({sw.cluster.accounting.units_per_node_hour.value:g} per node-hour); "
+        "node-hours reserved = runs × nodes × segments × --time",
     ] + sw.notes + [f"warning: {w}" for w in sw.warnings] + provenance_note(catalog.provenance())
     data = {
         "name": parsed.name, "dir": sw.out_dir, "cluster": sw.cluster.name, "partition": sw.partition.name,
         "account": sw.account, "runs": len(sw.runs), "arrays": rows, "total": total, "charge_unit": unit,
-        "flops_convention": sw.flops_convention, "mfu_basis": sw.mfu_basis, "interval_level": 0.8, "notes": sw.notes, "warnings": sw.warnings,
+        "flops_convention": sw.flops_convention, "mfu_basis": sw.mfu_basis, "interval_level": 0.8, "notes": sw.notes,
+        "warnings": sw.warnings,
         "files": sorted(texts), "provenance": catalog.provenance(),
     }
     click.echo(render_rows(rows + [total], SUMMARY_COLUMNS, fmt, notes, data=data), nl=False)
@@ -101,7 +104,8 @@ def summary(sw) -> tuple[list[dict], dict]:
             "reserved_node_hours": len(a.runs) * a.nodes * a.segments * a.time_minutes / 60.0,
             "charge": sum(r.charge for r in a.runs),
         })
-    total = {"array": "total", "runs": len(sw.runs), "arrays": len(sw.arrays), "throttle": (max if sw.spec.throttle == "sweep" else sum)(a.throttle for a in sw.arrays)}
+    throttle = (max if sw.spec.throttle == "sweep" else sum)(a.throttle for a in sw.arrays)
+    total = {"array": "total", "runs": len(sw.runs), "arrays": len(sw.arrays), "throttle": throttle}
     for key in ("gpu_hours", "node_hours", "reserved_node_hours", "charge"):
         total[key] = sum(r[key] for r in rows)
     # runs share one estimator, so their errors move together: the total's range is the sum of the ranges

@@ -102,7 +102,7 @@ def smoothness(catalog: Catalog, cluster: str, nodes: int, sizes=None, basis: st
 
     hw = hardware_for(catalog, cluster=cluster, nodes=nodes)
     sizes = np.geomspace(1e8, 1e12, 41) if sizes is None else np.asarray(sizes, dtype=float)
-    return [(float(n), e.value) for n, e in zip(sizes, mfu_many(hw, catalog, sizes, basis=basis))]
+    return [(float(n), e.value) for n, e in zip(sizes, mfu_many(hw, catalog, sizes, basis=basis), strict=True)]
 
 
 def mfu_points(catalog: Catalog) -> list[dict]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from planner.catalog import Accelerator, Catalog, Cluster
 from planner.costing import cost, mfu
@@ -32,37 +32,41 @@ class Hardware:
     def nodes(self) -> int | None:
         if self.gpus is None or self.cluster is None:
             return None
-        return cost.nodes_for(self.gpus, self.gpus_per_node)
+        return cost.nodes_for(self.gpus, self.cluster.gpus_per_node_int)
 
 
 def hardware_for(catalog: Catalog, cluster: str | None = None, accelerator: str | None = None,
                  gpus: int | None = None, nodes: int | Literal["all"] | None = None, dtype: str = "bf16") -> Hardware:
     """The hardware a run uses: a cluster (or a bare accelerator), how many GPUs, which dtype peak."""
-    cluster = catalog.cluster(cluster) if cluster else None
-    if cluster is None and accelerator is None:
+    cl = catalog.cluster(cluster) if cluster else None
+    if cl is not None:
+        acc_name = cl.accelerator
+    elif accelerator is not None:
+        acc_name = accelerator
+    else:
         raise PlannerError("give {cluster} or {accelerator}", refs=("cluster", "accelerator"))
-    acc = catalog.accelerator(cluster.accelerator if cluster else accelerator)
+    acc = catalog.accelerator(acc_name)
     peak = acc.peak_flops(dtype)
-    sources = {"peak_flops": f"{acc.title}: {acc.cite(acc.peak_tflops.get(dtype, acc.peak_tflops['bf16']))}"}
+    sources = {"peak_flops": f"{acc.title}: {acc.cite(acc.dense_peak(dtype))}"}
     warnings = []
     if nodes is not None:
-        if cluster is None:
+        if cl is None:
             raise PlannerError("needs {cluster} (an accelerator alone has no node size); use {gpus}", "nodes", refs=("cluster", "gpus"))
         if nodes == "all":
-            if cluster.nodes is None:
-                raise PlannerError(f"cluster '{cluster.name}' is a rented node type with no fixed size; give a number of nodes", "nodes")
-            nodes = int(cluster.nodes.value)
-        if cluster.nodes is not None and nodes > cluster.nodes.value:
-            raise PlannerError(f"{nodes} exceeds the {int(cluster.nodes.value)} nodes of {cluster.name}", "nodes")
-        gpus = nodes * cluster.gpus_per_node_int
-    if cluster is not None:
-        sources["node_power"] = f"{cluster.title}: {cluster.cite(cluster.node_power_kw)}"
-        sources["accounting"] = f"{cluster.title}: {cluster.cite(cluster.accounting.units_per_node_hour)}"
-        for path, item in cluster.sourced_numbers():
-            if cluster.status_of(item) == "unverified" and path.split(".")[0] in ("node_power_kw", "accounting", "gpus_per_node"):
-                warnings.append(PlannerWarning(UNVERIFIED[path.split(".")[0]], f"{cluster.name} {path} = {item.value:g} is unverified"
+            if cl.nodes is None:
+                raise PlannerError(f"cluster '{cl.name}' is a rented node type with no fixed size; give a number of nodes", "nodes")
+            nodes = int(cl.nodes.value)
+        if cl.nodes is not None and nodes > cl.nodes.value:
+            raise PlannerError(f"{nodes} exceeds the {int(cl.nodes.value)} nodes of {cl.name}", "nodes")
+        gpus = nodes * cl.gpus_per_node_int
+    if cl is not None:
+        sources["node_power"] = f"{cl.title}: {cl.cite(cl.node_power_kw)}"
+        sources["accounting"] = f"{cl.title}: {cl.cite(cl.accounting.units_per_node_hour)}"
+        for path, item in cl.sourced_numbers():
+            if cl.status_of(item) == "unverified" and path.split(".")[0] in ("node_power_kw", "accounting", "gpus_per_node"):
+                warnings.append(PlannerWarning(UNVERIFIED[path.split(".")[0]], f"{cl.name} {path} = {item.value:g} is unverified"
                                                + (f" ({item.note})" if item.note else "")))
-    return Hardware(acc, cluster, dtype, peak, gpus, sources, tuple(warnings))
+    return Hardware(acc, cl, dtype, peak, gpus, sources, tuple(warnings))
 
 
 class Charge(NamedTuple):  # immutable and cheap: a 10,000-run sweep builds one per run
@@ -117,10 +121,11 @@ class Costs(NamedTuple):
         out: dict = {}
         for name, value in zip(self._fields, self, strict=True):
             if isinstance(value, Charge):
-                value = value.record()
+                out[name] = value.record()
             elif isinstance(value, tuple):
-                value = list(value)
-            out[name] = value
+                out[name] = list(value)
+            else:
+                out[name] = value
         return out
 
 
@@ -155,7 +160,7 @@ def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Ca
     charge = None
     if hw.cluster is not None:
         cl = hw.cluster
-        nh = float(cost.node_hours(wall, hw.nodes)) if wall is not None else gh / hw.gpus_per_node
+        nh = float(cost.node_hours(wall, hw.nodes)) if wall is not None else gh / cl.gpus_per_node_int
         energy = float(cost.energy_kwh(nh, cl.node_power_kw.value))
         values.update(nodes=hw.nodes, node_hours=nh, energy_kwh=energy,
                       energy_basis=f"node-hours × {cl.node_power_kw.value:g} kW per node ({cl.status_of(cl.node_power_kw)})",
@@ -217,7 +222,8 @@ class MemoryFit:
         return out
 
 
-def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[PlannerWarning], seq_len: int | None = None) -> MemoryFit | None:
+def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[PlannerWarning],
+                 seq_len: int | None = None) -> MemoryFit | None:
     """Minimum nodes (or GPUs) that hold the model for training, and whether the requested count does.
 
     `model` is a catalog model or a bare parameter count (then an assumed shape, which the notes state).
@@ -228,7 +234,8 @@ def memory_check(model, hw: Hardware | None, catalog: Catalog, warnings: list[Pl
     from planner.costing.memory import GIB
 
     try:
-        extra = {"seq_len": int(seq_len)} if seq_len else {}  # activations grow with the sequence
+        # Layout fields for the searches' **layout: activations grow with the sequence
+        extra: dict[str, Any] = {"seq_len": int(seq_len)} if seq_len else {}
         smallest = min_nodes(model, hw.cluster, hw.accelerator, **extra)
         chosen = best_layout(model, hw.accelerator, hw.gpus, hw.gpus_per_node, **extra) if hw.gpus else None
     except PlannerError as exc:

@@ -83,7 +83,8 @@ def gpu_scaling(profile: MfuProfile) -> GpuScaling:
             slopes.append(float(np.polyfit(g, m, 1)[0]))
     slope = min(0.0, statistics.median(slopes)) if slopes else 0.0
     counts = [p.gpus for p in profile.points]
-    return GpuScaling(slope, len(slopes), float(round(math.exp(statistics.median(math.log(c) for c in counts)))), (min(counts), max(counts)))
+    reference = float(round(math.exp(statistics.median(math.log(c) for c in counts))))
+    return GpuScaling(slope, len(slopes), reference, (min(counts), max(counts)))
 
 
 def _by_size(profile: MfuProfile, scaling: GpuScaling) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +109,7 @@ def smooth_in_size(x, log_n: np.ndarray, table: np.ndarray) -> np.ndarray:
     to the end values (the nearest measured size holds, as the warnings say)."""
     x = np.atleast_1d(np.asarray(x, dtype=float))
     num, den = np.zeros_like(x), np.zeros_like(x)
-    for ln, t in zip(log_n, table):  # elementwise, point by point: one size gets the same bits alone or in a sweep
+    for ln, t in zip(log_n, table, strict=True):  # elementwise, point by point: one size gets the same bits alone or in a sweep
         w = np.exp(-0.5 * ((x - ln) / SIZE_BANDWIDTH) ** 2)
         num, den = num + w * t, den + w
     nearest = np.argmin(np.abs(x[:, None] - log_n[None, :]), axis=1)
@@ -141,12 +142,12 @@ def estimate_many(profile: MfuProfile, accelerator: Accelerator, params, gpus=No
     capped = basis + (f", capped at the measured matmul ceiling {ceiling.value:.3f}" if ceiling else "")
     cited = tuple(dict.fromkeys(profile.sources[p.source].citation for p in profile.points))
     out = []
-    assumed = ()
+    assumed: tuple[PlannerWarning, ...] = ()
     if accelerator.name in profile.assumed_for:
         measured_on = ", ".join(a for a in profile.accelerators if a not in profile.assumed_for)
         assumed = (PlannerWarning("mfu.evidence", f"MFU profile '{profile.name}' was measured on {measured_on}, not on "
                                   f"{accelerator.name}: assumed to carry over (no measurement published)"),)
-    for n, g, value in zip(sizes, counts, values):
+    for n, g, value in zip(sizes, counts, values, strict=True):
         warnings = list(assumed)
         if n < lo / 3 or n > hi * 3:
             warnings.append(PlannerWarning("mfu.size", f"MFU for {n:.3g} parameters is held at the nearest measured size "

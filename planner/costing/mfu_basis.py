@@ -99,6 +99,7 @@ def _fitted(catalog: Catalog) -> None:
     fitting cost a cold plan ~0.1 s; the cache is plain JSON (floats round-trip exactly), so a cached
     and a fresh fit give byte-identical outputs. PLANNER_CACHE_DIR= (empty) turns it off."""
     import hashlib
+    import inspect
     import json
     import os
     from pathlib import Path
@@ -112,7 +113,7 @@ def _fitted(catalog: Catalog) -> None:
     if where:
         code = hashlib.sha256()
         for module in (campaigns, throughput, intervals, mfu, cost):
-            code.update(Path(module.__file__).read_bytes())
+            code.update(Path(inspect.getfile(module)).read_bytes())
         code.update(Path(__file__).read_bytes())
         key = hashlib.sha256(f"{__version__}\0{catalog.fingerprint()}\0{code.hexdigest()}".encode()).hexdigest()
         path = Path(where) / f"throughput-{key[:32]}.json"
@@ -153,7 +154,7 @@ def benchmark_mfus(catalog: Catalog, points: list[campaigns.CampaignPoint]) -> d
         if profile is None:
             continue
         gpus = [p.gpus for p in group] if known else None
-        for p, e in zip(group, mfu.estimate_many(profile, acc, [p.params for p in group], gpus)):
+        for p, e in zip(group, mfu.estimate_many(profile, acc, [p.params for p in group], gpus), strict=True):
             out[p.name] = e.value
     return out
 
@@ -235,13 +236,13 @@ def _campaign_many(hw: Hardware, catalog: Catalog, params, workload: str, seq_le
     hi = max(p.params for p in model.points if p.workload == workload)
     how = "along the fitted size term" if "size" in score.terms else "(the chosen form has no size term)"
     out = []
-    for n, value, cap in zip(sizes, values, caps):
+    for n, value, cap in zip(sizes, values, caps, strict=True):
         w = list(warnings)
         if n < lo / 3 or n > hi * 3:
             w.append(PlannerWarning("mfu.size", f"{n:.3g} parameters is outside the {lo:.3g}-{hi:.3g} of published {workload} "
                                     f"campaigns: realised MFU extrapolated {how}"))
         text = basis
-        if value > cap:
+        if profile is not None and value > cap:  # without a profile the caps are infinite
             value, text = cap, basis + f"; capped at the tuned benchmark '{profile.name}'"
         out.append(mfu.MfuEstimate(float(value), text, sources, tuple(w), "campaign", errors))
     return out

@@ -165,7 +165,9 @@ def _budget_gpu_hours(req: PlanRequest, hw: Hardware) -> float:
         if hw.cluster is None:
             raise PlannerError("needs {cluster} (an accelerator alone has no node size); use {gpu_hours}", "node_hours",
                                refs=("cluster", "gpu_hours"))
-        return req.node_hours * hw.gpus_per_node
+        return req.node_hours * hw.cluster.gpus_per_node_int
+    # a days budget: _one_question asks for nodes or gpus with it, and hardware_for counts the GPUs of nodes
+    assert req.days is not None and hw.gpus is not None
     return req.days * 24.0 * hw.gpus
 
 
@@ -180,9 +182,9 @@ def law_for(req: PlanRequest, catalog: Catalog) -> Law:
     return load_model(Law, Path(req.law_file))
 
 
-def _apply_model(req: PlanRequest, catalog: Catalog):
-    """Resolve `model` into `params` (dense: from its shape; MoE: active parameters)."""
-    model = catalog.model(req.model)
+def _apply_model(name: str, req: PlanRequest, catalog: Catalog):
+    """Resolve the model `name` (the request's `model`) into `params` (dense: from its shape; MoE: active parameters)."""
+    model = catalog.model(name)
     if model.kind == "clip":
         if req.samples is None:
             raise PlannerError(f"{model.name} is a CLIP model: give {{samples}} (samples seen)", "model", refs=("samples",))
@@ -195,7 +197,7 @@ def _apply_model(req: PlanRequest, catalog: Catalog):
 def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
     model = None
     if req.model is not None:
-        model, req = _apply_model(req, catalog)
+        model, req = _apply_model(req.model, req, catalog)
         if model.kind == "clip":
             return plan_clip(req, catalog, model)
     law = law_for(req, catalog)
@@ -207,15 +209,16 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
     budget_value = getattr(req, kind, None) if kind in BUDGETS else None
     budget_hw_flops = None
 
-    def mfu_at(n: float) -> mfu.MfuEstimate:
+    def mfu_at(hw: Hardware, n: float) -> mfu.MfuEstimate:
         return mfu_for(hw, catalog, n, req.mfu, rs.workload, req.mfu_basis, rs.seq_len, req.stack)
 
     if kind in ("gpu_hours", "node_hours", "days"):
+        assert hw is not None  # resolve_hardware refuses hours without a cluster or an accelerator
         hours = _budget_gpu_hours(req, hw)
         # MFU and the attention share depend on model size, and model size on compute: iterate to the fixed point.
         n = float(law.optimal_params(float(cost.flops_from_gpu_hours(hours, hw.peak, 0.4))))
         for _ in range(100):
-            est = mfu_at(n)
+            est = mfu_at(hw, n)
             budget_hw_flops = float(cost.flops_from_gpu_hours(hours, hw.peak, est.value)) * req.goodput
             n_next, d, inference = _allocate(law, budget_hw_flops * rs.law_share(n), req)
             if abs(n_next / n - 1.0) < 1e-12:
@@ -224,18 +227,23 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
         n = n_next
         budget_value = req.gpu_hours or req.node_hours or req.days
     elif kind == "flops":
+        assert req.flops is not None  # budget_kind names a budget that is given
         n, d, inference = _allocate(law, req.flops, req)
     elif kind == "target_loss":
+        assert req.target_loss is not None  # budget_kind names a budget that is given
         if req.inference_tokens is not None:
             n, d, inference = _allocate(law, float(law.flops_for_loss(req.target_loss)), req, req.target_loss)
         else:
             n, d, inference = _allocate(law, float(law.flops_for_loss(req.target_loss)), req)
     elif kind == "fixed":
+        # tokens are given; _one_question (or _apply_model, for a model) gives one params value with them
+        assert req.params is not None and req.tokens is not None
         n, d = req.params[0], req.tokens
     else:  # compute-optimal tokens for a given size
         if req.unique_tokens is not None or req.inference_tokens is not None:
             raise PlannerError("needs a budget: {params} alone asks for compute-optimal tokens", "unique_tokens" if req.unique_tokens
                                is not None else "inference_tokens", refs=("params",))
+        assert req.params is not None  # _one_question: no budget and no tokens leaves params (or _apply_model set them)
         n = req.params[0]
         d = float(law.flops_for_params(n)) / (6.0 * n)
     if not (n >= 1 and d >= 1 and math.isfinite(n * d)):
@@ -247,7 +255,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
 
     warnings: list[PlannerWarning] = []
     if hw is not None:
-        est = est or mfu_at(n)
+        est = est or mfu_at(hw, n)
     costs = hardware_costs(flops, n, hw, catalog, est, warnings, req.mfu, workload=rs.workload, goodput=req.goodput,
                            pue=req.pue, grid_gco2_per_kwh=req.grid_intensity)
     ranges: dict = {"interval_level": costs.interval_level}
@@ -260,15 +268,17 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
     data_constrained = None
     if req.unique_tokens is not None:
         n_eff, d_eff = law.effective(n, d, req.unique_tokens)
+        terms = law.data_constrained
+        assert terms is not None  # law.effective refuses a law without data-constrained terms
         data_constrained = DataConstrained(
             unique_tokens=req.unique_tokens, epochs=d / req.unique_tokens, effective_tokens=float(d_eff),
             effective_params=float(n_eff),
             method="Muennighoff et al. 2023: repeated tokens decay with R_D* = "
-            f"{law.data_constrained.R_D_star.value:g}, excess parameters with R_N* = {law.data_constrained.R_N_star.value:g}")
+            f"{terms.R_D_star.value:g}, excess parameters with R_N* = {terms.R_N_star.value:g}")
     if inference is not None and kind in ("gpu_hours", "node_hours", "days", "flops"):
         warnings.append(PlannerWarning(
-            "budget", f"inference-aware sizing trains longer than the budget: training needs {flops / _budget_flops(req, hw, costs.mfu):.3g}x "
-            "the budget's FLOPs to match the compute-optimal loss"
+            "budget", "inference-aware sizing trains longer than the budget: training needs "
+            f"{flops / _budget_flops(req, hw, costs.mfu):.3g}x the budget's FLOPs to match the compute-optimal loss"
         ))
     ext = law.extrapolation(law_flops)
     if ext:
@@ -346,6 +356,8 @@ def _checked(plan: Plan) -> Plan:
 def _budget_flops(req: PlanRequest, hw: Hardware | None, mfu_value: float | None) -> float:
     if req.flops is not None:
         return req.flops
+    # an hours budget: resolve_hardware refused it without hardware, and hardware_costs gave the MFU
+    assert hw is not None and mfu_value is not None
     return float(cost.flops_from_gpu_hours(_budget_gpu_hours(req, hw), hw.peak, mfu_value)) * req.goodput
 
 

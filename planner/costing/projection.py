@@ -43,7 +43,7 @@ def project(req: PlanRequest, catalog: Catalog) -> dict:
                                               "wall_clock_days", "energy_kwh", "mfu_kind", "interval_level")})
             row["hardware_flops"] = hw_flops
         rows.append(row)
-    beyond = [(float(n), float(c)) for n, c in zip(params, flops) if law.extrapolation(float(c))]
+    beyond = [(float(n), float(c)) for n, c in zip(params, flops, strict=True) if law.extrapolation(float(c))]
     if beyond:
         worst = max(beyond, key=lambda nc: abs(math.log(nc[1])))
         warnings.append(PlannerWarning("law.range", f"{len(beyond)} of {len(rows)} rows lie more than 10x outside the compute "

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from planner.costing.hardware import Costs, MemoryFit
+from planner.errors import PlannerWarning
 
 
 def _plain(value):
@@ -76,7 +77,7 @@ class Plan:
     budget: Budget
     costs: Costs
     sources: dict[str, str]
-    warnings: tuple[str, ...]
+    warnings: tuple[PlannerWarning, ...]
     provenance: dict
     # language models
     tokens_per_param: float | None = None

@@ -9,6 +9,9 @@ each node count) are shown beside it, with the MFU they imply, and are what a pr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Required, TypedDict
+
 from pydantic import Field
 
 from planner.catalog import Catalog, Strict
@@ -34,7 +37,7 @@ def default_node_counts(first: int, last: int | None, limit: int | None) -> list
     last = last if last is not None else first * 32
     if limit is not None:
         last = min(last, limit)
-    counts = []
+    counts: list[int] = []
     n = first
     while n < last and len(counts) < MAX_COUNTS - 1:
         counts.append(n)
@@ -42,8 +45,30 @@ def default_node_counts(first: int, last: int | None, limit: int | None) -> list
     return counts + [max(last, first)]
 
 
+class ScalingRow(TypedDict, total=False):
+    """One node count of a strong-scaling table: predicted, and measured where a benchmark gives it."""
+
+    nodes: Required[int]
+    gpus: Required[int]
+    fits: Required[bool | None]
+    layout: Required[str | None]
+    mfu: Required[float | None]
+    wall_hours_interval: Required[list[float] | None]
+    throughput: Required[float]
+    wall_hours: Required[float]
+    seconds_per_step: Required[float | None]
+    measured_throughput: float
+    measured_mfu: float
+    measured_seconds_per_step: float | None
+    measured_wall_hours: float
+    speedup: float  # against the smallest count that holds the model
+    efficiency: float
+    measured_speedup: float  # against the smallest count measured
+    measured_efficiency: float
+
+
 def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] | None = None,
-                   measured: list[Measurement] = (), global_batch: float | None = None, up_to: int | None = None) -> dict:
+                   measured: Sequence[Measurement] = (), global_batch: float | None = None, up_to: int | None = None) -> dict:
     """Predicted (and measured, when given) strong scaling of the run `base` describes.
 
     `base` is a fixed run: params with tokens, or a model with tokens or samples, on a cluster.
@@ -55,8 +80,8 @@ def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] |
     if base.budget_kind != "fixed" and not (base.model and (base.tokens or base.samples)):
         raise PlannerError("strong scaling needs one fixed run: {params} with {tokens}, or {model} with {tokens} or {samples}",
                            refs=("params", "tokens", "model", "samples"))
-    base = base.model_copy(update={"nodes": None, "gpus": None})  # one plan per node count
     cluster = catalog.cluster(base.cluster)
+    base = base.model_copy(update={"nodes": None, "gpus": None})  # one plan per node count
     limit = int(cluster.nodes.value) if cluster.nodes is not None else None
     if node_counts is None:
         first = _smallest_that_fits(base, catalog)
@@ -72,25 +97,34 @@ def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] |
     plans = [make_plan(base.model_copy(update={"nodes": n}), catalog) for n in counts]
     unit = "samples" if plans[0].samples else "tokens"
     items = plans[0].samples or plans[0].tokens
+    assert items is not None  # one fixed run (checked above): a CLIP model's samples, else tokens
     flops_per_item = plans[0].flops / items
     by_nodes = {m.nodes: m.throughput for m in measured}
-    rows = []
-    for n, plan in zip(counts, plans):
+    rows: list[ScalingRow] = []
+    for n, plan in zip(counts, plans, strict=True):
         c = plan.costs
+        # every plan names the cluster and a node count: its GPUs, their peak and the wall-clock are known
+        assert c.gpus is not None and c.peak_flops_per_gpu is not None and c.wall_clock_hours is not None
         throughput = items / (c.wall_clock_hours * 3600.0)
         interval = list(c.wall_clock_hours_interval) if c.wall_clock_hours_interval else None
-        row = {"nodes": n, "gpus": c.gpus, "fits": plan.memory.fits if plan.memory else None,
-               "layout": plan.memory.layout if plan.memory else None,
-               "mfu": c.mfu, "wall_hours_interval": interval, "throughput": throughput, "wall_hours": c.wall_clock_hours,
-               "seconds_per_step": global_batch / throughput if global_batch else None}
+        row: ScalingRow = {"nodes": n, "gpus": c.gpus, "fits": plan.memory.fits if plan.memory else None,
+                           "layout": plan.memory.layout if plan.memory else None,
+                           "mfu": c.mfu, "wall_hours_interval": interval, "throughput": throughput, "wall_hours": c.wall_clock_hours,
+                           "seconds_per_step": global_batch / throughput if global_batch else None}
         if n in by_nodes:
             got = by_nodes[n]
-            row.update(measured_throughput=got, measured_mfu=got * flops_per_item / (c.gpus * c.peak_flops_per_gpu),
-                       measured_seconds_per_step=global_batch / got if global_batch else None,
-                       measured_wall_hours=items / got / 3600.0)
+            row["measured_throughput"] = got
+            row["measured_mfu"] = got * flops_per_item / (c.gpus * c.peak_flops_per_gpu)
+            row["measured_seconds_per_step"] = global_batch / got if global_batch else None
+            row["measured_wall_hours"] = items / got / 3600.0
         rows.append(row)
-    _relative(rows, "throughput", "speedup", "efficiency", lambda r: r["fits"] is not False)
-    _relative(rows, "measured_throughput", "measured_speedup", "measured_efficiency", lambda r: "measured_throughput" in r)
+    predicted = [r for r in rows if r["fits"] is not False]
+    for r, (speedup, efficiency) in zip(predicted, _relative([(r["nodes"], r["throughput"]) for r in predicted]), strict=True):
+        r["speedup"], r["efficiency"] = speedup, efficiency
+    benchmarked = [r for r in rows if "measured_throughput" in r]
+    for r, (speedup, efficiency) in zip(benchmarked, _relative([(r["nodes"], r["measured_throughput"]) for r in benchmarked]),
+                                        strict=True):
+        r["measured_speedup"], r["measured_efficiency"] = speedup, efficiency
 
     # a scaling table shows no charge, energy or loss: their caveats would only distract
     warnings = list(dict.fromkeys(w for p in plans for w in p.warnings if w.topic not in OFF_TOPIC))
@@ -124,15 +158,16 @@ def _smallest_that_fits(base: PlanRequest, catalog: Catalog) -> int:
     return int(memory.min) if memory and memory.min is not None else 1
 
 
-def _relative(rows: list[dict], key: str, speedup: str, efficiency: str, eligible) -> None:
-    """Speed-up and parallel efficiency against the smallest eligible node count."""
-    pool = [r for r in rows if eligible(r)]
-    if not pool:
-        return
-    base = pool[0]
-    for r in pool:
-        r[speedup] = r[key] / base[key]
-        r[efficiency] = r[speedup] / (r["nodes"] / base["nodes"])
+def _relative(throughputs: list[tuple[int, float]]) -> list[tuple[float, float]]:
+    """Speed-up and parallel efficiency of each (nodes, throughput) against the first (the smallest count)."""
+    if not throughputs:
+        return []
+    base_nodes, base = throughputs[0]
+    out = []
+    for nodes, throughput in throughputs:
+        speedup = throughput / base
+        out.append((speedup, speedup / (nodes / base_nodes)))
+    return out
 
 
 def _count(nodes: list[int]) -> str:
@@ -172,7 +207,7 @@ def measurements_from_csv(path, global_batch: float | None = None) -> list[Measu
                                refs=("global_batch",))
         values = global_batch / values
     out = []
-    for i, (n, v) in enumerate(zip(nodes, values)):
+    for i, (n, v) in enumerate(zip(nodes, values, strict=True)):
         if n != int(n):
             raise PlannerError(f"{path}:{table.line_of[i]}: nodes: {n:g} is not a whole number")
         out.append(Measurement(nodes=int(n), throughput=float(v)))

@@ -295,7 +295,7 @@ def _names(coding: _Coding) -> list[str]:
 
 
 def coefficients(model: ThroughputModel) -> dict[str, float]:
-    return {k: float(v) for k, v in zip(_names(model.fit.coding), model.fit.coef)}
+    return {k: float(v) for k, v in zip(_names(model.fit.coding), model.fit.coef, strict=True)}
 
 
 def fit_estimator(points: list[CampaignPoint], caps: dict[str, float] | None = None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import TypedDict
 
 from planner.catalog import Catalog
 from planner.costing import cost
@@ -44,6 +45,7 @@ def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: in
     goodput = exp.goodput if exp.goodput is not None else p.goodput
     row: dict = {"model": None, "params": exp.params, "tokens": exp.tokens, "samples": exp.samples}
     if exp.kind == "model":
+        assert exp.model is not None  # Experiment._one_kind
         with located(where, *at, "model"):
             m = catalog.model(exp.model)
         row.update(model=m.name, params=m.params)
@@ -51,7 +53,8 @@ def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: in
             if exp.samples is None or exp.tokens is not None:
                 raise where.error(at + ("samples",), f"{m.name} is a CLIP model: give samples (samples seen), not tokens")
             row["gmacs_per_sample"] = m.gmacs_per_sample.value
-            flops, params, workload, conv = float(cost.training_flops(m.gmacs_per_sample.value * 1e9, exp.samples, "clip")), m.params, "clip", "clip"
+            flops = float(cost.training_flops(m.gmacs_per_sample.value * 1e9, exp.samples, "clip"))
+            params, workload, conv = m.params, "clip", "clip"
             row["citations"] = [m.cite(m.gmacs_per_sample)]
         else:
             if exp.tokens is None or exp.samples is not None:
@@ -61,9 +64,13 @@ def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: in
             flops = rs.flops(params, exp.tokens)
             row["citations"] = [m.cite(m.params_active)] if m.kind == "moe-lm" else []
     elif exp.kind == "clip":
+        # Experiment._one_kind: an inline CLIP model gives gmacs_per_sample, params and samples
+        assert exp.gmacs_per_sample is not None and exp.params is not None and exp.samples is not None
         row["gmacs_per_sample"] = exp.gmacs_per_sample
-        flops, params, workload, conv = float(cost.training_flops(exp.gmacs_per_sample * 1e9, exp.samples, "clip")), exp.params, "clip", "clip"
+        flops = float(cost.training_flops(exp.gmacs_per_sample * 1e9, exp.samples, "clip"))
+        params, workload, conv = exp.params, "clip", "clip"
     else:
+        assert exp.params is not None and exp.tokens is not None  # Experiment._one_kind: params need tokens
         rs = run_shape(None, p.seq_len)
         params, workload, conv = exp.params, rs.workload, rs.convention
         flops = rs.flops(params, exp.tokens)
@@ -72,6 +79,8 @@ def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: in
         hw = hardware_for(catalog, cluster=p.cluster, nodes=exp.nodes, dtype=p.dtype)
         est = mfu_for(hw, catalog, params, mfu, workload, p.mfu_basis, seq, exp.stack or p.stack)
         c = hardware_costs(flops, params, hw, catalog, est, warnings, mfu, workload, goodput)
+    # on the proposal's cluster, at the experiment's nodes (Experiment._one_kind requires them): all known
+    assert c.node_hours is not None and c.gpu_hours is not None and c.charge is not None
     row["mfu_errors"], row["mfu_profiles"] = est.errors, (est.profile,) if est.profile else ()
     runs = exp.runs
     basis = c.mfu_basis if mfu is None else f"{mfu:g}, given in the {'experiment' if exp.mfu is not None else 'proposal'}"
@@ -80,6 +89,22 @@ def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: in
                node_hours=c.node_hours * runs, gpu_hours=c.gpu_hours * runs, charge=c.charge.amount * runs,
                run_gpu_hours=c.gpu_hours, storage_params=(row["params"] or params) * runs)
     return row
+
+
+class SweepRun(TypedDict):
+    """One run of a sweep experiment (the appendix lists them), hours with the experiment's goodput."""
+
+    experiment: str
+    run_id: str
+    params: int
+    tokens: int
+    flops: float
+    nodes: int
+    mfu: float
+    wall_hours: float
+    gpu_hours: float
+    node_hours: float
+    jobs: int
 
 
 def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: int, base: Path,
@@ -94,6 +119,7 @@ def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: 
             raise where.error(at, f"sweep spec '{exp.sweep}' not found (looked for {path})")
         spec, src = sw.load_spec(path)
     else:
+        assert exp.sweep is not None  # a sweep experiment (Experiment._one_kind)
         block = dict(exp.sweep)
         inline = {"sweep": block} if "kind" in block else block
         defaults = {"name": re.sub(r"[^A-Za-z0-9._-]+", "-", exp.name).strip("-")[:64] or "sweep", "cluster": p.cluster,
@@ -128,9 +154,10 @@ def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: 
     goodput = exp.goodput if exp.goodput is not None else p.goodput
     runs, reps = design.runs, exp.runs
     nodes = sorted({r.nodes for r in runs})
-    detail = [{"experiment": exp.name, "run_id": r.run_id, "params": r.params, "tokens": r.tokens, "flops": r.flops,
-               "nodes": r.nodes, "mfu": r.mfu, "wall_hours": r.est_hours / goodput, "gpu_hours": r.gpu_hours / goodput,
-               "node_hours": r.node_hours / goodput, "jobs": r.segments} for r in runs]
+    detail: list[SweepRun] = [
+        {"experiment": exp.name, "run_id": r.run_id, "params": r.params, "tokens": r.tokens, "flops": r.flops,
+         "nodes": r.nodes, "mfu": r.mfu, "wall_hours": r.est_hours / goodput, "gpu_hours": r.gpu_hours / goodput,
+         "node_hours": r.node_hours / goodput, "jobs": r.segments} for r in runs]
     return {
         "model": f"{spec.sweep.kind} sweep '{spec.name}'", "params": None, "tokens": None, "samples": None,
         "flops": sum(r.flops for r in runs) * reps, "flops_convention": design.flops_convention,
@@ -146,13 +173,16 @@ def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: 
 
 def _hours_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: int) -> dict:
     """Jobs that are not training (evaluation, data processing): runs × nodes × wall-hours as stated."""
+    assert exp.nodes is not None and exp.wall_hours is not None  # Experiment._one_kind: with wall_hours, nodes
     with located(where, "experiments", i, "nodes"):
         hw = hardware_for(catalog, cluster=p.cluster, nodes=exp.nodes)
+    cluster = hw.cluster
+    assert cluster is not None  # hardware_for was given the proposal's cluster
     nh = exp.nodes * exp.wall_hours * exp.runs
-    per = hw.cluster.accounting.units_per_node_hour.value
+    per = cluster.accounting.units_per_node_hour.value
     return {"model": None, "params": None, "tokens": None, "samples": None, "flops": None, "flops_convention": None,
             "mfu": None, "mfu_basis": None, "goodput": None, "nodes": exp.nodes, "gpus_per_run": hw.gpus,
-            "wall_hours_per_run": exp.wall_hours, "node_hours": nh, "gpu_hours": nh * hw.gpus_per_node,
+            "wall_hours_per_run": exp.wall_hours, "node_hours": nh, "gpu_hours": nh * cluster.gpus_per_node_int,
             "charge": nh * per, "storage_params": 0.0, "mfu_errors": ()}
 
 
@@ -251,7 +281,8 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
     if unit != program.unit.value:
         warnings.append(PlannerWarning("program", f"unit {unit} set in the proposal; {program.name} asks for {program.unit.value}"))
     period = p.period or program.period.value
-    labels = month_labels(*start_month(p.start), p.months)
+    year, month = start_month(p.start)
+    labels = month_labels(year, month, p.months)
     schedule = burn_plan(rows, cont["request"], contingency, labels, period, program, cluster.name, warnings)
     here, everywhere = {p.experiments[i].name for i in indices}, {e.name for e in p.experiments}
     return {
@@ -264,7 +295,7 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
                     "units_per_node_hour": cluster.accounting.units_per_node_hour.value,
                     "accounting_status": cluster.status_of(cluster.accounting.units_per_node_hour)},
         "unit": _conv_dict(conv), "also": [_conv_dict(a) for a in also],
-        "start": "%04d-%02d" % start_month(p.start), "months": p.months, "contingency": contingency, "goodput": p.goodput,
+        "start": f"{year:04d}-{month:02d}", "months": p.months, "contingency": contingency, "goodput": p.goodput,
         "confidence": p.confidence, "interval_level": INTERVAL_LEVEL, "mfu_basis": p.mfu_basis,
         "rows": rows, "subtotal": subtotal, "contingency_row": cont, "total": total,
         "storage": storage(p, rows, [p.experiments[i] for i in indices], program, cluster.name, warnings),

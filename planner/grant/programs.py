@@ -141,7 +141,7 @@ def conversion(unit: str, cluster: Cluster, catalog, peak: PeakBasis | None = No
         basis = f"{cluster.name} charges {f.value:g} {unit} per node-hour ({status}: {cluster.cite(f)})"
         if f.note:
             basis += f"; {f.note}"
-        label = unit
+        label: str = unit
         if unit == "gpu-h" and f.value != cluster.gpus_per_node.value:
             ratio = cluster.gpus_per_node.value / f.value
             label = "billed GPU-h"
@@ -194,7 +194,7 @@ def apportion(total: int, weights: list[float]) -> list[int]:
 
 
 def month_labels(year: int, month: int, n: int) -> list[str]:
-    return ["%04d-%02d" % (year + (month - 1 + k) // 12, (month - 1 + k) % 12 + 1) for k in range(n)]
+    return [f"{year + (month - 1 + k) // 12:04d}-{(month - 1 + k) % 12 + 1:02d}" for k in range(n)]
 
 
 FAIR_SHARE_SLACK = 1.10  # JSC lets a month use last month's remainder plus one quota of overdraft: warn past 10%
@@ -206,18 +206,19 @@ def burn_plan(rows: list[dict], cont_request: int, contingency: float, labels: l
     proportion, then summed by allocation period. Whole units throughout, so rows and columns add up."""
     n = len(labels)
     active = [[1.0 if r["start_month"] <= k + 1 < r["start_month"] + r["months"] else 0.0 for k in range(n)] for r in rows]
-    by_exp = [apportion(r["request"], w) for r, w in zip(rows, active)]
-    exact = [sum(r["units"] * w[k] / r["months"] for r, w in zip(rows, active)) for k in range(n)]
+    by_exp = [apportion(r["request"], w) for r, w in zip(rows, active, strict=True)]
+    exact = [sum(r["units"] * w[k] / r["months"] for r, w in zip(rows, active, strict=True)) for k in range(n)]
     cont = apportion(cont_request, exact)
     monthly = [{"month": k + 1, "label": labels[k], "by_experiment": {r["name"]: by_exp[j][k] for j, r in enumerate(rows)},
                 "contingency": cont[k], "request": sum(e[k] for e in by_exp) + cont[k],
-                "node_hours": (1 + contingency) * sum(r["node_hours"] * w[k] / r["months"] for r, w in zip(rows, active))}
+                "node_hours": (1 + contingency) * sum(r["node_hours"] * w[k] / r["months"]
+                                                      for r, w in zip(rows, active, strict=True))}
                for k in range(n)]
     total = sum(m["request"] for m in monthly)
     sim = None
     if any(r.simulate == "jsc-monthly" for r in program.rules_for(program.forfeiture, cluster)):
         sim = simulate_jsc([m["request"] for m in monthly], total / n)
-        for m, s in zip(monthly, sim["months"]):
+        for m, s in zip(monthly, sim["months"], strict=True):
             m["forfeited"] = s["forfeited"]
     size = PERIOD_MONTHS[period]
     periods, cumulative, heavy = [], 0, []
@@ -276,16 +277,18 @@ def check_thresholds(program: Program, cluster: Cluster, catalog, node_hours: fl
         if t.clusters and cluster.name not in t.clusters:
             continue
         c = conversion(t.unit, cluster, catalog, program.peak_basis, program)
+        # the peak an EFLOP threshold is read at (conversion, like Program._facts_resolve, refuses one without it)
+        peak = program.peak_basis if t.unit == "eflop-peak" else None
         scale = 12.0 / months if t.per == "year" else 1.0
         value = node_hours * c.per_node_hour * scale
         met = value >= t.amount.value if t.kind == "min" else value <= t.amount.value
         entry = {"what": t.what, "kind": t.kind, "limit": t.amount.value, "unit": t.unit, "per": t.per, "value": value,
                  "met": met, "status": program.status_of(t.amount), "source": program.cite(t.amount),
                  "basis": c.basis, "basis_status": c.status}
-        if t.unit == "eflop-peak" and program.peak_basis.alternative:
+        if peak is not None and peak.alternative:
             acc = catalog.accelerator(cluster.accelerator)
-            alt = value * acc.peak_flops(program.peak_basis.alternative) / acc.peak_flops(program.peak_basis.dtype)
-            entry.update(alternative_dtype=program.peak_basis.alternative, alternative_value=alt,
+            alt = value * acc.peak_flops(peak.alternative) / acc.peak_flops(peak.dtype)
+            entry.update(alternative_dtype=peak.alternative, alternative_value=alt,
                          alternative_met=alt >= t.amount.value if t.kind == "min" else alt <= t.amount.value)
         out.append(entry)
         if not met:
@@ -294,6 +297,6 @@ def check_thresholds(program: Program, cluster: Cluster, catalog, node_hours: fl
                    if "alternative_value" in entry else "")
             warnings.append(PlannerWarning("program", f"{t.what}: the request is {value:,.0f} {t.unit}"
                                            + (" per year" if t.per == "year" else "")
-                                           + f" at the {program.peak_basis.dtype if t.unit == 'eflop-peak' else 'stated'} "
+                                           + f" at the {peak.dtype if peak is not None else 'stated'} "
                                            f"conversion, {word} of {t.amount.value:,.0f}{alt} (conversion {c.status})"))
     return out

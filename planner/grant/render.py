@@ -134,8 +134,8 @@ def notes(result: dict) -> list[str]:
     return out + provenance_note(result.get("provenance"))
 
 
-def scaling_sections(result: dict) -> list[tuple[str, str, list[str]]]:
-    """(title, rendered-table format key, notes) per scaling table; the table is rendered by the caller's format."""
+def scaling_sections(result: dict) -> list[tuple[str, dict, list[str]]]:
+    """(title, the strong-scaling result, notes) per scaling table; the table is rendered by the caller's format."""
 
     out = []
     for sc in result.get("scaling", []):
@@ -173,7 +173,7 @@ def system_rows(result: dict) -> list[dict]:
 
 def _demote(text: str, marks: tuple[str, ...]) -> str:
     """Headings one level down (deepest first), so a system's part sits under the document's title."""
-    for mark, deeper in reversed(list(zip(marks, marks[1:]))):
+    for mark, deeper in reversed(list(zip(marks, marks[1:], strict=False))):  # each mark with the next one
         text = text.replace(mark, deeper)
     return text
 
@@ -210,8 +210,8 @@ def render_csv(result: dict) -> str:
 
 def csv_rows(result: dict) -> list[dict]:
     keep = ("name", "kind", "purpose", "runs", "nodes", "gpus_per_run", "wall_hours_per_run", "node_hours", "gpu_hours",
-            "charge", "units", "units_interval", "request_factor", "request", "flops", "flops_convention", "mfu", "goodput", "params", "tokens", "samples",
-            "start_month", "months", "storage_tb") + tuple(a["unit"] for a in result["also"])
+            "charge", "units", "units_interval", "request_factor", "request", "flops", "flops_convention", "mfu", "goodput",
+            "params", "tokens", "samples", "start_month", "months", "storage_tb") + tuple(a["unit"] for a in result["also"])
     rows = [{"section": "resources", **{k: r.get(k) for k in keep}} for r in resource_rows(result)]
     rows += [{"section": "storage", "name": s["name"], "tb": s["tb"]} for s in storage_rows(result)]
     for p in burn_rows(result):

@@ -8,7 +8,9 @@ from planner.errors import PlannerWarning
 from planner.grant.programs import Program
 from planner.report.output import human
 
-CHECKPOINT_BYTES_PER_PARAM = 14.0  # bf16 weights + fp32 master + two Adam moments (Rajbhandari et al. 2020, ZeRO, arXiv 1910.02054 §3.1: 2 + 4 + 4 + 4 bytes; gradients are not saved; derived)
+# bf16 weights + fp32 master + two Adam moments (Rajbhandari et al. 2020, ZeRO, arXiv 1910.02054 §3.1:
+# 2 + 4 + 4 + 4 bytes; gradients are not saved; derived)
+CHECKPOINT_BYTES_PER_PARAM = 14.0
 HOURS_PER_MONTH = 8766.0 / 12  # mean Gregorian month, for TB-hours
 
 
@@ -25,7 +27,7 @@ def storage(p, rows: list[dict], experiments: list, program: Program, cluster: s
     """The storage table of a proposal `p` (`experiments`: those of `rows`, in order): itemised TB, the
     request, and TB-hours where a site bills them."""
     items = [{"name": s.name, "tb": s.tb, "basis": s.note or "stated in the proposal"} for s in p.storage]
-    for r, exp in zip(rows, experiments):
+    for r, exp in zip(rows, experiments, strict=True):
         if r["storage_tb"]:
             basis = "stated" if exp.storage_tb is not None else (
                 f"{exp.checkpoints} checkpoint(s) × 14 B/parameter × {human(r['storage_params'], 'count')} parameters")

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from planner.catalog import KINDS, Catalog, Cluster, Entry, MfuProfile, model_for
+from planner.catalog.models import Model
 from planner.errors import PlannerError
 from planner.laws import ChinchillaLoss, Law
 from planner.report.output import Column, render_rows, to_json
@@ -44,7 +45,7 @@ def derived_rows(kind: str, entry: Entry, catalog: Catalog) -> list[dict]:
         rows.append({"field": "d ln MFU / d ln GPUs at fixed size", "value": sc.slope, "status": "derived",
                      "note": f"median over {sc.groups} sizes measured at two or more GPU counts, clamped at 0"
                      if sc.groups else "no size measured at two GPU counts: MFU taken as independent of GPU count"})
-    if kind == "models" and getattr(entry, "shape", None) is not None:
+    if kind == "models" and isinstance(entry, Model) and entry.shape is not None:
         sh = entry.shape
         source = "config" if "config" in entry.sources else next(iter(entry.sources))
         for name in ("layers", "d_model", "heads", "kv_heads", "ffn", "gated", "vocab", "tied_embeddings", "seq_len"):
@@ -74,7 +75,8 @@ def derived_rows(kind: str, entry: Entry, catalog: Catalog) -> list[dict]:
 def describe(kind: str, entry: Entry, catalog: Catalog, fmt: str) -> str:
     rows = sourced_rows(entry) + derived_rows(kind, entry, catalog)
     if fmt == "json":
-        return to_json({"kind": kind, "entry": entry.model_dump(mode="json", exclude_none=True), "derived": derived_rows(kind, entry, catalog)})
+        return to_json({"kind": kind, "entry": entry.model_dump(mode="json", exclude_none=True),
+                        "derived": derived_rows(kind, entry, catalog)})
     notes = [f"{entry.title} ({kind[:-1] if kind.endswith('s') else kind})"]
     if isinstance(entry, Law):
         notes.append(f"form: {entry.form}; predicts loss: {'yes' if entry.predicts_loss else 'no'}; citation: {entry.citation}")

@@ -25,6 +25,7 @@ import functools
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -37,7 +38,9 @@ from planner.costing.mfu_basis import benchmark_errors, check_dtype, mfu_many
 from planner.costing.runs import run_shape
 from planner.errors import PlannerError, PlannerWarning, located, unknown_name
 from planner.sweep.slurm import CONTROL, PLACEHOLDERS, check_path, round_up_time, unknown_placeholders
-from planner.sweep.spec import MANAGED, NAME_RE, ClipModel, Source, SweepSpec, load_spec, parse_spec  # noqa: F401  (the sweep API: load a spec, then design it)
+
+# load_spec and parse_spec are re-exported: the sweep API is load a spec, then design it
+from planner.sweep.spec import MANAGED, NAME_RE, ClipModel, Isoflop, Source, SweepSpec, load_spec, parse_spec  # noqa: F401
 
 # --- design -----------------------------------------------------------------------------------
 
@@ -113,6 +116,7 @@ def _sci(x: float) -> str:
 def _clip_model(m: ClipModel, catalog: Catalog, src: Source, i: int) -> tuple[float, float]:
     """Parameters and GMACs per sample: as given, or from the model catalog."""
     if m.params is not None:
+        assert m.gmacs_per_sample is not None  # ClipModel._both_or_neither
         return m.params, m.gmacs_per_sample
     if m.name not in (names := catalog.names("models")):
         raise src.error(("sweep", "models", i), unknown_name("model", m.name, names, otherwise="give params and gmacs_per_sample"))
@@ -136,27 +140,36 @@ def _law(spec: SweepSpec, catalog: Catalog, src: Source):
     return load_model(Law, path)
 
 
-def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[tuple], str, list[PlannerWarning]]:
+# a run as the spec kind places it: (tag, params, tokens, budget, nodes), sizes not yet rounded
+Placed = tuple[str, float, float, float | None, int | None]
+# a run ready to cost: (label, model, params, tokens, flops, budget, nodes)
+Point = tuple[str, str, int, int, float, float | None, int | None]
+
+
+def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[Point], str, list[PlannerWarning]]:
     """(label, model, params, tokens, flops, budget, nodes) per run, the FLOPs convention, warnings."""
-    s, warnings = spec.sweep, []
+    s = spec.sweep
+    warnings: list[PlannerWarning] = []
+    out: list[Point] = []
     if s.kind == "samples":
-        out = []
         for i, m in enumerate(s.models):
-            params, gmacs = _clip_model(m, catalog, src, i)
+            size, gmacs = _clip_model(m, catalog, src, i)
             for n in s.samples_seen:
                 samples = int(round(n))
-                out.append((f"{m.name}-S{_short(samples)}", m.name, int(round(params)), samples,
+                out.append((f"{m.name}-S{_short(samples)}", m.name, int(round(size)), samples,
                             float(cost.training_flops(gmacs * 1e9, samples, "clip")), None, None))
         return out, "C = 6 × GMACs/sample × 1e9 × samples seen (Cherti et al. 2023)", warnings
+    rows: list[Placed]
     if s.kind == "list":
         rows = [(e.name or "", e.params, e.tokens, None, e.nodes) for e in s.runs]
     else:
         law = _law(spec, catalog, src)
         if s.kind == "isoflop":
+            assert s.budgets is not None  # design() turns gpu_hours into budgets (Isoflop gives one or the other)
             budgets = np.asarray(s.budgets, dtype=float)
             steps = np.linspace(-1.0, 1.0, s.points) if s.points > 1 else np.zeros(1)
-            n = np.outer(law.optimal_params(budgets), s.span ** steps)  # log-spaced around N_opt
-            params = np.rint(n)
+            grid = np.outer(law.optimal_params(budgets), s.span ** steps)  # log-spaced around N_opt
+            params = np.rint(grid)
             tokens = np.rint(budgets[:, None] / (6.0 * np.maximum(params, 1.0)))
             rows = [(f"C{_sci(c)}", params[i, j], tokens[i, j], c, None)
                     for i, c in enumerate(s.budgets) for j in range(len(steps))]
@@ -165,10 +178,9 @@ def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[tuple]
             sizes = np.asarray(s.params, dtype=float)
             base = sizes * s.tokens_per_param if s.tokens_per_param else law.flops_for_params(sizes) / (6.0 * sizes)
             rows = [("", sizes[i], base[i] * m, None, None) for i in range(len(sizes)) for m in s.multipliers]
-    out = []
     shape = run_shape(None, spec.seq_len, spec.flops_convention)  # what a plan of N parameters and D tokens costs
-    for tag, p, t, budget, nodes in rows:
-        p, t = int(round(float(p))), int(round(float(t)))
+    for tag, placed_p, placed_t, budget, nodes in rows:
+        p, t = int(round(float(placed_p))), int(round(float(placed_t)))
         if p < 1 or t < 1:
             raise src.error(("sweep",), f"a run rounds to {p} parameters and {t} tokens; use larger budgets")
         label = "-".join(x for x in (tag, f"N{_short(p)}", f"D{_short(t)}" if budget is None else "") if x)
@@ -196,7 +208,7 @@ def _mfu_estimates(spec: SweepSpec, hw: Hardware, catalog: Catalog, params: list
         else:
             out = mfu_many(hw, catalog, params, workload, spec.mfu_basis, spec.seq_len, spec.stack)
     # one warning for all runs, not one per run
-    held = [p for p, est in zip(params, out) if any(w.topic == "mfu.size" for w in est.warnings)]
+    held = [p for p, est in zip(params, out, strict=True) if any(w.topic == "mfu.size" for w in est.warnings)]
     warnings.extend(dict.fromkeys(w for est in out for w in est.warnings if w.topic != "mfu.size"))
     if held:
         warnings.append(PlannerWarning("mfu.size", f"MFU for {len(held)} run(s) of {min(held):.3g}-{max(held):.3g} parameters "
@@ -209,8 +221,8 @@ MIN_DECADES = 2.0  # the span below which a fitted law is a guess (Hoffmann et a
 
 def design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, account: str | None = None) -> Sweep:
     """Runs, their hours (from `hardware_costs`), time limits, chains and arrays. No files are touched."""
-    if spec.sweep.kind == "isoflop" and spec.sweep.gpu_hours is not None:
-        return _design_for_hours(spec, src, catalog, out_dir, account)
+    if isinstance(spec.sweep, Isoflop) and spec.sweep.gpu_hours is not None:
+        return _design_for_hours(spec, spec.sweep, spec.sweep.gpu_hours, src, catalog, out_dir, account)
     sw = _design(spec, src, catalog, out_dir, account)
     if spec.sweep.kind in ("isoflop", "ladder") and len(sw.runs) > 1:
         flops = [6.0 * r.params * r.tokens for r in sw.runs]  # the law's compute: the span a fit will see
@@ -232,8 +244,8 @@ def _fewest_nodes(params: int, cluster: Cluster, catalog: Catalog, src: Source) 
     return fit.units
 
 
-def _nodes_within(spec: SweepSpec, params: int, flops: float, nodes: int, cluster: Cluster, catalog: Catalog,
-                  max_nodes: float | None, hardware_at) -> int:
+def _nodes_within(spec: SweepSpec, target_hours: float, params: int, flops: float, nodes: int, cluster: Cluster,
+                  catalog: Catalog, max_nodes: float | None, hardware_at: Callable[[int], Hardware]) -> int:
     """The fewest nodes (at least `nodes`) on which the run's estimate fits in `target_hours`; the
     partition's (or cluster's) node limit caps it, and the run then becomes a chain."""
     cap = int(max_nodes or (cluster.nodes.value if cluster.nodes is not None else 10**6))
@@ -241,9 +253,10 @@ def _nodes_within(spec: SweepSpec, params: int, flops: float, nodes: int, cluste
         hw = hardware_at(nodes)
         hours = hardware_costs(flops, float(params), hw, catalog, None, [], spec.mfu, basis=spec.mfu_basis,
                                seq_len=spec.seq_len, stack=spec.stack).wall_clock_hours
-        if hours <= spec.target_hours or nodes >= cap:
+        assert hours is not None  # on a number of nodes a run has a wall-clock
+        if hours <= target_hours or nodes >= cap:
             return nodes
-        nodes = min(cap, max(nodes + 1, math.ceil(nodes * hours / spec.target_hours)))
+        nodes = min(cap, max(nodes + 1, math.ceil(nodes * hours / target_hours)))
     return nodes
 
 
@@ -251,30 +264,30 @@ def _round_sig(x: float, digits: int = 3) -> float:
     return float(f"{x:.{digits - 1}e}")
 
 
-def _design_for_hours(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, account: str | None) -> Sweep:
-    """An IsoFLOP sweep whose budgets are log-spaced over `decades` and scaled so that all its runs
-    together cost at most `gpu_hours` (the same GPU-hours `planner plan` gives each run)."""
-    s = spec.sweep
+def _design_for_hours(spec: SweepSpec, s: Isoflop, gpu_hours: float, src: Source, catalog: Catalog, out_dir: Path,
+                      account: str | None) -> Sweep:
+    """An IsoFLOP sweep (`s`, the spec's) whose budgets are log-spaced over `decades` and scaled so that all
+    its runs together cost at most `gpu_hours` (the same GPU-hours `planner plan` gives each run)."""
     fractions = 10.0 ** (s.decades * (np.arange(s.n_budgets) / (s.n_budgets - 1) - 1.0))  # ..., C_max/10^decades .. C_max
 
-    def trial(c_max: float) -> tuple[Sweep, float]:
+    def trial(c_max: float) -> tuple[Sweep, float, list[float]]:
         budgets = [_round_sig(c_max * f) for f in fractions]
         sw = design(spec.model_copy(update={"sweep": s.model_copy(update={"budgets": budgets, "gpu_hours": None})}),
                     src, catalog, out_dir, account)
-        return sw, sum(r.gpu_hours for r in sw.runs)
+        return sw, sum(r.gpu_hours for r in sw.runs), budgets
 
     with located(src, "cluster"):
         peak = catalog.accelerator(catalog.cluster(spec.cluster).accelerator).peak_flops(spec.dtype)
-    c_max = s.gpu_hours * 3600.0 * peak * 0.4 / (s.points * fractions.sum())  # a first guess at MFU 0.4
+    c_max = gpu_hours * 3600.0 * peak * 0.4 / (s.points * fractions.sum())  # a first guess at MFU 0.4
     for _ in range(60):  # GPU-hours are nearly proportional to compute: a few rescalings converge
-        sw, hours = trial(c_max)
-        if hours <= s.gpu_hours and hours > s.gpu_hours * 0.99:
+        sw, hours, budgets = trial(c_max)
+        if hours <= gpu_hours and hours > gpu_hours * 0.99:
             break
-        c_max *= s.gpu_hours / hours * (0.997 if hours > s.gpu_hours else 1.0)
+        c_max *= gpu_hours / hours * (0.997 if hours > gpu_hours else 1.0)
     else:
-        raise src.error(("sweep", "gpu_hours"), f"could not fit the budgets to {s.gpu_hours:g} GPU-hours")
-    sw.notes.append(f"budgets: {s.n_budgets} log-spaced over {s.decades:g} decades up to {sw.spec.sweep.budgets[-1]:.3g} FLOPs, "
-                    f"so that the {len(sw.runs)} runs cost {hours:,.0f} of the {s.gpu_hours:,.0f} GPU-hours given")
+        raise src.error(("sweep", "gpu_hours"), f"could not fit the budgets to {gpu_hours:g} GPU-hours")
+    sw.notes.append(f"budgets: {s.n_budgets} log-spaced over {s.decades:g} decades up to {budgets[-1]:.3g} FLOPs, "
+                    f"so that the {len(sw.runs)} runs cost {hours:,.0f} of the {gpu_hours:,.0f} GPU-hours given")
     return sw
 
 
@@ -320,14 +333,14 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
     def hardware_at(nodes: int) -> Hardware:  # one Hardware per node count, shared by the node search and the costing
         return hardware_for(catalog, cluster=cluster.name, nodes=nodes, dtype=spec.dtype)
 
-    for i, (label, model, p, t, flops, budget, nodes) in enumerate(points):
-        nodes = nodes or spec.nodes
+    for i, (label, model, p, t, flops, budget, run_nodes) in enumerate(points):
+        nodes = run_nodes or spec.nodes
         if nodes == "auto":
             if p not in fewest:
                 fewest[p] = _fewest_nodes(p, cluster, catalog, src)
             nodes = fewest[p]
             if spec.target_hours is not None:
-                nodes = _nodes_within(spec, p, flops, nodes, cluster, catalog, max_nodes, hardware_at)
+                nodes = _nodes_within(spec, spec.target_hours, p, flops, nodes, cluster, catalog, max_nodes, hardware_at)
         if max_nodes is not None and nodes > max_nodes:
             raise src.error(("nodes",), f"{nodes} nodes exceed the {int(max_nodes)}-node limit of partition {partition.name}")
         runs.append(Run(f"{spec.name}-{i:0{width}d}-{label}", model, p, t, flops, budget, nodes))
@@ -338,9 +351,12 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
         with located(src, "nodes"):
             hw = hardware_at(nodes)
         estimates = _mfu_estimates(spec, hw, catalog, [runs[i].params for i in idx], src, warnings)
-        for i, est in zip(idx, estimates):
+        for i, est in zip(idx, estimates, strict=True):
             r = runs[i]
             c = hardware_costs(r.flops, float(r.params), hw, catalog, est, warnings)
+            # on a cluster's nodes every figure of a run is known
+            assert c.gpus is not None and c.mfu is not None and c.gpu_hours is not None and c.node_hours is not None
+            assert c.charge is not None and c.wall_clock_hours is not None
             r.gpus, r.mfu, r.gpu_hours, r.node_hours = c.gpus, c.mfu, c.gpu_hours, c.node_hours
             r.gpu_hours_low, r.gpu_hours_high = c.gpu_hours_interval or (r.gpu_hours, r.gpu_hours)
             r.charge, r.est_hours = c.charge.amount, c.wall_clock_hours

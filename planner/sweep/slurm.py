@@ -93,7 +93,8 @@ def _log_path(sw: Sweep, suffix: str) -> str:
     return quote(sw.out_dir.replace("%", "%%") + f"/logs/%x_%A_%a.{suffix}")
 
 
-def sbatch_options(sw: Sweep, a: Array) -> list[tuple[str, str]]:
+def sbatch_options(sw: Sweep, a: Array) -> list[str]:
+    """The #SBATCH lines of array `a`."""
     opts = [("job-name", f"{sw.spec.name}-{a.id}"), ("array", f"0-{len(a.runs) - 1}%{a.throttle}")]
     if sw.account:
         opts.append(("account", sw.account))
@@ -115,7 +116,9 @@ def sbatch_options(sw: Sweep, a: Array) -> list[tuple[str, str]]:
     return lines
 
 
-JOB_BODY = r"""
+# The job script's text. Not raw strings, so that a backslash at the end of a line joins the next one (here, as
+# bash would inside the double quotes): a long line wraps in this file, not in the script. No other backslashes.
+JOB_BODY = """
 planner_fail() { echo "planner sweep: $*" >&2; exit 3; }
 : "${SLURM_ARRAY_TASK_ID:?is not set: submit this script with submit.sh (or set it to run one task by hand)}"
 planner_segment=${1:-1}
@@ -141,7 +144,8 @@ if [ -e "$PLANNER_DONE_FILE" ]; then
     echo "planner sweep: $PLANNER_RUN_ID is complete ($PLANNER_DONE_FILE exists); segment $PLANNER_SEGMENT skipped"
     exit 0
 fi
-echo "planner sweep: run $PLANNER_RUN_ID, array $PLANNER_ARRAY task $SLURM_ARRAY_TASK_ID, segment $PLANNER_SEGMENT of $PLANNER_SEGMENTS, job ${SLURM_JOB_ID:-none}"
+echo "planner sweep: run $PLANNER_RUN_ID, array $PLANNER_ARRAY task $SLURM_ARRAY_TASK_ID, \
+segment $PLANNER_SEGMENT of $PLANNER_SEGMENTS, job ${SLURM_JOB_ID:-none}"
 cd -- "$planner_workdir" || planner_fail "cannot enter $planner_workdir"
 """
 
@@ -149,7 +153,7 @@ cd -- "$planner_workdir" || planner_fail "cannot enter $planner_workdir"
 # only between foreground commands: so the command runs in the background in its own process group
 # (set -m), the trap forwards the signal to that whole group (srun forwards it to the tasks), and the
 # script waits again until the command has really ended.
-JOB_RUN = r"""planner_child=
+JOB_RUN = """planner_child=
 planner_usr1=0
 planner_again=0
 planner_on_usr1() {
@@ -171,7 +175,8 @@ while [ "$planner_again" = 1 ]; do
     planner_again=0 planner_rc=0
     wait "$planner_child" || planner_rc=$?
 done
-echo "planner sweep: run $PLANNER_RUN_ID segment $PLANNER_SEGMENT ended with exit code $planner_rc$([ "$planner_usr1" = 0 ] || echo ' after USR1')"
+echo "planner sweep: run $PLANNER_RUN_ID segment $PLANNER_SEGMENT ended with exit code \
+$planner_rc$([ "$planner_usr1" = 0 ] || echo ' after USR1')"
 exit "$planner_rc"
 """
 

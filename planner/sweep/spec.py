@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from planner.catalog import Strict
 from planner.catalog.schema import Dtype
@@ -149,18 +150,19 @@ class Source(FileLocator):
 
 
 class _Errors:  # lets yamlio format errors whose union tags were taken out of `loc`
-    def __init__(self, errors: list[dict]):
+    def __init__(self, errors: list[ErrorDetails]):
         self._errors = errors
 
-    def errors(self, include_url: bool = False) -> list[dict]:
+    def errors(self, include_url: bool = False) -> list[ErrorDetails]:
         return self._errors
 
 
 def _fields_at(loc: tuple, data: dict) -> list[str]:
     model: type[BaseModel] | None = SweepSpec
     if loc[:1] == ("sweep",):
-        kind = data.get("sweep", {}).get("kind") if isinstance(data.get("sweep"), dict) else None
-        model = KINDS.get(kind)
+        sweep = data.get("sweep")
+        kind = sweep.get("kind") if isinstance(sweep, dict) else None
+        model = KINDS.get(kind) if isinstance(kind, str) else None
         if len(loc) > 2:
             model = {"runs": RunEntry, "models": ClipModel}.get(loc[1])
     return list(model.model_fields) if model else []
@@ -172,7 +174,7 @@ def parse_spec(data: Any, src: Source) -> SweepSpec:
     try:
         return SweepSpec.model_validate(data)
     except ValidationError as exc:
-        errors = []
+        errors: list[ErrorDetails] = []
         for err in exc.errors(include_url=False):
             loc = err["loc"]
             if loc[:1] == ("sweep",) and len(loc) > 1 and loc[1] in KINDS:
