@@ -80,7 +80,8 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
     spans = {k: float(np.log10(d.compute.max()) - np.log10(d.compute.min())) for k, d in (("a", data_a), ("b", data_b))}
     for label, span in spans.items():
         if span < MIN_SPAN_DECADES:
-            warnings.append(PlannerWarning("fit", f"{label.upper()} spans {span:.2f} decades of compute; a comparison needs {MIN_SPAN_DECADES:g}+"))
+            warnings.append(PlannerWarning("fit", f"{label.upper()} spans {span:.2f} decades of compute; "
+                                           f"a comparison needs {MIN_SPAN_DECADES:g}+"))
     for label, fitted, o in (("A", fit_a, opts), ("B", fit_b, opts_b)):
         if fitted.points < MIN_FRONTIER_POINTS:
             warnings.append(PlannerWarning("fit", f"{label} has {fitted.points} {'frontier ' if o.bins else ''}points; a comparison needs "
@@ -89,8 +90,8 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
         if not fitted.converged:
             warnings.append(PlannerWarning("fit", f"the fit of {label} did not converge"))
     if target is not None and target > MAX_EXTRAPOLATION * hi_data:
-        warnings.append(PlannerWarning("fit", f"the target compute {target:.3g} is {target / hi_data:.3g}x beyond the largest measured compute "
-                        f"({hi_data:.3g}); beyond {MAX_EXTRAPOLATION:g}x a law is a guess"))
+        warnings.append(PlannerWarning("fit", f"the target compute {target:.3g} is {target / hi_data:.3g}x beyond the largest "
+                                       f"measured compute ({hi_data:.3g}); beyond {MAX_EXTRAPOLATION:g}x a law is a guess"))
     if chance is not None:
         warnings += _chance_warnings(chance, {"A": data_a, "B": data_b}, form)
     crossover_ci: tuple[float, float] | None = None
@@ -120,7 +121,8 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
             if ratios.size:
                 ratio_ci = (float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5)))
     if np.isfinite(cross) and cross > hi_data:
-        warnings.append(PlannerWarning("fit", f"the crossover {cross:.3g} lies beyond the measured compute ({hi_data:.3g}): it is a prediction"))
+        warnings.append(PlannerWarning("fit", f"the crossover {cross:.3g} lies beyond the measured compute ({hi_data:.3g}): "
+                                       "it is a prediction"))
     at_target: AtTarget | None = None
     if target is not None:
         ya, yb = float(form.curve(pa)(np.array([target]))[0, 0]), float(form.curve(pb)(np.array([target]))[0, 0])
@@ -134,10 +136,11 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
                            ratio_a_over_b=ca / cb if np.isfinite(ca) and np.isfinite(cb) else None, ratio_ci=ratio_ci)
         for label, needed in (("A", ca), ("B", cb)):
             if not np.isfinite(needed):
-                warnings.append(PlannerWarning("fit", f"{label}'s fitted law does not reach {target_error:g} within 1e6x the measured compute"))
+                warnings.append(PlannerWarning("fit", f"{label}'s fitted law does not reach {target_error:g} within 1e6x the "
+                                               "measured compute"))
             elif needed > MAX_EXTRAPOLATION * hi_data:
-                warnings.append(PlannerWarning("fit", f"{label} reaches {target_error:g} only at {needed:.3g}, {needed / hi_data:.3g}x beyond the "
-                                f"largest measured compute: a guess"))
+                warnings.append(PlannerWarning("fit", f"{label} reaches {target_error:g} only at {needed:.3g}, "
+                                               f"{needed / hi_data:.3g}x beyond the largest measured compute: a guess"))
     below = "a" if fa[0, 0] < fb[0, 0] else "b"
     return Comparison(
         form=opts.form,

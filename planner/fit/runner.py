@@ -81,8 +81,8 @@ def run_with_samples(path: Path, opts: FitOptions, progress: Progress = quiet) -
         warnings.append(PlannerWarning("fit", "the optimiser did not converge; the parameters are not a minimum"))
     span = float(np.log10(data.compute.max()) - np.log10(data.compute.min()))
     if span < MIN_SPAN_DECADES:
-        warnings.append(PlannerWarning("fit", f"the data span {span:.2f} decades of compute; extrapolations from under {MIN_SPAN_DECADES:g} "
-                        "decades are unreliable"))
+        warnings.append(PlannerWarning("fit", f"the data span {span:.2f} decades of compute; extrapolations from under "
+                                       f"{MIN_SPAN_DECADES:g} decades are unreliable"))
     result = FitResult(form=opts.form, params=params, ci=ci, n_points=int(len(data.compute)), objective=fitted.objective,
                        converged=fitted.converged, procedure=fitted.procedure, allocation=fitted.allocation,
                        warnings=tuple(warnings),
