@@ -232,3 +232,30 @@ def test_no_catalog_or_code_cites_our_private_notes():
     offenders = [str(p.relative_to(root)) for d in ("planner", "catalogs") for p in (root / d).rglob("*")
                  if p.suffix in (".py", ".yaml") and notes.search(p.read_text(errors="replace"))]
     assert offenders == []
+
+
+def test_a_user_campaign_naming_a_language_model_as_its_clip_model_is_an_error_at_that_line(tmp_path, capsys):
+    from cli_helpers import run
+
+    (tmp_path / "campaigns").mkdir()
+    spec = tmp_path / "campaigns" / "mine.yaml"
+    spec.write_text("""name: mine
+title: A user's runs
+sources:
+  mine: {citation: "our logs", url: "https://example.org/logs", status: verified}
+runs:
+  - name: clip-wrong-model
+    workload: clip
+    clip_model: llama-2-7b
+    params: {value: 4.3e+8, source: mine}
+    samples: {value: 1.0e+9, source: mine}
+    accelerator: a100-sxm-40gb
+    gpus: {value: 64, source: mine}
+    gpu_hours: {value: 1000, source: mine}
+    stack: open_clip
+""")
+    code, _, err = run(["--catalog", str(tmp_path), "plan", "--flops", "1e21", "--cluster", "juwels-booster", "--nodes", "8"],
+                       capsys)
+    assert code == 2
+    assert err.splitlines()[-1] == (f"planner: error: {spec}:8: runs.0.clip_model: 'llama-2-7b' is not a CLIP model "
+                                    "(it states no GMACs per sample)")

@@ -153,17 +153,20 @@ def campaign_points(catalog: Catalog) -> list[CampaignPoint]:
             try:
                 points.append(_point(catalog, entry, run))
             except PlannerError as exc:
-                raise PlannerError(exc.spelled(), ("runs", i) + exc.field, where=_where(catalog, entry.name, i)) from None
+                raise PlannerError(exc.spelled(), ("runs", i) + exc.field,
+                                   where=_where(catalog, entry.name, ("runs", i) + exc.field)) from None
     return points
 
 
-def _where(catalog: Catalog, name: str, i: int) -> str:
-    """file:line of run i of a campaign set (read again only on this error path, for its line numbers)."""
+def _where(catalog: Catalog, name: str, path: tuple) -> str:
+    """file:line of a field of a campaign set (read again only on this error path, for its line numbers)."""
     from planner.yamlio import load_text, read_text
 
-    path = catalog.files("campaigns")[name]
-    _, lines = load_text(read_text(path), str(path))
-    return f"{path}:{lines.get(('runs', i, 'gpu_hours'), lines.get(('runs', i), 1))}"
+    file = catalog.files("campaigns")[name]
+    _, lines = load_text(read_text(file), str(file))
+    while path and path not in lines:
+        path = path[:-1]
+    return f"{file}:{lines.get(path, 1)}"
 
 
 def _point(catalog: Catalog, entry, run: CampaignRun) -> CampaignPoint:
@@ -175,7 +178,10 @@ def _point(catalog: Catalog, entry, run: CampaignRun) -> CampaignPoint:
             gmacs = run.gmacs_per_sample.value
         else:
             assert run.clip_model is not None
-            gmacs = catalog.model(run.clip_model).gmacs_per_sample.value
+            model = catalog.model(run.clip_model)
+            if model.gmacs_per_sample is None:  # a language model named as a CLIP run's model
+                raise PlannerError(f"'{model.name}' is not a CLIP model (it states no GMACs per sample)", "clip_model")
+            gmacs = model.gmacs_per_sample.value
         flops = float(cost.training_flops(gmacs * 1e9, run.samples.value, "clip"))
         seq = None
     else:
