@@ -24,7 +24,7 @@ from planner.costing.runs import run_shape
 from planner.costing.scaling import measurements_from_csv, strong_scaling
 from planner.errors import PlannerWarning, located
 from planner.grant.method import method_facts
-from planner.grant.programs import Program, burn_plan, check_thresholds, conversion, month_labels
+from planner.grant.programs import Program, burn_plan, check_thresholds, month_labels
 from planner.grant.proposal import (
     Experiment,
     Proposal,
@@ -34,6 +34,7 @@ from planner.grant.proposal import (
     start_month,
 )
 from planner.grant.storage import storage, storage_tb
+from planner.grant.units import conversion
 
 # --- rows -----------------------------------------------------------------------------------------
 

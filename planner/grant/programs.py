@@ -9,16 +9,17 @@ FLOP at a *stated* accounting peak, kept apart from the dense peak that MFU is m
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from planner.catalog.schema import Cluster, Dtype, Entry, Slug, Sourced, Status, Strict
 from planner.errors import PlannerError, PlannerWarning
+from planner.grant.units import conversion
 
 Unit = Literal["node-h", "gpu-h", "core-h", "eflop-peak"]
-UNITS = ("node-h", "gpu-h", "core-h", "eflop-peak", "cluster")
+QuotaRule = Literal["jsc-monthly"]  # the names of QUOTA_RULES below
 PERIOD_MONTHS = {"month": 1, "quarter": 3, "half-year": 6}
 
 
@@ -41,7 +42,7 @@ class PeriodFact(Fact):
 class Rule(Fact):
     text: str = Field(min_length=3)
     clusters: list[Slug] = Field([], description="systems the rule applies to; empty = all")
-    simulate: Literal["jsc-monthly"] | None = Field(None, description="quota mechanics the burn plan simulates")
+    simulate: QuotaRule | None = Field(None, description="quota mechanics the burn plan simulates (QUOTA_RULES)")
 
 
 class PeakBasis(Fact):
@@ -113,67 +114,6 @@ class Program(Entry):
         return [r for r in rules if not r.clusters or cluster in r.clusters]
 
 
-@dataclass(frozen=True)
-class Conversion:
-    """How one node-hour on a cluster converts into a unit, and why."""
-
-    unit: str  # node-h | gpu-h | core-h | eflop-peak
-    label: str  # column header, e.g. "core-h (48/node-h)"
-    per_node_hour: float
-    status: Status
-    basis: str  # one sentence for the notes
-
-
-def conversion(unit: str, cluster: Cluster, catalog, peak: PeakBasis | None = None, program: Program | None = None) -> Conversion:
-    """Node-hours → `unit` on `cluster`. Where the cluster bills in that unit its own factor is used,
-    so a LUMI "GPU-hour" is one MI250X (2 GCDs), not one of the 8 GPUs Slurm shows per node."""
-    acct = cluster.accounting
-    if unit == "cluster":
-        unit = acct.unit
-    if unit == "node-h":
-        if acct.unit == "node-h":
-            return Conversion(unit, "node-h", acct.units_per_node_hour.value, cluster.status_of(acct.units_per_node_hour),
-                              f"{cluster.name} bills node-hours ({cluster.cite(acct.units_per_node_hour)})")
-        return Conversion(unit, "node-h", 1.0, "derived", "node-hours = wall-clock hours × whole nodes allocated")
-    if unit == acct.unit:
-        f = acct.units_per_node_hour
-        status = cluster.status_of(f)
-        basis = f"{cluster.name} charges {f.value:g} {unit} per node-hour ({status}: {cluster.cite(f)})"
-        if f.note:
-            basis += f"; {f.note}"
-        label: str = unit
-        if unit == "gpu-h" and f.value != cluster.gpus_per_node.value:
-            ratio = cluster.gpus_per_node.value / f.value
-            label = "billed GPU-h"
-            basis += (f". Slurm shows {cluster.gpus_per_node_int} GPUs per node, but a node-hour is billed as {f.value:g} "
-                      f"GPU-hours: one billed GPU-hour = {ratio:g} Slurm GPU-hours"
-                      + (f" ({' '.join(acct.note.split()).rstrip('.')})" if acct.note else ""))
-        return Conversion(unit, label, f.value, status, basis)
-    if unit == "gpu-h":
-        g = cluster.gpus_per_node.value
-        return Conversion(unit, "gpu-h", g, "derived",
-                          f"{cluster.name} bills in {acct.unit}; GPU-hours here count the {g:g} GPUs per node Slurm shows")
-    if unit == "core-h":
-        c = cluster.cpu_cores_per_node.value
-        return Conversion(unit, "core-h", c, "derived",
-                          f"{cluster.name} bills in {acct.unit}; core-hours here count its {c:g} physical cores per node")
-    if unit == "eflop-peak":
-        if peak is None:
-            raise PlannerError("an EFLOP unit needs the program's peak_basis")
-        acc = catalog.accelerator(cluster.accelerator)
-        per_node = acc.peak_flops(peak.dtype) * cluster.gpus_per_node.value
-        status = program.status_of_fact(peak) if program else "unverified"
-        basis = (f"EFLOP = node-hours × {cluster.gpus_per_node.value:g} × {acc.peak_flops(peak.dtype) / 1e12:g} TFLOP/s "
-                 f"({peak.dtype} peak of {acc.name}) × 3600 s / 1e18 = {per_node * 3600 / 1e18:.4g} EFLOP per node-hour "
-                 f"({status}: which peak the call applies" + (f"; {peak.note}" if peak.note else "") + ")")
-        if peak.alternative:
-            alt = acc.peak_flops(peak.alternative) * cluster.gpus_per_node.value
-            basis += (f"; at the {peak.alternative} peak the same hours would be {alt * 3600 / 1e18:.4g} EFLOP per "
-                      f"node-hour ({alt / per_node:.3g}×)")
-        return Conversion(unit, f"EFLOP ({peak.dtype} peak)", per_node * 3600 / 1e18, status, basis)
-    raise PlannerError(f"unknown unit '{unit}' (known: {', '.join(UNITS)})", "unit")
-
-
 # --- allocation periods -------------------------------------------------------------------------
 
 
@@ -216,8 +156,9 @@ def burn_plan(rows: list[dict], cont_request: int, contingency: float, labels: l
                for k in range(n)]
     total = sum(m["request"] for m in monthly)
     sim = None
-    if any(r.simulate == "jsc-monthly" for r in program.rules_for(program.forfeiture, cluster)):
-        sim = simulate_jsc([m["request"] for m in monthly], total / n)
+    rules = [r.simulate for r in program.rules_for(program.forfeiture, cluster) if r.simulate]
+    if rules:  # a call has one quota mechanism per system
+        sim = QUOTA_RULES[rules[0]]([m["request"] for m in monthly], total / n)
         for m, s in zip(monthly, sim["months"], strict=True):
             m["forfeited"] = s["forfeited"]
     size = PERIOD_MONTHS[period]
@@ -300,3 +241,11 @@ def check_thresholds(program: Program, cluster: Cluster, catalog, node_hours: fl
                                            + f" at the {peak.dtype if peak is not None else 'stated'} "
                                            f"conversion, {word} of {t.amount.value:,.0f}{alt} (conversion {c.status})"))
     return out
+
+
+# Quota mechanics a burn plan can simulate, by the name a program's forfeiture rule gives in `simulate:`.
+# A simulation takes the units planned per month and the monthly quota, and returns per month what is used,
+# forfeited and carried ("months"), the total forfeited, what is unused at the end and the months overdrawn
+# past the point where jobs run at lowest priority. Adding one is a function and a line here (and its name
+# in QuotaRule); tests/test_grant_units.py checks every entry.
+QUOTA_RULES: dict[str, Callable[[list[float], float], dict]] = {"jsc-monthly": simulate_jsc}

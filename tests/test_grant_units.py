@@ -1,0 +1,56 @@
+"""Every unit a call can be requested in, and every quota mechanism a burn plan simulates, honours the
+same contract on every cluster of the catalog (one check over each registry)."""
+
+import typing
+
+import pytest
+
+from planner.grant.programs import QUOTA_RULES, PeakBasis, QuotaRule, Unit
+from planner.grant.units import UNITS, conversion
+
+CLUSTERS = ["juwels-booster", "jupiter-booster", "lumi-g", "leonardo-booster", "jean-zay-a100", "frontier", "alps"]
+PEAK = PeakBasis(source="s", dtype="fp64_tensor", alternative="bf16")
+
+
+def test_the_registries_and_the_schema_name_the_same_entries():
+    assert set(UNITS) == set(typing.get_args(Unit))
+    assert set(QUOTA_RULES) == set(typing.get_args(QuotaRule))
+
+
+@pytest.mark.parametrize("unit", sorted(UNITS))
+@pytest.mark.parametrize("name", CLUSTERS)
+def test_every_unit_converts_node_hours_on_every_cluster(catalog, unit, name):
+    cluster = catalog.cluster(name)
+    if unit == "core-h" and cluster.cpu_cores_per_node is None:
+        pytest.skip(f"{name} states no cores per node")
+    conv = conversion(unit, cluster, catalog, PEAK)
+    assert conv.unit == unit and conv.per_node_hour > 0 and conv.basis and conv.status in typing.get_args(
+        typing.get_type_hints(type(cluster).status_of)["return"])
+    if unit == cluster.accounting.unit:  # the cluster's own published factor wins over any derivation
+        assert conv.per_node_hour == cluster.accounting.units_per_node_hour.value
+        assert conv.status == cluster.status_of(cluster.accounting.units_per_node_hour)
+
+
+@pytest.mark.parametrize("name", CLUSTERS)
+def test_the_cluster_unit_is_the_clusters_own(catalog, name):
+    cluster = catalog.cluster(name)
+    own = conversion("cluster", cluster, catalog, PEAK)
+    assert own.unit == cluster.accounting.unit and own.per_node_hour == cluster.accounting.units_per_node_hour.value
+
+
+def test_a_billed_gpu_hour_that_is_not_a_slurm_gpu_says_so(catalog):
+    lumi = catalog.cluster("lumi-g")  # bills one MI250X (2 GCDs) as a GPU-hour; Slurm shows 8 GCDs per node
+    conv = conversion("gpu-h", lumi, catalog)
+    assert conv.label == "billed GPU-h" and conv.per_node_hour == 4 and "Slurm shows 8 GPUs per node" in conv.basis
+
+
+@pytest.mark.parametrize("rule", sorted(QUOTA_RULES))
+def test_every_quota_rule_keeps_the_books(rule):
+    simulate = QUOTA_RULES[rule]
+    even = simulate([100.0] * 12, 100.0)
+    assert even["forfeited"] == 0 and not even["low_priority_months"] and len(even["months"]) == 12
+    idle_start = simulate([0.0, 0.0, 300.0, 100.0], 100.0)  # two idle months: quota that is never used is lost
+    assert idle_start["forfeited"] > 0
+    assert sum(m["used"] for m in idle_start["months"]) == 400.0
+    burst = simulate([400.0, 0.0, 0.0, 0.0], 100.0)  # far beyond one quota of overdraft
+    assert burst["low_priority_months"] == [1, 2]  # month 2 still owes more than one quota
