@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 
 from planner.catalog import Accelerator, Catalog, Entry, Slug, Sourced, Strict
 from planner.costing import cost
+from planner.costing.runs import clip_run
 from planner.errors import PlannerError
 
 Workload = Literal["dense-lm", "moe", "clip"]
@@ -182,7 +183,7 @@ def _point(catalog: Catalog, entry, run: CampaignRun) -> CampaignPoint:
             if model.gmacs_per_sample is None:  # a language model named as a CLIP run's model
                 raise PlannerError(f"'{model.name}' is not a CLIP model (it states no GMACs per sample)", "clip_model")
             gmacs = model.gmacs_per_sample.value
-        flops = float(cost.training_flops(gmacs * 1e9, run.samples.value, "clip"))
+        flops = clip_run(gmacs).flops(run.working_params, run.samples.value)
         seq = None
     else:
         assert run.tokens is not None  # the validator: a language-model run has tokens

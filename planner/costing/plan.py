@@ -18,7 +18,7 @@ from planner.costing.hardware import Costs, Hardware, hardware_costs, hardware_f
 from planner.costing.intervals import INTERVAL_LEVEL
 from planner.costing.mfu_basis import mfu_for
 from planner.costing.results import Budget, DataConstrained, Inference, Plan
-from planner.costing.runs import RunShape, run_shape
+from planner.costing.runs import RunShape, clip_run, run_shape
 from planner.errors import PlannerError, PlannerWarning
 from planner.laws import Law, allocate, law_draw_intervals
 
@@ -364,8 +364,9 @@ def _budget_flops(req: PlanRequest, hw: Hardware | None, mfu_value: float | None
 def plan_clip(req: PlanRequest, catalog: Catalog, model) -> Plan:
     """The cost of a CLIP run: 6 × GMACs per sample × samples, at the CLIP MFU profile."""
     hw = resolve_hardware(req, catalog)
-    macs = model.gmacs_per_sample.value * 1e9
-    flops = float(cost.training_flops(macs, req.samples, "clip"))
+    assert req.samples is not None  # _apply_model: a CLIP model needs its samples seen
+    run = clip_run(model.gmacs_per_sample.value)
+    flops = run.flops(model.params, req.samples)
     warnings: list[PlannerWarning] = []
     if req.seq_len is not None:
         warnings.append(PlannerWarning("flops", "a sequence length does not apply to a CLIP run (its FLOPs are 6 × GMACs per "

@@ -1,5 +1,6 @@
-"""What a language-model run is for the hardware: its workload (dense or MoE), FLOPs convention,
-shape and sequence length; `plan`, `sweep`, `grant` and `scaling` cost every run through it."""
+"""What a run is for the hardware: its workload (dense LM, MoE or CLIP), FLOPs convention, and for a
+language model its shape and sequence length; `plan`, `sweep`, `grant`, `scaling` and the campaign
+calibration compute every run's FLOPs through these two descriptions (`run_shape`, `clip_run`)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,22 @@ def run_shape(model, seq_len: int | None = None, flops_convention: str | None = 
     note = (f"shape assumed for the attention term: width = {cost.ASPECT:g} × layers at 12·L·h² parameters "
             f"(Llama 2 7B, GPT-3 175B); sequence {seq} ({where})")
     return RunShape(workload, convention, seq, None, None, note)
+
+
+@dataclass(frozen=True)
+class ClipRun:
+    """What the hardware needs of a CLIP run: 6 × MACs per sample × samples seen (2 FLOPs per MAC,
+    backward = 2 × forward); no sequence and no scaling law in tokens."""
+
+    gmacs_per_sample: float  # forward GMACs of one sample (image and text towers)
+    workload: str = "clip"
+    convention: str = "clip"
+    seq_len: None = None
+
+    def flops(self, params: float, samples: float) -> float:
+        """Training FLOPs of `samples` samples (`params` does not enter: the MACs carry the architecture)."""
+        return float(cost.training_flops(self.gmacs_per_sample * 1e9, samples, "clip"))
+
+
+def clip_run(gmacs_per_sample: float) -> ClipRun:
+    return ClipRun(float(gmacs_per_sample))

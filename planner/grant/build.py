@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import TypedDict
 
 from planner.catalog import Catalog
-from planner.costing import cost
 from planner.costing.hardware import hardware_costs, hardware_for
 from planner.costing.intervals import error_interval, error_quantile
 from planner.costing.mfu_basis import INTERVAL_LEVEL, mfu_for
 from planner.costing.plan import build_request
-from planner.costing.runs import run_shape
+from planner.costing.runs import clip_run, run_shape
 from planner.costing.scaling import measurements_from_csv, strong_scaling
 from planner.errors import PlannerWarning, located
 from planner.grant.method import method_facts
@@ -54,8 +53,9 @@ def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: in
             if exp.samples is None or exp.tokens is not None:
                 raise where.error(at + ("samples",), f"{m.name} is a CLIP model: give samples (samples seen), not tokens")
             row["gmacs_per_sample"] = m.gmacs_per_sample.value
-            flops = float(cost.training_flops(m.gmacs_per_sample.value * 1e9, exp.samples, "clip"))
-            params, workload, conv = m.params, "clip", "clip"
+            clip = clip_run(m.gmacs_per_sample.value)
+            params, workload, conv = m.params, clip.workload, clip.convention
+            flops = clip.flops(params, exp.samples)
             row["citations"] = [m.cite(m.gmacs_per_sample)]
         else:
             if exp.tokens is None or exp.samples is not None:
@@ -68,8 +68,9 @@ def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: in
         # Experiment._one_kind: an inline CLIP model gives gmacs_per_sample, params and samples
         assert exp.gmacs_per_sample is not None and exp.params is not None and exp.samples is not None
         row["gmacs_per_sample"] = exp.gmacs_per_sample
-        flops = float(cost.training_flops(exp.gmacs_per_sample * 1e9, exp.samples, "clip"))
-        params, workload, conv = exp.params, "clip", "clip"
+        clip = clip_run(exp.gmacs_per_sample)
+        params, workload, conv = exp.params, clip.workload, clip.convention
+        flops = clip.flops(params, exp.samples)
     else:
         assert exp.params is not None and exp.tokens is not None  # Experiment._one_kind: params need tokens
         rs = run_shape(None, p.seq_len)

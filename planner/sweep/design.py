@@ -35,7 +35,7 @@ from planner.catalog import Catalog, Cluster, Partition
 from planner.costing import cost, mfu
 from planner.costing.hardware import Hardware, hardware_costs, hardware_for
 from planner.costing.mfu_basis import benchmark_errors, check_dtype, mfu_many
-from planner.costing.runs import run_shape
+from planner.costing.runs import clip_run, run_shape
 from planner.errors import PlannerError, PlannerWarning, located, unknown_name
 from planner.sweep.slurm import CONTROL, PLACEHOLDERS, check_path, round_up_time, unknown_placeholders
 
@@ -157,7 +157,7 @@ def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[Point]
             for n in s.samples_seen:
                 samples = int(round(n))
                 out.append((f"{m.name}-S{_short(samples)}", m.name, int(round(size)), samples,
-                            float(cost.training_flops(gmacs * 1e9, samples, "clip")), None, None))
+                            clip_run(gmacs).flops(size, samples), None, None))
         return out, "C = 6 × GMACs/sample × 1e9 × samples seen (Cherti et al. 2023)", warnings
     rows: list[Placed]
     if s.kind == "list":
