@@ -187,7 +187,7 @@ def test_scaling_and_grant_leave_warnings_out_by_topic(catalog, tmp_path):
     plan = make_plan(PlanRequest(**run_7b, nodes=8), catalog)
     assert {"charge", "energy"} <= {w.topic for w in plan.warnings}
     table = strong_scaling(PlanRequest(**run_7b), catalog, [8, 16])
-    assert not {"charge", "energy"} & {w.topic for w in table["warnings"]}
+    assert not {"charge", "energy"} & {w.topic for w in table.warnings}
     path = tmp_path / "p.yaml"
     path.write_text(PROPOSAL.format(cluster="alps", extra="", nodes=8))
     p, where, base = load_proposal(path)

@@ -412,7 +412,7 @@ def test_a_proposal_over_two_systems_keeps_each_in_its_own_accounting(tmp_path, 
         assert part["total"]["units"] == pytest.approx(part["total"]["node_hours"] * part["unit"]["per_node_hour"])
     assert jupiter["unit"]["per_node_hour"] != juwels["unit"]["per_node_hour"]  # 288 vs 48 core-h: never added up
     assert juwels["storage"]["requested_tb"] == 100 and jupiter["storage"]["requested_tb"] == 0  # stated storage: home system
-    assert [s["experiment"] for s in jupiter["scaling"]] == ["70B run"] and juwels["scaling"] == []
+    assert [s.experiment for s in jupiter["scaling"]] == ["70B run"] and juwels["scaling"] == []
     # each row costs what `planner plan` gives on its own system
     code, out, _ = run("plan --params 70e9 --tokens 1.4e12 --cluster jupiter-booster --nodes 256 --format json", capsys)
     assert jupiter["rows"][0]["gpu_hours"] == pytest.approx(json.loads(out)["gpu_hours"], rel=1e-12)

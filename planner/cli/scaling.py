@@ -70,4 +70,4 @@ def scaling(ctx, fmt, node_counts, global_batch, measured, plot, **options):
         plot_scaling(result, plot, ctx.params.get("force", False))
         progress(f"wrote {plot}")
     notes = scaling_notes(result, "benchmark a few counts and give --measured", "--mfu-basis benchmark")
-    return render_rows(result["rows"], scaling_columns(result), fmt, notes, data=result)
+    return render_rows([dict(r) for r in result.rows], scaling_columns(result), fmt, notes, data=result.record())

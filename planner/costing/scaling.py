@@ -10,6 +10,7 @@ each node count) are shown beside it, with the MFU they imply, and are what a pr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Required, TypedDict
 
 from pydantic import Field
@@ -67,8 +68,57 @@ class ScalingRow(TypedDict, total=False):
     measured_efficiency: float
 
 
+@dataclass(frozen=True)
+class ScalingRun:
+    """The one run a strong-scaling table varies the node count of."""
+
+    model: str | None
+    params: float
+    unit: str  # "tokens" or "samples"
+    amount: float  # tokens or samples seen
+    flops: float
+    flops_convention: str
+    cluster: str
+    accelerator: str | None
+    global_batch: float | None  # tokens or samples per optimizer step
+
+    def record(self) -> dict:
+        return {"model": self.model, "params": self.params, self.unit: self.amount, "flops": self.flops,
+                "flops_convention": self.flops_convention, "cluster": self.cluster, "accelerator": self.accelerator,
+                "global_batch": self.global_batch}
+
+
+@dataclass(frozen=True)
+class ScalingTable:
+    """Strong scaling of one run: a row per node count (predicted; measured where a benchmark gives it)."""
+
+    run: ScalingRun
+    rows: tuple[ScalingRow, ...]
+    mfu_basis: str | None
+    mfu_kind: str | None
+    measured: bool
+    baseline_nodes: int | None  # the smallest count that holds the model: speed-up 1
+    warnings: tuple[PlannerWarning, ...]
+    provenance: dict
+    experiment: str | None = None  # in a grant proposal: the experiment it is evidence for,
+    source: str | None = None  # and where the measurements come from
+
+    @property
+    def unit(self) -> str:
+        return self.run.unit
+
+    def record(self) -> dict:
+        out = {"run": self.run.record(), "unit": self.unit, "rows": list(self.rows), "mfu_basis": self.mfu_basis,
+               "mfu_kind": self.mfu_kind, "measured": self.measured, "baseline_nodes": self.baseline_nodes,
+               "warnings": list(self.warnings), "provenance": self.provenance}
+        if self.experiment is not None:
+            out.update(experiment=self.experiment, source=self.source)
+        return out
+
+
 def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] | None = None,
-                   measured: Sequence[Measurement] = (), global_batch: float | None = None, up_to: int | None = None) -> dict:
+                   measured: Sequence[Measurement] = (), global_batch: float | None = None,
+                   up_to: int | None = None) -> ScalingTable:
     """Predicted (and measured, when given) strong scaling of the run `base` describes.
 
     `base` is a fixed run: params with tokens, or a model with tokens or samples, on a cluster.
@@ -138,16 +188,12 @@ def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] |
         if "measured_mfu" in r and r["measured_mfu"] > 1:
             raise PlannerError(f"{r['measured_throughput']:.4g} {unit}/s on {_count([r['nodes']])} is {r['measured_mfu']:.2f}x "
                                f"the peak FLOP/s of {r['gpus']} GPUs; check the unit (whole job, per second)", "measured")
-    return {
-        "run": {"model": base.model, "params": plans[0].params, unit: items, "flops": plans[0].flops,
-                "flops_convention": plans[0].flops_convention, "cluster": cluster.name,
-                "accelerator": plans[0].costs.accelerator, "global_batch": global_batch},
-        "unit": unit, "rows": rows, "mfu_basis": plans[-1].costs.mfu_basis, "mfu_kind": plans[-1].costs.mfu_kind,
-        "measured": bool(measured),
-        "baseline_nodes": next((r["nodes"] for r in rows if r.get("speedup") == 1.0), None),
-        "warnings": warnings,
-        "provenance": catalog.provenance(),
-    }
+    reference = plans[0]
+    run = ScalingRun(base.model, reference.params, unit, items, reference.flops, reference.flops_convention, cluster.name,
+                     reference.costs.accelerator, global_batch)
+    return ScalingTable(run, tuple(rows), plans[-1].costs.mfu_basis, plans[-1].costs.mfu_kind, bool(measured),
+                        next((r["nodes"] for r in rows if r.get("speedup") == 1.0), None), tuple(warnings),
+                        catalog.provenance())
 
 
 def _smallest_that_fits(base: PlanRequest, catalog: Catalog) -> int:
@@ -226,38 +272,38 @@ MEASURED = [Column("measured_throughput", "measured {unit}/s", "count"), Column(
             Column("measured_efficiency", "measured efficiency", "fraction")]
 
 
-def scaling_columns(result: dict) -> list[Column]:
-    cols = PREDICTED + (MEASURED if result["measured"] else [])
-    if result["run"]["global_batch"] is None:
+def scaling_columns(table: ScalingTable) -> list[Column]:
+    cols = PREDICTED + (MEASURED if table.measured else [])
+    if table.run.global_batch is None:
         cols = [c for c in cols if c.key != "seconds_per_step"]
-    return [Column(c.key, c.header.format(unit=result["unit"]), c.kind) for c in cols]
+    return [Column(c.key, c.header.format(unit=table.unit), c.kind) for c in cols]
 
 
-def scaling_notes(result: dict, how_to_measure: str = "benchmark a few counts and give the measurements",
+def scaling_notes(table: ScalingTable, how_to_measure: str = "benchmark a few counts and give the measurements",
                   other_basis: str = "the benchmark MFU basis") -> list[str]:
     """What the table means; `how_to_measure` and `other_basis` say how the reader's front end asks for
     measurements and for the tuned-benchmark MFU basis."""
-    run = result["run"]
-    what = run["model"] or f"{human(run['params'], 'count')} parameters"
-    items = run.get("tokens") or run.get("samples")
-    notes = [f"run: {what}, {human(items, 'count')} {result['unit']}, {human(run['flops'], 'flops')} FLOPs ({run['flops_convention']}) "
-             f"on {run['cluster']} ({run['accelerator']}); "
-             + ("MFU as realised by published campaigns (restarts and evaluation included)" if result.get("mfu_kind") == "campaign"
+    run = table.run
+    what = run.model or f"{human(run.params, 'count')} parameters"
+    campaign = table.mfu_kind == "campaign"
+    notes = [f"run: {what}, {human(run.amount, 'count')} {table.unit}, {human(run.flops, 'flops')} FLOPs ({run.flops_convention}) "
+             f"on {run.cluster} ({run.accelerator}); "
+             + ("MFU as realised by published campaigns (restarts and evaluation included)" if campaign
                 else "steady state (goodput 1)"),
-             f"predicted: each row is the plan of the run on that many nodes; MFU: {result['mfu_basis']}",
-             f"speed-up and efficiency relative to {_nodes(result['baseline_nodes'])}, the smallest count here that holds the model"
-             if result["baseline_nodes"] else "no row holds the model: no speed-up"]
-    if result["measured"]:
-        first = next(r["nodes"] for r in result["rows"] if "measured_throughput" in r)
+             f"predicted: each row is the plan of the run on that many nodes; MFU: {table.mfu_basis}",
+             f"speed-up and efficiency relative to {_nodes(table.baseline_nodes)}, the smallest count here that holds the model"
+             if table.baseline_nodes else "no row holds the model: no speed-up"]
+    if table.measured:
+        first = next(r["nodes"] for r in table.rows if "measured_throughput" in r)
         notes.append(f"measured: the benchmark given, speed-up relative to {_nodes(first)}, the smallest count measured; "
                      "its MFU = throughput × FLOPs per item / (GPUs × dense peak); cite these rows, not the prediction")
-        if result.get("mfu_kind") == "campaign":
+        if campaign:
             notes.append("the predicted rows average over whole campaigns (restarts and evaluation included), a "
                          f"benchmark is steady state: compare it with {other_basis}")
     else:
-        source = ("published training campaigns" if result.get("mfu_kind") == "campaign" else "tuned MFU profiles")
+        source = "published training campaigns" if campaign else "tuned MFU profiles"
         notes.append(f"a prediction from {source}, not evidence: {how_to_measure}")
-    return notes + [f"warning: {w}" for w in result["warnings"]] + provenance_note(result.get("provenance"))
+    return notes + [f"warning: {w}" for w in table.warnings] + provenance_note(table.provenance)
 
 
 def _nodes(n: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import TypedDict
 
@@ -20,7 +21,7 @@ from planner.costing.intervals import error_interval, error_quantile
 from planner.costing.mfu_basis import INTERVAL_LEVEL, mfu_for
 from planner.costing.plan import build_request
 from planner.costing.runs import clip_run, run_shape
-from planner.costing.scaling import measurements_from_csv, strong_scaling
+from planner.costing.scaling import ScalingTable, measurements_from_csv, strong_scaling
 from planner.errors import PlannerWarning, located
 from planner.grant.method import method_facts
 from planner.grant.programs import Program, burn_plan, check_thresholds, month_labels
@@ -315,7 +316,7 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
     }
 
 
-def _scaling(item: ScalingEvidence, j: int, p: Proposal, where: Where, base: Path, catalog: Catalog) -> dict:
+def _scaling(item: ScalingEvidence, j: int, p: Proposal, where: Where, base: Path, catalog: Catalog) -> ScalingTable:
     """The strong-scaling table of one experiment, up to the node count the proposal asks for."""
     at = ("scaling", j)
     names = [e.name for e in p.experiments]
@@ -337,7 +338,7 @@ def _scaling(item: ScalingEvidence, j: int, p: Proposal, where: Where, base: Pat
             measured = measurements_from_csv(base / measured, item.global_batch)
     with located(where, *at):
         result = strong_scaling(request, catalog, item.nodes, measured, item.global_batch, up_to=exp.nodes)
-    return {**result, "experiment": exp.name, "source": item.source}
+    return replace(result, experiment=exp.name, source=item.source)
 
 
 def _request(row: dict, confidence: float) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from planner.costing.scaling import scaling_columns, scaling_notes
+from planner.costing.scaling import ScalingTable, scaling_columns, scaling_notes
 from planner.grant.method import justification
 from planner.report.output import Column, human, latex_escape, provenance_note, render_rows, to_csv, to_json
 
@@ -134,14 +134,14 @@ def notes(result: dict) -> list[str]:
     return out + provenance_note(result.get("provenance"))
 
 
-def scaling_sections(result: dict) -> list[tuple[str, dict, list[str]]]:
+def scaling_sections(result: dict) -> list[tuple[str, ScalingTable, list[str]]]:
     """(title, the strong-scaling result, notes) per scaling table; the table is rendered by the caller's format."""
 
     out = []
     for sc in result.get("scaling", []):
-        kind = "measured and predicted" if sc["measured"] else "predicted"
-        title = f"Strong scaling ({kind}): {sc['experiment']}"
-        extra = [f"measurements: {sc['source']}"] if sc.get("source") else []
+        kind = "measured and predicted" if sc.measured else "predicted"
+        title = f"Strong scaling ({kind}): {sc.experiment}"
+        extra = [f"measurements: {sc.source}"] if sc.source else []
         out.append((title, sc, extra + scaling_notes(sc, "benchmark a few counts and add measured: and source: to the scaling entry",
                                                      "mfu_basis: benchmark in the proposal")))
     return out
@@ -220,7 +220,7 @@ def csv_rows(result: dict) -> list[dict]:
     rows += [{"section": "threshold", "name": t["what"], "limit": t["limit"], "value": t["value"], "met": t["met"]}
              for t in result["thresholds"]]
     for sc in result.get("scaling", []):
-        rows += [{"section": "scaling", "name": sc["experiment"], **r} for r in sc["rows"]]
+        rows += [{"section": "scaling", "name": sc.experiment, **r} for r in sc.rows]
     rows += [{"section": "sweep-run", "name": d["run_id"], **{k: v for k, v in d.items() if k != "run_id"}} for d in sweep_rows(result)]
     return rows
 
@@ -251,7 +251,7 @@ def render_markdown(result: dict, fmt: str = "markdown") -> str:
     out += ["## Storage", "", render_rows(storage_rows(result), STORAGE_COLUMNS, fmt)]
     out += [f"## Burn plan by {result['burn']['period']}", "", render_rows(burn_rows(result), burn_columns(result), fmt)]
     for title, sc, sc_notes in scaling_sections(result):
-        out += [f"## {title}", "", render_rows(sc["rows"], scaling_columns(sc), fmt, sc_notes)]
+        out += [f"## {title}", "", render_rows([dict(r) for r in sc.rows], scaling_columns(sc), fmt, sc_notes)]
     out += ["## Justification", "", text, "", "### References", ""] + [f"{i}. {r}" for i, r in enumerate(refs, 1)] + [""]
     out += ["## Notes", ""] + [f"- {n}" for n in notes(result)] + [""]
     if result["expects"]:
@@ -299,7 +299,7 @@ def _latex_body(result: dict) -> str:
     body.append(_tex_table(render_rows(burn_rows(result), burn_columns(result), "latex"),
                            f"Burn plan by {result['burn']['period']} in {result['unit']['unit']}."))
     for title, sc, sc_notes in scaling_sections(result):
-        body.append(_tex_table(render_rows(sc["rows"], scaling_columns(sc), "latex"), title + ". " + " ".join(
+        body.append(_tex_table(render_rows([dict(r) for r in sc.rows], scaling_columns(sc), "latex"), title + ". " + " ".join(
             n.rstrip(".") + "." for n in sc_notes)))
     body += ["\\subsection*{Justification}", e(text), "", "\\subsection*{References}", "\\begin{enumerate}"]
     body += [f"\\item {e(r)}" for r in refs] + ["\\end{enumerate}", "\\subsection*{Notes}", "\\begin{itemize}"]

@@ -77,6 +77,8 @@ def _json_safe(data: Any) -> Any:
         return [_json_safe(v) for v in data]
     if isinstance(data, PlannerWarning):  # its message: JSON readers see warnings as text
         return str(data)
+    if hasattr(data, "record") and not isinstance(data, type):  # a typed result: JSON is its record
+        return _json_safe(data.record())
     return data
 
 

@@ -12,6 +12,7 @@ from planner.errors import PlannerError
 from planner.files import write_atomic_bytes
 
 if TYPE_CHECKING:
+    from planner.costing.scaling import ScalingTable
     from planner.fit.form import FitForm
     from planner.fit.result import Comparison, FitResult
 
@@ -150,19 +151,19 @@ def plot_compare(result: Comparison, path_a: Path, path_b: Path, opts, out: Path
     plt.close(fig)
 
 
-def plot_scaling(result: dict, out: Path, force: bool) -> None:
+def plot_scaling(result: ScalingTable, out: Path, force: bool) -> None:
     """Speed-up (log-log, with the ideal line) and parallel efficiency against nodes: predicted, and
     measured when given."""
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
-    base = result["baseline_nodes"]
-    nodes = np.array([r["nodes"] for r in result["rows"]], dtype=float)
+    base = result.baseline_nodes
+    nodes = np.array([r["nodes"] for r in result.rows], dtype=float)
     left.plot(nodes, nodes / (base or nodes[0]), color="gray", linestyle=":", label="ideal (linear)")
     right.axhline(1.0, color="gray", linestyle=":", label="ideal")
     series = (("speedup", "efficiency", "o", "tab:blue", "predicted (MFU profile at each GPU count)"),
               ("measured_speedup", "measured_efficiency", "s", "tab:orange", "measured"))
     for speedup, efficiency, marker, color, label in series:
-        rows = [r for r in result["rows"] if r.get(speedup) is not None]
+        rows = [dict(r) for r in result.rows if r.get(speedup) is not None]
         if rows:
             x = [r["nodes"] for r in rows]
             left.plot(x, [r[speedup] for r in rows], marker=marker, color=color, label=label)
@@ -175,8 +176,8 @@ def plot_scaling(result: dict, out: Path, force: bool) -> None:
     right.set_ylabel("parallel efficiency")
     right.set_ylim(0, 1.1)
     right.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
-    run = result["run"]
-    fig.suptitle(f"strong scaling: {run['model'] or format(run['params'], '.3g') + ' parameters'} on {run['cluster']}")
+    run = result.run
+    fig.suptitle(f"strong scaling: {run.model or format(run.params, '.3g') + ' parameters'} on {run.cluster}")
     left.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, out, force)
