@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from planner.catalog import Catalog
+from planner.errors import PlannerError
 
 if TYPE_CHECKING:
     from planner.costing.results import Plan
@@ -42,7 +43,7 @@ def fit_law(data: str | Path, form: str, *, out: str | Path | None = None, force
     from planner.fit import FitOptions, run_with_samples
     from planner.fit.lawfile import law_yaml
 
-    opts = FitOptions(form=form, **options)
+    opts = FitOptions(form=form, **_fit_options(options))
     target = Path(out) if out is not None else None
     if target is not None:
         check_writable(target, force)  # fail before a long fit, not after
@@ -60,7 +61,7 @@ def compare_laws(data_a: str | Path, data_b: str | Path, form: str, *, target_fl
     from planner.fit import FitOptions
     from planner.fit.compare import compare
 
-    opts = FitOptions(form=form, **{"bootstrap": 1000, **options})
+    opts = FitOptions(form=form, **_fit_options({"bootstrap": 1000, **options}))
     opts_b = opts if bins_b is None else replace(opts, bins=bins_b or None)
     return compare(Path(data_a), Path(data_b), opts, target_flops, chance, lambda _message: None, opts_b, target_error)
 
@@ -74,3 +75,17 @@ def write_sweep(sweep: Any, spec: str | Path | None = None, *, force: bool = Fal
 
     texts = slurm.files(sweep, read_text(Path(spec)) if spec is not None else None)
     return slurm.write_files(Path(sweep.out_dir), texts, force)
+
+
+def _fit_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Keyword options of a fit, refused by name when FitOptions has no such field."""
+    from dataclasses import fields
+
+    from planner.errors import suggestions
+    from planner.fit import FitOptions
+
+    known = [f.name for f in fields(FitOptions) if f.name != "form"]
+    for key in options:
+        if key not in known:
+            raise PlannerError(f"not an option of a fit{suggestions(key, known)}", key)
+    return options

@@ -39,6 +39,9 @@ def dotted(path: FieldPath) -> str:
 
 
 class PlannerError(ValueError):
+    """Bad input: a message in domain words about `field` (a name or a path), which each front end
+    spells its own way (the option on the command line, `file:line: key` in YAML, the keyword in Python)."""
+
     def __init__(self, message: str, field: str | FieldPath | None = None, *, refs: Iterable[str] = (),
                  where: str | None = None):
         self.message = message  # domain words; `{name}` for each name in refs

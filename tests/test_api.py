@@ -203,3 +203,30 @@ def test_extending_output_format_sketch_writes_tsv():
     output = sketch("planner.report.output")
     rows = [{"run": "a", "gpu_hours": 1 / 3, "gpu_hours_interval": [0.25, 2 / 3]}, {"run": "b", "gpu_hours": None, "nodes": 4}]
     assert output["to_tsv"](rows) == output["to_csv"](rows).replace(",", "\t")
+
+
+@pytest.mark.parametrize("options, field", [({"huber_delta": -1}, "huber_delta"), ({"huber_delta": 0}, "huber_delta"),
+                                            ({"drop_highest": -3}, "drop_highest"), ({"bootstrap": 2.5}, "bootstrap"),
+                                            ({"seed": "x"}, "seed"), ({"params_column": "x"}, "params_column")])
+def test_fit_options_from_python_are_checked_as_on_the_command_line(options, field):
+    # a negative Huber delta used to make the fit run forever; a misspelt keyword was a TypeError
+    with pytest.raises(planner.PlannerError) as refused:
+        planner.fit_law("tests/data/chinchilla_epoch_svg.csv", "chinchilla", params_col="Model Size",
+                        flops_col="Training FLOP", **options)
+    assert refused.value.field == (field,)
+
+
+@pytest.mark.parametrize("counts, batch, field", [([0], None, "nodes"), ([3.5], None, "nodes"), ([], None, "nodes"),
+                                                  ([16], -1, "global_batch"), ([16], "4M", "global_batch")])
+def test_strong_scaling_refuses_impossible_counts_and_batches(catalog, counts, batch, field):
+    run = planner.build_request({"model": "llama-2-7b", "tokens": 2e12, "cluster": "juwels-booster"})
+    with pytest.raises(planner.PlannerError) as refused:
+        planner.strong_scaling(run, catalog, counts, global_batch=batch)
+    assert refused.value.field == (field,)
+
+
+def test_render_grant_names_the_formats_it_knows(catalog):
+    proposal, where, base = planner.load_proposal(ROOT / "examples" / "grants" / "juwels-booster.yaml")
+    grant = planner.build_grant(proposal, where, base, catalog)
+    with pytest.raises(planner.PlannerError, match=r"unknown format 'html' \(known: markdown, latex, csv, json\)"):
+        planner.render_grant(grant, "html")

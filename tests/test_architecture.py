@@ -148,3 +148,11 @@ def test_one_list_of_dtypes_everywhere():
         assert tuple(option.type.choices) == DTYPES, command.name
     for model in (PlanRequest, Proposal, SweepSpec):
         assert set(typing.get_args(model.model_fields["dtype"].annotation)) == set(DTYPES), model.__name__
+
+
+def test_the_catalog_option_names_every_kind():
+    from planner.catalog import KINDS
+    from planner.cli import cli
+
+    text = next(p for p in cli.params if p.name == "catalog").help
+    assert all(f"{kind}/" in text for kind in KINDS), text

@@ -198,7 +198,8 @@ class PlannerGroup(click.Group):
 @click.group(cls=PlannerGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="planner")
 @click.option("--catalog", multiple=True, type=click.Path(file_okay=False), envvar=None,
-              help="Extra catalog directory (accelerators/, clusters/, campaigns/, mfu/, laws/ inside); repeatable. "
+              help="Extra catalog directory (accelerators/, clusters/, mfu/, laws/, models/, programs/, campaigns/ inside); "
+                   "repeatable. "
                    "Also read from $PLANNER_CATALOG_PATH (':'-separated). Later directories override earlier ones.")
 def cli(catalog):
     """Plan compute for foundation-model research: scaling laws × hardware catalogs → FLOPs, GPU-hours,

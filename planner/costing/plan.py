@@ -27,6 +27,11 @@ BUDGETS = ("flops", "gpu_hours", "node_hours", "days", "target_loss")
 
 
 class PlanRequest(BaseModel):
+    """What to plan: exactly one question (a budget in FLOPs, GPU-hours, node-hours or days; a target
+    loss; parameters with tokens, a fixed run; or parameters alone, compute-optimal tokens), the law,
+    the hardware, and how to count FLOPs and MFU. `build_request` builds one and turns validation
+    failures into a PlannerError naming the field."""
+
     model_config = ConfigDict(extra="forbid")
 
     # Lower bounds of 1 (a FLOP, a token, a parameter) keep logs and ratios finite; see require_finite().
@@ -195,6 +200,8 @@ def _apply_model(name: str, req: PlanRequest, catalog: Catalog):
 
 
 def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
+    """The plan of `req`: law → compute-optimal (or given) parameters and tokens → hardware FLOPs →
+    hours, energy and charge on the hardware, each with its 80% range."""
     model = None
     if req.model is not None:
         model, req = _apply_model(req.model, req, catalog)

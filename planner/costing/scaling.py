@@ -9,6 +9,7 @@ each node count) are shown beside it, with the MFU they imply, and are what a pr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Required, TypedDict
@@ -130,6 +131,15 @@ def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] |
     if base.budget_kind != "fixed" and not (base.model and (base.tokens or base.samples)):
         raise PlannerError("strong scaling needs one fixed run: {params} with {tokens}, or {model} with {tokens} or {samples}",
                            refs=("params", "tokens", "model", "samples"))
+    if node_counts is not None:
+        if not node_counts:
+            raise PlannerError("no node counts given; leave them out for doublings from the smallest that holds the model",
+                               "nodes")
+        if bad := [n for n in node_counts if isinstance(n, bool) or not isinstance(n, int) or n < 1]:
+            raise PlannerError(f"{bad[0]!r} is not a positive whole number of nodes", "nodes")
+    if global_batch is not None and (isinstance(global_batch, bool) or not isinstance(global_batch, (int, float))
+                                     or not (math.isfinite(global_batch) and global_batch > 0)):
+        raise PlannerError(f"must be a positive number of tokens or samples per step, got {global_batch!r}", "global_batch")
     cluster = catalog.cluster(base.cluster)
     base = base.model_copy(update={"nodes": None, "gpus": None})  # one plan per node count
     limit = int(cluster.nodes.value) if cluster.nodes is not None else None

@@ -48,6 +48,28 @@ class FitOptions:
     drop_highest: int = 0  # drop the K highest-y rows (Epoch drop 5 outliers)
     budget_tolerance: float = 0.05
 
+    def __post_init__(self) -> None:
+        """The same limits the command line's options enforce, for callers from Python."""
+        import math
+
+        def whole(name: str, low: int) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise PlannerError(f"must be a whole number of at least {low}, got {value!r}", name)
+
+        def positive(name: str) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+                raise PlannerError(f"must be a positive number, got {value!r}", name)
+
+        whole("bootstrap", 0)
+        whole("seed", 0)
+        whole("drop_highest", 0)
+        positive("huber_delta")
+        positive("budget_tolerance")
+        if isinstance(self.bins, int) and not isinstance(self.bins, bool) and self.bins < 1:
+            raise PlannerError(f"must be at least 1, got {self.bins}", "bins")
+
 
 @dataclass(frozen=True)
 class Columns:

@@ -169,5 +169,7 @@ class Where(FileLocator):
 
 
 def load_proposal(path: Path) -> tuple[Proposal, Where, Path]:
+    """A grant proposal (YAML) validated, its locator for `file:line: key` errors, and the directory
+    its relative paths (sweep specs, measurements) are read from."""
     data, lines = load_text(read_text(Path(path)), str(path))
     return parse_model(Proposal, data, str(path), lines), Where(str(path), lines), Path(path).resolve().parent

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from planner.costing.scaling import ScalingTable, scaling_columns, scaling_notes
+from planner.errors import PlannerError
 from planner.grant.method import justification
 from planner.report.output import Column, human, latex_escape, provenance_note, render_rows, to_csv, to_json
 
@@ -153,6 +154,9 @@ def document_data(result: dict) -> dict:
 
 
 def render(result: dict, fmt: str) -> str:
+    """The grant document `build` returned, as Markdown, LaTeX, CSV or JSON (DOCUMENT_FORMATS)."""
+    if fmt not in DOCUMENT_FORMATS:
+        raise PlannerError(f"unknown format '{fmt}' (known: {', '.join(DOCUMENT_FORMATS)})", "format")
     if "systems" in result:
         return render_systems(result, fmt)
     return DOCUMENT_FORMATS[fmt](result)

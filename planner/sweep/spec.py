@@ -193,6 +193,7 @@ def parse_spec(data: Any, src: Source) -> SweepSpec:
 
 
 def load_spec(path: Path) -> tuple[SweepSpec, Source]:
+    """A sweep spec (YAML) validated, and the locator that puts later errors at `file:line: key`."""
     src = Source(str(path), directory=Path(path).resolve().parent)
     data, src.lines = load_text(read_text(Path(path)), str(path))
     return parse_spec(data, src), src
