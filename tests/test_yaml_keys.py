@@ -47,3 +47,24 @@ def test_a_misspelt_key_is_named_at_its_line_with_a_suggestion(tmp_path, capsys,
     assert code == 2
     expected = f"{path}:{line}: {field}: unknown field; did you mean '{meant}'? (valid: "
     assert expected in err, err
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("gpus_per_node", "0", "gpus_per_node: must be a whole number from 1 to 64, got 0"),
+    ("nodes", "-132", "nodes: must be a whole number from 1 to 1e+06, got -132"),
+    ("node_power_kw", "-4.0", "node_power_kw: must be a number from 0.01 to 100, got -4"),
+    ("max_wall_hours", "0", "partitions.0.max_wall_hours: must be a number from 0.01 to 8784, got 0"),
+    ("units_per_node_hour", "-48", "accounting.units_per_node_hour: must be a number from 1e-06 to 100000, got -48"),
+])
+def test_a_cluster_outside_physical_ranges_is_refused_at_its_line(tmp_path, capsys, key, value, message):
+    # gpus_per_node 0 used to pass validation and then end a plan in ZeroDivisionError
+    import re
+
+    (tmp_path / "clusters").mkdir()
+    path = tmp_path / "clusters" / "juwels-booster.yaml"
+    lines = (ROOT / "catalogs" / "clusters" / "juwels-booster.yaml").read_text().splitlines(keepends=True)
+    i = next(i for i, line in enumerate(lines) if re.match(rf"\s*(- )?{key}:", line))
+    lines[i] = re.sub(r"value: *[-0-9.e+]+", f"value: {value}", lines[i], count=1)
+    path.write_text("".join(lines))
+    code, _, err = run(["catalog", "validate", str(tmp_path)], capsys)
+    assert code == 2 and f"{path}:{i + 1}: {message}" in err, err

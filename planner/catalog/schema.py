@@ -7,7 +7,7 @@ entry's own `sources` map, with a status (verified / secondary / unverified / de
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -170,6 +170,38 @@ class Cluster(Entry):
     pue: Sourced | None = Field(None, description="power usage effectiveness of the site, where published")
     grid_gco2_per_kwh: Sourced | None = Field(None, description="carbon intensity of the site's electricity")
     mfu_profile: Slug | None = None
+
+    # (low, high, whole): what a real cluster can have; a value outside is a typo that would divide by
+    # zero or print negative hours downstream
+    RANGES: ClassVar[dict[str, tuple[float, float, bool]]] = {
+        "nodes": (1, 1e6, True), "gpus_per_node": (1, 64, True), "cpu_cores_per_node": (1, 4096, True),
+        "memory_per_node_gb": (1, 1e5, False), "node_power_kw": (0.01, 100, False), "pue": (1, 5, False),
+        "grid_gco2_per_kwh": (0, 5000, False), "accounting.units_per_node_hour": (1e-6, 1e5, False),
+        "max_wall_hours": (0.01, 8784, False), "max_nodes": (1, 1e6, True)}
+
+    @model_validator(mode="after")
+    def _physical_ranges(self) -> Cluster:
+        checks: list[tuple[str, str, Sourced | None]] = [
+            (name, name, getattr(self, name)) for name in ("nodes", "gpus_per_node", "cpu_cores_per_node", "memory_per_node_gb",
+                                                           "node_power_kw", "pue", "grid_gco2_per_kwh")]
+        checks.append(("accounting.units_per_node_hour", "accounting.units_per_node_hour", self.accounting.units_per_node_hour))
+        for i, part in enumerate(self.partitions):
+            checks += [(f"partitions.{i}.max_wall_hours", "max_wall_hours", part.max_wall_hours),
+                       (f"partitions.{i}.max_nodes", "max_nodes", part.max_nodes)]
+        for path, kind, item in checks:
+            if item is None:
+                continue
+            low, high, whole = self.RANGES[kind]
+            value = item.value
+            if not (math.isfinite(value) and low <= value <= high) or (whole and value != int(value)):
+                what = "a whole number" if whole else "a number"
+                raise ValueError(f"{path}: must be {what} from {low:g} to {high:g}, got {value:g}")
+        if self.nodes is not None:
+            for i, part in enumerate(self.partitions):
+                if part.max_nodes is not None and part.max_nodes.value > self.nodes.value:
+                    raise ValueError(f"partitions.{i}.max_nodes: {part.max_nodes.value:g} exceeds the cluster's "
+                                     f"{self.nodes.value:g} nodes")
+        return self
 
     @model_validator(mode="after")
     def _one_default_partition(self) -> Cluster:
