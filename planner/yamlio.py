@@ -224,3 +224,12 @@ def parse_model(model: type[Model], data: Any, filename: str, lines: dict[tuple,
 def load_model(model: type[Model], path: Path, context: dict | None = None) -> Model:
     data, lines = load_text(read_text(path), str(path))
     return parse_model(model, data, str(path), lines, context)
+
+
+def key_line(path: Path, keys: tuple) -> int:
+    """The line of `keys` (or of its deepest part that exists) in the YAML file at `path`: for errors found
+    after a file was loaded (names, cross-references), read again only on that error path."""
+    _, lines = load_text(read_text(path), str(path))
+    while keys and keys not in lines:
+        keys = keys[:-1]
+    return lines.get(keys, 1)

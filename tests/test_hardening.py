@@ -466,8 +466,6 @@ def test_bad_bootstrap_draws_in_a_law_file_name_file_and_line(tmp_path, capsys):
     assert check_stderr(code, err).startswith(f"planner: error: {law}:17: fitted.bootstrap_draws"), err
 
 
-@pytest.mark.xfail(strict=True, reason="catalog._load_cached reports a name that differs from the file name at line 1, "
-                                       "wherever `name:` is (catalog validate gives the right line)")
 def test_misnamed_catalog_entry_is_reported_at_its_name_line(tmp_path, capsys):
     source = builtin_dir() / "accelerators" / "h100-sxm.yaml"
     target = tmp_path / "accelerators" / "myacc.yaml"
@@ -480,8 +478,6 @@ def test_misnamed_catalog_entry_is_reported_at_its_name_line(tmp_path, capsys):
     assert check_stderr(code, err) == (f"planner: error: {target}:{line}: name: 'not-myacc' must equal the file name 'myacc'")
 
 
-@pytest.mark.xfail(strict=True, reason="a user cluster's unknown accelerator is reported by plan as `unknown accelerator "
-                                       "'...'` without the cluster file and line (catalog validate names them)")
 def test_cluster_with_an_unknown_accelerator_names_file_and_line(tmp_path, capsys):
     source = builtin_dir() / "clusters" / "juwels-booster.yaml"
     target = tmp_path / "clusters" / "juwels-booster.yaml"

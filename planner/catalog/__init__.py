@@ -31,7 +31,7 @@ from planner.catalog.schema import (
     Strict,
 )
 from planner.errors import PlannerError, unknown_name
-from planner.yamlio import load_model
+from planner.yamlio import key_line, load_model
 
 __all__ = ["KINDS", "ENV_VAR", "Catalog", "builtin_dir", "search_path", "model_for", "load_entry",
            "Accelerator", "Accounting", "Cluster", "Dtype", "Entry", "Link", "MfuPoint", "MfuProfile", "Partition",
@@ -160,7 +160,8 @@ def model_for(kind: str) -> type[Entry]:
 def _load_cached(kind: str, path: Path, mtime: float):
     entry = load_model(model_for(kind), path)
     if entry.name != path.stem:
-        raise PlannerError(f"{path}:1: name: '{entry.name}' must equal the file name '{path.stem}'")
+        raise PlannerError(f"'{entry.name}' must equal the file name '{path.stem}'", "name",
+                           where=f"{path}:{key_line(path, ('name',))}")
     return entry
 
 

@@ -161,13 +161,10 @@ def campaign_points(catalog: Catalog) -> list[CampaignPoint]:
 
 def _where(catalog: Catalog, name: str, path: tuple) -> str:
     """file:line of a field of a campaign set (read again only on this error path, for its line numbers)."""
-    from planner.yamlio import load_text, read_text
+    from planner.yamlio import key_line
 
     file = catalog.files("campaigns")[name]
-    _, lines = load_text(read_text(file), str(file))
-    while path and path not in lines:
-        path = path[:-1]
-    return f"{file}:{lines.get(path, 1)}"
+    return f"{file}:{key_line(file, path)}"
 
 
 def _point(catalog: Catalog, entry, run: CampaignRun) -> CampaignPoint:

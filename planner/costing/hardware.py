@@ -9,6 +9,7 @@ from planner.catalog import Accelerator, Catalog, Cluster
 from planner.costing import cost, mfu
 from planner.costing.mfu_basis import INTERVAL_LEVEL, mfu_for
 from planner.errors import PlannerError, PlannerWarning, Topic
+from planner.yamlio import key_line
 
 # the topic of a warning that a cluster's number is unverified, by the number
 UNVERIFIED: dict[str, Topic] = {"node_power_kw": "energy", "accounting": "charge", "gpus_per_node": "hardware"}
@@ -45,7 +46,13 @@ def hardware_for(catalog: Catalog, cluster: str | None = None, accelerator: str 
         acc_name = accelerator
     else:
         raise PlannerError("give {cluster} or {accelerator}", refs=("cluster", "accelerator"))
-    acc = catalog.accelerator(acc_name)
+    try:
+        acc = catalog.accelerator(acc_name)
+    except PlannerError as exc:
+        if cl is None:
+            raise
+        file = catalog.files("clusters")[cl.name]  # the cluster file names an accelerator no catalog has
+        raise PlannerError(exc.spelled(), "accelerator", where=f"{file}:{key_line(file, ('accelerator',))}") from None
     peak = acc.peak_flops(dtype)
     sources = {"peak_flops": f"{acc.title}: {acc.cite(acc.dense_peak(dtype))}"}
     warnings = []
