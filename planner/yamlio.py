@@ -135,7 +135,7 @@ def validation_messages(exc: HasErrors, filename: str, lines: dict[tuple, int],
     out = []
     errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
     for err in errors:
-        data_loc = tuple(part for part in err["loc"] if not _looks_like_tag(part))
+        data_loc = tuple(part for part in err["loc"] if not looks_like_tag(part))
         message = err["msg"].removeprefix("Value error, ")
         if not data_loc:  # model-level checks name their field as "a.b.0: message"
             head, sep, rest = message.partition(": ")
@@ -205,7 +205,7 @@ def validation_message(exc: ValidationError, filename: str, lines: dict[tuple, i
     return found[0] + more
 
 
-def _looks_like_tag(part: Any) -> bool:
+def looks_like_tag(part: Any) -> bool:
     """pydantic puts union-member and validator names into `loc`; they are not keys of the data."""
     return isinstance(part, str) and (
         "[" in part or part.startswith(("function-", "constrained-")) or part in {"str", "int", "float", "bool", "list", "dict"}

@@ -7,6 +7,7 @@ commands cannot disagree about a number.
 from __future__ import annotations
 
 import math
+import os
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -113,6 +114,10 @@ def build_request(options: dict) -> PlanRequest:
     """PlanRequest from keyword options, with validation failures as one PlannerError line."""
     from pydantic import ValidationError
 
+    from planner.yamlio import looks_like_tag
+
+    if isinstance(options.get("law_file"), os.PathLike):  # a Path from Python reads as its text
+        options = {**options, "law_file": os.fspath(options["law_file"])}
     try:
         return PlanRequest(**{k: v for k, v in options.items() if v is not None})
     except ValidationError as exc:
@@ -124,7 +129,7 @@ def build_request(options: dict) -> PlanRequest:
             message = "must not be empty"
         elif err["type"] == "string_too_long":
             message = f"at most {err['ctx']['max_length']} characters"
-        raise PlannerError(message, tuple(err["loc"])) from None
+        raise PlannerError(message, tuple(p for p in err["loc"] if not looks_like_tag(p))) from None
 
 
 def resolve_hardware(req: PlanRequest, catalog: Catalog) -> Hardware | None:
