@@ -18,7 +18,7 @@ from planner.costing import cost, mfu
 from planner.costing.hardware import Costs, Hardware, hardware_costs, hardware_for, memory_check
 from planner.costing.intervals import INTERVAL_LEVEL
 from planner.costing.mfu_basis import mfu_for
-from planner.costing.results import Budget, DataConstrained, Inference, Plan
+from planner.costing.results import Budget, DataConstrained, Inference, Plan, checked
 from planner.costing.runs import RunShape, clip_run, run_shape
 from planner.errors import PlannerError, PlannerWarning
 from planner.laws import Law, allocate, law_draw_intervals
@@ -308,7 +308,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
     if est is not None and est.sources:
         sources["mfu"] = "; ".join(est.sources)
     attention = convention in cost.ATTENTION_CONVENTIONS
-    return _checked(Plan(
+    return checked(Plan(
         params=n, tokens=d, flops=flops, flops_convention=convention, flops_gopher_units=law_flops / cost.GOPHER_FLOPS,
         predicted_loss=_loss(law, n, d, req.unique_tokens), law=law.name, budget=Budget(kind, budget_value), costs=costs,
         sources=sources, warnings=tuple(warnings), provenance=catalog.provenance(), tokens_per_param=d / n,
@@ -348,23 +348,6 @@ def _law_intervals(params: float, tokens: float, flops_6nd: float, law: Law, req
     return {**ranges, "interval_level": level}
 
 
-def require_finite(values: dict) -> dict:
-    """Refuse answers the arithmetic could not represent (inputs far outside any physical range)."""
-    for key in ("params", "tokens", "flops", "gpu_hours", "node_hours", "wall_clock_hours", "energy_kwh", "predicted_loss"):
-        value = values.get(key)
-        if value is not None and not (math.isfinite(value) and value >= 0):
-            raise PlannerError(f"the inputs give {key} = {value}: outside the range this plan can represent")
-    return values
-
-
-def _checked(plan: Plan) -> Plan:
-    c = plan.costs
-    require_finite({"params": plan.params, "tokens": plan.tokens, "flops": plan.flops, "gpu_hours": c.gpu_hours,
-                    "node_hours": c.node_hours, "wall_clock_hours": c.wall_clock_hours, "energy_kwh": c.energy_kwh,
-                    "predicted_loss": plan.predicted_loss})
-    return plan
-
-
 def _budget_flops(req: PlanRequest, hw: Hardware | None, mfu_value: float | None) -> float:
     if req.flops is not None:
         return req.flops
@@ -391,7 +374,7 @@ def plan_clip(req: PlanRequest, catalog: Catalog, model) -> Plan:
         sources.update(hw.sources)
         if est is not None and est.sources:
             sources["mfu"] = "; ".join(est.sources)
-    return _checked(Plan(
+    return checked(Plan(
         params=model.params, tokens=None, flops=flops, flops_convention="clip", flops_gopher_units=flops / cost.GOPHER_FLOPS,
         predicted_loss=None, law=None, budget=Budget("fixed", None), costs=costs, sources=sources,
         warnings=tuple(dict.fromkeys(warnings)), provenance=catalog.provenance(), interval_level=costs.interval_level,

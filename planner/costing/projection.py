@@ -10,7 +10,8 @@ from planner.catalog import Catalog
 from planner.costing import cost
 from planner.costing.hardware import hardware_costs
 from planner.costing.mfu_basis import mfu_for
-from planner.costing.plan import PlanRequest, law_for, require_finite, resolve_hardware
+from planner.costing.plan import PlanRequest, law_for, resolve_hardware
+from planner.costing.results import require_finite
 from planner.costing.runs import run_shape
 from planner.errors import PlannerWarning
 

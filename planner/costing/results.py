@@ -7,10 +7,11 @@ object into the plain dict that JSON, CSV and the table columns (dotted names su
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 from planner.costing.hardware import Costs, MemoryFit
-from planner.errors import PlannerWarning
+from planner.errors import PlannerError, PlannerWarning
 
 
 def _plain(value):
@@ -128,3 +129,21 @@ class Plan:
             if getattr(self, name) is not None:
                 out[name] = _plain(getattr(self, name))
         return {**out, "sources": self.sources, "warnings": list(self.warnings), "provenance": self.provenance}
+
+
+def require_finite(values: dict) -> dict:
+    """Refuse answers the arithmetic could not represent (inputs far outside any physical range)."""
+    for key in ("params", "tokens", "flops", "gpu_hours", "node_hours", "wall_clock_hours", "energy_kwh", "predicted_loss"):
+        value = values.get(key)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise PlannerError(f"the inputs give {key} = {value}: outside the range this plan can represent")
+    return values
+
+
+def checked(plan: Plan) -> Plan:
+    """The plan, refused when the arithmetic could not represent one of its figures."""
+    c = plan.costs
+    require_finite({"params": plan.params, "tokens": plan.tokens, "flops": plan.flops, "gpu_hours": c.gpu_hours,
+                    "node_hours": c.node_hours, "wall_clock_hours": c.wall_clock_hours, "energy_kwh": c.energy_kwh,
+                    "predicted_loss": plan.predicted_loss})
+    return plan
