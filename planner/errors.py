@@ -149,6 +149,7 @@ Topic = Literal[
     "memory.recompute",  # only full activation recompute fits
     "memory.unchecked",  # memory could not be checked
     "hardware",  # unverified catalog numbers of a cluster's nodes
+    "partition",  # a job beyond its partition's node or wall-time limit
     "energy",  # unverified node power
     "charge",  # unverified accounting
     "scaling",  # strong-scaling caveats

@@ -188,3 +188,22 @@ def test_facility_energy_and_co2(capsys):
     assert "underestimate" in jz["site_basis"]
     code, _, err = run("plan --params 7e9 --tokens 1e11 --cluster juwels-booster --pue 0.5", capsys)
     assert code == 2 and "--pue" in err
+
+
+def test_a_plan_says_when_a_job_is_beyond_its_partition(catalog):
+    # JUWELS Booster's default partition runs a job for at most 24 h
+    long = make_plan(PlanRequest(days=3, nodes=64, cluster="juwels-booster"), catalog)
+    assert [w.message for w in long.warnings if w.topic == "partition"] == [
+        "the run takes 72 h, beyond the 24 h one job may run in partition booster: 3 chained jobs "
+        "(checkpoint and resubmit; a sweep or grant plans the chain)"]
+    one_day = make_plan(PlanRequest(days=1, nodes="all", cluster="juwels-booster"), catalog)
+    assert not [w for w in one_day.warnings if w.topic == "partition"]  # exactly the limit is one job
+
+
+def test_a_plan_says_when_a_job_takes_more_nodes_than_its_partition_allows(catalog):
+    # LUMI-G's standard-g partition takes at most 1,024 nodes per job
+    wide = make_plan(PlanRequest(flops=1e23, nodes=2000, cluster="lumi-g", mfu=0.3), catalog)
+    assert "2000 nodes exceed the 1024 nodes one job may use in partition standard-g of lumi-g" in [
+        w.message for w in wide.warnings if w.topic == "partition"]
+    fits = make_plan(PlanRequest(flops=1e23, nodes=1024, cluster="lumi-g", mfu=0.3), catalog)
+    assert not [w for w in fits.warnings if w.topic == "partition" and "nodes exceed" in w.message]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 
@@ -187,6 +188,24 @@ def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Ca
             if values.get(key) is not None:
                 values[f"{key}_interval"] = (values[key] * factors[0], values[key] * factors[1])
     return Costs(charge=charge, **values)
+
+
+def partition_warnings(hw: Hardware | None, wall_clock_hours: float | None) -> list[PlannerWarning]:
+    """A run beyond the limits of the cluster's default partition: more nodes than one job may take,
+    or more hours than one job may run (it then runs as a chain of jobs, as sweeps and grants plan it)."""
+    if hw is None or hw.cluster is None or hw.nodes is None:
+        return []
+    part = hw.cluster.default_partition
+    out = []
+    if part.max_nodes is not None and hw.nodes > part.max_nodes.value:
+        out.append(PlannerWarning("partition", f"{hw.nodes} nodes exceed the {part.max_nodes.value:g} nodes one job may use "
+                                  f"in partition {part.name} of {hw.cluster.name}"))
+    limit = part.max_wall_hours.value
+    if wall_clock_hours is not None and wall_clock_hours > limit * (1 + 1e-9):  # a budget of whole days lands on the limit
+        out.append(PlannerWarning("partition", f"the run takes {wall_clock_hours:,.0f} h, beyond the {limit:g} h one job may run "
+                                  f"in partition {part.name}: {math.ceil(wall_clock_hours / limit * (1 - 1e-9))} chained jobs "
+                                  "(checkpoint and resubmit; a sweep or grant plans the chain)"))
+    return out
 
 
 def _site_energy(it_kwh: float, cluster: Cluster | None, pue: float | None, grid: float | None) -> dict:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from planner.catalog import Catalog
 from planner.catalog.schema import Dtype
 from planner.costing import cost, mfu
-from planner.costing.hardware import Costs, Hardware, hardware_costs, hardware_for, memory_check
+from planner.costing.hardware import Costs, Hardware, hardware_costs, hardware_for, memory_check, partition_warnings
 from planner.costing.intervals import INTERVAL_LEVEL
 from planner.costing.mfu_basis import mfu_for
 from planner.costing.results import Budget, DataConstrained, Inference, Plan, checked
@@ -277,6 +277,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
     ranges.update(_law_intervals(n, d, law_flops, law, req, kind, est if budget_hw_flops is not None else None,
                                  ranges["interval_level"]))
     memory = memory_check(model if model is not None else n, hw, catalog, warnings, req.seq_len)
+    warnings += partition_warnings(hw, costs.wall_clock_hours)
     data_constrained = None
     if req.unique_tokens is not None:
         n_eff, d_eff = law.effective(n, d, req.unique_tokens)
@@ -369,6 +370,7 @@ def plan_clip(req: PlanRequest, catalog: Catalog, model) -> Plan:
     est = mfu_for(hw, catalog, model.params, req.mfu, "clip", req.mfu_basis, None, req.stack) if hw is not None else None
     costs = hardware_costs(flops, model.params, hw, catalog, est, warnings, req.mfu, workload="clip", goodput=req.goodput,
                            pue=req.pue, grid_gco2_per_kwh=req.grid_intensity)
+    warnings += partition_warnings(hw, costs.wall_clock_hours)
     sources = {"flops_convention": cost.FLOPS_CONVENTIONS["clip"], "gmacs_per_sample": model.cite(model.gmacs_per_sample)}
     if hw is not None:
         sources.update(hw.sources)
