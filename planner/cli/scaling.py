@@ -49,7 +49,7 @@ def scaling(ctx, fmt, node_counts, global_batch, measured, plot, **options):
     --measured, from your own benchmark beside it.
     """
     from planner.costing.plan import build_request
-    from planner.costing.scaling import check_counts, measurements_from_csv, scaling_columns, scaling_notes, strong_scaling
+    from planner.costing.scaling import measurements_from_csv, scaling_columns, scaling_notes, strong_scaling
 
     catalog = catalog_from(ctx)
     if options["params"] is not None:
@@ -59,9 +59,9 @@ def scaling(ctx, fmt, node_counts, global_batch, measured, plot, **options):
     if node_counts is not None:
         if any(n != int(n) for n in node_counts):
             raise PlannerError("node counts must be whole numbers", "nodes")
-        counts = check_counts([int(n) for n in node_counts])
+        counts = [int(n) for n in node_counts]  # strong_scaling checks them (check_counts)
     bench = measurements_from_csv(measured, global_batch) if measured else []
-    progress(f"strong scaling on {request.cluster}: {len(counts) if counts else 'default'} node counts"
+    progress(f"strong scaling on {request.cluster}: {len(set(counts)) if counts else 'default'} node counts"
              + (f", {len(bench)} measured" if bench else ""))
     result = strong_scaling(request, catalog, counts, bench, global_batch)
     if plot is not None:

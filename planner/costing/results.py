@@ -8,7 +8,7 @@ object into the plain dict that JSON, CSV and the table columns (dotted names su
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass
 
 from planner.costing.hardware import Costs, MemoryFit
 from planner.errors import PlannerError, PlannerWarning
@@ -47,7 +47,7 @@ class Inference:
     method: str
 
     def record(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return asdict(self)  # flat: every field a number or text
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class DataConstrained:
     method: str
 
     def record(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return asdict(self)  # flat: every field a number or text
 
 
 @dataclass(frozen=True)

@@ -132,11 +132,7 @@ def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] |
         raise PlannerError("strong scaling needs one fixed run: {params} with {tokens}, or {model} with {tokens} or {samples}",
                            refs=("params", "tokens", "model", "samples"))
     if node_counts is not None:
-        if not node_counts:
-            raise PlannerError("no node counts given; leave them out for doublings from the smallest that holds the model",
-                               "nodes")
-        if bad := [n for n in node_counts if isinstance(n, bool) or not isinstance(n, int) or n < 1]:
-            raise PlannerError(f"{bad[0]!r} is not a positive whole number of nodes", "nodes")
+        node_counts = check_counts(list(node_counts))
     if global_batch is not None and (isinstance(global_batch, bool) or not isinstance(global_batch, (int, float))
                                      or not (math.isfinite(global_batch) and global_batch > 0)):
         raise PlannerError(f"must be a positive number of tokens or samples per step, got {global_batch!r}", "global_batch")
@@ -231,7 +227,7 @@ def _count(nodes: list[int]) -> str:
 
 
 def check_counts(counts: list[int]) -> list[int]:
-    if not counts or any(not (isinstance(n, int) and n >= 1) for n in counts):
+    if not counts or any(isinstance(n, bool) or not (isinstance(n, int) and n >= 1) for n in counts):
         raise PlannerError("node counts must be whole numbers of at least 1", "nodes")
     if len(set(counts)) > MAX_COUNTS:
         raise PlannerError(f"give at most {MAX_COUNTS} node counts", "nodes")

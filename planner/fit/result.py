@@ -6,7 +6,7 @@ The CLI, plots and law files read attributes; only `record()` turns a result int
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from planner.errors import PlannerWarning
@@ -34,7 +34,7 @@ class FitData:
     span_decades: float
 
     def record(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return asdict(self)  # flat: every field a number or text
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class BootstrapInfo:
     interval: str = "2.5-97.5 percentiles"
 
     def record(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return asdict(self)  # flat: every field a number or text
 
 
 @dataclass(frozen=True)
