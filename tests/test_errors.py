@@ -191,5 +191,5 @@ def test_scaling_and_grant_leave_warnings_out_by_topic(catalog, tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text(PROPOSAL.format(cluster="alps", extra="", nodes=8))
     p, where, base = load_proposal(path)
-    topics = {w.topic for w in build(p, where, base, catalog)["warnings"]}
+    topics = {w.topic for w in build(p, where, base, catalog).warnings}
     assert "charge" in topics and "energy" not in topics

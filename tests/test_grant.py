@@ -8,6 +8,7 @@ import math
 import re
 import shutil
 import subprocess
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from cli_helpers import run
 from planner.costing import mfu
 from planner.costing.mfu_basis import campaign_estimator
 from planner.grant.build import build, load_proposal
+from planner.grant.document import GrantRow
 from planner.grant.programs import apportion, conversion, simulate_jsc
 from planner.grant.render import burn_rows, render
 
@@ -99,117 +101,116 @@ def test_units_follow_the_program(catalog):
 @pytest.mark.parametrize("which", ["juwels", "lumi"])
 def test_every_total_is_the_sum_of_its_rows(results, which):
     r = results[which]
-    rows, sub, cont, total = r["rows"], r["subtotal"], r["contingency_row"], r["total"]
+    rows, sub, cont, total = r.rows, r.subtotal, r.contingency_row, r.total
     for key in SUMMED:
-        assert sub[key] == pytest.approx(sum(row[key] for row in rows), rel=1e-12)
-        assert total[key] == pytest.approx(sub[key] + cont[key], rel=1e-12)
-    assert sub["runs"] == sum(row["runs"] for row in rows)
-    assert all(isinstance(row["request"], int) and row["request"] >= row["units"] * (1 - 1e-9) for row in rows)
-    assert total["request"] == sum(row["request"] for row in rows) + cont["request"]
-    assert cont["request"] == math.ceil(sub["request"] * r["contingency"] - 1e-9)
+        assert getattr(sub, key) == pytest.approx(sum(getattr(row, key) for row in rows), rel=1e-12)
+        assert getattr(total, key) == pytest.approx(getattr(sub, key) + getattr(cont, key), rel=1e-12)
+    assert sub.runs == sum(row.runs for row in rows)
+    assert all(isinstance(row.request, int) and row.request >= row.units * (1 - 1e-9) for row in rows)
+    assert total.request == sum(row.request for row in rows) + cont.request
+    assert cont.request == math.ceil(sub.request * r.contingency - 1e-9)
     for row in rows:  # units are node-hours × the program's factor
-        assert row["units"] == pytest.approx(row["node_hours"] * r["unit"]["per_node_hour"])
-        for d in row.get("sweep_runs", []):
-            assert d["node_hours"] == pytest.approx(d["wall_hours"] * d["nodes"])
-        if row.get("sweep_runs"):
-            assert row["gpu_hours"] == pytest.approx(sum(d["gpu_hours"] for d in row["sweep_runs"]))
+        assert row.units == pytest.approx(row.node_hours * r.unit.per_node_hour)
+        for d in row.sweep_runs:
+            assert d.node_hours == pytest.approx(d.wall_hours * d.nodes)
+        if row.sweep_runs:
+            assert row.gpu_hours == pytest.approx(sum(d.gpu_hours for d in row.sweep_runs))
 
 
 @pytest.mark.parametrize("which", ["juwels", "lumi"])
 def test_burn_plan_adds_up_by_period_and_by_experiment(results, which):
     r = results[which]
-    periods, months = r["burn"]["periods"], r["burn"]["months"]
-    assert sum(p["request"] for p in periods) == sum(m["request"] for m in months) == r["total"]["request"]
-    assert sum(p["contingency"] for p in periods) == r["contingency_row"]["request"]
-    for row in r["rows"]:
-        assert sum(p["by_experiment"][row["name"]] for p in periods) == row["request"]
-        active = [m for m in months if m["by_experiment"][row["name"]]]
-        assert len(active) <= row["months"]
+    periods, months = r.burn.periods, r.burn.months
+    assert sum(p.request for p in periods) == sum(m.request for m in months) == r.total.request
+    assert sum(p.contingency for p in periods) == r.contingency_row.request
+    for row in r.rows:
+        assert sum(p.by_experiment[row.name] for p in periods) == row.request
+        active = [m for m in months if m.by_experiment[row.name]]
+        assert len(active) <= row.months
     for p in periods:
-        assert p["request"] == sum(p["by_experiment"].values()) + p["contingency"]
-    assert sum(p["node_hours"] for p in periods) == pytest.approx(r["total"]["node_hours"])
-    assert periods[-1]["cumulative"] == pytest.approx(1.0)
+        assert p.request == sum(p.by_experiment.values()) + p.contingency
+    assert sum(p.node_hours for p in periods) == pytest.approx(r.total.node_hours)
+    assert periods[-1].cumulative == pytest.approx(1.0)
     table = burn_rows(r)
-    assert table[-1]["request"] == r["total"]["request"]
+    assert table[-1]["request"] == r.total.request
 
 
 def test_periods_follow_the_program(results):
-    assert results["juwels"]["burn"]["period"] == "month" and len(results["juwels"]["burn"]["periods"]) == 12
-    assert results["lumi"]["burn"]["period"] == "quarter" and len(results["lumi"]["burn"]["periods"]) == 4
-    assert results["juwels"]["burn"]["periods"][0]["label"] == "2027-04"
-    assert results["lumi"]["burn"]["periods"][-1]["label"] == "2028-01 – 2028-03"
+    assert results["juwels"].burn.period == "month" and len(results["juwels"].burn.periods) == 12
+    assert results["lumi"].burn.period == "quarter" and len(results["lumi"].burn.periods) == 4
+    assert results["juwels"].burn.periods[0].label == "2027-04"
+    assert results["lumi"].burn.periods[-1].label == "2028-01 – 2028-03"
 
 
 def test_rows_cost_what_plan_costs(results, capsys):
     """The same run through `planner plan` gives the same GPU-hours (the campaign basis by default in both)."""
-    rows = {r["name"]: r for r in results["juwels"]["rows"]}
+    rows = {r.name: r for r in results["juwels"].rows}
     ref = plan_json(capsys, "--params 7e9 --tokens 1.4e11 --cluster juwels-booster --nodes 64")
-    assert rows["7B reference run"]["gpu_hours"] == pytest.approx(ref["gpu_hours"], rel=1e-12)
-    assert rows["7B reference run"]["node_hours"] == pytest.approx(ref["node_hours"], rel=1e-12)
-    assert rows["7B reference run"]["charge"] == pytest.approx(ref["charge"]["amount"], rel=1e-12)
+    assert rows["7B reference run"].gpu_hours == pytest.approx(ref["gpu_hours"], rel=1e-12)
+    assert rows["7B reference run"].node_hours == pytest.approx(ref["node_hours"], rel=1e-12)
+    assert rows["7B reference run"].charge == pytest.approx(ref["charge"]["amount"], rel=1e-12)
     clip = plan_json(capsys, "--model openclip-vit-l-14 --samples 34e9 --cluster juwels-booster --nodes 256 --stack open_clip")
-    assert rows["openCLIP ViT-L/14"]["gpu_hours"] == pytest.approx(clip["gpu_hours"], rel=1e-12)
-    for d in (rows["IsoFLOP sweep"]["sweep_runs"][0], rows["IsoFLOP sweep"]["sweep_runs"][-1]):
-        ref = plan_json(capsys, f"--params {d['params']} --tokens {d['tokens']} --cluster juwels-booster "
-                                f"--nodes {d['nodes']}")
-        assert d["gpu_hours"] == pytest.approx(ref["gpu_hours"], rel=1e-9)
-    lumi = {r["name"]: r for r in results["lumi"]["rows"]}
+    assert rows["openCLIP ViT-L/14"].gpu_hours == pytest.approx(clip["gpu_hours"], rel=1e-12)
+    for d in (rows["IsoFLOP sweep"].sweep_runs[0], rows["IsoFLOP sweep"].sweep_runs[-1]):
+        ref = plan_json(capsys, f"--params {d.params} --tokens {d.tokens} --cluster juwels-booster --nodes {d.nodes}")
+        assert d.gpu_hours == pytest.approx(ref["gpu_hours"], rel=1e-9)
+    lumi = {r.name: r for r in results["lumi"].rows}
     ref = plan_json(capsys, "--params 7e9 --tokens 1.4e11 --cluster lumi-g --nodes 64 --mfu 0.3")
-    assert lumi["7B reference run"]["gpu_hours"] == pytest.approx(ref["gpu_hours"], rel=1e-12)
+    assert lumi["7B reference run"].gpu_hours == pytest.approx(ref["gpu_hours"], rel=1e-12)
     ref = plan_json(capsys, "--model openclip-vit-l-14 --samples 34e9 --cluster lumi-g --nodes 128 --mfu 0.15")
-    assert lumi["openCLIP ViT-L/14"]["gpu_hours"] == pytest.approx(ref["gpu_hours"], rel=1e-12)
+    assert lumi["openCLIP ViT-L/14"].gpu_hours == pytest.approx(ref["gpu_hours"], rel=1e-12)
 
 
 def test_rows_without_goodput_cost_what_plan_costs_by_default(tmp_path, catalog, capsys):
     path = write(tmp_path, BASE.format(program="custom", cluster="juwels-booster")
                  + "  - {name: run, params: 1.3e9, tokens: 2.6e10, nodes: 8, runs: 3}\n")
-    row = grant(path, catalog)["rows"][0]
+    row = grant(path, catalog).rows[0]
     ref = plan_json(capsys, "--params 1.3e9 --tokens 2.6e10 --cluster juwels-booster --nodes 8")
-    assert row["run_gpu_hours"] == pytest.approx(ref["gpu_hours"], rel=1e-12)
-    assert row["gpu_hours"] == pytest.approx(3 * ref["gpu_hours"], rel=1e-12)
+    assert row.run_gpu_hours == pytest.approx(ref["gpu_hours"], rel=1e-12)
+    assert row.gpu_hours == pytest.approx(3 * ref["gpu_hours"], rel=1e-12)
 
 
 def test_clip_uses_gmacs_and_the_sourced_clip_profile(results, catalog):
     assert (ROOT / "catalogs" / "mfu" / "clip-a100.yaml").is_file()
-    row = next(r for r in results["juwels"]["rows"] if r["name"] == "openCLIP ViT-L/14")
+    row = next(r for r in results["juwels"].rows if r.name == "openCLIP ViT-L/14")
     model = catalog.model("openclip-vit-l-14")
-    assert row["flops"] == pytest.approx(6 * model.gmacs_per_sample.value * 1e9 * 34e9)
+    assert row.flops == pytest.approx(6 * model.gmacs_per_sample.value * 1e9 * 34e9)
     profile = catalog.mfu_profile("clip-a100")
     assert profile.workload == "clip" and profile.sources
     # the campaign estimate for CLIP, capped by the sourced openCLIP throughput profile (the tuned upper bound)
-    bench = mfu.estimate(profile, catalog.accelerator("a100-sxm-40gb"), model.params, row["gpus_per_run"]).value
-    assert row["mfu"] <= bench + 1e-12
-    assert row["mfu_basis"].startswith("campaign")
-    mfu_fact = next(f for f in results["juwels"]["method"] if f["topic"] == "mfu" and "openCLIP" in f["text"])
-    assert any("campaign set" in c for c in mfu_fact["cite"])
+    bench = mfu.estimate(profile, catalog.accelerator("a100-sxm-40gb"), model.params, row.gpus_per_run).value
+    assert row.mfu <= bench + 1e-12
+    assert row.mfu_basis.startswith("campaign")
+    mfu_fact = next(f for f in results["juwels"].method if f.topic == "mfu" and "openCLIP" in f.text)
+    assert any("campaign set" in c for c in mfu_fact.cite)
 
 
 def test_lumi_bills_one_mi250x_as_one_gpu_hour(results):
     r = results["lumi"]
-    for row in r["rows"]:
-        assert row["units"] == pytest.approx(4 * row["node_hours"])
-        assert row["gpu_hours"] == pytest.approx(8 * row["node_hours"])  # Slurm's 8 GCDs per node
-    assert r["unit"]["label"] == "billed GPU-h"
+    for row in r.rows:
+        assert row.units == pytest.approx(4 * row.node_hours)
+        assert row.gpu_hours == pytest.approx(8 * row.node_hours)  # Slurm's 8 GCDs per node
+    assert r.unit.label == "billed GPU-h"
     md = render(r, "markdown")
     assert "one billed GPU-hour = 2 Slurm GPU-hours" in md and "GPU-h (Slurm)" in md
-    assert r["storage"]["tb_hours"] == pytest.approx(300 * 8766)
+    assert r.storage.tb_hours == pytest.approx(300 * 8766)
 
 
 def test_gcs_states_the_eflop_threshold_both_ways(results):
-    (t,) = results["juwels"]["thresholds"]
-    assert t["unit"] == "eflop-peak" and t["limit"] == 45000 and t["basis_status"] == "unverified"
-    assert t["alternative_value"] == pytest.approx(t["value"] * 16)
-    assert any(w.topic == "program" and "45,000" in w.message for w in results["juwels"]["warnings"]) == (not t["met"])
+    (t,) = results["juwels"].thresholds
+    assert t.unit == "eflop-peak" and t.limit == 45000 and t.basis_status == "unverified"
+    assert t.alternative_value == pytest.approx(t.value * 16)
+    assert any(w.topic == "program" and "45,000" in w.message for w in results["juwels"].warnings) == (not t.met)
 
 
 def test_jsc_quota_simulation():
     even = simulate_jsc([100.0] * 12, 100.0)
-    assert even["forfeited"] == 0 and not even["low_priority_months"]
+    assert even.forfeited == 0 and not even.low_priority_months
     idle_first = simulate_jsc([0.0, 0.0] + [120.0] * 10, 100.0)
-    assert idle_first["months"][1]["forfeited"] == pytest.approx(100.0)  # month 1's quota lost at the end of month 2
-    assert idle_first["forfeited"] == pytest.approx(100.0)
+    assert idle_first.months[1].forfeited == pytest.approx(100.0)  # month 1's quota lost at the end of month 2
+    assert idle_first.forfeited == pytest.approx(100.0)
     late = simulate_jsc([50.0] * 6 + [150.0] * 6, 100.0)
-    assert late["low_priority_months"]
+    assert late.low_priority_months
 
 
 def test_apportion_sums_exactly():
@@ -223,17 +224,17 @@ def test_uneven_plan_on_jsc_warns_about_forfeiture(tmp_path, catalog):
                  + "  - {name: a, params: 1e9, tokens: 2e10, nodes: 8, runs: 20, start_month: 1, months: 2}\n"
                  + "  - {name: b, params: 1e9, tokens: 2e10, nodes: 8, runs: 20, start_month: 9, months: 4}\n")
     r = grant(path, catalog)
-    assert r["burn"]["simulation"]["forfeited"] > 0
-    assert any(w.topic == "program" and "forfeits" in w.message for w in r["warnings"])
-    assert any(w.topic == "program" and "above an even share" in w.message for w in r["warnings"])
+    assert r.burn.simulation.forfeited > 0
+    assert any(w.topic == "program" and "forfeits" in w.message for w in r.warnings)
+    assert any(w.topic == "program" and "above an even share" in w.message for w in r.warnings)
 
 
 def test_checkpoint_storage_estimate(tmp_path, catalog):
     path = write(tmp_path, BASE.format(program="custom", cluster="juwels-booster")
                  + "  - {name: run, params: 7e9, tokens: 1e11, nodes: 16, checkpoints: 3}\n")
-    s = grant(path, catalog)["storage"]
-    assert s["items"][0]["tb"] == pytest.approx(3 * 14 * 7e9 / 1e12)
-    assert s["requested_tb"] == 1
+    s = grant(path, catalog).storage
+    assert s.items[0].tb == pytest.approx(3 * 14 * 7e9 / 1e12)
+    assert s.requested_tb == 1
 
 
 # --- formats --------------------------------------------------------------------------------------
@@ -268,6 +269,23 @@ def test_examples_render_in_every_format(capsys, tmp_path, example, fmt):
         data = json.loads(text)
         assert data["references"] and data["justification"].startswith("We request")
         assert data["total"]["request"] == sum(r["request"] for r in data["rows"]) + data["contingency_row"]["request"]
+
+
+@pytest.mark.parametrize("which", ["juwels", "lumi"])
+def test_json_rows_share_one_schema_named_by_the_attributes(results, which):
+    """Rows of every kind (sweep, model, params, wall-hours) print the same keys, each an attribute of
+    GrantRow (or a further unit the call names), so a script reads them without guessing."""
+    document = results[which]
+    data = json.loads(render(document, "json"))
+    assert {r.kind for r in document.rows} >= {"sweep", "model", "wall-hours"}
+    keys = {frozenset(row) for row in data["rows"]}
+    assert len(keys) == 1
+    (key_set,) = keys
+    extra_units = {a.unit for a in document.also}
+    assert {k for k in key_set if k not in extra_units} == {f.name for f in fields(GrantRow)} - {"also", "mfu_errors"}
+    for row, typed in zip(data["rows"], document.rows, strict=True):
+        assert row["request"] == typed.request and row["units"] == typed.units
+        assert all(row[u] == typed.also[u] for u in extra_units)
 
 
 def test_output_is_deterministic(capsys):
@@ -364,8 +382,8 @@ def test_partition_limits_nodes_and_sets_the_job_length(tmp_path, capsys, catalo
     bad = write(tmp_path, text.format(part="standard") + "  - {name: r, params: 1e9, tokens: 2e10, nodes: 2, mfu: 0.3}\n")
     assert "unknown partition of lumi-g 'standard'" in error_of(capsys, bad)
     dev = write(tmp_path, text.format(part="dev-g") + "  - {name: r, params: 7e9, tokens: 1.4e11, nodes: 32, mfu: 0.3}\n")
-    row = grant(dev, catalog)["rows"][0]
-    assert row["jobs_per_run"] == math.ceil(row["wall_hours_per_run"] / 3)
+    row = grant(dev, catalog).rows[0]
+    assert row.jobs_per_run == math.ceil(row.wall_hours_per_run / 3)
 
 
 def test_same_proposal_gives_byte_identical_output(capsys):
@@ -402,20 +420,20 @@ scaling:
 def test_a_proposal_over_two_systems_keeps_each_in_its_own_accounting(tmp_path, catalog, capsys):
     path = write(tmp_path, MULTI)
     result = grant(path, catalog)
-    juwels, jupiter = result["systems"]
-    assert (juwels["cluster"]["name"], jupiter["cluster"]["name"]) == ("juwels-booster", "jupiter-booster")
-    assert [r["name"] for r in juwels["rows"]] == ["7B run", "evaluation"]
-    assert [r["name"] for r in jupiter["rows"]] == ["70B run", "small sweep on JUPITER"]
+    juwels, jupiter = result.systems
+    assert (juwels.cluster.name, jupiter.cluster.name) == ("juwels-booster", "jupiter-booster")
+    assert [r.name for r in juwels.rows] == ["7B run", "evaluation"]
+    assert [r.name for r in jupiter.rows] == ["70B run", "small sweep on JUPITER"]
     for part in (juwels, jupiter):  # totals are sums of the part's own rows, in the part's own unit
         for key in SUMMED:
-            assert part["subtotal"][key] == pytest.approx(sum(r[key] for r in part["rows"]))
-        assert part["total"]["units"] == pytest.approx(part["total"]["node_hours"] * part["unit"]["per_node_hour"])
-    assert jupiter["unit"]["per_node_hour"] != juwels["unit"]["per_node_hour"]  # 288 vs 48 core-h: never added up
-    assert juwels["storage"]["requested_tb"] == 100 and jupiter["storage"]["requested_tb"] == 0  # stated storage: home system
-    assert [s.experiment for s in jupiter["scaling"]] == ["70B run"] and juwels["scaling"] == []
+            assert getattr(part.subtotal, key) == pytest.approx(sum(getattr(r, key) for r in part.rows))
+        assert part.total.units == pytest.approx(part.total.node_hours * part.unit.per_node_hour)
+    assert jupiter.unit.per_node_hour != juwels.unit.per_node_hour  # 288 vs 48 core-h: never added up
+    assert juwels.storage.requested_tb == 100 and jupiter.storage.requested_tb == 0  # stated storage: home system
+    assert [s.experiment for s in jupiter.scaling] == ["70B run"] and juwels.scaling == ()
     # each row costs what `planner plan` gives on its own system
     code, out, _ = run("plan --params 70e9 --tokens 1.4e12 --cluster jupiter-booster --nodes 256 --format json", capsys)
-    assert jupiter["rows"][0]["gpu_hours"] == pytest.approx(json.loads(out)["gpu_hours"], rel=1e-12)
+    assert jupiter.rows[0].gpu_hours == pytest.approx(json.loads(out)["gpu_hours"], rel=1e-12)
     for fmt in ("markdown", "latex", "csv", "json"):
         code, text, err = run(["grant", str(path), "--format", fmt], capsys)
         assert code == 0, err
@@ -450,17 +468,17 @@ def test_confidence_sets_the_quantile_each_row_requests(tmp_path, catalog):
     for conf in (0.5, 0.9):
         text = BASE.format(program="gcs", cluster="juwels-booster").replace("experiments:\n", f"confidence: {conf}\nexperiments:\n")
         rows[conf] = grant(write(tmp_path, text + body, f"p{conf}.yaml"), catalog)
-    low, high = rows[0.5]["rows"][0], rows[0.9]["rows"][0]
-    assert low["units"] == pytest.approx(high["units"])  # the same estimate
-    assert high["request"] > low["request"] >= low["units"]
+    low, high = rows[0.5].rows[0], rows[0.9].rows[0]
+    assert low.units == pytest.approx(high.units)  # the same estimate
+    assert high.request > low.request >= low.units
     errors = np.array(campaign_estimator(catalog).errors(stack_stated=False))  # no stack in this proposal
-    assert high["request"] == math.ceil(high["units"] * math.exp(np.quantile(errors, 0.9)))
-    lo, hi = high["units_interval"]
-    assert lo < high["units"] < hi and hi == pytest.approx(high["units"] * math.exp(np.quantile(errors, 0.9)))
-    assert rows[0.9]["subtotal"]["request"] == high["request"]
+    assert high.request == math.ceil(high.units * math.exp(np.quantile(errors, 0.9)))
+    lo, hi = high.units_interval
+    assert lo < high.units < hi and hi == pytest.approx(high.units * math.exp(np.quantile(errors, 0.9)))
+    assert rows[0.9].subtotal.request == high.request
     # the method paragraph says how the range was obtained, with the numbers
-    fact = next(f for f in rows[0.9]["method"] if f["topic"] == "confidence")
-    assert f"{campaign_estimator(catalog).n_runs} published end-to-end training runs" in fact["text"] and "90% quantile" in fact["text"]
+    fact = next(f for f in rows[0.9].method if f.topic == "confidence")
+    assert f"{campaign_estimator(catalog).n_runs} published end-to-end training runs" in fact.text and "90% quantile" in fact.text
 
 
 def test_confidence_shows_in_every_format(tmp_path, capsys):
@@ -476,8 +494,8 @@ def test_confidence_shows_in_every_format(tmp_path, capsys):
 
 def test_a_given_mfu_requests_its_estimate(tmp_path, catalog):
     text = BASE.format(program="gcs", cluster="juwels-booster").replace("experiments:\n", "confidence: 0.95\nexperiments:\n")
-    row = grant(write(tmp_path, text + "  - {name: run, params: 7e9, tokens: 1.4e11, nodes: 64, mfu: 0.4}\n"), catalog)["rows"][0]
-    assert row["units_interval"] is None and row["request"] == math.ceil(row["units"] - 1e-9)
+    row = grant(write(tmp_path, text + "  - {name: run, params: 7e9, tokens: 1.4e11, nodes: 64, mfu: 0.4}\n"), catalog).rows[0]
+    assert row.units_interval is None and row.request == math.ceil(row.units - 1e-9)
 
 
 def test_a_confidence_beyond_what_the_calibration_resolves_is_flagged(tmp_path, catalog):
@@ -485,4 +503,4 @@ def test_a_confidence_beyond_what_the_calibration_resolves_is_flagged(tmp_path, 
     for conf, flagged in ((0.8, False), (0.99, True)):
         text = BASE.format(program="gcs", cluster="juwels-booster").replace("experiments:\n", f"confidence: {conf}\nexperiments:\n")
         result = grant(write(tmp_path, text + body, f"c{conf}.yaml"), catalog)
-        assert any(w.topic == "request" and "rests on their" in w.message for w in result["warnings"]) is flagged
+        assert any(w.topic == "request" and "rests on their" in w.message for w in result.warnings) is flagged

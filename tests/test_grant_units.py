@@ -48,9 +48,9 @@ def test_a_billed_gpu_hour_that_is_not_a_slurm_gpu_says_so(catalog):
 def test_every_quota_rule_keeps_the_books(rule):
     simulate = QUOTA_RULES[rule]
     even = simulate([100.0] * 12, 100.0)
-    assert even["forfeited"] == 0 and not even["low_priority_months"] and len(even["months"]) == 12
+    assert even.forfeited == 0 and not even.low_priority_months and len(even.months) == 12
     idle_start = simulate([0.0, 0.0, 300.0, 100.0], 100.0)  # two idle months: quota that is never used is lost
-    assert idle_start["forfeited"] > 0
-    assert sum(m["used"] for m in idle_start["months"]) == 400.0
+    assert idle_start.forfeited > 0
+    assert sum(m.used for m in idle_start.months) == 400.0
     burst = simulate([400.0, 0.0, 0.0, 0.0], 100.0)  # far beyond one quota of overdraft
-    assert burst["low_priority_months"] == [1, 2]  # month 2 still owes more than one quota
+    assert burst.low_priority_months == (1, 2)  # month 2 still owes more than one quota

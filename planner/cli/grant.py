@@ -42,6 +42,6 @@ def grant(ctx, proposal, fmt, out, force):
     systems = ", ".join(dict.fromkeys(e.cluster or parsed.cluster for e in parsed.experiments))
     progress(f"costing {len(parsed.experiments)} experiment(s) for {parsed.program} on {systems}")
     result = build(parsed, where, base, catalog)
-    for w in result["warnings"]:
+    for w in result.warnings:
         progress(f"warning: {w}")
     emit(render(result, fmt), out, force)

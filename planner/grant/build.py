@@ -13,7 +13,6 @@ import math
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import TypedDict
 
 from planner.catalog import Catalog
 from planner.costing.hardware import hardware_costs, hardware_for
@@ -23,6 +22,17 @@ from planner.costing.plan import build_request
 from planner.costing.runs import clip_run, run_shape
 from planner.costing.scaling import ScalingTable, measurements_from_csv, strong_scaling
 from planner.errors import PlannerWarning, located
+from planner.grant.document import (
+    CitedText,
+    ClusterInfo,
+    GrantDocument,
+    GrantRow,
+    MultiSystemGrant,
+    ProgramInfo,
+    RowCost,
+    Subtotal,
+    SweepRun,
+)
 from planner.grant.method import method_facts
 from planner.grant.programs import Program, burn_plan, check_thresholds, month_labels
 from planner.grant.proposal import (
@@ -39,37 +49,38 @@ from planner.grant.units import conversion
 # --- rows -----------------------------------------------------------------------------------------
 
 
-def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: int, warnings: list[PlannerWarning]) -> dict:
+def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: int, warnings: list[PlannerWarning]) -> RowCost:
     """A training run (catalog model, params + tokens, or inline CLIP) costed by hardware_costs, × runs."""
     at = ("experiments", i)
     mfu = exp.mfu if exp.mfu is not None else p.mfu
     goodput = exp.goodput if exp.goodput is not None else p.goodput
-    row: dict = {"model": None, "params": exp.params, "tokens": exp.tokens, "samples": exp.samples}
+    name, stated_params, gmacs = None, exp.params, None
+    citations: tuple[str, ...] = ()
     if exp.kind == "model":
         assert exp.model is not None  # Experiment._one_kind
         with located(where, *at, "model"):
             m = catalog.model(exp.model)
-        row.update(model=m.name, params=m.params)
+        name, stated_params = m.name, m.params
         if m.kind == "clip":
             if exp.samples is None or exp.tokens is not None:
                 raise where.error(at + ("samples",), f"{m.name} is a CLIP model: give samples (samples seen), not tokens")
-            row["gmacs_per_sample"] = m.gmacs_per_sample.value
-            clip = clip_run(m.gmacs_per_sample.value)
+            gmacs = m.gmacs_per_sample.value
+            clip = clip_run(gmacs)
             params, workload, conv = m.params, clip.workload, clip.convention
             flops = clip.flops(params, exp.samples)
-            row["citations"] = [m.cite(m.gmacs_per_sample)]
+            citations = (m.cite(m.gmacs_per_sample),)
         else:
             if exp.tokens is None or exp.samples is not None:
                 raise where.error(at + ("tokens",), f"{m.name} is a language model: give tokens, not samples")
             rs = run_shape(m, p.seq_len)
             params, workload, conv = m.active_params, rs.workload, rs.convention
             flops = rs.flops(params, exp.tokens)
-            row["citations"] = [m.cite(m.params_active)] if m.kind == "moe-lm" else []
+            citations = (m.cite(m.params_active),) if m.kind == "moe-lm" else ()
     elif exp.kind == "clip":
         # Experiment._one_kind: an inline CLIP model gives gmacs_per_sample, params and samples
         assert exp.gmacs_per_sample is not None and exp.params is not None and exp.samples is not None
-        row["gmacs_per_sample"] = exp.gmacs_per_sample
-        clip = clip_run(exp.gmacs_per_sample)
+        gmacs = exp.gmacs_per_sample
+        clip = clip_run(gmacs)
         params, workload, conv = exp.params, clip.workload, clip.convention
         flops = clip.flops(params, exp.samples)
     else:
@@ -83,35 +94,19 @@ def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: in
         est = mfu_for(hw, catalog, params, mfu, workload, p.mfu_basis, seq, exp.stack or p.stack)
         c = hardware_costs(flops, params, hw, catalog, est, warnings, mfu, workload, goodput)
     # on the proposal's cluster, at the experiment's nodes (Experiment._one_kind requires them): all known
-    assert c.node_hours is not None and c.gpu_hours is not None and c.charge is not None
-    row["mfu_errors"], row["mfu_profiles"] = est.errors, (est.profile,) if est.profile else ()
+    assert c.node_hours is not None and c.gpu_hours is not None and c.charge is not None and c.wall_clock_hours is not None
     runs = exp.runs
     basis = c.mfu_basis if mfu is None else f"{mfu:g}, given in the {'experiment' if exp.mfu is not None else 'proposal'}"
-    row.update(flops=flops * runs, flops_convention=conv, mfu=c.mfu, mfu_basis=basis, goodput=goodput,
-               nodes=exp.nodes, gpus_per_run=c.gpus, wall_hours_per_run=c.wall_clock_hours,
-               node_hours=c.node_hours * runs, gpu_hours=c.gpu_hours * runs, charge=c.charge.amount * runs,
-               run_gpu_hours=c.gpu_hours, storage_params=(row["params"] or params) * runs)
-    return row
-
-
-class SweepRun(TypedDict):
-    """One run of a sweep experiment (the appendix lists them), hours with the experiment's goodput."""
-
-    experiment: str
-    run_id: str
-    params: int
-    tokens: int
-    flops: float
-    nodes: int
-    mfu: float
-    wall_hours: float
-    gpu_hours: float
-    node_hours: float
-    jobs: int
+    return RowCost(model=name, params=stated_params, tokens=exp.tokens, samples=exp.samples, gmacs_per_sample=gmacs,
+                   citations=citations, mfu_errors=tuple(est.errors), mfu_profiles=(est.profile,) if est.profile else (),
+                   flops=flops * runs, flops_convention=conv, mfu=c.mfu, mfu_basis=basis, goodput=goodput,
+                   nodes=exp.nodes, gpus_per_run=c.gpus, wall_hours_per_run=c.wall_clock_hours,
+                   node_hours=c.node_hours * runs, gpu_hours=c.gpu_hours * runs, charge=c.charge.amount * runs,
+                   run_gpu_hours=c.gpu_hours, storage_params=(stated_params or params) * runs, runs=runs)
 
 
 def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: int, base: Path,
-               warnings: list[PlannerWarning]) -> dict:
+               warnings: list[PlannerWarning]) -> RowCost:
     """Every run of a `planner sweep` design (hours from hardware_costs there), summed."""
     from planner.sweep import design as sw
 
@@ -157,24 +152,23 @@ def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: 
     goodput = exp.goodput if exp.goodput is not None else p.goodput
     runs, reps = design.runs, exp.runs
     nodes = sorted({r.nodes for r in runs})
-    detail: list[SweepRun] = [
-        {"experiment": exp.name, "run_id": r.run_id, "params": r.params, "tokens": r.tokens, "flops": r.flops,
-         "nodes": r.nodes, "mfu": r.mfu, "wall_hours": r.est_hours / goodput, "gpu_hours": r.gpu_hours / goodput,
-         "node_hours": r.node_hours / goodput, "jobs": r.segments} for r in runs]
-    return {
-        "model": f"{spec.sweep.kind} sweep '{spec.name}'", "params": None, "tokens": None, "samples": None,
-        "flops": sum(r.flops for r in runs) * reps, "flops_convention": design.flops_convention,
-        "mfu": None, "mfu_basis": design.mfu_basis, "goodput": goodput,
-        "nodes": nodes[0] if len(nodes) == 1 else None, "nodes_range": [nodes[0], nodes[-1]],
-        "gpus_per_run": None, "wall_hours_per_run": sum(d["wall_hours"] for d in detail) / len(detail),
-        "node_hours": sum(d["node_hours"] for d in detail) * reps, "gpu_hours": sum(d["gpu_hours"] for d in detail) * reps,
-        "charge": sum(r.charge for r in runs) / goodput * reps, "sweep_runs": detail, "sweep_runs_count": len(runs) * reps,
-        "storage_params": sum(r.params for r in runs) * reps, "law": spec.law if spec.sweep.kind in ("isoflop", "ladder") else None,
-        "mfu_errors": () if "mfu" in update else design.mfu_errors, "mfu_profiles": () if "mfu" in update else design.mfu_profiles,
-    }
+    detail = tuple(SweepRun(experiment=exp.name, run_id=r.run_id, params=r.params, tokens=r.tokens, flops=r.flops,
+                            nodes=r.nodes, mfu=r.mfu, wall_hours=r.est_hours / goodput, gpu_hours=r.gpu_hours / goodput,
+                            node_hours=r.node_hours / goodput, jobs=r.segments) for r in runs)
+    given_mfu = "mfu" in update
+    return RowCost(
+        model=f"{spec.sweep.kind} sweep '{spec.name}'", flops=sum(r.flops for r in runs) * reps,
+        flops_convention=design.flops_convention, mfu_basis=design.mfu_basis, goodput=goodput,
+        nodes=nodes[0] if len(nodes) == 1 else None, nodes_range=(nodes[0], nodes[-1]),
+        wall_hours_per_run=sum(d.wall_hours for d in detail) / len(detail),
+        node_hours=sum(d.node_hours for d in detail) * reps, gpu_hours=sum(d.gpu_hours for d in detail) * reps,
+        charge=sum(r.charge for r in runs) / goodput * reps, sweep_runs=detail, runs=len(runs) * reps,
+        storage_params=sum(r.params for r in runs) * reps, law=spec.law if spec.sweep.kind in ("isoflop", "ladder") else None,
+        mfu_errors=() if given_mfu else tuple(design.mfu_errors), mfu_profiles=() if given_mfu else tuple(design.mfu_profiles),
+    )
 
 
-def _hours_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: int) -> dict:
+def _hours_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: int) -> RowCost:
     """Jobs that are not training (evaluation, data processing): runs × nodes × wall-hours as stated."""
     assert exp.nodes is not None and exp.wall_hours is not None  # Experiment._one_kind: with wall_hours, nodes
     with located(where, "experiments", i, "nodes"):
@@ -183,16 +177,11 @@ def _hours_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: 
     assert cluster is not None  # hardware_for was given the proposal's cluster
     nh = exp.nodes * exp.wall_hours * exp.runs
     per = cluster.accounting.units_per_node_hour.value
-    return {"model": None, "params": None, "tokens": None, "samples": None, "flops": None, "flops_convention": None,
-            "mfu": None, "mfu_basis": None, "goodput": None, "nodes": exp.nodes, "gpus_per_run": hw.gpus,
-            "wall_hours_per_run": exp.wall_hours, "node_hours": nh, "gpu_hours": nh * cluster.gpus_per_node_int,
-            "charge": nh * per, "storage_params": 0.0, "mfu_errors": ()}
+    return RowCost(nodes=exp.nodes, gpus_per_run=hw.gpus, wall_hours_per_run=exp.wall_hours, node_hours=nh,
+                   gpu_hours=nh * cluster.gpus_per_node_int, charge=nh * per, runs=exp.runs)
 
 
-SUMMED = ("runs", "node_hours", "gpu_hours", "charge", "units", "request")
-
-
-def build(p: Proposal, where: Where, base: Path, catalog: Catalog) -> dict:
+def build(p: Proposal, where: Where, base: Path, catalog: Catalog) -> GrantDocument | MultiSystemGrant:
     """The whole grant document as data: rows, totals, storage, burn plan, thresholds, method facts.
 
     Experiments may name another `cluster` (GCS, for one, takes JUWELS Booster and JUPITER in one
@@ -213,13 +202,13 @@ def build(p: Proposal, where: Where, base: Path, catalog: Catalog) -> dict:
         q = q.model_copy(update={"cluster": c, "partition": p.partition if c == p.cluster else None})
         parts.append(_build_system(q, [i for i, e in enumerate(p.experiments) if (e.cluster or p.cluster) == c],
                                    where, base, catalog))
-    return {"title": p.title, "pi": p.pi, "project": p.project, "program": parts[0]["program"],
-            "start": parts[0]["start"], "months": p.months, "contingency": parts[0]["contingency"],
-            "systems": parts, "warnings": list(dict.fromkeys(w for part in parts for w in part["warnings"])),
-            "provenance": catalog.provenance()}
+    return MultiSystemGrant(title=p.title, pi=p.pi, project=p.project, program=parts[0].program, start=parts[0].start,
+                            months=p.months, contingency=parts[0].contingency, systems=tuple(parts),
+                            warnings=tuple(dict.fromkeys(w for part in parts for w in part.warnings)),
+                            provenance=catalog.provenance())
 
 
-def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, catalog: Catalog) -> dict:
+def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, catalog: Catalog) -> GrantDocument:
     """The document for one system: the experiments at `indices` (positions in the proposal, for errors)."""
     with located(where, "program"):
         program: Program = catalog.get("programs", p.program)
@@ -230,50 +219,41 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
     warnings: list[PlannerWarning] = []
     unit = p.unit or program.unit.value
     conv = conversion(unit, cluster, catalog, program.peak_basis, program)
-    also = [conversion(u.value, cluster, catalog, program.peak_basis, program) for u in program.also
-            if u.value != unit and u.value != conv.unit]
+    also = tuple(conversion(u.value, cluster, catalog, program.peak_basis, program) for u in program.also
+                 if u.value != unit and u.value != conv.unit)
     contingency = p.contingency if p.contingency is not None else program.contingency.default.value
     rows = []
     for i in indices:
         exp = p.experiments[i]
         if exp.kind == "sweep":
-            row = _sweep_row(exp, p, catalog, where, i, base, warnings)
-            runs = row.pop("sweep_runs_count")
+            cost = _sweep_row(exp, p, catalog, where, i, base, warnings)
         elif exp.kind == "wall-hours":
-            row, runs = _hours_row(exp, p, catalog, where, i), exp.runs
+            cost = _hours_row(exp, p, catalog, where, i)
         else:
-            row, runs = _run_row(exp, p, catalog, where, i, warnings), exp.runs
-        first = exp.start_month or 1
-        row.update(name=exp.name, kind=exp.kind, purpose=exp.purpose, runs=runs, start_month=first,
-                   months=exp.months or p.months - first + 1,
-                   units=row["node_hours"] * conv.per_node_hour)
-        if not math.isfinite(row["units"]):  # e.g. params: 1e308: more hours than a number holds
+            cost = _run_row(exp, p, catalog, where, i, warnings)
+        units = cost.node_hours * conv.per_node_hour
+        if not math.isfinite(units):  # e.g. params: 1e308: more hours than a number holds
             raise where.error(("experiments", i), "its node-hours overflow; check params, tokens, samples, runs and wall_hours")
-        n_errors = len(row.get("mfu_errors") or ())
+        n_errors = len(cost.mfu_errors)
         if n_errors and (1 - p.confidence) * n_errors < 3:
             warnings.append(PlannerWarning("request", f"confidence {p.confidence:g}: the {p.confidence:.0%} quantile of {n_errors} "
                                            f"published campaigns' errors rests on their "
                                            f"{max(1, round((1 - p.confidence) * n_errors))} largest; treat the request as a "
                                            "rough upper bound"))
-        _request(row, p.confidence)
-        for a in also:
-            row[a.unit] = row["node_hours"] * a.per_node_hour
-        row["storage_tb"] = storage_tb(exp.storage_tb, exp.checkpoints, row["storage_params"])
-        row["jobs_per_run"] = _jobs(partition, row)
-        most = max(row.get("nodes_range") or [row["nodes"]])
+        interval, factor, request = _request(units, cost.mfu_errors, p.confidence)
+        first = exp.start_month or 1
+        row = GrantRow(**vars(cost), name=exp.name, kind=exp.kind, purpose=exp.purpose, start_month=first,
+                       months=exp.months or p.months - first + 1, units=units, units_interval=interval,
+                       request_factor=factor, request=request,
+                       also={a.unit: cost.node_hours * a.per_node_hour for a in also},
+                       storage_tb=storage_tb(exp.storage_tb, exp.checkpoints, cost.storage_params),
+                       jobs_per_run=_jobs(partition.max_wall_hours.value, cost))
+        most = max(row.nodes_range or (row.nodes or 0,))
         if partition.max_nodes is not None and most > partition.max_nodes.value:
             raise where.error(("experiments", i, "nodes"), f"{most} nodes per run exceed the "
                               f"{partition.max_nodes.value:g}-node limit of partition {partition.name}")
         rows.append(row)
-    keys = SUMMED + tuple(a.unit for a in also)
-    subtotal = {"name": "subtotal", **{k: sum(r[k] for r in rows) for k in keys}}
-    # rows share one throughput estimator, so their errors move together: ranges add up
-    subtotal["units_interval"] = ([sum((r["units_interval"] or [r["units"]] * 2)[j] for r in rows) for j in (0, 1)]
-                                  if any(r["units_interval"] for r in rows) else None)
-    cont = {"name": f"contingency ({contingency:.0%})", "runs": None,
-            **{k: subtotal[k] * contingency for k in keys if k != "runs"}}
-    cont["request"] = math.ceil(subtotal["request"] * contingency - 1e-9)
-    total = {"name": "total", **{k: subtotal[k] + (cont[k] or 0) for k in keys}}
+    subtotal, cont, total = _totals(rows, [a.unit for a in also], contingency)
     lo, hi = program.contingency.low.value, program.contingency.high.value
     if not lo <= contingency <= hi:
         warnings.append(PlannerWarning("program", f"contingency {contingency:.0%} is outside the usual {lo:.0%}-{hi:.0%} "
@@ -286,34 +266,54 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
     period = p.period or program.period.value
     year, month = start_month(p.start)
     labels = month_labels(year, month, p.months)
-    schedule = burn_plan(rows, cont["request"], contingency, labels, period, program, cluster.name, warnings)
+    schedule = burn_plan(rows, cont.request, contingency, labels, period, program, cluster.name, warnings)
     here, everywhere = {p.experiments[i].name for i in indices}, {e.name for e in p.experiments}
-    return {
-        "title": p.title, "pi": p.pi, "project": p.project,
-        "program": {"name": program.name, "title": program.title, "call": program.call, "unit": unit,
-                    "unit_status": program.status_of_fact(program.unit), "unit_source": program.cite_fact(program.unit)},
-        "cluster": {"name": cluster.name, "title": cluster.title, "partition": partition.name,
-                    "max_wall_hours": partition.max_wall_hours.value, "accelerator": cluster.accelerator,
-                    "gpus_per_node": cluster.gpus_per_node_int, "accounting_unit": cluster.accounting.unit,
-                    "units_per_node_hour": cluster.accounting.units_per_node_hour.value,
-                    "accounting_status": cluster.status_of(cluster.accounting.units_per_node_hour)},
-        "unit": _conv_dict(conv), "also": [_conv_dict(a) for a in also],
-        "start": f"{year:04d}-{month:02d}", "months": p.months, "contingency": contingency, "goodput": p.goodput,
-        "confidence": p.confidence, "interval_level": INTERVAL_LEVEL, "mfu_basis": p.mfu_basis,
-        "rows": rows, "subtotal": subtotal, "contingency_row": cont, "total": total,
-        "storage": storage(p, rows, [p.experiments[i] for i in indices], program, cluster.name, warnings),
-        "burn": schedule, "thresholds": check_thresholds(program, cluster, catalog, total["node_hours"], p.months, warnings),
-        "rules": [{"text": " ".join(r.text.split()), "status": program.status_of_fact(r), "source": program.cite_fact(r)}
-                  for r in program.rules_for(program.forfeiture, cluster.name)],
-        "expects": [{"text": r.text, "status": program.status_of_fact(r), "source": program.cite_fact(r)} for r in program.expects],
-        "method": method_facts(rows, cluster, catalog, p, program),
-        "scaling": [_scaling(item, j, p, where, base, catalog) for j, item in enumerate(p.scaling)
-                    if item.experiment in here or item.experiment not in everywhere],  # unknown names: _scaling says so
-        "justification_extra": p.justification,
-        "provenance": catalog.provenance(),
+    return GrantDocument(
+        title=p.title, pi=p.pi, project=p.project,
+        program=ProgramInfo(name=program.name, title=program.title, call=program.call, unit=unit,
+                            unit_status=program.status_of_fact(program.unit), unit_source=program.cite_fact(program.unit)),
+        cluster=ClusterInfo(name=cluster.name, title=cluster.title, partition=partition.name,
+                            max_wall_hours=partition.max_wall_hours.value, accelerator=cluster.accelerator,
+                            gpus_per_node=cluster.gpus_per_node_int, accounting_unit=cluster.accounting.unit,
+                            units_per_node_hour=cluster.accounting.units_per_node_hour.value,
+                            accounting_status=cluster.status_of(cluster.accounting.units_per_node_hour)),
+        unit=conv, also=also, start=f"{year:04d}-{month:02d}", months=p.months, contingency=contingency, goodput=p.goodput,
+        confidence=p.confidence, interval_level=INTERVAL_LEVEL, mfu_basis=p.mfu_basis,
+        rows=tuple(rows), subtotal=subtotal, contingency_row=cont, total=total,
+        storage=storage(p, rows, [p.experiments[i] for i in indices], program, cluster.name, warnings),
+        burn=schedule,
+        thresholds=tuple(check_thresholds(program, cluster, catalog, total.node_hours, p.months, warnings)),
+        rules=tuple(CitedText(" ".join(r.text.split()), program.status_of_fact(r), program.cite_fact(r))
+                    for r in program.rules_for(program.forfeiture, cluster.name)),
+        expects=tuple(CitedText(r.text, program.status_of_fact(r), program.cite_fact(r)) for r in program.expects),
+        method=tuple(method_facts(rows, cluster, catalog, p, program)),
+        scaling=tuple(_scaling(item, j, p, where, base, catalog) for j, item in enumerate(p.scaling)
+                      if item.experiment in here or item.experiment not in everywhere),  # unknown names: _scaling says so
+        justification_extra=p.justification,
+        provenance=catalog.provenance(),
         # energy is not part of a grant request: the node-power caveat would only distract
-        "warnings": [w for w in dict.fromkeys(warnings) if w.topic != "energy"],
-    }
+        warnings=tuple(w for w in dict.fromkeys(warnings) if w.topic != "energy"),
+    )
+
+
+def _totals(rows: list[GrantRow], also: list[str], contingency: float) -> tuple[Subtotal, Subtotal, Subtotal]:
+    """Subtotal, contingency and total of the rows, in every unit; the contingency in whole units."""
+    sub_also = {u: sum(r.also[u] for r in rows) for u in also}
+    # rows share one throughput estimator, so their errors move together: ranges add up
+    interval = None
+    if any(r.units_interval for r in rows):
+        ranges = [r.units_interval or (r.units, r.units) for r in rows]
+        interval = (sum(lo for lo, _ in ranges), sum(hi for _, hi in ranges))
+    subtotal = Subtotal("subtotal", sum(r.runs for r in rows), sum(r.node_hours for r in rows), sum(r.gpu_hours for r in rows),
+                        sum(r.charge for r in rows), sum(r.units for r in rows), sum(r.request for r in rows), sub_also,
+                        interval)
+    cont = Subtotal(f"contingency ({contingency:.0%})", None, subtotal.node_hours * contingency,
+                    subtotal.gpu_hours * contingency, subtotal.charge * contingency, subtotal.units * contingency,
+                    math.ceil(subtotal.request * contingency - 1e-9), {u: v * contingency for u, v in sub_also.items()})
+    total = Subtotal("total", subtotal.runs, subtotal.node_hours + cont.node_hours, subtotal.gpu_hours + cont.gpu_hours,
+                     subtotal.charge + cont.charge, subtotal.units + cont.units, subtotal.request + cont.request,
+                     {u: v + cont.also[u] for u, v in sub_also.items()})
+    return subtotal, cont, total
 
 
 def _scaling(item: ScalingEvidence, j: int, p: Proposal, where: Where, base: Path, catalog: Catalog) -> ScalingTable:
@@ -341,29 +341,20 @@ def _scaling(item: ScalingEvidence, j: int, p: Proposal, where: Where, base: Pat
     return replace(result, experiment=exp.name, source=item.source)
 
 
-def _request(row: dict, confidence: float) -> None:
-    """Estimate, 80% range and request of a row: the request is the `confidence` quantile of the
+def _request(units: float, errors: tuple[float, ...], confidence: float) -> tuple[tuple[float, float] | None, float, int]:
+    """80% range, request factor and request of a row: the request is the `confidence` quantile of the
     row's out-of-sample error (published campaigns against their estimate), in whole units, never
     below the estimate. Rows with stated hours (wall_hours) or a given MFU request their estimate."""
-    errors = row.pop("mfu_errors", ()) or ()
-    units = row["units"]
+    interval, factor = None, 1.0
     if errors:
         lo, hi = error_interval(errors, INTERVAL_LEVEL)
-        row["units_interval"] = [units * lo, units * hi]
-        row["request_factor"] = max(1.0, error_quantile(errors, confidence))
-    else:
-        row["units_interval"], row["request_factor"] = None, 1.0
-    wanted = units * row["request_factor"]
-    row["request"] = math.ceil(wanted - 1e-9 * max(1.0, wanted))
+        interval, factor = (units * lo, units * hi), max(1.0, error_quantile(errors, confidence))
+    wanted = units * factor
+    return interval, factor, math.ceil(wanted - 1e-9 * max(1.0, wanted))
 
 
-def _conv_dict(c) -> dict:
-    return {"unit": c.unit, "label": c.label, "per_node_hour": c.per_node_hour, "status": c.status, "basis": c.basis}
-
-
-def _jobs(partition, row: dict) -> int:
+def _jobs(limit_hours: float, cost: RowCost) -> int:
     """Slurm jobs per run: a run longer than the partition's wall-time limit is a chain of segments."""
-    limit = partition.max_wall_hours.value
-    if row.get("sweep_runs"):
-        return max(d["jobs"] for d in row["sweep_runs"])
-    return max(1, math.ceil(row["wall_hours_per_run"] / limit - 1e-9))
+    if cost.sweep_runs:
+        return max(d.jobs for d in cost.sweep_runs)
+    return max(1, math.ceil(cost.wall_hours_per_run / limit_hours - 1e-9))

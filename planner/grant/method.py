@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from planner.costing import cost
+from planner.grant.document import GrantDocument, GrantRow, MethodFact
 
 # Where each FLOPs convention comes from (the formulas themselves are cost.FLOPS_CONVENTIONS).
 CONVENTIONS = {
@@ -26,26 +27,27 @@ def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def method_facts(rows: list[dict], cluster, catalog, p, program) -> list[dict]:
+def method_facts(rows: list[GrantRow], cluster, catalog, p, program) -> list[MethodFact]:
     """The statements the justification paragraph is made of, each with the citations it rests on."""
     acc = catalog.accelerator(cluster.accelerator)
     peak = acc.peak_tflops.get(p.dtype, acc.peak_tflops["bf16"])
     facts = []
-    for c in sorted({r["flops_convention"] for r in rows if r["flops_convention"]}):
+    for c in sorted({r.flops_convention for r in rows if r.flops_convention}):
         text, cite = CONVENTIONS.get(c, (cost.FLOPS_CONVENTIONS.get(c, c), None))
-        cites = ([cite] if cite else []) + [x for r in rows if r["flops_convention"] == c for x in r.get("citations", [])]
-        facts.append({"topic": "flops", "text": text, "cite": list(dict.fromkeys(cites))})
+        cites = ([cite] if cite else []) + [x for r in rows if r.flops_convention == c for x in r.citations]
+        facts.append(MethodFact("flops", text, tuple(dict.fromkeys(cites))))
     if facts:
-        facts.append({"topic": "hours", "text": f"GPU-hours = C / (dense {p.dtype} peak of one {acc.title}, "
-                      f"{peak.value:g} TFLOP/s, × MFU × 3600 s) / goodput, wall-clock = GPU-hours / GPUs and node-hours = "
-                      "wall-clock × whole nodes, exactly as `planner plan` computes them", "cite": [acc.cite(peak)]})
+        facts.append(MethodFact("hours", f"GPU-hours = C / (dense {p.dtype} peak of one {acc.title}, "
+                                f"{peak.value:g} TFLOP/s, × MFU × 3600 s) / goodput, wall-clock = GPU-hours / GPUs and "
+                                "node-hours = wall-clock × whole nodes, exactly as `planner plan` computes them",
+                                (acc.cite(peak),)))
     bases: dict[str, list[str]] = {}
     for r in rows:
-        if r["mfu_basis"]:
-            bases.setdefault(r["mfu_basis"], []).append(r["name"])
+        if r.mfu_basis:
+            bases.setdefault(r.mfu_basis, []).append(r.name)
     for basis, names in bases.items():
         cites = []
-        for name in dict.fromkeys(n for r in rows if r["mfu_basis"] == basis for n in r.get("mfu_profiles", ())):
+        for name in dict.fromkeys(n for r in rows if r.mfu_basis == basis for n in r.mfu_profiles):
             prof = catalog.mfu_profile(name)
             cites += [prof.sources[pt.source].citation for pt in prof.points]
         text = f"MFU for {_and(names)}: {basis}"
@@ -56,31 +58,32 @@ def method_facts(rows: list[dict], cluster, catalog, p, program) -> list[dict]:
             if acc.matmul_ceiling is not None:
                 text += f" (the measured matmul ceiling of one {acc.name} is {acc.matmul_ceiling.value:.3g} of peak, an upper bound)"
                 cites.append(acc.cite(acc.matmul_ceiling))
-        facts.append({"topic": "mfu", "text": text, "cite": list(dict.fromkeys(cites))})
-    goodputs = sorted({r["goodput"] for r in rows if r["goodput"] is not None})
-    campaign = any((r["mfu_basis"] or "").startswith("campaign") for r in rows)
+        facts.append(MethodFact("mfu", text, tuple(dict.fromkeys(cites))))
+    goodputs = sorted({r.goodput for r in rows if r.goodput is not None})
+    campaign = any((r.mfu_basis or "").startswith("campaign") for r in rows)
     if goodputs and campaign and goodputs == [1.0]:
-        facts.append({"topic": "goodput", "text": "restarts, evaluation, failures and idle time are included in the "
-                      "realised MFU, as the published runs reported their GPU-hours", "cite": []})
+        facts.append(MethodFact("goodput", "restarts, evaluation, failures and idle time are included in the "
+                                "realised MFU, as the published runs reported their GPU-hours", ()))
     elif goodputs:
-        facts.append({"topic": "goodput", "text": "the goodput (fraction of allocated time that trains, the rest going to "
-                      "restarts, evaluation and failures) is " + ", ".join(f"{g:g}" for g in goodputs)
-                      + (" (steady state; restarts are left to the contingency)" if goodputs == [1.0] else " (assumed)"), "cite": []})
-    if any(r.get("units_interval") for r in rows):
-        facts.append({"topic": "confidence", "text": confidence_text(catalog, p.confidence), "cite": [campaign_citation(catalog)]})
-    for law in sorted({r["law"] for r in rows if r.get("law")}):
-        facts.append({"topic": "law", "text": f"the sweep's model sizes are placed around the compute-optimal size of the "
-                      f"scaling law '{law}'", "cite": [catalog.law(law).citation]})
+        facts.append(MethodFact("goodput", "the goodput (fraction of allocated time that trains, the rest going to "
+                                "restarts, evaluation and failures) is " + ", ".join(f"{g:g}" for g in goodputs)
+                                + (" (steady state; restarts are left to the contingency)" if goodputs == [1.0]
+                                   else " (assumed)"), ()))
+    if any(r.units_interval for r in rows):
+        facts.append(MethodFact("confidence", confidence_text(catalog, p.confidence), (campaign_citation(catalog),)))
+    for law in sorted({r.law for r in rows if r.law}):
+        facts.append(MethodFact("law", f"the sweep's model sizes are placed around the compute-optimal size of the "
+                                f"scaling law '{law}'", (catalog.law(law).citation,)))
     acct = cluster.accounting.units_per_node_hour
-    facts.append({"topic": "charge", "text": f"{cluster.title} accounts in {cluster.accounting.unit}, {acct.value:g} per "
-                  f"node-hour ({cluster.status_of(acct)})", "cite": [cluster.cite(acct)]})
+    facts.append(MethodFact("charge", f"{cluster.title} accounts in {cluster.accounting.unit}, {acct.value:g} per "
+                            f"node-hour ({cluster.status_of(acct)})", (cluster.cite(acct),)))
     c = program.contingency
     share = p.contingency if p.contingency is not None else c.default.value
     covers = ("runs that must be repeated or added (restarts within a run are already in the realised MFU)"
               if campaign else "failed runs and restarts")
-    facts.append({"topic": "contingency", "text": f"the contingency of {share:.0%} covers {covers} "
-                  f"({c.low.value:.0%}-{c.high.value:.0%} is a common convention, {program.status_of(c.default)})",
-                  "cite": [program.cite(c.default)]})
+    facts.append(MethodFact("contingency", f"the contingency of {share:.0%} covers {covers} "
+                            f"({c.low.value:.0%}-{c.high.value:.0%} is a common convention, {program.status_of(c.default)})",
+                            (program.cite(c.default),)))
     return facts
 
 
@@ -114,11 +117,11 @@ def confidence_text(catalog, confidence: float) -> str:
     return text
 
 
-def justification(result: dict) -> tuple[str, list[str]]:
+def justification(result: GrantDocument) -> tuple[str, list[str]]:
     """The method paragraph with numbered citations, and the reference list."""
     refs: list[str] = []
 
-    def cite(items: list[str]) -> str:
+    def cite(items: tuple[str, ...]) -> str:
         nums = []
         for c in items:
             if c not in refs:
@@ -126,26 +129,26 @@ def justification(result: dict) -> tuple[str, list[str]]:
             nums.append(refs.index(c) + 1)
         return f" [{', '.join(str(n) for n in sorted(set(nums)))}]" if nums else ""
 
-    u, total = result["unit"], result["total"]
-    facts = {t: [f for f in result["method"] if f["topic"] == t]
+    u, total = result.unit, result.total
+    facts = {t: [f for f in result.method if f.topic == t]
              for t in ("flops", "hours", "mfu", "goodput", "confidence", "law", "charge", "contingency")}
     sentences = [
-        f"We request {total['request']:,} {u['label']} on {result['cluster']['title']} over {result['months']} months: "
-        f"{total['node_hours']:,.0f} node-hours or {total['gpu_hours']:,.0f} GPU-hours as Slurm counts GPUs, "
-        f"including a {result['contingency']:.0%} contingency."]
+        f"We request {total.request:,} {u.label} on {result.cluster.title} over {result.months} months: "
+        f"{total.node_hours:,.0f} node-hours or {total.gpu_hours:,.0f} GPU-hours as Slurm counts GPUs, "
+        f"including a {result.contingency:.0%} contingency."]
     if facts["flops"]:
         sentences.append("Every training run is sized from its compute C, not from a guess at its duration: "
-                         + "; ".join(f["text"] + cite(f["cite"]) for f in facts["flops"]) + ".")
-    sentences += [_cap(f["text"]) + cite(f["cite"]) + "." for t in ("hours", "mfu", "law", "goodput", "confidence", "charge",
+                         + "; ".join(f.text + cite(f.cite) for f in facts["flops"]) + ".")
+    sentences += [_cap(f.text) + cite(f.cite) + "." for t in ("hours", "mfu", "law", "goodput", "confidence", "charge",
                                                                      "contingency")
                   for f in facts[t]]
-    sentences.append(f"Conversion to the call's unit: {u['basis']}.")
-    sentences += [f"For comparison with the call's thresholds: {a['basis']}." for a in result["also"]]
-    if result["program"]["unit_status"] != "verified" or u["status"] not in ("verified", "derived"):
-        sentences.append(f"The unit or its conversion is {u['status'] if u['status'] != 'verified' else result['program']['unit_status']}: "
+    sentences.append(f"Conversion to the call's unit: {u.basis}.")
+    sentences += [f"For comparison with the call's thresholds: {a.basis}." for a in result.also]
+    if result.program.unit_status != "verified" or u.status not in ("verified", "derived"):
+        sentences.append(f"The unit or its conversion is {u.status if u.status != 'verified' else result.program.unit_status}: "
                          "confirm it with the centre before submission.")
-    if result.get("justification_extra"):
-        sentences.append(" ".join(result["justification_extra"].split()))
+    if result.justification_extra:
+        sentences.append(" ".join(result.justification_extra.split()))
     text = " ".join(sentences).replace("..", ".")
     return text, refs
 

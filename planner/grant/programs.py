@@ -9,13 +9,22 @@ FLOP at a *stated* accounting peak, kept apart from the dense peak that MFU is m
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from planner.catalog.schema import Cluster, Dtype, Entry, Slug, Sourced, Status, Strict
 from planner.errors import PlannerError, PlannerWarning
+from planner.grant.document import (
+    BurnMonth,
+    BurnPeriod,
+    BurnPlan,
+    GrantRow,
+    QuotaMonth,
+    QuotaSimulation,
+    ThresholdCheck,
+)
 from planner.grant.units import conversion
 
 Unit = Literal["node-h", "gpu-h", "core-h", "eflop-peak"]
@@ -140,58 +149,57 @@ def month_labels(year: int, month: int, n: int) -> list[str]:
 FAIR_SHARE_SLACK = 1.10  # JSC lets a month use last month's remainder plus one quota of overdraft: warn past 10%
 
 
-def burn_plan(rows: list[dict], cont_request: int, contingency: float, labels: list[str], period: str,
-              program: Program, cluster: str, warnings: list[PlannerWarning]) -> dict:
+def burn_plan(rows: list[GrantRow], cont_request: int, contingency: float, labels: list[str], period: str,
+              program: Program, cluster: str, warnings: list[PlannerWarning]) -> BurnPlan:
     """Each experiment's request spread evenly over its months (`start_month`, `months`), contingency in
     proportion, then summed by allocation period. Whole units throughout, so rows and columns add up."""
     n = len(labels)
-    active = [[1.0 if r["start_month"] <= k + 1 < r["start_month"] + r["months"] else 0.0 for k in range(n)] for r in rows]
-    by_exp = [apportion(r["request"], w) for r, w in zip(rows, active, strict=True)]
-    exact = [sum(r["units"] * w[k] / r["months"] for r, w in zip(rows, active, strict=True)) for k in range(n)]
+    active = [[1.0 if r.start_month <= k + 1 < r.start_month + r.months else 0.0 for k in range(n)] for r in rows]
+    by_exp = [apportion(r.request, w) for r, w in zip(rows, active, strict=True)]
+    exact = [sum(r.units * w[k] / r.months for r, w in zip(rows, active, strict=True)) for k in range(n)]
     cont = apportion(cont_request, exact)
-    monthly = [{"month": k + 1, "label": labels[k], "by_experiment": {r["name"]: by_exp[j][k] for j, r in enumerate(rows)},
-                "contingency": cont[k], "request": sum(e[k] for e in by_exp) + cont[k],
-                "node_hours": (1 + contingency) * sum(r["node_hours"] * w[k] / r["months"]
-                                                      for r, w in zip(rows, active, strict=True))}
-               for k in range(n)]
-    total = sum(m["request"] for m in monthly)
+    requests = [sum(e[k] for e in by_exp) + cont[k] for k in range(n)]
+    total = sum(requests)
     sim = None
     rules = [r.simulate for r in program.rules_for(program.forfeiture, cluster) if r.simulate]
     if rules:  # a call has one quota mechanism per system
-        sim = QUOTA_RULES[rules[0]]([m["request"] for m in monthly], total / n)
-        for m, s in zip(monthly, sim["months"], strict=True):
-            m["forfeited"] = s["forfeited"]
+        sim = QUOTA_RULES[rules[0]](requests, total / n)
+    monthly = tuple(BurnMonth(month=k + 1, label=labels[k], by_experiment={r.name: by_exp[j][k] for j, r in enumerate(rows)},
+                              contingency=cont[k], request=requests[k],
+                              node_hours=(1 + contingency) * sum(r.node_hours * w[k] / r.months
+                                                                 for r, w in zip(rows, active, strict=True)),
+                              forfeited=sim.months[k].forfeited if sim is not None else None)
+                    for k in range(n))
     size = PERIOD_MONTHS[period]
     periods, cumulative, heavy = [], 0, []
     for j, k0 in enumerate(range(0, n, size)):
         chunk = monthly[k0:k0 + size]
-        req = sum(m["request"] for m in chunk)
+        req = sum(m.request for m in chunk)
         cumulative += req
-        row = {"period": {"month": "M", "quarter": "Q", "half-year": "H"}[period] + str(j + 1),
-               "label": chunk[0]["label"] + ("" if len(chunk) == 1 else f" – {chunk[-1]['label']}"), "months": len(chunk),
-               "by_experiment": {r["name"]: sum(m["by_experiment"][r["name"]] for m in chunk) for r in rows},
-               "contingency": sum(m["contingency"] for m in chunk), "request": req,
-               "node_hours": sum(m["node_hours"] for m in chunk), "share": req / total if total else 0.0,
-               "cumulative": cumulative / total if total else 0.0, "fair_share": total * len(chunk) / n}
-        if sim is not None:
-            row["forfeited"] = sum(m["forfeited"] for m in chunk)
-        periods.append(row)
-        if req > row["fair_share"] * FAIR_SHARE_SLACK:
-            heavy.append(f"{row['label']} ({req / row['fair_share']:.2f}×)")
+        fair_share = total * len(chunk) / n
+        label = chunk[0].label + ("" if len(chunk) == 1 else f" – {chunk[-1].label}")
+        periods.append(BurnPeriod(
+            period={"month": "M", "quarter": "Q", "half-year": "H"}[period] + str(j + 1), label=label, months=len(chunk),
+            by_experiment={r.name: sum(m.by_experiment[r.name] for m in chunk) for r in rows},
+            contingency=sum(m.contingency for m in chunk), request=req, node_hours=sum(m.node_hours for m in chunk),
+            share=req / total if total else 0.0, cumulative=cumulative / total if total else 0.0, fair_share=fair_share,
+            forfeited=sum(m.forfeited or 0.0 for m in chunk) if sim is not None else None))
+        if req > fair_share * FAIR_SHARE_SLACK:
+            heavy.append(f"{label} ({req / fair_share:.2f}×)")
     if heavy:
         warnings.append(PlannerWarning("program", f"{len(heavy)} {period}(s) plan more than {FAIR_SHARE_SLACK - 1:.0%} above an "
                                        "even share: " + ", ".join(heavy) + ("; JSC covers a month's excess only from last "
                                        "month's remainder and one monthly quota of overdraft" if sim else "")))
-    if sim is not None and sim["forfeited"] > 0.01 * total:
-        warnings.append(PlannerWarning("program", f"under JSC monthly quotas this plan forfeits ≈ {sim['forfeited']:,.0f} units "
-                                       f"({sim['forfeited'] / total:.1%}) in months of low use: spread the work more evenly"))
-    if sim is not None and sim["low_priority_months"]:
+    if sim is not None and sim.forfeited > 0.01 * total:
+        warnings.append(PlannerWarning("program", f"under JSC monthly quotas this plan forfeits ≈ {sim.forfeited:,.0f} units "
+                                       f"({sim.forfeited / total:.1%}) in months of low use: spread the work more evenly"))
+    if sim is not None and sim.low_priority_months:
         warnings.append(PlannerWarning("program", "overdrawn by more than one monthly quota (jobs at lowest priority) in "
-                                       + ", ".join(labels[k - 1] for k in sim["low_priority_months"])))
-    return {"period": period, "periods": periods, "months": monthly, "simulation": sim}
+                                       + ", ".join(labels[k - 1] for k in sim.low_priority_months)))
+    return BurnPlan(period, tuple(periods), monthly, sim)
 
 
-def simulate_jsc(use: list[float], quota: float) -> dict:
+def simulate_jsc(use: Sequence[float], quota: float) -> QuotaSimulation:
     """JSC quota mechanics: a monthly quota; last month's remainder stays usable for one more month (and
     is used first), then is forfeited; an overdraft of up to one quota runs normally, beyond it at the
     lowest priority. Returns per-month forfeited hours and the balance carried."""
@@ -202,16 +210,16 @@ def simulate_jsc(use: list[float], quota: float) -> dict:
             lost, left = carry - old, quota - (u - old)
         else:
             lost, left = 0.0, quota + carry - u
-        out.append({"used": u, "forfeited": lost, "balance": left})
+        out.append(QuotaMonth(used=u, forfeited=lost, balance=left))
         if left < -quota * 1.0001:
             low.append(k + 1)
         carry = left
-    return {"quota": quota, "months": out, "forfeited": sum(m["forfeited"] for m in out),
-            "unused_at_end": max(0.0, carry), "low_priority_months": low}
+    return QuotaSimulation(quota=quota, months=tuple(out), forfeited=sum(m.forfeited for m in out),
+                           unused_at_end=max(0.0, carry), low_priority_months=tuple(low))
 
 
 def check_thresholds(program: Program, cluster: Cluster, catalog, node_hours: float, months: int,
-                     warnings: list[PlannerWarning]) -> list[dict]:
+                     warnings: list[PlannerWarning]) -> list[ThresholdCheck]:
     """The call's minima and maxima that apply to `cluster`, against the request converted to their unit."""
     out = []
     for t in program.thresholds:
@@ -223,19 +231,18 @@ def check_thresholds(program: Program, cluster: Cluster, catalog, node_hours: fl
         scale = 12.0 / months if t.per == "year" else 1.0
         value = node_hours * c.per_node_hour * scale
         met = value >= t.amount.value if t.kind == "min" else value <= t.amount.value
-        entry = {"what": t.what, "kind": t.kind, "limit": t.amount.value, "unit": t.unit, "per": t.per, "value": value,
-                 "met": met, "status": program.status_of(t.amount), "source": program.cite(t.amount),
-                 "basis": c.basis, "basis_status": c.status}
+        alt_dtype = alt_value = alt_met = None
         if peak is not None and peak.alternative:
             acc = catalog.accelerator(cluster.accelerator)
-            alt = value * acc.peak_flops(peak.alternative) / acc.peak_flops(peak.dtype)
-            entry.update(alternative_dtype=peak.alternative, alternative_value=alt,
-                         alternative_met=alt >= t.amount.value if t.kind == "min" else alt <= t.amount.value)
-        out.append(entry)
+            alt_dtype, alt_value = peak.alternative, value * acc.peak_flops(peak.alternative) / acc.peak_flops(peak.dtype)
+            alt_met = alt_value >= t.amount.value if t.kind == "min" else alt_value <= t.amount.value
+        out.append(ThresholdCheck(what=t.what, kind=t.kind, limit=t.amount.value, unit=t.unit, per=t.per, value=value,
+                                  met=met, status=program.status_of(t.amount), source=program.cite(t.amount),
+                                  basis=c.basis, basis_status=c.status, alternative_dtype=alt_dtype,
+                                  alternative_value=alt_value, alternative_met=alt_met))
         if not met:
             word = "below the minimum" if t.kind == "min" else "above the maximum"
-            alt = (f"; at the {entry['alternative_dtype']} peak it would be {entry['alternative_value']:,.0f}"
-                   if "alternative_value" in entry else "")
+            alt = f"; at the {alt_dtype} peak it would be {alt_value:,.0f}" if alt_value is not None else ""
             warnings.append(PlannerWarning("program", f"{t.what}: the request is {value:,.0f} {t.unit}"
                                            + (" per year" if t.per == "year" else "")
                                            + f" at the {peak.dtype if peak is not None else 'stated'} "
@@ -248,4 +255,4 @@ def check_thresholds(program: Program, cluster: Cluster, catalog, node_hours: fl
 # forfeited and carried ("months"), the total forfeited, what is unused at the end and the months overdrawn
 # past the point where jobs run at lowest priority. Adding one is a function and a line here (and its name
 # in QuotaRule); tests/test_grant_units.py checks every entry.
-QUOTA_RULES: dict[str, Callable[[list[float], float], dict]] = {"jsc-monthly": simulate_jsc}
+QUOTA_RULES: dict[str, Callable[[Sequence[float], float], QuotaSimulation]] = {"jsc-monthly": simulate_jsc}

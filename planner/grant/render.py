@@ -11,75 +11,67 @@ from collections.abc import Callable
 
 from planner.costing.scaling import ScalingTable, scaling_columns, scaling_notes
 from planner.errors import PlannerError
+from planner.grant.document import GrantDocument, MultiSystemGrant
 from planner.grant.method import justification
 from planner.report.output import Column, human, latex_escape, provenance_note, render_rows, to_csv, to_json
 
 
-def _nodes_text(r: dict) -> str:
-    if r.get("nodes") is not None:
-        return f"{r['nodes']:,}"
-    lo, hi = r.get("nodes_range") or (None, None)
-    return f"{lo}–{hi}" if lo is not None else "–"
-
-
-def resource_columns(result: dict) -> list[Column]:
+def resource_columns(result: GrantDocument) -> list[Column]:
     cols = [Column("name", "experiment"), Column("flops", "FLOPs", "flops"), Column("mfu", "MFU", "fraction"),
             Column("runs", "runs", "count"), Column("nodes_text", "nodes/run"),
             Column("wall_hours_per_run", "wall-h/run", "hours"), Column("node_hours", "node-h", "hours"),
             Column("gpu_hours", "GPU-h (Slurm)", "hours")]
-    if result["unit"]["unit"] != result["cluster"]["accounting_unit"]:
-        cols.append(Column("charge", f"{result['cluster']['accounting_unit']} (cluster billing)", "hours"))
-    label = result['unit']['label']
+    if result.unit.unit != result.cluster.accounting_unit:
+        cols.append(Column("charge", f"{result.cluster.accounting_unit} (cluster billing)", "hours"))
+    label = result.unit.label
     cols += [Column("units", f"estimate ({label})", "hours"),
-             Column("units_interval", f"{result['interval_level']:.0%} range", "hours"),
-             Column("request", f"request at {result['confidence']:.0%} ({label})", "hours")]
-    cols += [Column(a["unit"], a["label"], "hours") for a in result["also"]]
+             Column("units_interval", f"{result.interval_level:.0%} range", "hours"),
+             Column("request", f"request at {result.confidence:.0%} ({label})", "hours")]
+    cols += [Column(a.unit, a.label, "hours") for a in result.also]
     return cols
 
 
-def resource_rows(result: dict) -> list[dict]:
-    rows = [{**r, "nodes_text": _nodes_text(r)} for r in result["rows"]]
-    return rows + [result["subtotal"], result["contingency_row"], result["total"]]
+def resource_rows(result: GrantDocument) -> list[dict]:
+    rows = [{**r.record(), "nodes_text": r.nodes_text} for r in result.rows]
+    return rows + [t.record() for t in (result.subtotal, result.contingency_row, result.total)]
 
 
-def burn_columns(result: dict) -> list[Column]:
+def burn_columns(result: GrantDocument) -> list[Column]:
     cols = [Column("period", "period"), Column("label", "months")]
-    cols += [Column(f"by_experiment.{r['name']}", r["name"], "hours") for r in result["rows"]]
-    cols += [Column("contingency", "contingency", "hours"), Column("request", f"total ({result['unit']['unit']})", "hours"),
+    cols += [Column(f"by_experiment.{r.name}", r.name, "hours") for r in result.rows]
+    cols += [Column("contingency", "contingency", "hours"), Column("request", f"total ({result.unit.unit})", "hours"),
              Column("node_hours", "node-h", "hours"), Column("share", "share", "fraction"),
              Column("cumulative", "cumulative", "fraction")]
-    if result["burn"]["simulation"] is not None:
+    if result.burn.simulation is not None:
         cols.append(Column("forfeited", "forfeited (JSC rule)", "hours"))
     return cols
 
 
-def _flat(row: dict) -> dict:
-    out = dict(row)
-    for k, v in row.get("by_experiment", {}).items():
-        out[f"by_experiment.{k}"] = v
-    return out
-
-
-def burn_rows(result: dict) -> list[dict]:
-    rows = [_flat(p) for p in result["burn"]["periods"]]
-    total = {"period": "total", "label": "", "request": sum(p["request"] for p in rows),
-             "contingency": sum(p["contingency"] for p in rows), "node_hours": sum(p["node_hours"] for p in rows),
-             "share": 1.0 if rows else 0.0}
-    for r in result["rows"]:
-        total[f"by_experiment.{r['name']}"] = sum(p[f"by_experiment.{r['name']}"] for p in rows)
-    if result["burn"]["simulation"] is not None:
-        total["forfeited"] = sum(p["forfeited"] for p in rows)
+def burn_rows(result: GrantDocument) -> list[dict]:
+    """The burn plan's periods and a total line, flat: each experiment's column is `by_experiment.<name>`."""
+    periods = result.burn.periods
+    rows = []
+    for p in periods:
+        row = {k: v for k, v in p.record().items() if k != "by_experiment" and (k != "forfeited" or v is not None)}
+        rows.append({**row, **{f"by_experiment.{k}": v for k, v in p.by_experiment.items()}})
+    total = {"period": "total", "label": "", "request": sum(p.request for p in periods),
+             "contingency": sum(p.contingency for p in periods), "node_hours": sum(p.node_hours for p in periods),
+             "share": 1.0 if periods else 0.0}
+    for r in result.rows:
+        total[f"by_experiment.{r.name}"] = sum(p.by_experiment[r.name] for p in periods)
+    if result.burn.simulation is not None:
+        total["forfeited"] = sum(p.forfeited or 0.0 for p in periods)
     return rows + [total]
 
 
 STORAGE_COLUMNS = [Column("name", "item"), Column("tb", "TB", "ratio"), Column("basis", "basis")]
 
 
-def storage_rows(result: dict) -> list[dict]:
-    s = result["storage"]
-    rows = list(s["items"]) + [{"name": "requested", "tb": s["requested_tb"], "basis": s["requested_basis"]}]
-    if "tb_hours" in s:
-        rows.append({"name": "requested, in TB-hours", "tb": s["tb_hours"], "basis": s["tb_hours_basis"]})
+def storage_rows(result: GrantDocument) -> list[dict]:
+    s = result.storage
+    rows = [i.record() for i in s.items] + [{"name": "requested", "tb": s.requested_tb, "basis": s.requested_basis}]
+    if s.tb_hours is not None:
+        rows.append({"name": "requested, in TB-hours", "tb": s.tb_hours, "basis": s.tb_hours_basis})
     return rows
 
 
@@ -87,17 +79,17 @@ THRESHOLD_COLUMNS = [Column("what", "threshold"), Column("limit_text", "limit"),
                      Column("verdict", "verdict"), Column("alternative", "other reading"), Column("status", "status of the limit")]
 
 
-def threshold_rows(result: dict) -> list[dict]:
+def threshold_rows(result: GrantDocument) -> list[dict]:
     rows = []
-    for t in result["thresholds"]:
-        word = "meets" if t["met"] else "below" if t["kind"] == "min" else "above"
+    for t in result.thresholds:
+        word = "meets" if t.met else "below" if t.kind == "min" else "above"
         alt = "–"
-        if "alternative_value" in t:
-            alt_word = "meets" if t["alternative_met"] else "below" if t["kind"] == "min" else "above"
-            alt = f"{t['alternative_value']:,.0f} at the {t['alternative_dtype']} peak: {alt_word}"
-        rows.append({**t, "limit_text": f"{'≥' if t['kind'] == 'min' else '≤'} {t['limit']:,.0f} {t['unit']}"
-                     + (" per year" if t["per"] == "year" else ""),
-                     "verdict": f"{word} (conversion {t['basis_status']})", "alternative": alt})
+        if t.alternative_value is not None:
+            alt_word = "meets" if t.alternative_met else "below" if t.kind == "min" else "above"
+            alt = f"{t.alternative_value:,.0f} at the {t.alternative_dtype} peak: {alt_word}"
+        rows.append({**t.record(), "limit_text": f"{'≥' if t.kind == 'min' else '≤'} {t.limit:,.0f} {t.unit}"
+                     + (" per year" if t.per == "year" else ""),
+                     "verdict": f"{word} (conversion {t.basis_status})", "alternative": alt})
     return rows
 
 
@@ -107,39 +99,38 @@ SWEEP_COLUMNS = [Column("experiment", "experiment"), Column("run_id", "run"), Co
                  Column("gpu_hours", "GPU-h", "hours"), Column("jobs", "jobs", "count")]
 
 
-def sweep_rows(result: dict) -> list[dict]:
-    return [d for r in result["rows"] for d in r.get("sweep_runs", [])]
+def sweep_rows(result: GrantDocument) -> list[dict]:
+    return [d.record() for r in result.rows for d in r.sweep_runs]
 
 
-def notes(result: dict) -> list[str]:
-    c = result["cluster"]
-    out = [f"unit: {result['unit']['basis']} ({result['unit']['status']})"]
-    out += [f"also: {a['basis']}" for a in result["also"]]
-    out.append(f"GPU-h counts the {c['gpus_per_node']} GPUs per node that Slurm shows ({c['accelerator']}); "
-               f"estimate = node-h × {result['unit']['per_node_hour']:g}; request = the {result['confidence']:.0%} quantile "
+def notes(result: GrantDocument) -> list[str]:
+    c, u = result.cluster, result.unit
+    out = [f"unit: {u.basis} ({u.status})"]
+    out += [f"also: {a.basis}" for a in result.also]
+    out.append(f"GPU-h counts the {c.gpus_per_node} GPUs per node that Slurm shows ({c.accelerator}); "
+               f"estimate = node-h × {u.per_node_hour:g}; request = the {result.confidence:.0%} quantile "
                "of the estimate's out-of-sample error against published training campaigns (confidence:), rounded up "
                "to whole units per experiment")
-    out.append(f"range: {result['interval_level']:.0%} prediction interval from the same errors; rows share one "
+    out.append(f"range: {result.interval_level:.0%} prediction interval from the same errors; rows share one "
                "estimator, so the subtotal adds their ranges")
-    long = [r for r in result["rows"] if r["jobs_per_run"] > 1]
+    long = [r for r in result.rows if r.jobs_per_run > 1]
     if long:
-        out.append(f"runs longer than the {result['cluster']['max_wall_hours']:g} h limit of partition "
-                   f"{result['cluster']['partition']} are chains of jobs: "
-                   + ", ".join(f"{r['name']} {r['jobs_per_run']} jobs/run" for r in long))
-    for key in ("checkpoint_basis", "tb_hours_source"):
-        if result["storage"].get(key):
-            out.append("storage: " + result["storage"][key])
+        out.append(f"runs longer than the {c.max_wall_hours:g} h limit of partition {c.partition} are chains of jobs: "
+                   + ", ".join(f"{r.name} {r.jobs_per_run} jobs/run" for r in long))
+    for text in (result.storage.checkpoint_basis, result.storage.tb_hours_source):
+        if text:
+            out.append("storage: " + text)
     out.append("totals are sums of the unrounded rows; displayed values are rounded")
-    out += [f"rule: {r['text']} ({r['status']})" for r in result["rules"]]
-    out += [f"warning: {w}" for w in result["warnings"]]
-    return out + provenance_note(result.get("provenance"))
+    out += [f"rule: {r.text} ({r.status})" for r in result.rules]
+    out += [f"warning: {w}" for w in result.warnings]
+    return out + provenance_note(result.provenance)
 
 
-def scaling_sections(result: dict) -> list[tuple[str, ScalingTable, list[str]]]:
+def scaling_sections(result: GrantDocument) -> list[tuple[str, ScalingTable, list[str]]]:
     """(title, the strong-scaling result, notes) per scaling table; the table is rendered by the caller's format."""
 
     out = []
-    for sc in result.get("scaling", []):
+    for sc in result.scaling:
         kind = "measured and predicted" if sc.measured else "predicted"
         title = f"Strong scaling ({kind}): {sc.experiment}"
         extra = [f"measurements: {sc.source}"] if sc.source else []
@@ -148,16 +139,16 @@ def scaling_sections(result: dict) -> list[tuple[str, ScalingTable, list[str]]]:
     return out
 
 
-def document_data(result: dict) -> dict:
+def document_data(result: GrantDocument) -> dict:
     text, refs = justification(result)
-    return {**result, "justification": text, "references": refs}
+    return {**result.record(), "justification": text, "references": refs}
 
 
-def render(result: dict, fmt: str) -> str:
+def render(result: GrantDocument | MultiSystemGrant, fmt: str) -> str:
     """The grant document `build` returned, as Markdown, LaTeX, CSV or JSON (DOCUMENT_FORMATS)."""
     if fmt not in DOCUMENT_FORMATS:
         raise PlannerError(f"unknown format '{fmt}' (known: {', '.join(DOCUMENT_FORMATS)})", "format")
-    if "systems" in result:
+    if isinstance(result, MultiSystemGrant):
         return render_systems(result, fmt)
     return DOCUMENT_FORMATS[fmt](result)
 
@@ -169,10 +160,10 @@ SYSTEM_COLUMNS = [Column("system", "system"), Column("experiments", "experiments
                   Column("request_text", "request (incl. contingency)")]
 
 
-def system_rows(result: dict) -> list[dict]:
-    return [{"system": part["cluster"]["title"], "experiments": len(part["rows"]), "node_hours": part["total"]["node_hours"],
-             "gpu_hours": part["total"]["gpu_hours"],
-             "request_text": f"{part['total']['request']:,} {part['unit']['label']}"} for part in result["systems"]]
+def system_rows(result: MultiSystemGrant) -> list[dict]:
+    return [{"system": part.cluster.title, "experiments": len(part.rows), "node_hours": part.total.node_hours,
+             "gpu_hours": part.total.gpu_hours, "request_text": f"{part.total.request:,} {part.unit.label}"}
+            for part in result.systems]
 
 
 def _demote(text: str, marks: tuple[str, ...]) -> str:
@@ -182,84 +173,82 @@ def _demote(text: str, marks: tuple[str, ...]) -> str:
     return text
 
 
-def render_systems(result: dict, fmt: str) -> str:
+def render_systems(result: MultiSystemGrant, fmt: str) -> str:
     if fmt == "json":
-        return to_json({**{k: v for k, v in result.items() if k != "systems"},
-                        "systems": [document_data(part) for part in result["systems"]]})
+        return to_json({**result.record(), "systems": [document_data(part) for part in result.systems]})
     if fmt == "csv":
-        return to_csv([{"system": part["cluster"]["name"], **row} for part in result["systems"] for row in csv_rows(part)])
-    names = ", ".join(p["cluster"]["title"] for p in result["systems"])
+        return to_csv([{"system": part.cluster.name, **row} for part in result.systems for row in csv_rows(part)])
+    names = ", ".join(p.cluster.title for p in result.systems)
     note = ("Each system is requested in its own accounting unit, with its own contingency, burn plan and "
             "thresholds; the requests are not added across systems.")
     if fmt == "latex":
         e = latex_escape
         marks = ("\\section*{", "\\subsection*{", "\\subsubsection*{", "\\paragraph*{")
-        parts = [f"\\section*{{System: {e(part['cluster']['title'])}}}\n"
-                 + _demote(_latex_body(part).split("\n", 1)[1], marks) for part in result["systems"]]
-        head = [f"\\section*{{Compute resources: {e(result['title'])}}}", e(f"Systems: {names}. {note}"),
+        parts = [f"\\section*{{System: {e(part.cluster.title)}}}\n"
+                 + _demote(_latex_body(part).split("\n", 1)[1], marks) for part in result.systems]
+        head = [f"\\section*{{Compute resources: {e(result.title)}}}", e(f"Systems: {names}. {note}"),
                 _tex_table(render_rows(system_rows(result), SYSTEM_COLUMNS, "latex"), "Request by system.")]
         return _latex_document("\n".join(head) + "\n" + "".join(parts))
-    out = [f"# Compute resources: {result['title']}", "", f"Systems: {names}. {note}", "",
+    out = [f"# Compute resources: {result.title}", "", f"Systems: {names}. {note}", "",
            "## Request by system", "", render_rows(system_rows(result), SYSTEM_COLUMNS, fmt)]
-    for part in result["systems"]:
+    for part in result.systems:
         body = render_markdown(part, fmt).split("\n", 1)[1]  # the part's own title line goes
-        out += [f"## System: {part['cluster']['title']}", _demote(body, ("\n## ", "\n### ", "\n#### "))]
+        out += [f"## System: {part.cluster.title}", _demote(body, ("\n## ", "\n### ", "\n#### "))]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def render_csv(result: dict) -> str:
+def render_csv(result: GrantDocument) -> str:
     """One table for spreadsheets: `section` says which part of the document a row belongs to."""
     return to_csv(csv_rows(result))
 
 
-def csv_rows(result: dict) -> list[dict]:
+def csv_rows(result: GrantDocument) -> list[dict]:
     keep = ("name", "kind", "purpose", "runs", "nodes", "gpus_per_run", "wall_hours_per_run", "node_hours", "gpu_hours",
             "charge", "units", "units_interval", "request_factor", "request", "flops", "flops_convention", "mfu", "goodput",
-            "params", "tokens", "samples", "start_month", "months", "storage_tb") + tuple(a["unit"] for a in result["also"])
+            "params", "tokens", "samples", "start_month", "months", "storage_tb") + tuple(a.unit for a in result.also)
     rows = [{"section": "resources", **{k: r.get(k) for k in keep}} for r in resource_rows(result)]
     rows += [{"section": "storage", "name": s["name"], "tb": s["tb"]} for s in storage_rows(result)]
     for p in burn_rows(result):
         flat = {k: v for k, v in p.items() if k not in ("by_experiment", "months")}
         rows.append({"section": "burn", "name": flat.pop("period"), **{k: v for k, v in flat.items() if k != "name"}})
-    rows += [{"section": "threshold", "name": t["what"], "limit": t["limit"], "value": t["value"], "met": t["met"]}
-             for t in result["thresholds"]]
-    for sc in result.get("scaling", []):
+    rows += [{"section": "threshold", "name": t.what, "limit": t.limit, "value": t.value, "met": t.met}
+             for t in result.thresholds]
+    for sc in result.scaling:
         rows += [{"section": "scaling", "name": sc.experiment, **r} for r in sc.rows]
     rows += [{"section": "sweep-run", "name": d["run_id"], **{k: v for k, v in d.items() if k != "run_id"}} for d in sweep_rows(result)]
     return rows
 
 
-def _header(result: dict) -> list[tuple[str, str]]:
-    pr, c = result["program"], result["cluster"]
-    u = result["unit"]
-    items = [("Program", f"{pr['title']}: request in {u['label']} ({u['per_node_hour']:g} per node-hour, {u['status']})"),
-             ("System", f"{c['title']}: {c['gpus_per_node']} × {c['accelerator']} per node (as Slurm counts GPUs)"),
-             ("Allocation", f"{result['months']} months from {result['start']}, planned by {result['burn']['period']}")]
-    if result.get("pi"):
-        items.insert(0, ("PI", result["pi"]))
-    if result.get("project"):
-        items.insert(0, ("Project", result["project"]))
-    t = result["total"]
-    items.append(("Total request", f"{t['request']:,} {u['label']} (incl. {result['contingency']:.0%} contingency); "
-                  f"storage {human(result['storage']['requested_tb'], 'ratio')} TB"))
+def _header(result: GrantDocument) -> list[tuple[str, str]]:
+    pr, c, u = result.program, result.cluster, result.unit
+    items = [("Program", f"{pr.title}: request in {u.label} ({u.per_node_hour:g} per node-hour, {u.status})"),
+             ("System", f"{c.title}: {c.gpus_per_node} × {c.accelerator} per node (as Slurm counts GPUs)"),
+             ("Allocation", f"{result.months} months from {result.start}, planned by {result.burn.period}")]
+    if result.pi:
+        items.insert(0, ("PI", result.pi))
+    if result.project:
+        items.insert(0, ("Project", result.project))
+    t = result.total
+    items.append(("Total request", f"{t.request:,} {u.label} (incl. {result.contingency:.0%} contingency); "
+                  f"storage {human(result.storage.requested_tb, 'ratio')} TB"))
     return items
 
 
-def render_markdown(result: dict, fmt: str = "markdown") -> str:
+def render_markdown(result: GrantDocument, fmt: str = "markdown") -> str:
     text, refs = justification(result)
-    out = [f"# Compute resources: {result['title']}", ""]
+    out = [f"# Compute resources: {result.title}", ""]
     out += [f"- **{k}:** {v}" for k, v in _header(result)] + [""]
     out += ["## Resources by experiment", "", render_rows(resource_rows(result), resource_columns(result), fmt)]
-    if result["thresholds"]:
+    if result.thresholds:
         out += ["## Call thresholds", "", render_rows(threshold_rows(result), THRESHOLD_COLUMNS, fmt)]
     out += ["## Storage", "", render_rows(storage_rows(result), STORAGE_COLUMNS, fmt)]
-    out += [f"## Burn plan by {result['burn']['period']}", "", render_rows(burn_rows(result), burn_columns(result), fmt)]
+    out += [f"## Burn plan by {result.burn.period}", "", render_rows(burn_rows(result), burn_columns(result), fmt)]
     for title, sc, sc_notes in scaling_sections(result):
         out += [f"## {title}", "", render_rows([dict(r) for r in sc.rows], scaling_columns(sc), fmt, sc_notes)]
     out += ["## Justification", "", text, "", "### References", ""] + [f"{i}. {r}" for i, r in enumerate(refs, 1)] + [""]
     out += ["## Notes", ""] + [f"- {n}" for n in notes(result)] + [""]
-    if result["expects"]:
-        out += ["## What the call expects", ""] + [f"- [ ] {e['text']} ({e['status']})" for e in result["expects"]] + [""]
+    if result.expects:
+        out += ["## What the call expects", ""] + [f"- [ ] {e.text} ({e.status})" for e in result.expects] + [""]
     if sweep_rows(result):
         out += ["## Appendix: sweep runs", "", render_rows(sweep_rows(result), SWEEP_COLUMNS, fmt)]
     return "\n".join(out).rstrip("\n") + "\n"
@@ -286,22 +275,22 @@ def _tex_table(tabular: str, caption: str) -> str:
             f"\\caption{{{latex_escape(caption)}}}\n\\end{{table}}\n")
 
 
-def render_latex(result: dict) -> str:
+def render_latex(result: GrantDocument) -> str:
     return _latex_document(_latex_body(result))
 
 
-def _latex_body(result: dict) -> str:
+def _latex_body(result: GrantDocument) -> str:
     text, refs = justification(result)
     e = latex_escape
-    body = [f"\\section*{{Compute resources: {e(result['title'])}}}", "\\begin{description}"]
+    body = [f"\\section*{{Compute resources: {e(result.title)}}}", "\\begin{description}"]
     body += [f"\\item[{e(k)}] {e(v)}" for k, v in _header(result)] + ["\\end{description}"]
     body.append(_tex_table(render_rows(resource_rows(result), resource_columns(result), "latex"),
                            "Resources by experiment: runs × nodes × wall-hours, subtotal, contingency and total."))
-    if result["thresholds"]:
+    if result.thresholds:
         body.append(_tex_table(render_rows(threshold_rows(result), THRESHOLD_COLUMNS, "latex"), "Thresholds of the call."))
     body.append(_tex_table(render_rows(storage_rows(result), STORAGE_COLUMNS, "latex"), "Storage."))
     body.append(_tex_table(render_rows(burn_rows(result), burn_columns(result), "latex"),
-                           f"Burn plan by {result['burn']['period']} in {result['unit']['unit']}."))
+                           f"Burn plan by {result.burn.period} in {result.unit.unit}."))
     for title, sc, sc_notes in scaling_sections(result):
         body.append(_tex_table(render_rows([dict(r) for r in sc.rows], scaling_columns(sc), "latex"), title + ". " + " ".join(
             n.rstrip(".") + "." for n in sc_notes)))
@@ -330,7 +319,7 @@ def _latex_document(text_body: str) -> str:
 
 # A grant document's formats: a web form takes Markdown, a PDF annex LaTeX, a spreadsheet CSV, a
 # script JSON. Adding one is a renderer and a line here (the CLI's --format choices follow).
-DOCUMENT_FORMATS: dict[str, Callable[[dict], str]] = {
+DOCUMENT_FORMATS: dict[str, Callable[[GrantDocument], str]] = {
     "markdown": render_markdown,
     "latex": render_latex,
     "csv": render_csv,

@@ -31,6 +31,9 @@ class Conversion:
     status: Status
     basis: str  # one sentence for the notes
 
+    def record(self) -> dict:
+        return dict(vars(self))
+
 
 Converter = Callable[[Cluster, "Catalog", "PeakBasis | None", "Program | None"], Conversion]
 

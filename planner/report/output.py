@@ -92,7 +92,7 @@ def _flatten(record: dict, prefix: str = "") -> dict:
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             flat.update(_flatten(value, name + "."))
-        elif isinstance(value, list) and (key.endswith("_interval") or key == "interval") and len(value) == 2:
+        elif isinstance(value, (list, tuple)) and (key.endswith("_interval") or key == "interval") and len(value) == 2:
             flat[f"{name}_low"], flat[f"{name}_high"] = value  # a range: two columns a spreadsheet can use
         elif isinstance(value, list):
             flat[name] = " | ".join(str(v) for v in value)
