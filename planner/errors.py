@@ -105,11 +105,15 @@ class FileLocator:
         """The key path of domain field `name` for an error raised at `near` (None: the file has no such key)."""
         return None
 
+    def shown(self, path: tuple) -> tuple:
+        """The key path an error at `path` names: itself, unless this document sits inside another file."""
+        return path
+
     def error(self, path: tuple, message: str | PlannerError) -> PlannerError:
         """`file:line: key.path: message` at `path`; a PlannerError is placed at its own field's key when
         the file has one (its other fields spelled as keys too), else at `path`."""
         if isinstance(message, str):
-            return PlannerError(message, path, where=f"{self.filename}:{self.line(path)}")
+            return PlannerError(message, self.shown(path), where=f"{self.filename}:{self.line(path)}")
         if message.where is not None:
             return message
         key = self.key(str(message.field[0]), path) if message.field else None
@@ -119,7 +123,7 @@ class FileLocator:
             found = self.key(name, path)
             return str(found[-1]) if found else name
 
-        return PlannerError(message.spelled(spell), at, where=f"{self.filename}:{self.line(at)}")
+        return PlannerError(message.spelled(spell), self.shown(at), where=f"{self.filename}:{self.line(at)}")
 
 
 @contextmanager

@@ -127,11 +127,10 @@ class HasErrors(Protocol):
     def errors(self, *, include_url: bool = ...) -> list[ErrorDetails]: ...
 
 
-def validation_messages(exc: HasErrors, filename: str, lines: dict[tuple, int],
-                        model: type[BaseModel] | None = None) -> list[str]:
-    """Every pydantic error as `file:line: field: message` (line of the deepest key that exists).
-    With the model that was validated, an unknown key says which keys are valid there and which one
-    it most likely meant; unknown keys come first (a misspelt key also makes the real one missing)."""
+def validation_errors(exc: HasErrors, model: type[BaseModel] | None = None) -> list[tuple[tuple, str]]:
+    """Every pydantic error as (key path in the document, message in plain words). With the model that
+    was validated, an unknown key says which keys are valid there and which one it most likely meant;
+    unknown keys come first (a misspelt key also makes the real one missing)."""
     out = []
     errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
     for err in errors:
@@ -142,17 +141,25 @@ def validation_messages(exc: HasErrors, filename: str, lines: dict[tuple, int],
             if sep and " " not in head:
                 data_loc = tuple(int(p) if p.isdigit() else p for p in head.split("."))
                 message = rest
-        known = data_loc
-        while known and known not in lines:  # a missing field has no line: point at its parent
-            known = known[:-1]
-        line = lines.get(known, 1)
-        field = ".".join(str(p) for p in data_loc) or "(top level)"
         if err["type"] == "extra_forbidden":
             message = "unknown field" + (did_you_mean(str(data_loc[-1]), valid_keys(model, data_loc[:-1]))
                                          if model is not None and data_loc else "")
         elif err["type"] == "missing":
             message = "required field missing"
-        out.append(f"{filename}:{line}: {field}: {message}")
+        out.append((data_loc, message))
+    return out
+
+
+def validation_messages(exc: HasErrors, filename: str, lines: dict[tuple, int],
+                        model: type[BaseModel] | None = None) -> list[str]:
+    """Every pydantic error as `file:line: field: message` (line of the deepest key that exists)."""
+    out = []
+    for data_loc, message in validation_errors(exc, model):
+        known = data_loc
+        while known and known not in lines:  # a missing field has no line: point at its parent
+            known = known[:-1]
+        field = ".".join(str(p) for p in data_loc) or "(top level)"
+        out.append(f"{filename}:{lines.get(known, 1)}: {field}: {message}")
     return out
 
 

@@ -204,10 +204,8 @@ def _line_of(path: tuple, lines: dict) -> int:
     return lines[path]
 
 
-# Errors about a spec that do not name file:line (real findings, see the xfail tests at the end): one line each.
-UNLOCATED = {
-    "sweep": re.compile(r"planner: error: workdir '.*' contains a control character or backslash, which cannot be used in a Slurm script"),
-}
+# Errors about a spec that do not name file:line: none left (each used to be a real finding).
+UNLOCATED: dict[str, re.Pattern] = {}
 INLINE_SWEEP = ("experiments", "0", "sweep")  # lumi-g.yaml's first experiment is an inline sweep block
 
 
@@ -414,8 +412,7 @@ def test_unreadable_scalars_in_a_catalog_file(tmp_path, capsys):
     assert code == 2 and err == f"{target}:2: (top level): '2027-02-30' cannot be read as timestamp\n1 files checked, 1 errors\n"
 
 
-# Errors about a YAML file that do not name its file:line (or name the wrong line): real findings, reported and
-# left to fix. strict: a fix makes these pass, and then the xfail marks must go.
+# Errors about a YAML file that once did not name its file:line (or named the wrong line): real findings, fixed.
 
 def test_workdir_with_a_line_break_names_its_line(tmp_path, capsys):
     spec = tmp_path / "s.yaml"
@@ -425,15 +422,26 @@ def test_workdir_with_a_line_break_names_its_line(tmp_path, capsys):
     assert check_stderr(code, err).startswith(f"planner: error: {spec}:4: workdir: ")
 
 
-@pytest.mark.xfail(strict=True, reason="grant.py checks an inline sweep as a spec of its own: the experiment's law is "
-                                       "reported at the sweep block's first line and named `law`")
-def test_inline_sweep_errors_name_the_proposals_field(tmp_path, capsys):
+INLINE_SWEEP = ("title: t\nprogram: gcs\ncluster: juwels-booster\nstart: 2027-04\n{top}experiments:\n"
+                "  - name: iso\n{law}    nodes: 1\n    sweep:\n{block}")
+
+
+@pytest.mark.parametrize("top, law, block, line, key, message", [
+    ("", "    law: no-such-law\n", "      kind: isoflop\n      budgets: [1e18, 1e19]\n", 7, "experiments.0.law",
+     "unknown law 'no-such-law'"),
+    ("law: no-such-law\n", "", "      kind: isoflop\n      budgets: [1e18, 1e19]\n", 5, "law", "unknown law 'no-such-law'"),
+    ("", "", "      kind: isoflop\n      budgets: [1e18, 1e19]\n      points: 0\n", 11, "experiments.0.sweep.points", ""),
+    ("", "", "      name: x\n      command: echo\n      sweep: {kind: isoflop, budgets: [1e18, 1e19], span: -2}\n", 11,
+     "experiments.0.sweep.sweep.span", ""),
+], ids=["experiment-law", "proposal-law", "block-key", "whole-spec-block"])
+def test_inline_sweep_errors_name_the_proposals_field(tmp_path, capsys, top, law, block, line, key, message):
+    """An inline sweep is checked as a spec, but its errors point into the proposal: the key the value
+    came from (the experiment's or the proposal's law, a key of the block) at its own line."""
     spec = tmp_path / "p.yaml"
-    spec.write_text("title: t\nprogram: gcs\ncluster: juwels-booster\nstart: 2027-04\nexperiments:\n"
-                    "  - name: iso\n    law: no-such-law\n    nodes: 1\n    sweep:\n      kind: isoflop\n"
-                    "      budgets: [1e18, 1e19]\n")
+    spec.write_text(INLINE_SWEEP.format(top=top, law=law, block=block))
+    assert (key.split(".")[-1] + ":") in spec.read_text().splitlines()[line - 1]
     code, _, err = run(["grant", str(spec)], capsys)
-    assert check_stderr(code, err).startswith(f"planner: error: {spec}:7: experiments.0.law: unknown law 'no-such-law'"), err
+    assert check_stderr(code, err).startswith(f"planner: error: {spec}:{line}: {key}: {message}"), err
 
 
 LAW_WITH_DRAWS = """name: mylaw
@@ -457,13 +465,20 @@ fitted:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="Law.bootstrap_draws checks the draws when a plan uses them, without the file: "
-                                       "`planner: error: law 'mylaw': fitted.bootstrap_draws has non-positive ...`")
-def test_bad_bootstrap_draws_in_a_law_file_name_file_and_line(tmp_path, capsys):
+@pytest.mark.parametrize("edit, expected", [
+    (lambda t: t, "17: fitted.bootstrap_draws.alpha.9: must be positive"),
+    (lambda t: t.replace("    beta: [0.37, 0.37, 0.37, 0.37, 0.37, 0.37, 0.37, 0.37, 0.37, 0.37]\n", "").replace("-0.35", "0.35"),
+     "14: fitted.bootstrap_draws.beta: required: lists of numbers E, A, B, alpha, beta"),
+    (lambda t: t.replace("E: [1.8, 1.8,", "E: [1.8,"), "14: fitted.bootstrap_draws.E: must be at least 10 finite draws"),
+    (lambda t: t.replace("0.37, 0.37]", "0.37, 0.37, 0.37]").replace("-0.35", "0.35").replace("1.8, 1.8]", "1.8, 1.8, 1.8]"),
+     "14: fitted.bootstrap_draws: E, A, B, alpha and beta need the same number of draws"),
+], ids=["negative", "missing", "short", "unequal"])
+def test_bad_bootstrap_draws_in_a_law_file_name_file_and_line(tmp_path, capsys, edit, expected):
+    """Bad draws are refused when the law file is read, at their line, not later by the plan that uses them."""
     law = tmp_path / "mylaw.yaml"
-    law.write_text(LAW_WITH_DRAWS)
+    law.write_text(edit(LAW_WITH_DRAWS))
     code, _, err = run(["plan", "--flops", "1e22", "--law-file", str(law), "--format", "json"], capsys)
-    assert check_stderr(code, err).startswith(f"planner: error: {law}:17: fitted.bootstrap_draws"), err
+    assert check_stderr(code, err) == f"planner: error: {law}:{expected}", err
 
 
 def test_misnamed_catalog_entry_is_reported_at_its_name_line(tmp_path, capsys):

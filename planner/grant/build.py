@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from planner.catalog import Catalog
@@ -45,6 +45,7 @@ from planner.grant.proposal import (
 )
 from planner.grant.storage import storage, storage_tb
 from planner.grant.units import conversion
+from planner.sweep.spec import Source
 
 # --- rows -----------------------------------------------------------------------------------------
 
@@ -127,9 +128,10 @@ def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: 
         if p.partition:
             defaults["partition"] = p.partition
         data = {**defaults, **inline}
-        lines = {(("sweep",) if "kind" in block else ()) + k[3:]: v for k, v in where.lines.items() if k[:3] == at}
-        lines[()] = where.line(at)
-        src = sw.Source(where.filename, lines, base)
+        given_by = {"law": ("experiments", i, "law") if exp.law else ("law",), "partition": ("partition",),
+                    "cluster": ("cluster",), "nodes": ("experiments", i, "nodes")}
+        src = InlineSweep(where.filename, where.lines, base, at=at, body="kind" in block,
+                          inherited={k: v for k, v in given_by.items() if k in defaults and k not in inline})
         spec = sw.parse_spec(data, src)
     if spec.cluster != p.cluster:
         raise where.error(at, f"the sweep is for cluster '{spec.cluster}', the proposal for '{p.cluster}'")
@@ -166,6 +168,26 @@ def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: 
         storage_params=sum(r.params for r in runs) * reps, law=spec.law if spec.sweep.kind in ("isoflop", "ladder") else None,
         mfu_errors=() if given_mfu else tuple(design.mfu_errors), mfu_profiles=() if given_mfu else tuple(design.mfu_profiles),
     )
+
+
+@dataclass
+class InlineSweep(Source):
+    """A proposal's inline sweep block read as a sweep spec: its errors name the proposal's keys, at
+    their lines (`experiments.0.law` where the experiment gave the law, `experiments.0.sweep.budgets`)."""
+
+    at: tuple = ()  # the block's key path in the proposal
+    body: bool = False  # the block is the spec's `sweep:` (it has `kind`), not a whole spec
+    inherited: dict[str, tuple] = field(default_factory=dict)  # spec keys the experiment or proposal gave
+
+    def shown(self, path: tuple) -> tuple:
+        if path[:1] and path[0] in self.inherited:
+            return self.inherited[path[0]] + path[1:]
+        if self.body:  # spec keys besides `sweep` are defaults: the block stands for them
+            return self.at + path[1:] if path[:1] == ("sweep",) else self.at
+        return self.at + path
+
+    def line(self, path: tuple) -> int:
+        return super().line(self.shown(path))
 
 
 def _hours_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: int) -> RowCost:

@@ -134,6 +134,28 @@ def _exp(x):
         return np.exp(x)
 
 
+DRAWN = ("E", "A", "B", "alpha", "beta")
+
+
+def _read_draws(draws: dict) -> tuple[dict[str, np.ndarray], str | None]:
+    """A law file's bootstrap draws as arrays, and what is wrong with them ("key.path: message"), if anything."""
+    out: dict[str, np.ndarray] = {}
+    for key in DRAWN:
+        try:
+            out[key] = np.asarray(draws[key], dtype=float)
+        except KeyError:
+            return out, f"fitted.bootstrap_draws.{key}: required: lists of numbers {', '.join(DRAWN)}"
+        except (TypeError, ValueError):
+            return out, f"fitted.bootstrap_draws.{key}: must be a list of numbers"
+        if out[key].ndim != 1 or out[key].size < 10 or not np.isfinite(out[key]).all():
+            return out, f"fitted.bootstrap_draws.{key}: must be at least 10 finite draws"
+        if key != "E" and (out[key] <= 0).any():
+            return out, f"fitted.bootstrap_draws.{key}.{int(np.argmax(out[key] <= 0))}: must be positive"
+    if len({v.size for v in out.values()}) != 1:
+        return out, "fitted.bootstrap_draws: E, A, B, alpha and beta need the same number of draws"
+    return out, None
+
+
 class Law(Entry):
     citation: str = Field(description="the paper, for tables and proposals")
     params_counted: Literal["total", "non-embedding"] = "total"
@@ -155,6 +177,10 @@ class Law(Entry):
             raise ValueError("data_constrained needs a chinchilla-form loss")
         if self.fit_range and self.fit_range.source not in self.sources:
             raise ValueError(f"fit_range.source: '{self.fit_range.source}' is not a key of `sources`")
+        if isinstance(self.loss, ChinchillaLoss) and isinstance((self.fitted or {}).get("bootstrap_draws"), dict):
+            _, problem = _read_draws((self.fitted or {})["bootstrap_draws"])
+            if problem:  # at load time, so the error names the file and the line of the bad draws
+                raise ValueError(problem)
         return self
 
     # --- what the law can do ----------------------------------------------------------------
@@ -183,15 +209,9 @@ class Law(Entry):
         draws = (self.fitted or {}).get("bootstrap_draws")
         if not isinstance(self.loss, ChinchillaLoss) or not isinstance(draws, dict):
             return None
-        try:
-            out = {k: np.asarray(draws[k], dtype=float) for k in ("E", "A", "B", "alpha", "beta")}
-        except (KeyError, TypeError, ValueError):
-            raise PlannerError(f"law '{self.name}': fitted.bootstrap_draws needs lists of numbers E, A, B, alpha, beta") from None
-        n = {v.shape for v in out.values()}
-        if len(n) != 1 or next(iter(n))[0] < 10 or not all(np.isfinite(v).all() for v in out.values()):
-            raise PlannerError(f"law '{self.name}': fitted.bootstrap_draws must be at least 10 finite draws of equal length")
-        if (out["alpha"] <= 0).any() or (out["beta"] <= 0).any() or (out["A"] <= 0).any() or (out["B"] <= 0).any():
-            raise PlannerError(f"law '{self.name}': fitted.bootstrap_draws has non-positive A, B, alpha or beta")
+        out, problem = _read_draws(draws)
+        if problem:
+            raise PlannerError(f"law '{self.name}': {problem}")
         return out
 
     def log_params_line(self) -> tuple[float, float]:

@@ -13,9 +13,9 @@ from pydantic_core import ErrorDetails
 
 from planner.catalog import Strict
 from planner.catalog.schema import Dtype
-from planner.errors import FileLocator, PlannerError
+from planner.errors import FileLocator
 from planner.numbers import Positive
-from planner.yamlio import did_you_mean, load_text, read_text, validation_messages
+from planner.yamlio import did_you_mean, load_text, read_text, validation_errors
 
 DEFAULT_LAW = "epoch-2024"  # as `planner plan`
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # safe unquoted in file names, job names and shell words
@@ -185,11 +185,11 @@ def parse_spec(data: Any, src: Source) -> SweepSpec:
         # a misspelt key also makes the real one "missing": name the misspelling first
         errors.sort(key=lambda e: e["type"] != "extra_forbidden")
         first = errors[0]
-        message = validation_messages(_Errors([first]), src.filename, src.lines)[0]
+        ((loc, message),) = validation_errors(_Errors([first]))
         if first["type"] == "extra_forbidden":
             message += did_you_mean(str(first["loc"][-1]), _fields_at(first["loc"][:-1], data))
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise PlannerError(message + more) from None
+        raise src.error(loc, message + more) from None
 
 
 def load_spec(path: Path) -> tuple[SweepSpec, Source]:
