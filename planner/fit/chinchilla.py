@@ -35,7 +35,8 @@ def start_grid() -> np.ndarray:
 
 def objective(log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray, delta: float,
               weights: np.ndarray | None = None) -> optim.FunGrad:
-    """fun_grad over rows of theta = (a, b, e, alpha, beta); weights (S, n) count resampled points."""
+    """fun_grad over rows of theta = (a, b, e, alpha, beta); weights (S, n) count resampled points, and
+    log_l may be (S, n) too: one data set per row (many simulated sweeps fitted at once)."""
 
     ones = np.ones_like(log_n)
 
@@ -52,7 +53,7 @@ def objective(log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray, delta: fl
         total += e3
         r = np.log(total)
         r += top
-        r -= log_l
+        r -= log_l if log_l.ndim == 1 else log_l[rows]
         absr = np.abs(r)
         clipped = np.minimum(absr, delta)
         huber = clipped * (absr - 0.5 * clipped)  # ½r² inside ±δ, δ(|r| − ½δ) outside
