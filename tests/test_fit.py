@@ -28,9 +28,7 @@ def epoch_options(**kw) -> FitOptions:
     return FitOptions(form="chinchilla", params_col="Model Size", flops_col="Training FLOP", drop_highest=5, **kw)
 
 
-@pytest.fixture(scope="module")
-def epoch_fit():
-    return fit_run(EPOCH_CSV, epoch_options(bootstrap=4000, seed=42))
+# epoch_fit: the session fixture of conftest.py (the 4,500-start fit with Epoch's 4,000-resample bootstrap, once per run)
 
 
 def test_hoffmann_procedure_matches_epochs_grid_run(epoch_fit):

@@ -133,7 +133,8 @@ def catalog_from(ctx: click.Context):
 # command -> the module that defines it; a module is imported only when one of its commands runs,
 # so `planner plan` does not pay for the sweep, grant and fit machinery
 LAZY_COMMANDS = {"plan": "plan", "scaling": "scaling", "sweep": "sweep", "collect": "sweep", "fit": "fit",
-                 "compare": "fit", "grant": "grant", "memory": "memory", "calibrate": "calibrate", "catalog": "catalog"}
+                 "compare": "fit", "grant": "grant", "memory": "memory", "calibrate": "calibrate", "catalog": "catalog",
+                 "simulate": "simulate"}
 
 
 def spelling(command: click.Command | None):

@@ -2,8 +2,8 @@
 
 Each trial draws the sweep's final losses from the true law L(N, D) = E + A/N^alpha + B/D^beta with
 log-normal relative noise, fits them with the chinchilla form (VPNLS, planner.fit.vpnls: the same
-objective `planner fit --form chinchilla` minimises), and reads off each quantity of interest. With
-`bootstrap`, every trial is also resampled and refitted as `planner fit --bootstrap` does (Epoch's
+objective `planner fit` minimises for the chinchilla form), and reads off each quantity of interest. With
+`bootstrap`, every trial is also resampled and refitted as `planner fit` bootstraps (Epoch's
 procedure: runs drawn with replacement, BFGS from the trial's optimum), so the coverage of the 95%
 intervals a user would be shown can be counted.
 """
@@ -66,7 +66,7 @@ def run_trials(params: np.ndarray, tokens: np.ndarray, truth: Mapping[str, float
 def _bootstrap_intervals(params: np.ndarray, tokens: np.ndarray, losses: np.ndarray, theta: np.ndarray, draws: int,
                          seed: int, target_flops: float, delta: float) -> dict[str, np.ndarray]:
     """Each trial resampled `draws` times and refitted from its own optimum, all trials in one batch;
-    the 2.5th and 97.5th percentiles per trial, as `planner fit --bootstrap` reports them."""
+    the 2.5th and 97.5th percentiles per trial, as `planner fit` reports them."""
     t, n = losses.shape
     weights = np.concatenate([resample.resample_weights(n, draws, seed + 1 + i) for i in range(t)])
     log_l = np.repeat(np.log(losses), draws, axis=0)

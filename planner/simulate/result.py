@@ -1,0 +1,47 @@
+"""What `planner simulate` reports: per quantity of interest, the truth, what the trials recovered
+and how often the intervals a user would be shown contain the truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from planner.errors import PlannerWarning
+
+
+@dataclass(frozen=True)
+class QuantityStats:
+    """One quantity over the trials: `bias` is median / truth − 1; ci80 and ci95 are the central 80%
+    and 95% of the recovered values (what a single sweep may give you); coverage95 is the share of
+    trials whose bootstrap 95% interval contains the truth (None without a bootstrap)."""
+
+    truth: float
+    median: float
+    bias: float
+    ci80: tuple[float, float]
+    ci95: tuple[float, float]
+    coverage95: float | None
+
+    def record(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
+class Simulation:
+    law: str
+    noise: float  # standard deviation of ln(final loss) per run
+    noise_source: str
+    trials: int
+    failed: int  # trials whose fit diverged (left out of the statistics)
+    seed: int
+    bootstrap: int
+    runs: int
+    span_decades: float
+    target_flops: float
+    gpu_hours: float | None  # what one sweep costs, as `planner sweep` costs it
+    gpu_hours_interval: tuple[float, float] | None
+    quantities: dict[str, QuantityStats]
+    warnings: tuple[PlannerWarning, ...]
+
+    def record(self) -> dict[str, Any]:
+        return dict(vars(self))

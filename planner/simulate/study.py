@@ -1,0 +1,116 @@
+"""`planner simulate`: before spending a sweep's GPU-hours, what its fit would determine.
+
+The sweep is designed exactly as `planner sweep` designs it (same runs, same costing); the true law
+is a catalog law or a law file with a Chinchilla-form loss; the noise is a relative error on each
+run's final loss (from the law file's fit when it has one, else 1%).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from planner.catalog import Catalog, load_model
+from planner.errors import PlannerError, PlannerWarning
+from planner.laws import ChinchillaLoss, Law
+from planner.simulate.result import QuantityStats, Simulation
+
+DEFAULT_NOISE = 0.01
+MAX_TRIALS = 20_000
+MAX_BOOTSTRAP = 2_000
+TARGET_REACH = 100.0  # default target: two decades beyond the sweep's largest run
+
+
+def true_law(catalog: Catalog, law: str | None, law_file: str | Path | None, spec_law: str | None) -> Law:
+    """The law the trials are drawn from: `law_file`, `law`, or the sweep spec's own law."""
+    if law is not None and law_file is not None:
+        raise PlannerError("conflicts with {law}; give one", "law_file", refs=("law",))
+    if law_file is not None:
+        found = load_model(Law, Path(law_file))
+    elif law is not None or spec_law is not None:
+        found = catalog.law(law or spec_law or "")
+    else:
+        raise PlannerError("give the true law the trials are drawn from: {law} or {law_file} (the spec names none)",
+                           "law", refs=("law", "law_file"))
+    if found.loss is None or found.loss.form != "chinchilla":
+        raise PlannerError(f"law '{found.name}' has no Chinchilla-form loss L(N, D) to draw final losses from", "law")
+    return found
+
+
+def noise_of(law: Law, noise: float | None) -> tuple[float, str]:
+    """The relative noise on each run's final loss, and where it comes from."""
+    if noise is not None:
+        if not (math.isfinite(noise) and 0 <= noise < 1):
+            raise PlannerError(f"must be a relative error in [0, 1), got {noise!r}", "noise")
+        return noise, "given"
+    fitted = law.fitted or {}
+    delta = (fitted.get("procedure") or {}).get("huber_delta")
+    points, objective = fitted.get("n_points"), fitted.get("objective")
+    if isinstance(delta, (int, float)) and isinstance(points, int) and isinstance(objective, (int, float)) and points and delta:
+        # the fit's Huber objective is δ(|r| − δ/2) summed where |r| > δ, nearly everywhere at 1% noise:
+        # mean |r| = objective / (δ n) + δ/2, and a normal error's sd is √(π/2) times its mean |r|
+        mean_abs = objective / (delta * points) + delta / 2
+        return mean_abs * math.sqrt(math.pi / 2), (f"from the law file's fit ({points} points, mean |ln residual| "
+                                                    f"{mean_abs:.3g})")
+    return DEFAULT_NOISE, "default (1% of the final loss); give noise for yours"
+
+
+def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None, law_file: str | Path | None = None,
+             noise: float | None = None, trials: int = 200, seed: int = 0, target_flops: float | None = None,
+             bootstrap: int = 0) -> Simulation:
+    """Monte Carlo trials of the sweep in `spec_path` under a known law (see planner.simulate.engine)."""
+    from planner.costing.intervals import error_interval
+    from planner.costing.mfu_basis import INTERVAL_LEVEL
+    from planner.simulate.engine import QUANTITIES, run_trials
+    from planner.sweep import design as sw
+
+    for name, value, low, high in (("trials", trials, 2, MAX_TRIALS), ("bootstrap", bootstrap, 0, MAX_BOOTSTRAP),
+                                   ("seed", seed, 0, 2**32 - 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise PlannerError(f"must be a whole number from {low:,} to {high:,}, got {value!r}", name)
+    spec, src = sw.load_spec(Path(spec_path))
+    truth_law = true_law(catalog, law, law_file, spec.law)
+    sigma, source = noise_of(truth_law, noise)
+    design = sw.design(spec, src, catalog, Path(spec_path).resolve().parent)
+    params = np.array([r.params for r in design.runs], dtype=float)
+    tokens = np.array([r.tokens for r in design.runs], dtype=float)
+    if len(params) < 6:
+        raise PlannerError(f"the sweep has {len(params)} runs; a fit of L(N, D) needs at least 6", "sweep")
+    flops = 6.0 * params * tokens
+    target = float(target_flops) if target_flops is not None else TARGET_REACH * float(flops.max())
+    if not (math.isfinite(target) and target > 0):
+        raise PlannerError(f"must be a positive number of FLOPs, got {target_flops!r}", "target_flops")
+    loss = truth_law.loss
+    assert isinstance(loss, ChinchillaLoss)  # true_law refuses a law without a Chinchilla-form loss
+    truth = {k: float(v) for k, v in loss.coefficients().items()}
+    result = run_trials(params, tokens, truth, sigma, trials, seed, target, bootstrap)
+    stats = {}
+    for q in QUANTITIES:
+        values, true = result.fitted[q], result.truth[q]
+        finite = values[np.isfinite(values)]
+        coverage = None
+        if result.intervals is not None:
+            lo, hi = result.intervals[q][:, 0], result.intervals[q][:, 1]
+            coverage = float(np.mean((lo <= true) & (true <= hi)))
+        if finite.size == 0:
+            continue
+        p = np.percentile(finite, [2.5, 10, 50, 90, 97.5])
+        stats[q] = QuantityStats(truth=true, median=float(p[2]), bias=float(p[2] / true - 1), ci80=(float(p[1]), float(p[3])),
+                                 ci95=(float(p[0]), float(p[4])), coverage95=coverage)
+    span = float(np.log10(flops.max() / flops.min()))
+    warnings = list(design.warnings)
+    if result.failed:
+        warnings.append(PlannerWarning("fit", f"{result.failed} of {trials} trial fits diverged and are left out"))
+    if target > 10 * flops.max():
+        warnings.append(PlannerWarning("fit", f"the target {target:.3g} FLOPs is {target / flops.max():.3g}x beyond the "
+                                       "sweep's largest run: the quantities at the target are extrapolations"))
+    gpu_hours = float(sum(r.gpu_hours for r in design.runs))
+    interval = None
+    if design.mfu_errors:
+        lo_f, hi_f = error_interval(design.mfu_errors, INTERVAL_LEVEL)
+        interval = (gpu_hours * lo_f, gpu_hours * hi_f)
+    return Simulation(law=truth_law.name, noise=sigma, noise_source=source, trials=trials, failed=result.failed, seed=seed,
+                      bootstrap=bootstrap, runs=len(params), span_decades=span, target_flops=target, gpu_hours=gpu_hours,
+                      gpu_hours_interval=interval, quantities=stats, warnings=tuple(warnings))

@@ -1,0 +1,143 @@
+"""VPNLS against the 4,500-start grid, and `planner simulate`: exact recovery without noise, seeded
+determinism, the sweep costed as `planner sweep` costs it, and one clear line for bad input."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_helpers import check_stderr, run
+from conftest import EPOCH_CSV, epoch_options
+
+from planner.fit import chinchilla, load, vpnls
+from planner.laws import chinchilla_math
+from planner.simulate.engine import quantities, run_trials
+from planner.simulate.study import noise_of, simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+ISOFLOP = ROOT / "examples" / "sweeps" / "isoflop-juwels.yaml"
+TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}  # Hoffmann et al. 2022, Approach 3
+
+
+def isoflop_runs(budgets=(1e18, 1e19, 1e20), points=5, span=4.0):
+    """An IsoFLOP design: `points` sizes per budget from N/span to N·span around N = 0.5 (C/6)^0.45."""
+    params, tokens = [], []
+    for c in budgets:
+        centre = 0.5 * (c / 6) ** 0.45
+        for f in np.geomspace(1 / span, span, points):
+            params.append(centre * f)
+            tokens.append(c / 6 / (centre * f))
+    return np.array(params), np.array(tokens)
+
+
+def test_vpnls_reaches_the_grid_optimum_on_epochs_data(epoch_fit):
+    cols = load(EPOCH_CSV, epoch_options()).columns
+    got = vpnls.fit(cols["params"], cols["tokens"], cols["loss"])
+    assert got["objective"] <= epoch_fit.objective * (1 + 1e-12)
+    fitted = {k: float(v[0]) for k, v in chinchilla.to_params(got["theta"]).items()}
+    for k, v in epoch_fit.params.items():
+        assert fitted[k] == pytest.approx(v, rel=1e-3), k
+
+
+@pytest.mark.parametrize("design", [{}, {"points": 7, "span": 8.0}, {"budgets": (1e17, 1e18, 1e19, 1e20, 1e21)}])
+def test_vpnls_recovers_a_known_law_exactly_without_noise(design):
+    params, tokens = isoflop_runs(**design)
+    loss = chinchilla_math.loss(TRUTH, params, tokens)
+    got = chinchilla.to_params(vpnls.fit(params, tokens, loss)["theta"])
+    for k, v in TRUTH.items():
+        assert float(got[k][0]) == pytest.approx(v, rel=1e-8), k
+
+
+def test_trials_without_noise_recover_the_truth_in_every_trial():
+    params, tokens = isoflop_runs()
+    trials = run_trials(params, tokens, TRUTH, 0.0, 4, 0, 1e23)
+    assert trials.failed == 0
+    for k, values in trials.fitted.items():
+        assert values == pytest.approx(np.full(4, trials.truth[k]), rel=1e-8), k
+
+
+def test_quantities_follow_hoffmann_eq4():
+    q = quantities(TRUTH, 5.76e23)
+    n, d = chinchilla_math.allocate(TRUTH, 5.76e23)
+    assert q["params_at_target"][0] == pytest.approx(n) and q["tokens_at_target"][0] == pytest.approx(d)
+    assert 6 * q["params_at_target"][0] * q["tokens_at_target"][0] == pytest.approx(5.76e23)
+    assert q["a"][0] == pytest.approx(TRUTH["beta"] / (TRUTH["alpha"] + TRUTH["beta"]))
+
+
+def test_noise_widens_the_spread_of_fits_and_seeds_repeat():
+    params, tokens = isoflop_runs()
+    quiet = run_trials(params, tokens, TRUTH, 0.002, 60, 3, 1e23)
+    loud = run_trials(params, tokens, TRUTH, 0.02, 60, 3, 1e23)
+    again = run_trials(params, tokens, TRUTH, 0.02, 60, 3, 1e23)
+    for k in ("alpha", "params_at_target"):
+        spread = [np.subtract(*np.percentile(t.fitted[k], [90, 10])) for t in (quiet, loud)]
+        assert spread[1] > 3 * spread[0], k
+        assert np.array_equal(loud.fitted[k], again.fitted[k])
+
+
+def test_simulate_costs_the_sweep_as_sweep_does(catalog, capsys, tmp_path):
+    result = simulate(ISOFLOP, catalog, trials=20, target_flops=1e23)
+    code, out, err = run(["sweep", str(ISOFLOP), "--format", "json", "--out", str(tmp_path / "sweep")], capsys)
+    assert code == 0, err
+    total = json.loads(out)["total"]
+    assert result.runs == total["runs"] == 15
+    assert result.gpu_hours == pytest.approx(total["gpu_hours"], rel=1e-12)
+    assert result.gpu_hours_interval == pytest.approx(total["gpu_hours_interval"], rel=1e-12)
+    assert result.law == "chinchilla-approach3" and result.noise == 0.01 and result.noise_source.startswith("default")
+
+
+def test_simulate_json_is_deterministic_and_names_every_quantity(capsys):
+    args = ["simulate", str(ISOFLOP), "--trials", "30", "--target-flops", "1e23", "--format", "json", "--seed", "7"]
+    first = run(args, capsys)
+    second = run(args, capsys)
+    assert first[0] == 0 and first[1] == second[1]
+    data = json.loads(first[1])
+    assert set(data["quantities"]) == {"alpha", "beta", "E", "a", "b", "params_at_target", "tokens_at_target", "loss_at_target"}
+    for q in data["quantities"].values():
+        assert q["ci95"][0] <= q["ci80"][0] <= q["median"] <= q["ci80"][1] <= q["ci95"][1]
+        assert q["coverage95"] is None
+
+
+def test_law_file_noise_comes_from_its_fit(tmp_path, capsys, catalog):
+    law = tmp_path / "epoch.yaml"
+    code, _, err = run(["fit", str(EPOCH_CSV), "--form", "chinchilla", "--params-col", "Model Size", "--flops-col",
+                        "Training FLOP", "--drop-highest", "5", "--out", str(law)], capsys)
+    assert code == 0, err
+    from planner.catalog import load_model
+    from planner.laws import Law
+
+    sigma, source = noise_of(load_model(Law, law), None)
+    assert 0.003 < sigma < 0.01 and "240 points" in source
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--law", "no-such-law"], "--law: unknown law 'no-such-law' (known: chinchilla-approach1,"),
+    (["--law", "kaplan-2020"], "--law: law 'kaplan-2020' has no Chinchilla-form loss"),
+    (["--noise", "1.5"], "--noise: must be a relative error in [0, 1), got 1.5"),
+    (["--law", "chinchilla-approach3", "--law-file", "x.yaml"], "--law-file: conflicts with --law; give one"),
+    (["--target-flops", "-1"], "Invalid value for --target-flops: must be positive, got -1"),
+])
+def test_bad_input_is_one_line(capsys, args, message):
+    code, _, err = run(["simulate", str(ISOFLOP), "--trials", "2", *args], capsys)
+    assert check_stderr(code, err).split(": error: ", 1)[1].startswith(message), err
+
+
+def test_python_callers_get_the_same_checks(catalog):
+    from planner.errors import PlannerError
+
+    for kwargs, field in (({"target_flops": float("nan")}, "target_flops"), ({"trials": 1}, "trials"),
+                          ({"bootstrap": -1}, "bootstrap"), ({"noise": -0.1}, "noise")):
+        with pytest.raises(PlannerError) as refused:
+            simulate(ISOFLOP, catalog, **kwargs)
+        assert refused.value.field == (field,)
+
+
+def test_bootstrap_intervals_cover_the_truth_as_often_as_they_claim():
+    """`planner fit --bootstrap`'s 95% intervals, counted over 200 simulated 30-run sweeps (5 budgets over two
+    decades, 6 sizes each, 0.2% noise, 200 resamples each): they hold the truth in 95-97.5% of trials."""
+    params, tokens = isoflop_runs(budgets=tuple(np.geomspace(1e18, 1e20, 5)), points=6)
+    trials = run_trials(params, tokens, TRUTH, 0.002, 200, 1, 1e23, bootstrap=200)
+    assert trials.failed == 0
+    for k, interval in trials.intervals.items():
+        coverage = np.mean((interval[:, 0] <= trials.truth[k]) & (trials.truth[k] <= interval[:, 1]))
+        assert 0.90 <= coverage <= 0.98, (k, coverage)
