@@ -141,3 +141,59 @@ def test_bootstrap_intervals_cover_the_truth_as_often_as_they_claim():
     for k, interval in trials.intervals.items():
         coverage = np.mean((interval[:, 0] <= trials.truth[k]) & (trials.truth[k] <= interval[:, 1]))
         assert 0.90 <= coverage <= 0.98, (k, coverage)
+
+
+# --- comparisons: the openCLIP LAION vs CLIP-WIT example -------------------------------------------
+
+OPENCLIP = ROOT / "examples" / "openclip"
+COMPARE = ["simulate", "--compare", str(OPENCLIP / "laion.csv"), str(OPENCLIP / "clip-wit.csv"), "--x-col", "gmacs_total",
+           "--y-col", "acc1", "--one-minus", "--bins", "5", "--bins-b", "0", "--target-flops", "1e12", "--format", "json"]
+
+
+def test_comparison_truths_are_the_laws_compare_fits(capsys):
+    data = json.loads(run(COMPARE + ["--decades", "1.07", "--points", "3"], capsys)[1])
+    code, out, err = run(["compare", str(OPENCLIP / "laion.csv"), str(OPENCLIP / "clip-wit.csv"), "--form", "power",
+                          "--x-col", "gmacs_total", "--y-col", "acc1", "--one-minus", "--bins", "5", "--bins-b", "0",
+                          "--format", "json", "--bootstrap", "10"], capsys)
+    assert code == 0, err
+    fitted = json.loads(out)
+    for label in ("a", "b"):
+        assert data[label]["alpha"] == pytest.approx(fitted["fits"][label]["params"]["alpha"], rel=1e-12)
+        assert data[label]["beta"] == pytest.approx(fitted["fits"][label]["params"]["beta"], rel=1e-12)
+    assert data["true_crossover"] == pytest.approx(fitted["crossover"], rel=1e-3)
+
+
+def test_a_wider_sweep_names_the_winner_more_often(capsys):
+    """The field's point: the WIT span (1.07 decades, 3 points) against 3 decades at the same density."""
+    narrow = json.loads(run(COMPARE + ["--decades", "1.07", "--points", "3"], capsys)[1])
+    wide = json.loads(run(COMPARE + ["--decades", "3", "--points", "10"], capsys)[1])
+    assert narrow["true_winner"] == wide["true_winner"] == "b"
+    assert narrow["winner_right"] == pytest.approx(0.924, abs=0.0005)  # the figures the README quotes
+    assert wide["winner_right"] == pytest.approx(0.983, abs=0.0005)
+    assert narrow["crossover_found"] < wide["crossover_found"] == 1.0
+
+
+def test_without_noise_every_trial_names_the_winner(capsys):
+    data = json.loads(run(COMPARE + ["--noise", "0", "--trials", "50", "--decades", "1", "--points", "3"], capsys)[1])
+    assert data["winner_right"] == 1.0
+    true = data["a"]["beta"] * 1e12 ** data["a"]["alpha"] - data["b"]["beta"] * 1e12 ** data["b"]["alpha"]
+    assert data["difference_median"] == pytest.approx(true, rel=1e-9)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "give the compute at which the winner is read (--target-flops)"),
+    (["--target-flops", "1e12", "--law", "epoch-2024"], "--law, --law-file and --bootstrap belong to a sweep SPEC"),
+    (["--target-flops", "1e12", "--points", "1"], "Invalid value for '--points'"),
+])
+def test_bad_comparisons_are_one_line(capsys, extra, message):
+    args = ["simulate", "--compare", str(OPENCLIP / "laion.csv"), str(OPENCLIP / "clip-wit.csv"), "--x-col", "gmacs_total",
+            "--y-col", "acc1", "--one-minus", *extra]
+    code, _, err = run(args, capsys)
+    assert message in check_stderr(code, err), err
+
+
+def test_spec_and_compare_options_do_not_mix(capsys):
+    code, _, err = run(["simulate", str(ISOFLOP), "--points", "3"], capsys)
+    assert check_stderr(code, err) == "planner: error: --points belong to --compare; a sweep SPEC brings its own runs"
+    code, _, err = run(["simulate"], capsys)
+    assert check_stderr(code, err).endswith("give a sweep SPEC (a `planner sweep` spec file), or --compare A.csv B.csv")

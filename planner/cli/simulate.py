@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from planner.cli import Number, catalog_from, cli, complete_names, output_options, progress
+from planner.errors import PlannerError
 from planner.report.output import Column, provenance_note, render_rows
 
 LABELS = {"alpha": "alpha (N exponent)", "beta": "beta (D exponent)", "E": "E (irreducible loss)",
@@ -23,30 +24,62 @@ Examples:
   planner simulate examples/sweeps/isoflop-juwels.yaml --target-flops 1e23
   # The truth from your own fit (its residuals set the noise), with bootstrap coverage
   planner simulate sweep.yaml --law-file mylaw.yaml --trials 200 --bootstrap 200 --format json
+  # Two procedures (power laws fitted as `planner compare` fits them): does a 3-point sweep over the
+  # 1.07 decades WIT spans name the winner at 1e12 GMACs?
+  planner simulate --compare laion.csv clip-wit.csv --x-col gmacs_total --y-col acc1 --one-minus \\
+      --bins 5 --bins-b 0 --target-flops 1e12 --decades 1.07 --points 3
 """)
-@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option("--law", shell_complete=complete_names("laws"), help="The true law (catalog name; default: the spec's law).")
 @click.option("--law-file", type=click.Path(dir_okay=False), help="The true law as a law file (e.g. from `planner fit --out`).")
-@click.option("--noise", type=Number(), help="Relative noise on each run's final loss (sd of ln loss; default: from the "
-              "law file's fit, else 0.01).")
-@click.option("--trials", type=click.IntRange(min=2), default=200, show_default=True, help="Monte Carlo trials.")
+@click.option("--noise", type=click.FloatRange(min=0), help="Relative noise on each measurement (sd of its ln; default: from the law "
+              "file's fit, else 0.01; with --compare, each data set's scatter about its law).")
+@click.option("--trials", type=click.IntRange(min=2), help="Monte Carlo trials (default 200; 4,000 with --compare).")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
               help="Resamples per trial, as `planner fit --bootstrap`: counts how often its 95% interval holds the truth.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True, help="Seed (deterministic).")
-@click.option("--target-flops", type=Number(), help="Compute at which N_opt, D_opt and the loss are read (default: 100x "
-              "the sweep's largest run).")
+@click.option("--target-flops", type=Number(), help="Compute at which the quantities (or the winner) are read (default: "
+              "100x the sweep's largest run; required with --compare, in the x column's unit).")
+@click.option("--compare", nargs=2, type=click.Path(dir_okay=False, path_type=Path), metavar="A.csv B.csv",
+              help="Instead of a spec: two procedures' data, whose power laws (as `planner compare` fits them) are the truth.")
+@click.option("--x-col", default="flops", show_default=True, help="--compare: compute column.")
+@click.option("--y-col", default="loss", show_default=True, help="--compare: loss or error column.")
+@click.option("--one-minus", is_flag=True, help="--compare: use 1 - y (accuracy → error).")
+@click.option("--where", multiple=True, metavar="COL=V1,V2", help="--compare: keep rows whose COL is one of the values.")
+@click.option("--bins", type=click.IntRange(min=0), help="--compare: fit A through the minima of K log-compute bins.")
+@click.option("--bins-b", type=click.IntRange(min=0), help="--compare: bins for B when they differ from --bins (0: all points).")
+@click.option("--up-to", type=Number(), help="--compare: the sweep's largest compute (default: the smaller of the two "
+              "data sets' largest).")
+@click.option("--decades", type=Number(), default=2.0, show_default=True, help="--compare: decades the sweep spans.")
+@click.option("--points", type=click.IntRange(min=2), default=5, show_default=True,
+              help="--compare: measurements per procedure, log-spaced over the span.")
 @output_options
 @click.pass_context
-def simulate(ctx, fmt, spec, **options):
-    """What a sweep's fit would determine, before it is run: Monte Carlo trials draw the sweep's final
-    losses from a known law with noise, fit each trial as `planner fit --form chinchilla` does, and
-    report per quantity the truth, the median of the fits, their bias and spread, and (with
-    --bootstrap) how often the fitted 95% interval contains the truth. The sweep is designed and
-    costed as `planner sweep` would (nothing is written).
+def simulate(ctx, fmt, spec, compare, **options):
+    """What a sweep would determine, before it is run. With a sweep SPEC: Monte Carlo trials draw the
+    sweep's final losses from a known law with noise, fit each trial as `planner fit --form
+    chinchilla` does, and report per quantity the truth, the median of the fits, their bias and
+    spread, and (with --bootstrap) how often the fitted 95% interval contains the truth; the sweep is
+    designed and costed as `planner sweep` would (nothing is written). With --compare A.csv B.csv:
+    how often a sweep of --points measurements over --decades names the procedure that is better at
+    --target-flops.
     """
+    compare_keys = ("x_col", "y_col", "one_minus", "where", "bins", "bins_b", "up_to", "decades", "points")
+    compare_options = {k: options.pop(k) for k in compare_keys}
+    if compare:
+        if spec is not None:
+            raise PlannerError("give a sweep SPEC or --compare A.csv B.csv, not both")
+        return _compare(compare, fmt, compare_options, **options)
+    if spec is None:
+        raise PlannerError("give a sweep SPEC (a `planner sweep` spec file), or --compare A.csv B.csv")
+    given = [f"--{k.replace('_', '-')}" for k in compare_keys
+             if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT]
+    if given:
+        raise PlannerError(f"{', '.join(given)} belong to --compare; a sweep SPEC brings its own runs")
     from planner.simulate.study import simulate as run
 
     catalog = catalog_from(ctx)
+    options["trials"] = options["trials"] or 200
     progress(f"simulating {options['trials']} trials of {spec}")
     result = run(spec, catalog, **options)
     for w in result.warnings:
@@ -64,3 +97,44 @@ def simulate(ctx, fmt, spec, **options):
         notes.append(f"coverage: each trial's {result.bootstrap}-resample bootstrap 95% interval, as `planner fit --bootstrap`")
     notes += [f"warning: {w}" for w in result.warnings] + provenance_note(catalog.provenance())
     return render_rows(rows, COLUMNS, fmt, notes, data=result)
+
+
+COMPARE_COLUMNS = [Column("quantity", "quantity"), Column("value", "value", "float")]
+
+
+def _compare(paths, fmt, c: dict, *, law, law_file, noise, trials, bootstrap, seed, target_flops):
+    from dataclasses import replace
+
+    from planner.fit import FitOptions
+    from planner.simulate.compare import simulate_comparison, truth_from
+
+    if law or law_file or bootstrap:
+        raise PlannerError("--law, --law-file and --bootstrap belong to a sweep SPEC; --compare takes its laws from A and B")
+    if target_flops is None:
+        raise PlannerError("give the compute at which the winner is read (--target-flops)")
+    opts = FitOptions(form="power", x_col=c["x_col"], y_col=c["y_col"], one_minus=c["one_minus"], where=list(c["where"]),
+                      bins=c["bins"] or None)
+    opts_b = opts if c["bins_b"] is None else replace(opts, bins=c["bins_b"] or None)
+    a, b = truth_from(paths[0], opts, noise), truth_from(paths[1], opts_b, noise)
+    from planner.fit.runner import load
+
+    up_to = c["up_to"] or min(float(load(paths[0], opts).compute.max()), float(load(paths[1], opts_b).compute.max()))
+    trials = trials or 4000
+    progress(f"simulating {trials} trials of {c['points']} points over {c['decades']:g} decades for {paths[0]} and {paths[1]}")
+    r = simulate_comparison(a, b, target_flops, up_to, c["decades"], c["points"], trials, seed)
+    for w in r.warnings:
+        progress(f"warning: {w}")
+    label = {"a": f"A ({a.path})", "b": f"B ({b.path})"}
+    rows: list[dict] = [{"quantity": "winner at target under the true laws", "value": label[r.true_winner]},
+            {"quantity": "trials that name the true winner", "value": f"{r.winner_right:.1%}"},
+            {"quantity": "fitted A − B at target (median)", "value": r.difference_median},
+            {"quantity": "fitted A − B at target (80% of trials)", "value": r.difference_ci80},
+            {"quantity": "true A − B at target", "value": float(a.at(r.target_flops) - b.at(r.target_flops))},
+            {"quantity": "true crossover", "value": r.true_crossover},
+            {"quantity": "trials whose fitted curves cross", "value": f"{r.crossover_found:.1%}"}]
+    notes = [f"truth A: {a.beta:.4g}·C^{a.alpha:.4g}, noise {a.noise:.3g} on ln error ({a.noise_source})",
+             f"truth B: {b.beta:.4g}·C^{b.alpha:.4g}, noise {b.noise:.3g} on ln error ({b.noise_source})",
+             f"sweep: {len(r.sweep)} points per procedure from {r.sweep[0]:.3g} to {r.sweep[-1]:.3g} ({r.decades:g} decades); "
+             f"target {r.target_flops:.3g}; {r.trials} trials (seed {r.seed})"]
+    notes += [f"warning: {w}" for w in r.warnings]
+    return render_rows(rows, COMPARE_COLUMNS, fmt, notes, data=r)
