@@ -355,6 +355,10 @@ MEMORY = "planner memory --model gpt-3-175b --cluster juwels-booster"
 SWEEP = "planner sweep examples/sweeps/isoflop-juwels.yaml --out /tmp/planner-readme-sweep --force"
 SCALING = "planner scaling --model llama-2-7b --tokens 2T --cluster juwels-booster --global-batch 4M"
 CALIBRATE_MD = "planner calibrate --format markdown"
+SIMULATE = "planner simulate examples/sweeps/isoflop-juwels.yaml --target-flops 1e23"
+SIM_COMPARE = ("planner simulate --compare examples/openclip/laion.csv examples/openclip/clip-wit.csv --x-col gmacs_total "
+               "--y-col acc1 --one-minus --bins 5 --bins-b 0 --target-flops 1e12")
+SIM_WIT, SIM_WIDE = SIM_COMPARE + " --decades 1.07 --points 3", SIM_COMPARE + " --decades 3 --points 10"
 
 # Commands that are not in a console block, with the README prose that names them.
 VARIANTS = {
@@ -470,6 +474,17 @@ FIGURES: list[tuple[str, tuple[str, ...], Callable[..., object]]] = [
     # How close are the estimates?
     ("campaigns cost 1.33x their estimate at the median", (CALIBRATE_MD,), lambda r:
         rounds_to(r.grep(r"^- tuned benchmarks .*: reported GPU-hours are (\S+)x the benchmark estimate at the median$")[1], "1.33")),
+    # Know before spending
+    ("draws the IsoFLOP sweep's 15 final losses from a known law (the spec's, Chinchilla Approach 3", (SIMULATE,), lambda r: (
+        r.grep(r"^true law: chinchilla-approach3; noise 0.01 "), r.grep(r"^sweep: 15 runs over 2.00 decades"))),
+    ("this 1,780-GPU-hour sweep pins the allocation exponent a to 0.40-0.50 in 80% of trials", (SIMULATE,), lambda r: (
+        rounds_to(r.grep(r"one sweep costs (\S+) ")[1], "1,780"), rounds_to(r.row("a (N_opt ∝ C^a)", 4), "0.40", "0.50"))),
+    ("N_opt at 1e23 FLOPs only to a factor of about 1.7 either way", (SIMULATE,), lambda r: (
+        rounds_to(f"{float(r.row('N_opt at target', 1)) / float(r.row('N_opt at target', 4).split('–')[0]):.2f}", "1.7"),
+        rounds_to(f"{float(r.row('N_opt at target', 4).split('–')[1]) / float(r.row('N_opt at target', 1)):.2f}", "1.7"))),
+    ("names the better procedure at 1e12 GMACs in 92.4% of trials (and finds the crossover in 85%)", (SIM_WIT,), lambda r: (
+        rounds_to(r.row("trials that name the true winner"), "92.4%"), rounds_to(r.row("trials whose fitted curves cross"), "85%"))),
+    ("10 models over 3 decades, in 98.3%", (SIM_WIDE,), lambda r: rounds_to(r.row("trials that name the true winner"), "98.3%")),
     # Conventions
     ("H100 SXM BF16 1,979 TFLOP/s is the sparse figure; the catalog holds 989.4", ("planner catalog show h100-sxm",), lambda r: (
         rounds_to(r.row("peak_tflops.bf16"), "989.4"), r.grep(r"^peak_tflops\.bf16 .* dense; the datasheet's 1,979 is with sparsity$"))),
