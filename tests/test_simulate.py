@@ -197,3 +197,35 @@ def test_spec_and_compare_options_do_not_mix(capsys):
     assert check_stderr(code, err) == "planner: error: --points belong to --compare; a sweep SPEC brings its own runs"
     code, _, err = run(["simulate"], capsys)
     assert check_stderr(code, err).endswith("give a sweep SPEC (a `planner sweep` spec file), or --compare A.csv B.csv")
+
+
+# --- the design question ------------------------------------------------------------------------
+
+
+def test_need_finds_the_cheapest_design_that_meets_it(catalog):
+    result = simulate(ISOFLOP, catalog, trials=60, target_flops=1e23, need="a within 10%")
+    tried = result.designs_tried
+    assert result.need == "a within 10%" and result.need_met
+    assert [c.gpu_hours for c in tried] == sorted(c.gpu_hours for c in tried)  # cheapest first
+    assert all(c.share < 0.8 for c in tried[:-1]) and tried[-1].share >= 0.8
+    assert result.gpu_hours == pytest.approx(tried[-1].gpu_hours) and result.runs == tried[-1].runs
+    spec_own = simulate(ISOFLOP, catalog, trials=20, target_flops=1e23)
+    assert result.gpu_hours < spec_own.gpu_hours  # 3 decades of budgets with fewer sizes: cheaper than the spec's
+    a = result.quantities["a"]
+    assert a.truth * 0.9 <= a.ci80[0] and a.ci80[1] <= a.truth * 1.1
+
+
+def test_an_unreachable_need_says_so(catalog):
+    result = simulate(ISOFLOP, catalog, trials=20, target_flops=1e23, need="E within 0.1%")
+    assert result.need_met is False and len(result.designs_tried) == 54
+    assert any(w.topic == "sweep" and "no design searched meets 'E within 0.1%'" in w.message for w in result.warnings)
+
+
+@pytest.mark.parametrize("need, message", [
+    ("a within", "'a within' is not a need; write 'QUANTITY within X%' with QUANTITY one of alpha, beta, E, a, b,"),
+    ("gamma within 5%", "'gamma within 5%' is not a need"),
+    ("a within 0%", "the tolerance must be above 0%"),
+])
+def test_bad_needs_are_one_line(capsys, need, message):
+    code, _, err = run(["simulate", str(ISOFLOP), "--trials", "2", "--need", need], capsys)
+    assert check_stderr(code, err).startswith(f"planner: error: --need: {message}"), err

@@ -40,6 +40,8 @@ Examples:
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True, help="Seed (deterministic).")
 @click.option("--target-flops", type=Number(), help="Compute at which the quantities (or the winner) are read (default: "
               "100x the sweep's largest run; required with --compare, in the x column's unit).")
+@click.option("--need", metavar="'QUANTITY within X%'", help="Search IsoFLOP designs (decades, budgets, sizes per "
+              "budget) for the cheapest whose fits meet this in 80% of trials, e.g. 'params_at_target within 25%'.")
 @click.option("--compare", nargs=2, type=click.Path(dir_okay=False, path_type=Path), metavar="A.csv B.csv",
               help="Instead of a spec: two procedures' data, whose power laws (as `planner compare` fits them) are the truth.")
 @click.option("--x-col", default="flops", show_default=True, help="--compare: compute column.")
@@ -95,6 +97,14 @@ def simulate(ctx, fmt, spec, compare, **options):
              "bias = median of fits / truth − 1; 80% and 95% of fits: the range one sweep's answer falls in"]
     if result.bootstrap:
         notes.append(f"coverage: each trial's {result.bootstrap}-resample bootstrap 95% interval, as `planner fit --bootstrap`")
+    if result.need is not None:
+        tried = len(result.designs_tried)
+        if result.need_met:
+            budgets = ", ".join(f"{b:.3g}" for b in result.budgets)
+            notes.insert(0, f"need '{result.need}': met by the cheapest of {tried} design(s) simulated: budgets {budgets}, "
+                         f"{result.points} sizes each, {hours} GPU-hours")
+        else:
+            notes.insert(0, f"need '{result.need}': not met by any of the {tried} designs simulated; the spec's own is shown")
     notes += [f"warning: {w}" for w in result.warnings] + provenance_note(catalog.provenance())
     return render_rows(rows, COLUMNS, fmt, notes, data=result)
 
@@ -102,14 +112,15 @@ def simulate(ctx, fmt, spec, compare, **options):
 COMPARE_COLUMNS = [Column("quantity", "quantity"), Column("value", "value", "float")]
 
 
-def _compare(paths, fmt, c: dict, *, law, law_file, noise, trials, bootstrap, seed, target_flops):
+def _compare(paths, fmt, c: dict, *, law, law_file, noise, trials, bootstrap, seed, target_flops, need):
     from dataclasses import replace
 
     from planner.fit import FitOptions
     from planner.simulate.compare import simulate_comparison, truth_from
 
-    if law or law_file or bootstrap:
-        raise PlannerError("--law, --law-file and --bootstrap belong to a sweep SPEC; --compare takes its laws from A and B")
+    if law or law_file or bootstrap or need:
+        raise PlannerError("--law, --law-file, --bootstrap and --need belong to a sweep SPEC; --compare takes its laws from "
+                           "A and B")
     if target_flops is None:
         raise PlannerError("give the compute at which the winner is read (--target-flops)")
     opts = FitOptions(form="power", x_col=c["x_col"], y_col=c["y_col"], one_minus=c["one_minus"], where=list(c["where"]),

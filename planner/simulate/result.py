@@ -42,6 +42,11 @@ class Simulation:
     gpu_hours_interval: tuple[float, float] | None
     quantities: dict[str, QuantityStats]
     warnings: tuple[PlannerWarning, ...]
+    need: str | None = None  # "QUANTITY within X%": met when 80% of the trials' fits are that close
+    need_met: bool | None = None
+    designs_tried: tuple[Any, ...] = ()  # the design search's candidates, cheapest first (simulate.need.Candidate)
+    budgets: tuple[float, ...] = ()  # the IsoFLOP budgets of the design reported (the chosen one after a search)
+    points: int | None = None
 
     def record(self) -> dict[str, Any]:
         return dict(vars(self))

@@ -15,6 +15,7 @@ import numpy as np
 from planner.catalog import Catalog, load_model
 from planner.errors import PlannerError, PlannerWarning
 from planner.laws import ChinchillaLoss, Law
+from planner.simulate.need import SHARE, parse_need, search
 from planner.simulate.result import QuantityStats, Simulation
 
 DEFAULT_NOISE = 0.01
@@ -59,8 +60,10 @@ def noise_of(law: Law, noise: float | None) -> tuple[float, str]:
 
 def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None, law_file: str | Path | None = None,
              noise: float | None = None, trials: int = 200, seed: int = 0, target_flops: float | None = None,
-             bootstrap: int = 0) -> Simulation:
-    """Monte Carlo trials of the sweep in `spec_path` under a known law (see planner.simulate.engine)."""
+             bootstrap: int = 0, need: str | None = None) -> Simulation:
+    """Monte Carlo trials of the sweep in `spec_path` under a known law (see planner.simulate.engine).
+    With `need` ("QUANTITY within X%"), the cheapest IsoFLOP design that meets it is found first
+    (planner.simulate.need) and reported instead of the spec's own."""
     from planner.costing.intervals import error_interval
     from planner.costing.mfu_basis import INTERVAL_LEVEL
     from planner.simulate.engine import QUANTITIES, run_trials
@@ -73,7 +76,9 @@ def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None,
     spec, src = sw.load_spec(Path(spec_path))
     truth_law = true_law(catalog, law, law_file, spec.law)
     sigma, source = noise_of(truth_law, noise)
-    design = sw.design(spec, src, catalog, Path(spec_path).resolve().parent)
+    wanted = parse_need(need) if need is not None else None
+    directory = Path(spec_path).resolve().parent
+    design = sw.design(spec, src, catalog, directory)
     params = np.array([r.params for r in design.runs], dtype=float)
     tokens = np.array([r.tokens for r in design.runs], dtype=float)
     if len(params) < 6:
@@ -85,6 +90,14 @@ def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None,
     loss = truth_law.loss
     assert isinstance(loss, ChinchillaLoss)  # true_law refuses a law without a Chinchilla-form loss
     truth = {k: float(v) for k, v in loss.coefficients().items()}
+    tried: list = []
+    if wanted is not None:
+        chosen, tried = search(spec, src, catalog, directory, wanted, truth, sigma, trials, seed, target)
+        if chosen is not None:
+            design = chosen
+            params = np.array([r.params for r in design.runs], dtype=float)
+            tokens = np.array([r.tokens for r in design.runs], dtype=float)
+            flops = 6.0 * params * tokens
     result = run_trials(params, tokens, truth, sigma, trials, seed, target, bootstrap)
     stats = {}
     for q in QUANTITIES:
@@ -111,6 +124,16 @@ def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None,
     if design.mfu_errors:
         lo_f, hi_f = error_interval(design.mfu_errors, INTERVAL_LEVEL)
         interval = (gpu_hours * lo_f, gpu_hours * hi_f)
+    met = None
+    if wanted is not None:
+        met = bool(tried) and tried[-1].share is not None and tried[-1].share >= SHARE
+        if not met:
+            warnings.append(PlannerWarning("sweep", f"no design searched meets '{wanted}' (at most "
+                                           f"{max((c.share or 0.0) for c in tried):.0%} of trials); the spec's own is reported"))
+    isoflop = design.spec.sweep.kind == "isoflop"
+    budgets = tuple(sorted({float(f"{6.0 * r.params * r.tokens:.3g}") for r in design.runs})) if isoflop else ()
     return Simulation(law=truth_law.name, noise=sigma, noise_source=source, trials=trials, failed=result.failed, seed=seed,
                       bootstrap=bootstrap, runs=len(params), span_decades=span, target_flops=target, gpu_hours=gpu_hours,
-                      gpu_hours_interval=interval, quantities=stats, warnings=tuple(warnings))
+                      gpu_hours_interval=interval, quantities=stats, warnings=tuple(warnings),
+                      need=None if wanted is None else str(wanted), need_met=met, designs_tried=tuple(tried),
+                      budgets=budgets, points=getattr(design.spec.sweep, "points", None))
