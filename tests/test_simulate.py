@@ -182,7 +182,7 @@ def test_without_noise_every_trial_names_the_winner(capsys):
 
 @pytest.mark.parametrize("extra, message", [
     ([], "give the compute at which the winner is read (--target-flops)"),
-    (["--target-flops", "1e12", "--law", "epoch-2024"], "--law, --law-file and --bootstrap belong to a sweep SPEC"),
+    (["--target-flops", "1e12", "--law", "epoch-2024"], "--law, --law-file, --bootstrap and --need belong to a sweep SPEC"),
     (["--target-flops", "1e12", "--points", "1"], "Invalid value for '--points'"),
 ])
 def test_bad_comparisons_are_one_line(capsys, extra, message):
