@@ -22,6 +22,7 @@ from planner.costing.results import Budget, DataConstrained, Inference, Plan, ch
 from planner.costing.runs import RunShape, clip_run, run_shape
 from planner.errors import PlannerError, PlannerWarning
 from planner.laws import Law, allocate, law_draw_intervals
+from planner.numbers import size_problem
 
 DEFAULT_LAW = "epoch-2024"
 BUDGETS = ("flops", "gpu_hours", "node_hours", "days", "target_loss")
@@ -65,6 +66,9 @@ class PlanRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one_question(self) -> PlanRequest:
+        for name in ("tokens", "unique_tokens"):
+            if (value := getattr(self, name)) is not None and (problem := size_problem(value, "tokens")):
+                raise PlannerError(problem, name)
         given = [b for b in BUDGETS if getattr(self, b) is not None]
         if self.model is not None:
             if self.params is not None:
@@ -79,6 +83,8 @@ class PlanRequest(BaseModel):
         if self.params is not None:
             if any(not (p >= 1 and math.isfinite(p)) for p in self.params) or not self.params:
                 raise PlannerError("every value must be a number of parameters (at least 1)", "params")
+            if problem := next(filter(None, (size_problem(p, "params") for p in self.params)), None):
+                raise PlannerError(problem, "params")
             if given:
                 raise PlannerError("conflicts with {params} (both fix the model); give one", given[0], refs=("params",))
             if len(self.params) > 1 and self.tokens is not None:
