@@ -130,6 +130,8 @@ class Proposal(Strict):
             raise ValueError(f"experiments: two experiments are named '{dup}'")
         for i, e in enumerate(self.experiments):
             first = e.start_month or 1
+            if first > self.months:  # else its default months (the rest of the allocation) would be none
+                raise ValueError(f"experiments.{i}.start_month: month {first} is after the {self.months}-month allocation")
             last = first + (e.months or self.months - first + 1) - 1
             if last > self.months:
                 raise ValueError(f"experiments.{i}.start_month: months {first}..{last} run past the "
