@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from planner.catalog import Catalog
 from planner.catalog.schema import Dtype
 from planner.costing import cost, mfu
+from planner.costing.batch import run_batch_warnings
 from planner.costing.hardware import Costs, Hardware, hardware_costs, hardware_for, memory_check, partition_warnings
 from planner.costing.intervals import INTERVAL_LEVEL
 from planner.costing.mfu_basis import mfu_for
@@ -284,6 +285,8 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
                                  ranges["interval_level"]))
     memory = memory_check(model if model is not None else n, hw, catalog, warnings, req.seq_len)
     warnings += partition_warnings(hw, costs.wall_clock_hours)
+    loss = _loss(law, n, d, req.unique_tokens)
+    warnings += run_batch_warnings(hw, rs, d, loss)
     data_constrained = None
     if req.unique_tokens is not None:
         n_eff, d_eff = law.effective(n, d, req.unique_tokens)
@@ -317,7 +320,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
     attention = convention in cost.ATTENTION_CONVENTIONS
     return checked(Plan(
         params=n, tokens=d, flops=flops, flops_convention=convention, flops_gopher_units=law_flops / cost.GOPHER_FLOPS,
-        predicted_loss=_loss(law, n, d, req.unique_tokens), law=law.name, budget=Budget(kind, budget_value), costs=costs,
+        predicted_loss=loss, law=law.name, budget=Budget(kind, budget_value), costs=costs,
         sources=sources, warnings=tuple(warnings), provenance=catalog.provenance(), tokens_per_param=d / n,
         seq_len=rs.seq_len if attention else None, shape_basis=rs.note if attention else None, flops_6nd=law_flops,
         law_form=law.form, params_counted=law.params_counted, memory=memory, data_constrained=data_constrained,
