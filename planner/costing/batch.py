@@ -20,8 +20,6 @@ tokens than planned.
 
 from __future__ import annotations
 
-import math
-
 from planner.costing.hardware import Hardware
 from planner.costing.memory import MAX_TP_WITHOUT_NODE
 from planner.costing.runs import RunShape
@@ -42,11 +40,17 @@ def critical_batch(loss: float) -> float:
     return B_STAR / loss ** (1.0 / ALPHA_B)
 
 
+def usable_loss(loss: float | None) -> float:
+    """The loss to read B_crit at: the law's, unless it has none or one no language model has (Kaplan
+    measured 2 to 6 nats; a law file's odd coefficients can predict anything), then FLOOR_LOSS."""
+    return loss if loss is not None and FLOOR_LOSS / 2 <= loss <= 20 else FLOOR_LOSS
+
+
 def batch_warning(tokens: float, loss: float | None, gpus: int, gpus_per_node: int, seq_len: int) -> PlannerWarning | None:
     """A warning when `gpus` GPUs need a batch above MAX_CRITICAL_MULTIPLE times the critical batch at `loss`
     (the law's loss of the run; FLOOR_LOSS when it predicts none): one `seq_len` sequence per node-wide
     tensor-parallel group."""
-    loss = loss if loss is not None and loss > 0 and math.isfinite(loss) else FLOOR_LOSS
+    loss = usable_loss(loss)
     smallest = gpus / gpus_per_node * seq_len
     critical = critical_batch(loss)
     if smallest <= MAX_CRITICAL_MULTIPLE * critical:

@@ -19,7 +19,7 @@ from planner.costing.batch import run_batch_warnings
 from planner.costing.hardware import Costs, Hardware, hardware_costs, hardware_for, memory_check, partition_warnings
 from planner.costing.intervals import INTERVAL_LEVEL
 from planner.costing.mfu_basis import mfu_for
-from planner.costing.results import Budget, DataConstrained, Inference, Plan, checked
+from planner.costing.results import Budget, DataConstrained, Inference, Plan, checked, require_run
 from planner.costing.runs import RunShape, clip_run, run_shape
 from planner.errors import PlannerError, PlannerWarning
 from planner.laws import Law, allocate, law_draw_intervals
@@ -237,6 +237,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
         # MFU and the attention share depend on model size, and model size on compute: iterate to the fixed point.
         n = float(law.optimal_params(float(cost.flops_from_gpu_hours(hours, hw.peak, 0.4))))
         for _ in range(100):
+            require_run(n, 1.0)  # a law's size for the hours far outside float range breaks the MFU and the FLOPs
             est = mfu_at(hw, n)
             budget_hw_flops = float(cost.flops_from_gpu_hours(hours, hw.peak, est.value)) * req.goodput
             n_next, d, inference = _allocate(law, budget_hw_flops * rs.law_share(n), req)
@@ -265,9 +266,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
         assert req.params is not None  # _one_question: no budget and no tokens leaves params (or _apply_model set them)
         n = req.params[0]
         d = float(law.flops_for_params(n)) / (6.0 * n)
-    if not (n >= 1 and d >= 1 and math.isfinite(n * d)):
-        raise PlannerError(f"this asks for {n:.3g} parameters and {d:.3g} tokens: outside the range of any model "
-                           f"(check the budget or the target loss)")
+    require_run(n, d)
     law_flops = float(cost.training_flops(n, d))
     flops = rs.flops(n, d)
     convention = rs.convention
