@@ -6,6 +6,7 @@ import functools
 import math
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -262,7 +263,10 @@ def main(argv: list[str] | None = None) -> None:
     tolerant_output()
     debug = wants_debug(argv)
     try:
-        code = cli.main(args=argv, prog_name="planner", standalone_mode=False)
+        with warnings.catch_warnings():
+            if not debug:  # stderr is progress, warnings of the result and one error line: numpy's RuntimeWarnings
+                warnings.simplefilter("ignore")  # about inf are not among them (results are checked for range)
+            code = cli.main(args=argv, prog_name="planner", standalone_mode=False)
         if isinstance(code, int) and code:  # ctx.exit(n) returns n when not in standalone mode
             sys.exit(code)
     except click.exceptions.Exit as exc:
