@@ -27,6 +27,7 @@ LN6 = math.log(6.0)
 # alpha_D 0.095) and 0.6 (Hoffmann et al. 2022 Approach 3 and its refits: 0.28-0.37); a fit far outside
 # this is a failed fit, and at 1e-300 or 1e300 the allocation's arithmetic leaves float range.
 EXPONENTS = (0.01, 2.0)
+MAX_LOSS = 100.0  # nats per token: far above any language model's loss, far below where float arithmetic fails
 PF_DAY = 8.64e19  # FLOPs in one petaflop/s-day (Kaplan et al. 2020 use PF-days)
 
 
@@ -164,8 +165,9 @@ class Law(Entry):
             if item is not None and not EXPONENTS[0] <= item.value <= EXPONENTS[1]:
                 raise ValueError(f"loss.{key}: {item.value:.4g} is not a scaling exponent (published fits lie between "
                                  f"0.05 and 0.6; accepted: {EXPONENTS[0]:g} to {EXPONENTS[1]:g})")
-        if isinstance(self.loss, ChinchillaLoss) and self.loss.E.value < 0:
-            raise ValueError("loss.E: a cross-entropy is never negative, nor is its irreducible part")
+        if isinstance(self.loss, ChinchillaLoss) and not 0 <= self.loss.E.value <= MAX_LOSS:
+            raise ValueError(f"loss.E: {self.loss.E.value:.4g} nats per token is no irreducible loss (a cross-entropy is "
+                             f"at least 0, and a uniform guess over a million-token vocabulary is 13.8; accepted: 0 to {MAX_LOSS:g})")
         if self.data_constrained is not None and not isinstance(self.loss, ChinchillaLoss):
             raise ValueError("data_constrained needs a chinchilla-form loss")
         if self.fit_range:
