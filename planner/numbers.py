@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator
 
 SUFFIXES = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
-NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+))([eE][+-]?\d+)?\s*([kKMBGTP]?)\s*$")
+NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+))([eE][+-]?\d+)?[ ]*([kKMBGTP]?)\s*$")  # `7 B`, not `7\nB`
 EXAMPLES = "examples: 1e21, 5.76e23, 400M, 1.5T"
 
 # The smallest sizes that are a training run rather than a typo. A language model's embedding alone is
@@ -35,7 +35,7 @@ def parse_quantity(text: str) -> float:
     """The value of `text`; ValueError names what is wrong."""
     match = NUMBER.match(text)
     if not match:
-        raise ValueError(f"'{text}' is not a number ({EXAMPLES})")
+        raise ValueError(f"'{text.strip()}' is not a number ({EXAMPLES})")
     mantissa, exponent, suffix = match.groups()
     if exponent and suffix:
         raise ValueError(f"'{text.strip()}' has both an exponent and a suffix, which multiply "
