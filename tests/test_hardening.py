@@ -181,14 +181,15 @@ SPECS = {
 
 
 def _key_lines(text: str) -> dict[tuple[str, ...], int]:
-    """The line of every key path's value, read by PyYAML's composer (not planner.yamlio, which the test checks)."""
+    """The line of every key path (a mapping value's is its key's; a list item's its own), read by PyYAML's composer
+    (not planner.yamlio, which the test checks)."""
     out: dict[tuple[str, ...], int] = {}
 
-    def walk(node, path):
-        out[path] = node.start_mark.line + 1
+    def walk(node, path, line=None):
+        out[path] = line or node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
-                walk(value, path + (str(key.value),))
+                walk(value, path + (str(key.value),), key.start_mark.line + 1)
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
                 walk(item, path + (str(i),))
@@ -327,13 +328,13 @@ def test_mutated_scaling_entries(tmp_path_factory, capsys, pick, value):
 
 
 def test_yaml_booleans_are_not_numbers(tmp_path, capsys):
-    """YAML reads yes/no/true/false as booleans; pydantic would take them as 1 and 0 (found by hypothesis)."""
+    """YAML reads true/false as booleans; pydantic would take them as 1 and 0 (found by hypothesis)."""
     spec = tmp_path / "s.yaml"
-    spec.write_text("name: x\ncluster: juwels-booster\nnodes: yes\ncommand: echo\n"
+    spec.write_text("name: x\ncluster: juwels-booster\nnodes: true\ncommand: echo\n"
                     "sweep: {kind: list, runs: [{params: 1e6, tokens: 1e8}]}\n")
     code, _, err = run(["sweep", str(spec), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and f"{spec}:3: nodes: expected a value, not true" in err
-    spec.write_text(spec.read_text().replace("nodes: yes", "nodes: 1").replace("tokens: 1e8", "tokens: false"))
+    spec.write_text(spec.read_text().replace("nodes: true", "nodes: 1").replace("tokens: 1e8", "tokens: false"))
     code, _, err = run(["sweep", str(spec), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and "tokens" in err and "not false" in err, err
 
