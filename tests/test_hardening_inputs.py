@@ -526,3 +526,19 @@ def test_any_number_on_the_command_line_is_a_plan_or_one_line(capsys, text, opti
     line = check_stderr(code, err)
     if re.search(r"[eE][+-]?\d+[kKMBGTP]$", text) and re.fullmatch(r"(\d+\.?\d*|\.\d+)[eE].*", text):
         assert line is not None and "has both an exponent and a suffix" in line
+
+
+@pytest.mark.parametrize("options, expected", [
+    ({"flops": 1e21, "cluster": "juwels-booster", "nodes": "x"},
+     "nodes: Input should be a valid integer, unable to parse string as an integer"),
+    ({"flops": 1e21, "cluster": "juwels-booster", "gpus": 5000}, "gpus: 5000 exceeds the 3,744 GPUs of juwels-booster "
+     "(936 nodes × 4)"),
+    ({"params": 7}, "params: 7 parameters is smaller than any model trained (at least 1e5); did you mean 7B or 7M?"),
+])
+def test_the_python_api_names_fields_without_pydantic_internals(catalog, options, expected):
+    import planner
+    from planner.errors import PlannerError
+
+    with pytest.raises(PlannerError) as caught:
+        planner.plan(catalog, **options)
+    assert str(caught.value) == expected and "constrained" not in str(caught.value)

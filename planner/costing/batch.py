@@ -27,7 +27,7 @@ from planner.errors import PlannerWarning
 
 B_STAR = 2e8  # tokens (Kaplan et al. 2020, Eq. 5.3)
 ALPHA_B = 0.21
-# When the law predicts no loss: Chinchilla's irreducible loss E = 1.69 (Hoffmann et al. 2022, Eq. 10), a
+# When the law predicts no loss: the irreducible loss E = 1.69 of Hoffmann et al. 2022 (Approach 3), a
 # lower loss than any planned run reaches, hence the largest critical batch and the fewest warnings.
 FLOOR_LOSS = 1.69
 # At twice the critical batch a loss needs (1 + 2) / (1 + 1) = 1.5x the tokens of a run at B_crit
