@@ -147,6 +147,9 @@ Topic = Literal[
     "mfu.gpus",  # MFU read beyond the GPU counts measured
     "mfu.evidence",  # few or foreign measurements behind the MFU
     "mfu.stack",  # a training stack the estimator does not know
+    "mfu.ceiling",  # a given MFU above what the accelerator's matmuls reach
+    "nodes.rounded",  # a GPU count that leaves part of its last node idle but billed
+    "batch",  # more GPUs than a batch near the critical batch size can keep busy
     "goodput",
     "memory.short",  # the GPUs asked for cannot hold the model
     "memory.nowhere",  # no count searched holds the model

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import math
+import re
 import sys
 import types
 from pathlib import Path
@@ -14,10 +16,55 @@ from pydantic_core import ErrorDetails
 
 from planner.errors import PlannerError
 
-try:  # the C loader is ~10x faster; a plan must start quickly
-    _Loader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - libyaml missing
-    _Loader = yaml.SafeLoader
+# the C parser is ~10x faster (a plan must start quickly); the pure-Python one when libyaml is missing
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):
+    """Scalars as the YAML 1.2 core schema reads them, which is how people read them: PyYAML follows
+    YAML 1.1, where `nodes: 010` is 8 (octal), `nodes: 1:20` is 80 (base 60), `1_000` is 1000 and
+    `no` is false. Here `010` is 10, `1:20`, `1_000` and `no` are text (which a number field then
+    refuses), `1e3` is a number (1.1 wants a dot). Dates stay dates: proposals and catalogs use them."""
+
+    yaml_implicit_resolvers: dict = {}
+    yaml_constructors = dict(_Base.yaml_constructors)
+
+
+def _core_int(loader: yaml.BaseLoader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node))
+    base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+    return int(text[2:] if base != 10 else text, base)
+
+
+def _core_float(loader: yaml.BaseLoader, node: yaml.ScalarNode) -> float:
+    text = str(loader.construct_scalar(node)).lower()
+    if text.lstrip("+-") == ".inf":
+        return -math.inf if text.startswith("-") else math.inf
+    return math.nan if text == ".nan" else float(text)
+
+
+def _core_bool(loader: yaml.BaseLoader, node: yaml.ScalarNode) -> bool:
+    text = str(loader.construct_scalar(node)).lower()
+    if text not in ("true", "false"):
+        raise ValueError(text)
+    return text == "true"
+
+
+# YAML 1.2.2, 10.3.2 (core schema), in order: an integer is tried before the float pattern that also matches it
+_TIMESTAMP = next(r for t, r in yaml.SafeLoader.yaml_implicit_resolvers["0"] if t == "tag:yaml.org,2002:timestamp")
+_CORE = (
+    ("tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")),
+    ("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")),
+    ("tag:yaml.org,2002:float", re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                                           r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+.0123456789")),
+    ("tag:yaml.org,2002:timestamp", _TIMESTAMP, list("0123456789")),
+)
+for _tag, _pattern, _first in _CORE:
+    _Loader.add_implicit_resolver(_tag, _pattern, _first)
+_Loader.add_constructor("tag:yaml.org,2002:int", _core_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _core_float)
+_Loader.add_constructor("tag:yaml.org,2002:bool", _core_bool)
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -34,23 +81,96 @@ class _Bad(Exception):
         self.line, self.message = line, message
 
 
-def _to_python(node: yaml.Node, path: tuple, lines: dict, loader: yaml.BaseLoader, depth: int = 0) -> Any:
-    if depth > MAX_DEPTH:
-        raise _Bad(node.start_mark.line + 1, f"nesting deeper than {MAX_DEPTH} levels")
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict = {}
-        for key_node, value_node in node.value:
-            key = _construct(key_node, path, loader)
-            if isinstance(key, (list, dict)):
-                raise _Bad(key_node.start_mark.line + 1, "mapping keys must be plain values")
-            if key in out:
-                raise _Bad(key_node.start_mark.line + 1, f"{key}: duplicate key")
-            out[key] = _to_python(value_node, path + (key,), lines, loader, depth + 1)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, path + (i,), lines, loader, depth + 1) for i, item in enumerate(node.value)]
-    return _construct(node, path, loader)
+class _Open:
+    """A mapping or sequence being built: its path, and for a mapping the key whose value comes next."""
+
+    def __init__(self, data: dict | list, path: tuple):
+        self.data, self.path = data, path
+        self.key: str | None = None
+        self.key_line = 0
+
+    def child_path(self) -> tuple:
+        return self.path + ((self.key,) if isinstance(self.data, dict) else (len(self.data),))
+
+    def add(self, value: Any) -> None:
+        if isinstance(self.data, dict):
+            self.data[self.key] = value
+            self.key = None
+        else:
+            self.data.append(value)
+
+
+def _build(loader: yaml.BaseLoader) -> tuple[Any, dict[tuple, int]]:
+    """The one document of the stream as Python data, and the line of every key path (a mapping value's
+    line is its key's: an error about `experiments:` points at that key, not at the first item below it).
+
+    Built from the parser's events with an explicit stack, not by PyYAML's composer, which recurses (in C
+    for libyaml): a file nested 900,000 levels deep would crash the interpreter before any check ran."""
+    lines: dict[tuple, int] = {}
+    stack: list[_Open] = []
+    root: Any = None
+    documents = 0
+    while not loader.check_event(yaml.StreamEndEvent):
+        event = loader.get_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.DocumentStartEvent):
+            documents += 1
+            if documents > 1:
+                raise _Bad(line, "expected a single document in the stream, found another")
+            continue
+        if isinstance(event, (yaml.StreamStartEvent, yaml.DocumentEndEvent)):
+            continue
+        if isinstance(event, yaml.AliasEvent):  # a tiny file could expand exponentially; no input needs them
+            raise _Bad(line, "YAML anchors and aliases are not allowed")
+        top = stack[-1] if stack else None
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            done = stack.pop()
+            if stack:
+                stack[-1].add(done.data)
+            else:
+                root = done.data
+            continue
+        if top is not None and isinstance(top.data, dict) and top.key is None:  # a key
+            if not isinstance(event, yaml.ScalarEvent):
+                raise _Bad(line, "mapping keys must be plain values")
+            key = _construct(_scalar_node(loader, event), top.path, loader)
+            if not isinstance(key, str):  # every schema's keys are names; pydantic would not say which line
+                what = "null" if key is None else type(key).__name__
+                raise _Bad(line, f"{_dotted(top.path)}: the key '{_short(event.value)}' is {what}, not a name "
+                                 "(quote it if it is one)")
+            if key in top.data:
+                raise _Bad(line, f"{key}: duplicate key")
+            top.key, top.key_line = key, line
+            continue
+        path = top.child_path() if top is not None else ()
+        lines[path] = top.key_line if top is not None and isinstance(top.data, dict) else line
+        if isinstance(event, yaml.ScalarEvent):
+            value = _construct(_scalar_node(loader, event), path, loader)
+            if top is None:
+                root = value
+            else:
+                top.add(value)
+        else:  # the start of a mapping or a sequence
+            if len(stack) >= MAX_DEPTH:
+                raise _Bad(line, f"nesting deeper than {MAX_DEPTH} levels")
+            stack.append(_Open({} if isinstance(event, yaml.MappingStartEvent) else [], path))
+    return root, lines
+
+
+def _scalar_node(loader: yaml.BaseLoader, event: yaml.ScalarEvent) -> yaml.ScalarNode:
+    tag = event.tag
+    if tag is None or tag == "!":  # untagged: the schema's resolvers say what it is (here YAML 1.2 core)
+        tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+    return yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+
+
+def _dotted(path: tuple) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _short(text: str) -> str:
+    """User text quoted in a message: long runs (a 300-digit number) are cut."""
+    return text if len(text) <= 24 else text[:12] + "…"
 
 
 def _construct(node: yaml.Node, path: tuple, loader: yaml.BaseLoader) -> Any:
@@ -63,8 +183,7 @@ def _construct(node: yaml.Node, path: tuple, loader: yaml.BaseLoader) -> Any:
         problem = "is beyond the range of numbers (about 1.8e308)"
     except ValueError:
         problem = f"cannot be read as {node.tag.rsplit(':', 1)[-1]}"
-    text = str(node.value) if len(str(node.value)) <= 24 else str(node.value)[:12] + "…"
-    raise _Bad(node.start_mark.line + 1, f"{'.'.join(str(p) for p in path) or '(top level)'}: '{text}' {problem}")
+    raise _Bad(node.start_mark.line + 1, f"{_dotted(path)}: '{_short(str(node.value))}' {problem}")
 
 
 def load_text(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
@@ -73,18 +192,10 @@ def load_text(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
         raise PlannerError(f"{filename}: file larger than {MAX_BYTES} bytes")
     loader = _Loader(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, {}
-        if _has_alias(node, set()):
-            # Aliases let a tiny file expand exponentially; catalogs and specs never need them.
-            raise PlannerError(f"{filename}:{node.start_mark.line + 1}: YAML anchors and aliases are not allowed")
-        lines: dict[tuple, int] = {}
         try:
-            data = _to_python(node, (), lines, loader)
+            return _build(loader)
         except _Bad as exc:
             raise PlannerError(f"{filename}:{exc.line}: {exc.message}") from None
-        return data, lines
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -100,19 +211,8 @@ def load_text(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
 
 def _line_at(text: str, position: int) -> int:
     """The line of a reader offset: libyaml counts UTF-8 bytes, the pure-Python reader characters."""
-    head = text.encode("utf-8")[:position].decode("utf-8", "ignore") if _Loader is not yaml.SafeLoader else text[:position]
+    head = text.encode("utf-8")[:position].decode("utf-8", "ignore") if _Base is not yaml.SafeLoader else text[:position]
     return len((head + "x").splitlines())  # YAML's line breaks (\n, \r, \x85, \u2028, \u2029) are str's
-
-
-def _has_alias(node: yaml.Node, seen: set[int]) -> bool:
-    if id(node) in seen:
-        return True  # the composer shares the node object for every alias of an anchor
-    seen.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        return any(_has_alias(k, seen) or _has_alias(v, seen) for k, v in node.value)
-    if isinstance(node, yaml.SequenceNode):
-        return any(_has_alias(item, seen) for item in node.value)
-    return False
 
 
 def read_text(path: Path) -> str:

@@ -125,7 +125,7 @@ GOOD_ACC = """\
     (("memory_gb: {value: 10, source: s}", "memory_gb: {value: ten, source: s}"), 6, "memory_gb.value", "valid number"),
     (("tdp_w: {value: 300, source: s}", "tdp_w: {value: 300, source: nope}"), 7, "tdp_w", "not a key of `sources`"),
     (("vendor: other", "vendor: other\n    speed: 3"), 4, "speed", "unknown field"),
-    (("    bf16: {value: 100, source: s}", "    fp16: {value: 100, source: s}"), 5, "peak_tflops", "bf16 peak is required"),
+    (("    bf16: {value: 100, source: s}", "    fp16: {value: 100, source: s}"), 4, "peak_tflops", "bf16 peak is required"),
     (("    title: Test GPU\n", ""), 1, "title", "required field missing"),
     (("vendor: other", "vendor: nvidai"), 3, "vendor", "should be"),
     (("memory_gb: {value: 10, source: s}", "memory_gb: {value: .nan, source: s}"), 6, "memory_gb.value", "finite"),

@@ -181,14 +181,15 @@ SPECS = {
 
 
 def _key_lines(text: str) -> dict[tuple[str, ...], int]:
-    """The line of every key path's value, read by PyYAML's composer (not planner.yamlio, which the test checks)."""
+    """The line of every key path (a mapping value's is its key's; a list item's its own), read by PyYAML's composer
+    (not planner.yamlio, which the test checks)."""
     out: dict[tuple[str, ...], int] = {}
 
-    def walk(node, path):
-        out[path] = node.start_mark.line + 1
+    def walk(node, path, line=None):
+        out[path] = line or node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
-                walk(value, path + (str(key.value),))
+                walk(value, path + (str(key.value),), key.start_mark.line + 1)
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
                 walk(item, path + (str(i),))
@@ -325,13 +326,13 @@ def test_mutated_scaling_entries(tmp_path_factory, capsys, pick, value):
 
 
 def test_yaml_booleans_are_not_numbers(tmp_path, capsys):
-    """YAML reads yes/no/true/false as booleans; pydantic would take them as 1 and 0 (found by hypothesis)."""
+    """YAML reads true/false as booleans; pydantic would take them as 1 and 0 (found by hypothesis)."""
     spec = tmp_path / "s.yaml"
-    spec.write_text("name: x\ncluster: juwels-booster\nnodes: yes\ncommand: echo\n"
+    spec.write_text("name: x\ncluster: juwels-booster\nnodes: true\ncommand: echo\n"
                     "sweep: {kind: list, runs: [{params: 1e6, tokens: 1e8}]}\n")
     code, _, err = run(["sweep", str(spec), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and f"{spec}:3: nodes: expected a value, not true" in err
-    spec.write_text(spec.read_text().replace("nodes: yes", "nodes: 1").replace("tokens: 1e8", "tokens: false"))
+    spec.write_text(spec.read_text().replace("nodes: true", "nodes: 1").replace("tokens: 1e8", "tokens: false"))
     code, _, err = run(["sweep", str(spec), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and "tokens" in err and "not false" in err, err
 
@@ -468,10 +469,10 @@ fitted:
 @pytest.mark.parametrize("edit, expected", [
     (lambda t: t, "17: fitted.bootstrap_draws.alpha.9: must be positive"),
     (lambda t: t.replace("    beta: [0.37, 0.37, 0.37, 0.37, 0.37, 0.37, 0.37, 0.37, 0.37, 0.37]\n", "").replace("-0.35", "0.35"),
-     "14: fitted.bootstrap_draws.beta: required: lists of numbers E, A, B, alpha, beta"),
+     "13: fitted.bootstrap_draws.beta: required: lists of numbers E, A, B, alpha, beta"),
     (lambda t: t.replace("E: [1.8, 1.8,", "E: [1.8,"), "14: fitted.bootstrap_draws.E: must be at least 10 finite draws"),
     (lambda t: t.replace("0.37, 0.37]", "0.37, 0.37, 0.37]").replace("-0.35", "0.35").replace("1.8, 1.8]", "1.8, 1.8, 1.8]"),
-     "14: fitted.bootstrap_draws: E, A, B, alpha and beta need the same number of draws"),
+     "13: fitted.bootstrap_draws: E, A, B, alpha and beta need the same number of draws"),
 ], ids=["negative", "missing", "short", "unequal"])
 def test_bad_bootstrap_draws_in_a_law_file_name_file_and_line(tmp_path, capsys, edit, expected):
     """Bad draws are refused when the law file is read, at their line, not later by the plan that uses them."""

@@ -443,9 +443,9 @@ def test_rerun_is_byte_identical_and_nothing_is_overwritten_without_force(tmp_pa
     ("sweep:\n  kind: isoflops\n", "spec.yaml:7: sweep.kind: Input tag 'isoflops'"),
     ("sweep: {kind: isoflop, budgets: [1e18, lots]}\n", "spec.yaml:6: sweep.budgets.1: 'lots' is not a number"),
     ("sweep: {kind: isoflop, budgets: [-1e18]}\n", "sweep.budgets.0: must be a positive finite number"),
-    ("partition: boster\nsweep: {kind: list, runs: [{params: 1, tokens: 1}]}\n", "spec.yaml:6: partition: unknown partition of juwels-booster 'boster'; did you mean booster"),
+    ("partition: boster\nsweep: {kind: list, runs: [{params: 1e8, tokens: 1e9}]}\n", "spec.yaml:6: partition: unknown partition of juwels-booster 'boster'; did you mean booster"),
     ("law: chinchila\n" + ISOFLOP.replace("law: chinchilla-approach3\n", ""), "spec.yaml:6: law: unknown law 'chinchila'"),
-    ("sbatch: {time: '10:00'}\nsweep: {kind: list, runs: [{params: 1, tokens: 1}]}\n", "spec.yaml:6: sbatch.time: set by the planner"),
+    ("sbatch: {time: '10:00'}\nsweep: {kind: list, runs: [{params: 1e8, tokens: 1e9}]}\n", "spec.yaml:6: sbatch.time: set by the planner"),
     ("sweep: {kind: list, runs: [{params: 1e9, tokens: 1e13}]}\n", "nodes: run t-0-N1B-D10T needs"),
 ])
 def test_spec_errors_name_file_line_and_field(tmp_path, capsys, body, expected):
@@ -456,14 +456,14 @@ def test_spec_errors_name_file_line_and_field(tmp_path, capsys, body, expected):
 
 
 def test_cluster_and_placeholder_errors(tmp_path, capsys):
-    spec = spec_file(tmp_path, "sweep: {kind: list, runs: [{params: 1, tokens: 1}]}\n",
+    spec = spec_file(tmp_path, "sweep: {kind: list, runs: [{params: 1e8, tokens: 1e9}]}\n",
                      BASE.replace("juwels-booster", "juwels-boster").replace("{params}", "{parms}"))
     code, _, err = generate(capsys, spec, tmp_path / "out")
     assert code == 2 and "spec.yaml:2: cluster: unknown cluster 'juwels-boster'; did you mean juwels-booster" in err
-    spec = spec_file(tmp_path, "sweep: {kind: list, runs: [{params: 1, tokens: 1}]}\n", BASE.replace("{params}", "{parms}"))
+    spec = spec_file(tmp_path, "sweep: {kind: list, runs: [{params: 1e8, tokens: 1e9}]}\n", BASE.replace("{params}", "{parms}"))
     code, _, err = generate(capsys, spec, tmp_path / "out")
     assert code == 2 and "spec.yaml:5: command: unknown placeholder {parms}; did you mean {params}?" in err
-    ok = spec_file(tmp_path, "sweep: {kind: list, runs: [{params: 1, tokens: 1}]}\n",
+    ok = spec_file(tmp_path, "sweep: {kind: list, runs: [{params: 1e8, tokens: 1e9}]}\n",
                    BASE.replace("echo {run_id}", "awk '{{print}}' ${HOME}/x; echo {run_id}"))
     assert generate(capsys, ok, tmp_path / "ok")[0] == 0
     assert "awk '{print}' ${HOME}/x; echo ${PLANNER_RUN_ID}" in (tmp_path / "ok" / "arrays" / "a00.sbatch").read_text()

@@ -84,6 +84,7 @@ class Catalog:
         self._files: dict[str, dict[str, Path]] = {}
         self._fingerprint: str | None = None
         self.derived: dict[str, Any] = {}  # values computed from the entries (the fitted throughput estimator)
+        self.used: set[tuple[str, str]] = set()  # (kind, name) of every entry read: provenance names those overridden
 
     def fingerprint(self) -> str:
         """sha256 over every entry in effect (kind, name and file bytes, after overrides): equal
@@ -101,7 +102,21 @@ class Catalog:
         """What a result was computed with, for the record: the planner version and the catalog data."""
         from planner import __version__
 
-        return {"planner": __version__, "catalog_sha256": self.fingerprint()[:16], "user_catalog_dirs": len(self.dirs) - 1}
+        out: dict[str, Any] = {"planner": __version__, "catalog_sha256": self.fingerprint()[:16],
+                               "user_catalog_dirs": len(self.dirs) - 1}
+        # an entry from a user directory that replaces one of the same name is used silently otherwise
+        overrides = [{"kind": kind, "name": name, "file": str(self.files(kind)[name]), "over": [str(p) for p in over]}
+                     for kind, name in sorted(self.used) if (over := self.overridden(kind, name))]
+        if overrides:  # absent, not empty, when nothing is overridden: results without overrides read as before
+            out["overrides"] = overrides
+        return out
+
+    def overridden(self, kind: str, name: str) -> list[Path]:
+        """The files of earlier catalog directories that the entry `name` of `kind` in effect replaces (the
+        built-in one first); empty when no other directory has an entry of that name."""
+        winner = self.files(kind).get(name)
+        return [d / kind / f"{name}.yaml" for d in self.dirs
+                if (d / kind / f"{name}.yaml").is_file() and d / kind / f"{name}.yaml" != winner]
 
     def files(self, kind: str) -> dict[str, Path]:
         if kind not in self._files:
@@ -121,6 +136,7 @@ class Catalog:
         files = self.files(kind)
         if name not in files:
             raise unknown_name(KIND_LABEL[kind], name, files, KIND_FIELD.get(kind))
+        self.used.add((kind, name))
         return load_entry(kind, files[name])
 
     def all(self, kind: str) -> list:

@@ -6,6 +6,7 @@ import functools
 import math
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -164,7 +165,7 @@ class PlannerCommand(click.Command):
         try:
             return super().invoke(ctx)
         except PlannerError as exc:
-            raise InputError(exc.text(spelling(self))) from None
+            raise InputError(exc.text(spelling(self))) from exc  # --debug shows where the PlannerError came from
 
 
 class CommandGroup(click.Group):
@@ -202,7 +203,8 @@ class PlannerGroup(click.Group):
               help="Extra catalog directory (accelerators/, clusters/, mfu/, laws/, models/, programs/, campaigns/ inside); "
                    "repeatable. "
                    "Also read from $PLANNER_CATALOG_PATH (':'-separated). Later directories override earlier ones.")
-def cli(catalog):
+@click.option("--debug", is_flag=True, help="On an error, print the traceback too (for bug reports).")
+def cli(catalog, debug):
     """Plan compute for foundation-model research: scaling laws × hardware catalogs → FLOPs, GPU-hours,
     node-hours, wall-clock and energy.
 
@@ -215,18 +217,57 @@ def cli(catalog):
 
 
 LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # everything str.splitlines() splits on
+LONG_NUMBER = re.compile(r"\d{25,}")  # more digits than any count or size: a pasted or generated value
 
 
 def one_line(message: str) -> str:
-    """Errors are one line even when they quote user input that holds line breaks."""
+    """Errors are one line even when they quote user input that holds line breaks; a number of 300
+    digits is shown by its first digits and its length."""
+    message = LONG_NUMBER.sub(lambda m: f"{m[0][:6]}…({len(m[0])} digits)", message)
     return "".join(ch.encode("unicode_escape").decode() if ch in LINE_BREAKS else ch for ch in message)
 
 
+def click_message(exc: click.ClickException) -> str:
+    """click's message on one line: it lists a missing option's choices as ':\n\tchinchilla,\n\tisoflop'."""
+    return re.sub(r"([:,])\n\t", r"\1 ", exc.format_message())
+
+
+def wants_debug(argv: list[str]) -> bool:
+    """Whether `--debug` is among the options before the command (where click accepts it)."""
+    args = iter(argv)
+    for arg in args:
+        if arg == "--debug":
+            return True
+        if arg == "--catalog":
+            next(args, None)  # its value
+        elif not arg.startswith("-"):
+            return False  # the command: its own options follow
+    return False
+
+
+def tolerant_output() -> None:
+    """Tables and notes hold ×, –, ≥ and the like: a terminal whose encoding lacks them (PYTHONIOENCODING=latin-1,
+    LANG=C) gets escapes such as \\u2014 instead of a UnicodeEncodeError in the middle of the output."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream that cannot be reconfigured writes as it can
+                pass
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI: exit 0 on success, 2 with one line on stderr for bad input."""
+    """Run the CLI: exit 0 on success; 2 with one line on stderr for bad input; 1 with one line for a bug
+    (`--debug` adds the traceback)."""
     argv = sys.argv[1:] if argv is None else argv
+    tolerant_output()
+    debug = wants_debug(argv)
     try:
-        code = cli.main(args=argv, prog_name="planner", standalone_mode=False)
+        with warnings.catch_warnings():
+            if not debug:  # stderr is progress, warnings of the result and one error line: numpy's RuntimeWarnings
+                warnings.simplefilter("ignore")  # about inf are not among them (results are checked for range)
+            code = cli.main(args=argv, prog_name="planner", standalone_mode=False)
         if isinstance(code, int) and code:  # ctx.exit(n) returns n when not in standalone mode
             sys.exit(code)
     except click.exceptions.Exit as exc:
@@ -236,16 +277,27 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.UsageError as exc:
         cmd = exc.ctx.command_path if exc.ctx else "planner"
-        click.echo(f"{cmd}: error: {one_line(exc.format_message())}", err=True)
-        sys.exit(2)
+        fail(f"{cmd}: error: {click_message(exc)}", 2, debug)
     except click.ClickException as exc:
-        click.echo(f"planner: error: {one_line(exc.format_message())}", err=True)
-        sys.exit(exc.exit_code if exc.exit_code else 2)
+        fail(f"planner: error: {click_message(exc)}", exc.exit_code if exc.exit_code else 2, debug)
     except PlannerError as exc:  # raised outside a command: fields keep their domain names
-        click.echo(f"planner: error: {one_line(exc.text())}", err=True)
-        sys.exit(2)
+        fail(f"planner: error: {exc.text()}", 2, debug)
     except BrokenPipeError:
         sys.exit(0)
+    except MemoryError:  # the planner's own data is small: only an input that asks for too much exhausts memory
+        fail("planner: error: out of memory: the input asks for more than this machine holds (fewer runs, points "
+             "or node counts?)", 2, debug)
+    except Exception as exc:  # anything else is a bug in the planner, not in the input
+        fail(f"planner: internal error: {type(exc).__name__}: {exc} (a bug in the planner: please report it with the "
+             "traceback from `planner --debug ...`)", 1, debug)
     sys.exit(0)
 
 
+def fail(line: str, code: int, debug: bool) -> None:
+    """Exit with `code` after one line on stderr; with --debug the traceback of the error comes first."""
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    click.echo(one_line(line), err=True)
+    sys.exit(code)

@@ -81,10 +81,16 @@ def list_(ctx, kind, fmt):
     parts = []
     for k in kinds:
         rows = [summary(k, e, cat) for e in cat.all(k)]
+        columns = LIST_COLUMNS[k]
+        for row in rows:  # a user entry that replaces one of the same name would otherwise look built-in
+            if over := cat.overridden(k, row["name"]):
+                row["overrides"] = f"{cat.files(k)[row['name']]} over {' and '.join(str(p) for p in over)}"
+        if any("overrides" in row for row in rows):
+            columns = columns + [Column("overrides", "user entry over another of its name")]
         if fmt == "json" and len(kinds) > 1:
             parts.append((k, rows))
             continue
-        text = render_rows(rows, LIST_COLUMNS[k], fmt)
+        text = render_rows(rows, columns, fmt)
         parts.append((k, text))
     if fmt == "json" and len(kinds) > 1:
         from planner.report.output import to_json

@@ -67,6 +67,8 @@ def hardware_for(catalog: Catalog, cluster: str | None = None, accelerator: str 
         if cl.nodes is not None and nodes > cl.nodes.value:
             raise PlannerError(f"{nodes} exceeds the {int(cl.nodes.value)} nodes of {cl.name}", "nodes")
         gpus = nodes * cl.gpus_per_node_int
+    elif cl is not None and gpus is not None:
+        warnings += _gpu_count_warnings(cl, gpus)
     if cl is not None:
         sources["node_power"] = f"{cl.title}: {cl.cite(cl.node_power_kw)}"
         sources["accounting"] = f"{cl.title}: {cl.cite(cl.accounting.units_per_node_hour)}"
@@ -75,6 +77,22 @@ def hardware_for(catalog: Catalog, cluster: str | None = None, accelerator: str 
                 warnings.append(PlannerWarning(UNVERIFIED[path.split(".")[0]], f"{cl.name} {path} = {item.value:g} is unverified"
                                                + (f" ({item.note})" if item.note else "")))
     return Hardware(acc, cl, dtype, peak, gpus, sources, tuple(warnings))
+
+
+def _gpu_count_warnings(cl: Cluster, gpus: int) -> list[PlannerWarning]:
+    """GPUs on a cluster come in whole nodes: more than the cluster has is an error; a count that does
+    not fill its last node is billed for that node all the same (sbatch allocates, and centres charge,
+    whole nodes), which the plan's node-hours and charge already count, so the user should hear it."""
+    per_node = cl.gpus_per_node_int
+    if cl.nodes is not None and gpus > cl.nodes.value * per_node:
+        raise PlannerError(f"{gpus} exceeds the {int(cl.nodes.value) * per_node:,} GPUs of {cl.name} "
+                           f"({int(cl.nodes.value):,} nodes × {per_node})", "gpus")
+    if gpus % per_node == 0:
+        return []
+    nodes = cost.nodes_for(gpus, per_node)
+    return [PlannerWarning("nodes.rounded", f"{gpus} GPUs do not fill whole {per_node}-GPU nodes of {cl.name}: the job "
+                           f"holds {nodes} nodes ({nodes * per_node} GPUs), and node-hours and charge count all of them "
+                           f"({nodes * per_node - gpus} idle)")]
 
 
 class Charge(NamedTuple):  # immutable and cheap: a 10,000-run sweep builds one per run
@@ -155,6 +173,13 @@ def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Ca
     est = est or mfu_for(hw, catalog, params, mfu_override, workload, basis, seq_len, stack)
     warnings.extend(hw.warnings)
     warnings.extend(est.warnings)
+    ceiling = hw.accelerator.matmul_ceiling
+    if est.kind == "given" and ceiling is not None and hw.dtype in ("bf16", "fp16") and est.value > ceiling.value:
+        # the ceiling is the best a large bf16 matmul reaches alone; a training step also runs attention,
+        # norms, communication and the optimizer, so its MFU sits below the ceiling, never above
+        warnings.append(PlannerWarning("mfu.ceiling", f"MFU {est.value:g} is above the measured matmul ceiling of "
+                                       f"{hw.accelerator.name} ({ceiling.value:.3g} of its dense {hw.dtype} peak, "
+                                       f"{hw.accelerator.status_of(ceiling)}): no training run reaches it"))
     if est.kind == "campaign" and goodput < 1:
         warnings.append(PlannerWarning("goodput", f"goodput {goodput:g} is applied on top of the campaign-realised MFU, which "
                                        "already includes the restarts, evaluation and failures of published runs"))

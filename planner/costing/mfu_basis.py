@@ -122,17 +122,23 @@ def _fitted(catalog: Catalog) -> None:
             model = throughput.from_data(data["model"]) if data["model"] is not None else None
             catalog.derived["throughput"] = model
             catalog.derived["benchmark_errors"] = tuple(data["benchmark_errors"])
+            catalog.used.update((str(kind), str(name)) for kind, name in data["used"])  # as if fitted now
             return
         except (OSError, ValueError, KeyError, TypeError, StopIteration):
             pass  # absent or unreadable: fit afresh
-    model, errors = _fit_now(catalog)
+    outer, catalog.used = catalog.used, set()  # what the fit reads: a cached fit marks it used all the same
+    try:
+        model, errors = _fit_now(catalog)
+    finally:
+        fit_used, catalog.used = catalog.used, outer | catalog.used
     catalog.derived["throughput"], catalog.derived["benchmark_errors"] = model, errors
     if path is not None:
         try:
             from planner.files import write_atomic
 
             path.parent.mkdir(parents=True, exist_ok=True)
-            payload = {"model": throughput.to_data(model) if model is not None else None, "benchmark_errors": list(errors)}
+            payload = {"model": throughput.to_data(model) if model is not None else None, "benchmark_errors": list(errors),
+                       "used": sorted(fit_used)}
             write_atomic(path, json.dumps(payload), force=True)
             old = sorted(path.parent.glob("throughput-*.json"), key=lambda f: (f.stat().st_mtime, f.name))[:-CACHE_KEEP]
             for stale in old:  # one file per catalog state: keep the recent ones, not every edit ever made

@@ -15,13 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from planner.catalog import Catalog
 from planner.catalog.schema import Dtype
 from planner.costing import cost, mfu
+from planner.costing.batch import run_batch_warnings
 from planner.costing.hardware import Costs, Hardware, hardware_costs, hardware_for, memory_check, partition_warnings
 from planner.costing.intervals import INTERVAL_LEVEL
 from planner.costing.mfu_basis import mfu_for
-from planner.costing.results import Budget, DataConstrained, Inference, Plan, checked
+from planner.costing.results import Budget, DataConstrained, Inference, Plan, checked, require_run
 from planner.costing.runs import RunShape, clip_run, run_shape
 from planner.errors import PlannerError, PlannerWarning
 from planner.laws import Law, allocate, law_draw_intervals
+from planner.numbers import size_problem
 
 DEFAULT_LAW = "epoch-2024"
 BUDGETS = ("flops", "gpu_hours", "node_hours", "days", "target_loss")
@@ -65,6 +67,9 @@ class PlanRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one_question(self) -> PlanRequest:
+        for name in ("tokens", "unique_tokens"):
+            if (value := getattr(self, name)) is not None and (problem := size_problem(value, "tokens")):
+                raise PlannerError(problem, name)
         given = [b for b in BUDGETS if getattr(self, b) is not None]
         if self.model is not None:
             if self.params is not None:
@@ -79,6 +84,8 @@ class PlanRequest(BaseModel):
         if self.params is not None:
             if any(not (p >= 1 and math.isfinite(p)) for p in self.params) or not self.params:
                 raise PlannerError("every value must be a number of parameters (at least 1)", "params")
+            if problem := next(filter(None, (size_problem(p, "params") for p in self.params)), None):
+                raise PlannerError(problem, "params")
             if given:
                 raise PlannerError("conflicts with {params} (both fix the model); give one", given[0], refs=("params",))
             if len(self.params) > 1 and self.tokens is not None:
@@ -230,6 +237,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
         # MFU and the attention share depend on model size, and model size on compute: iterate to the fixed point.
         n = float(law.optimal_params(float(cost.flops_from_gpu_hours(hours, hw.peak, 0.4))))
         for _ in range(100):
+            require_run(n, 1.0)  # a law's size for the hours far outside float range breaks the MFU and the FLOPs
             est = mfu_at(hw, n)
             budget_hw_flops = float(cost.flops_from_gpu_hours(hours, hw.peak, est.value)) * req.goodput
             n_next, d, inference = _allocate(law, budget_hw_flops * rs.law_share(n), req)
@@ -258,9 +266,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
         assert req.params is not None  # _one_question: no budget and no tokens leaves params (or _apply_model set them)
         n = req.params[0]
         d = float(law.flops_for_params(n)) / (6.0 * n)
-    if not (n >= 1 and d >= 1 and math.isfinite(n * d)):
-        raise PlannerError(f"this asks for {n:.3g} parameters and {d:.3g} tokens: outside the range of any model "
-                           f"(check the budget or the target loss)")
+    require_run(n, d)
     law_flops = float(cost.training_flops(n, d))
     flops = rs.flops(n, d)
     convention = rs.convention
@@ -278,6 +284,8 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
                                  ranges["interval_level"]))
     memory = memory_check(model if model is not None else n, hw, catalog, warnings, req.seq_len)
     warnings += partition_warnings(hw, costs.wall_clock_hours)
+    loss = _loss(law, n, d, req.unique_tokens)
+    warnings += run_batch_warnings(hw, rs, d, loss)
     data_constrained = None
     if req.unique_tokens is not None:
         n_eff, d_eff = law.effective(n, d, req.unique_tokens)
@@ -311,7 +319,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
     attention = convention in cost.ATTENTION_CONVENTIONS
     return checked(Plan(
         params=n, tokens=d, flops=flops, flops_convention=convention, flops_gopher_units=law_flops / cost.GOPHER_FLOPS,
-        predicted_loss=_loss(law, n, d, req.unique_tokens), law=law.name, budget=Budget(kind, budget_value), costs=costs,
+        predicted_loss=loss, law=law.name, budget=Budget(kind, budget_value), costs=costs,
         sources=sources, warnings=tuple(warnings), provenance=catalog.provenance(), tokens_per_param=d / n,
         seq_len=rs.seq_len if attention else None, shape_basis=rs.note if attention else None, flops_6nd=law_flops,
         law_form=law.form, params_counted=law.params_counted, memory=memory, data_constrained=data_constrained,

@@ -44,6 +44,8 @@ def project(req: PlanRequest, catalog: Catalog) -> dict:
                                               "wall_clock_days", "energy_kwh", "mfu_kind", "interval_level")})
             row["hardware_flops"] = hw_flops
         rows.append(row)
+    for row in rows:  # before the warnings: they take logs of the compute
+        require_finite(row)
     beyond = [(float(n), float(c)) for n, c in zip(params, flops, strict=True) if law.extrapolation(float(c))]
     if beyond:
         worst = max(beyond, key=lambda nc: abs(math.log(nc[1])))
@@ -62,6 +64,4 @@ def project(req: PlanRequest, catalog: Catalog) -> dict:
         "warnings": list(dict.fromkeys(warnings)),
         "provenance": catalog.provenance(),
     }
-    for row in rows:
-        require_finite(row)
     return {"rows": rows, **meta}

@@ -135,9 +135,18 @@ def require_finite(values: dict) -> dict:
     """Refuse answers the arithmetic could not represent (inputs far outside any physical range)."""
     for key in ("params", "tokens", "flops", "gpu_hours", "node_hours", "wall_clock_hours", "energy_kwh", "predicted_loss"):
         value = values.get(key)
-        if value is not None and not (math.isfinite(value) and value >= 0):
+        least_exclusive = key in ("params", "tokens", "flops")  # a run of none of them is no run (and logs of them fail)
+        if value is not None and not (math.isfinite(value) and (value > 0 if least_exclusive else value >= 0)):
             raise PlannerError(f"the inputs give {key} = {value}: outside the range this plan can represent")
     return values
+
+
+def require_run(params: float, tokens: float) -> None:
+    """Refuse a size the law gives that no model has (a budget or a target loss far outside any run, or a law
+    file's coefficients at the ends of float range)."""
+    if not (params >= 1 and tokens >= 1 and math.isfinite(params * tokens)):
+        raise PlannerError(f"this asks for {params:.3g} parameters and {tokens:.3g} tokens: outside the range of any model "
+                           "(check the budget, the target loss or the law)")
 
 
 def checked(plan: Plan) -> Plan:

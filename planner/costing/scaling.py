@@ -154,6 +154,9 @@ def strong_scaling(base: PlanRequest, catalog: Catalog, node_counts: list[int] |
     unit = "samples" if plans[0].samples else "tokens"
     items = plans[0].samples or plans[0].tokens
     assert items is not None  # one fixed run (checked above): a CLIP model's samples, else tokens
+    if global_batch is not None and global_batch > items:
+        raise PlannerError(f"{global_batch:.4g} {unit} per step is more than the run's {items:.4g} {unit}: "
+                           "it would not finish one optimizer step", "global_batch")
     flops_per_item = plans[0].flops / items
     by_nodes = {m.nodes: m.throughput for m in measured}
     rows: list[ScalingRow] = []

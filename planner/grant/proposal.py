@@ -15,7 +15,7 @@ from planner.catalog import Strict
 from planner.catalog.schema import Dtype
 from planner.costing.scaling import Measurement
 from planner.errors import FileLocator
-from planner.numbers import NonNegative, Positive
+from planner.numbers import NonNegative, Params, Positive, Tokens
 from planner.yamlio import load_text, parse_model, read_text
 
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -34,8 +34,8 @@ class Experiment(Strict):
     purpose: str | None = None
     sweep: str | dict | None = Field(None, description="a `planner sweep` spec file, or an inline sweep block")
     model: str | None = None
-    params: Positive | None = None
-    tokens: Positive | None = None
+    params: Params | None = None
+    tokens: Tokens | None = None
     samples: Positive | None = None
     gmacs_per_sample: Positive | None = None
     wall_hours: Positive | None = Field(None, description="nodes × wall-hours per run, for jobs that are not training")
@@ -130,6 +130,8 @@ class Proposal(Strict):
             raise ValueError(f"experiments: two experiments are named '{dup}'")
         for i, e in enumerate(self.experiments):
             first = e.start_month or 1
+            if first > self.months:  # else its default months (the rest of the allocation) would be none
+                raise ValueError(f"experiments.{i}.start_month: month {first} is after the {self.months}-month allocation")
             last = first + (e.months or self.months - first + 1) - 1
             if last > self.months:
                 raise ValueError(f"experiments.{i}.start_month: months {first}..{last} run past the "

@@ -23,6 +23,11 @@ from planner.errors import PlannerError, PlannerWarning
 from planner.laws import chinchilla_math
 
 LN6 = math.log(6.0)
+# Loss exponents a law may have: published fits lie between 0.05 (Kaplan et al. 2020: alpha_N 0.076,
+# alpha_D 0.095) and 0.6 (Hoffmann et al. 2022 Approach 3 and its refits: 0.28-0.37); a fit far outside
+# this is a failed fit, and at 1e-300 or 1e300 the allocation's arithmetic leaves float range.
+EXPONENTS = (0.01, 2.0)
+MAX_LOSS = 100.0  # nats per token: far above any language model's loss, far below where float arithmetic fails
 PF_DAY = 8.64e19  # FLOPs in one petaflop/s-day (Kaplan et al. 2020 use PF-days)
 
 
@@ -54,7 +59,8 @@ class KaplanLoss(Strict):
 
     def __call__(self, n, d):
         a_n, a_d = self.alpha_N.value, self.alpha_D.value
-        return np.power(np.power(self.N_c.value / n, a_n / a_d) + self.D_c.value / d, a_d)
+        with np.errstate(over="ignore", under="ignore", divide="ignore"):  # inf beyond float range: callers refuse it
+            return np.power(np.power(self.N_c.value / n, a_n / a_d) + self.D_c.value / d, a_d)
 
 
 class PowerAllocation(Strict):
@@ -169,19 +175,51 @@ class Law(Entry):
     def _consistent(self) -> Law:
         if self.allocation is None and not isinstance(self.loss, ChinchillaLoss):
             raise ValueError("a law without `allocation` needs a chinchilla-form `loss` to derive it from")
-        if isinstance(self.loss, ChinchillaLoss):
-            for key in ("A", "B", "alpha", "beta"):
-                if getattr(self.loss, key).value <= 0:
-                    raise ValueError(f"loss.{key}: must be positive")
+        positive = {"loss": ("A", "B", "N_c", "D_c"), "allocation": ("coefficient",),
+                    "data_constrained": ("R_N_star", "R_D_star")}
+        for part, keys in positive.items():  # each is a scale of a power law: zero divides
+            for key in keys:
+                item = getattr(getattr(self, part), key, None)
+                if item is not None and item.value <= 0:
+                    raise ValueError(f"{part}.{key}: must be positive")
+        for key in ("alpha", "beta", "alpha_N", "alpha_D"):
+            item = getattr(self.loss, key, None)
+            if item is not None and not EXPONENTS[0] <= item.value <= EXPONENTS[1]:
+                raise ValueError(f"loss.{key}: {item.value:.4g} is not a scaling exponent (published fits lie between "
+                                 f"0.05 and 0.6; accepted: {EXPONENTS[0]:g} to {EXPONENTS[1]:g})")
+        if isinstance(self.loss, ChinchillaLoss) and not 0 <= self.loss.E.value <= MAX_LOSS:
+            raise ValueError(f"loss.E: {self.loss.E.value:.4g} nats per token is no irreducible loss (a cross-entropy is "
+                             f"at least 0, and a uniform guess over a million-token vocabulary is 13.8; accepted: 0 to {MAX_LOSS:g})")
         if self.data_constrained is not None and not isinstance(self.loss, ChinchillaLoss):
             raise ValueError("data_constrained needs a chinchilla-form loss")
-        if self.fit_range and self.fit_range.source not in self.sources:
-            raise ValueError(f"fit_range.source: '{self.fit_range.source}' is not a key of `sources`")
+        if self.fit_range:
+            if self.fit_range.source not in self.sources:
+                raise ValueError(f"fit_range.source: '{self.fit_range.source}' is not a key of `sources`")
+            lo, hi = self.fit_range.flops
+            if not (0 < lo <= hi and math.isfinite(hi)):
+                raise ValueError(f"fit_range.flops: [{lo:g}, {hi:g}] is not a range of compute (0 < low ≤ high)")
         if isinstance(self.loss, ChinchillaLoss) and isinstance((self.fitted or {}).get("bootstrap_draws"), dict):
             _, problem = _read_draws((self.fitted or {})["bootstrap_draws"])
             if problem:  # at load time, so the error names the file and the line of the bad draws
                 raise ValueError(problem)
+        self._check_allocation()
         return self
+
+    def _check_allocation(self) -> None:
+        """Refuse coefficients whose compute-optimal allocation floats cannot hold (`alpha: 1e-300` or
+        `A: 1e308` overflow G, Hoffmann Eq. 4) or that do not grow both N and D with compute."""
+        where = "allocation.exponent" if self.allocation is not None else "loss"
+        try:
+            with np.errstate(over="raise", divide="raise", under="ignore", invalid="raise"):
+                intercept, slope = self.log_params_line()
+        except (OverflowError, ZeroDivisionError, ValueError, FloatingPointError):
+            intercept, slope = math.nan, math.nan
+        if not (math.isfinite(intercept) and math.isfinite(slope)):
+            raise ValueError(f"{where}: the compute-optimal size N_opt(C) these coefficients give is beyond the range "
+                             "of numbers; check them")
+        if not 0 < slope < 1:  # N_opt ∝ C^slope and D_opt ∝ C^(1 - slope)
+            raise ValueError(f"{where}: N_opt grows as C^{slope:.4g} and D_opt as C^{1 - slope:.4g}; a compute-optimal "
+                             "allocation grows both (each exponent between 0 and 1)")
 
     # --- what the law can do ----------------------------------------------------------------
 
@@ -228,7 +266,8 @@ class Law(Entry):
         """Compute-optimal (N, D) for compute C under C = 6ND. Vectorised over C."""
         flops = np.asarray(flops, dtype=float)
         n = self.optimal_params(flops)
-        return n, flops / (6.0 * n)
+        with np.errstate(over="ignore", divide="ignore"):  # D beyond float range is inf; plans refuse it
+            return n, flops / (6.0 * n)
 
     def flops_for_params(self, params):
         """The compute for which `params` is compute-optimal (inverse of the allocation)."""
@@ -266,9 +305,11 @@ class Law(Entry):
             if target <= e_:
                 raise PlannerError(f"{target:g} is at or below the law's irreducible loss E = {e_:.4g}", "target_loss")
             g, a, _ = self.closed_form()
-            k = lo.A.value * g ** -lo.alpha.value + lo.B.value * g**lo.beta.value
-            gamma = lo.alpha.value * a
-            flops = 6.0 * ((target - e_) / k) ** (-1.0 / gamma)
+            try:
+                k = lo.A.value * g ** -lo.alpha.value + lo.B.value * g**lo.beta.value
+                flops = 6.0 * ((target - e_) / k) ** (-1.0 / (lo.alpha.value * a))
+            except (OverflowError, ZeroDivisionError):  # coefficients at the ends of float range
+                flops = math.inf
             if not (math.isfinite(flops) and flops >= 1.0):  # a loss every model beats, or beyond float range
                 raise PlannerError(f"{target:g} needs {flops:.3g} FLOPs under law '{self.name}': "
                                    "outside the range of any training run", "target_loss")
@@ -298,6 +339,10 @@ class Law(Entry):
                 f"law '{self.name}' has no data-constrained terms; choose one that has (e.g. muennighoff-2023)", "unique_tokens"
             )
         r_n_star, r_d_star = self.data_constrained.R_N_star.value, self.data_constrained.R_D_star.value
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # inf and nan: the plan refuses them
+            return self._effective(params, tokens, unique_tokens, r_n_star, r_d_star)
+
+    def _effective(self, params, tokens, unique_tokens: float, r_n_star: float, r_d_star: float):
         params, tokens = np.asarray(params, float), np.asarray(tokens, float)
         u_d = np.minimum(unique_tokens, tokens)
         r_d = tokens / u_d - 1.0

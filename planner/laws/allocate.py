@@ -19,6 +19,8 @@ GRID = 2001
 def _polish(objective, log_grid: np.ndarray, values: np.ndarray) -> float:
     from scipy.optimize import minimize_scalar  # lazy: scipy costs ~0.2 s to import
 
+    if not np.isfinite(values).any():  # a law whose loss leaves float range everywhere near the optimum
+        raise PlannerError("the law gives no finite loss near this allocation; check its coefficients")
     i = int(np.nanargmin(values))
     lo, hi = log_grid[max(i - 1, 0)], log_grid[min(i + 1, len(log_grid) - 1)]
     res = minimize_scalar(objective, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12})
@@ -33,8 +35,9 @@ def numeric_optimum(law: Law, flops: float, unique_tokens: float | None = None) 
     log_n = np.linspace(centre - 7.0, centre + 7.0, GRID)  # three decades either side
 
     def loss(ln):
-        n = np.exp(ln)
-        return law.predict_loss(n, flops / (6.0 * n), unique_tokens)
+        with np.errstate(over="ignore", divide="ignore"):  # inf far from the optimum is a valid "worse"
+            n = np.exp(ln)
+            return law.predict_loss(n, flops / (6.0 * n), unique_tokens)
 
     best = _polish(lambda ln: float(loss(ln)), log_n, loss(log_n))
     n = math.exp(best)
@@ -54,13 +57,17 @@ def inference_aware(law: Law, target_loss: float, inference_tokens: float) -> tu
     log_n = log_n_min + np.geomspace(1e-9, 25.0, GRID)
 
     def total(ln):
-        n = np.exp(ln)
-        slack = target_loss - e_ - a_ / n**al
-        d = (b_ / slack) ** (1.0 / be)
-        with np.errstate(over="ignore"):  # inf on the far edge of the grid is a valid "worse"; require_finite() guards the answer
+        # inf on the far edge of the grid is a valid "worse"; require_finite() guards the answer
+        with np.errstate(over="ignore", divide="ignore"):
+            n = np.exp(ln)
+            slack = target_loss - e_ - a_ / n**al
+            d = (b_ / slack) ** (1.0 / be)
             return 6.0 * n * d + 2.0 * n * inference_tokens
 
     best = _polish(lambda ln: float(total(ln)), log_n, total(log_n))
     n = math.exp(best)
-    d = (b_ / (target_loss - e_ - a_ / n**al)) ** (1.0 / be)
+    try:
+        d = (b_ / (target_loss - e_ - a_ / n**al)) ** (1.0 / be)
+    except (OverflowError, ZeroDivisionError):  # beyond float range: the plan refuses it by name
+        d = math.inf
     return n, d

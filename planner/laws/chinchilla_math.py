@@ -36,8 +36,9 @@ def allocate(p: Mapping[str, Any], flops) -> tuple[Any, Any]:
 
 
 def loss(p: Mapping[str, Any], params, tokens):
-    """L(N, D) = E + A/N^alpha + B/D^beta."""
-    return p["E"] + p["A"] / np.power(params, p["alpha"]) + p["B"] / np.power(tokens, p["beta"])
+    """L(N, D) = E + A/N^alpha + B/D^beta (inf where it leaves float range: callers refuse non-finite answers)."""
+    with np.errstate(over="ignore", divide="ignore"):
+        return p["E"] + p["A"] / np.power(params, p["alpha"]) + p["B"] / np.power(tokens, p["beta"])
 
 
 def frontier_loss(p: Mapping[str, Any], flops):

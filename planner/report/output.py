@@ -192,7 +192,9 @@ def provenance_note(prov: dict | None) -> list[str]:
         return []
     user = prov["user_catalog_dirs"]
     return [f"computed with planner {prov['planner']}, catalogs sha256:{prov['catalog_sha256']} "
-            f"(built-in{f' + {user} user director' + ('y' if user == 1 else 'ies') if user else ''})"]
+            f"(built-in{f' + {user} user director' + ('y' if user == 1 else 'ies') if user else ''})"] + [
+        f"catalog override: {o['kind']}/{o['name']} is read from {o['file']}, not from {' or '.join(o['over'])}"
+        for o in prov.get("overrides", ())]
 
 
 def render_rows(rows: list[dict], columns: list[Column], fmt: str, notes: list[str] | tuple[str, ...] = (), data: Any = None) -> str:

@@ -14,7 +14,7 @@ from pydantic_core import ErrorDetails
 from planner.catalog import Strict
 from planner.catalog.schema import Dtype
 from planner.errors import FileLocator
-from planner.numbers import Positive
+from planner.numbers import Params, Positive, Tokens
 from planner.yamlio import did_you_mean, load_text, read_text, validation_errors
 
 DEFAULT_LAW = "epoch-2024"  # as `planner plan`
@@ -43,14 +43,14 @@ class Isoflop(SpecModel):
 
 class Ladder(SpecModel):
     kind: Literal["ladder"]
-    params: list[Positive] = Field(min_length=1)
+    params: list[Params] = Field(min_length=1)
     tokens_per_param: Positive | None = None
     multipliers: list[Positive] = Field([1.0], min_length=1)
 
 
 class RunEntry(SpecModel):
-    params: Positive
-    tokens: Positive
+    params: Params
+    tokens: Tokens
     name: Name | None = None
     nodes: int | None = Field(None, ge=1)
 
@@ -64,7 +64,7 @@ class ClipModel(SpecModel):
     """An inline CLIP model, or (name alone, or a bare string) one from the model catalog."""
 
     name: Name
-    params: Positive | None = None
+    params: Params | None = None
     gmacs_per_sample: Positive | None = None
 
     @model_validator(mode="before")

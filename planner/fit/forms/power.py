@@ -4,8 +4,10 @@ Cherti et al. 2023; the fit is planner.fit.curves.fit_power)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from planner.errors import PlannerWarning
 from planner.fit.form import CURVE, Draws, FitForm, Fitted, curve_axes, curve_fitted
 
 if TYPE_CHECKING:
@@ -15,7 +17,13 @@ if TYPE_CHECKING:
 def fit(data: Dataset, opts: FitOptions, progress: Progress) -> Fitted:
     from planner.fit import curves
 
-    return curve_fitted(curves.fit_power(data.columns["x"], data.columns["y"], opts.bins), opts, "log10-log10 least squares")
+    fitted = curve_fitted(curves.fit_power(data.columns["x"], data.columns["y"], opts.bins), opts, "log10-log10 least squares")
+    alpha = fitted.params["alpha"]
+    if alpha >= 0:  # a scaling law of a loss or an error falls with compute; this one says more compute is worse
+        rising = PlannerWarning("fit", f"the fitted exponent alpha = {alpha:.3g} is not negative: {curve_axes(opts)[1]} "
+                                "rises with compute, which no loss or error should (an accuracy column? fit 1 − accuracy)")
+        fitted = replace(fitted, warnings=fitted.warnings + (rising,))
+    return fitted
 
 
 def bootstrap(data: Dataset, opts: FitOptions, fitted: Fitted) -> Draws:
