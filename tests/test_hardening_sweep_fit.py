@@ -188,3 +188,109 @@ def test_the_quoting_check_agrees_with_bash_n_on_the_generated_script(tmp_path, 
     script.write_text(slurm.array_script(sw, sw.arrays[0]))
     bash = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, timeout=30)
     assert (quoting_problem(command) is None) == (bash.returncode == 0), (quoting_problem(command), bash.stderr)
+
+
+# --- collect: the manifest and the result files are input like any other -------------------------
+
+
+@pytest.fixture(scope="module")
+def swept_once(tmp_path_factory):
+    out = tmp_path_factory.mktemp("swept") / "sweep"
+    spec = out.parent / "spec.yaml"
+    spec.write_text(SPEC + SWEEP)
+    code, _, err = run(["sweep", str(spec), "--out", str(out)])
+    assert code == 0, err
+    return out
+
+
+@pytest.fixture
+def swept(swept_once, tmp_path):
+    out = tmp_path / "sweep"
+    shutil.copytree(swept_once, out)
+    return out
+
+
+def manifest_lines(out: Path) -> list[list[str]]:
+    with open(out / "manifest.csv", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def short(value: object) -> str | None:
+    """Test ids for long inputs (100,000 brackets) that stay readable."""
+    return value[:40] if isinstance(value, str) else None
+
+
+def collect_error(capsys, out: Path) -> str:
+    code, stdout, err = run(["collect", str(out)], capsys)
+    line = check_stderr(code, err)
+    assert code == 2 and stdout == "" and line is not None, err
+    return line
+
+
+def edit_row(row: list[str], header: list[str], column: str, value: str) -> list[str]:
+    row = list(row)
+    row[header.index(column)] = value
+    return row
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda h, r: r[:-1], "2: 17 fields, the header has 18"),
+    (lambda h, r: r + ["x"], "2: 19 fields, the header has 18"),
+    (lambda h, r: edit_row(r, h, "params", "lots"), "2: params: 'lots' is not a positive number"),
+    (lambda h, r: edit_row(r, h, "tokens", "1_000"), "2: tokens: '1_000' is not a positive number"),
+    (lambda h, r: edit_row(r, h, "params", ""), "2: params: '' is not a positive number"),
+    (lambda h, r: edit_row(r, h, "params", "-5"), "2: params: '-5' is not a positive number"),
+    (lambda h, r: edit_row(r, h, "gpu_hours", "nan"), "2: gpu_hours: 'nan' is not a number"),
+    (lambda h, r: edit_row(r, h, "flops", " 1e18"), "2: flops: ' 1e18' is not a number"),
+    (lambda h, r: edit_row(r, h, "run_id", "/etc/passwd"),
+     "2: run_id: '/etc/passwd' is not a run id (letters, digits, '.', '_' and '-', the name of a file in results/)"),
+    (lambda h, r: edit_row(r, h, "run_id", "../../x"),
+     "2: run_id: '../../x' is not a run id (letters, digits, '.', '_' and '-', the name of a file in results/)"),
+    (lambda h, r: edit_row(r, h, "run_id", ".."),
+     "2: run_id: '..' is not a run id (letters, digits, '.', '_' and '-', the name of a file in results/)"),
+    (lambda h, r: edit_row(r, h, "run_id", "t-1-N200M-D4B"), "3: run_id: t-1-N200M-D4B appears twice"),
+])
+def test_a_bad_manifest_row_is_one_line_at_its_line(swept, capsys, edit, message):
+    header, *rows = manifest_lines(swept)
+    assert rows[1][0] == "t-1-N200M-D4B"
+    rows[0] = edit(header, rows[0])
+    with open(swept / "manifest.csv", "w", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows([header, *rows])
+    (swept / "results").mkdir()
+    (swept / "results" / "t-1-N200M-D4B").write_text("2.5\n")
+    assert collect_error(capsys, swept) == f"planner: error: {swept / 'manifest.csv'}:{message}"
+
+
+def test_a_manifest_that_is_not_utf8_is_one_line(swept, capsys):
+    (swept / "manifest.csv").write_bytes((swept / "manifest.csv").read_bytes() + b"\xff\xfe,\n")
+    assert collect_error(capsys, swept) == f"planner: error: {swept / 'manifest.csv'}: not UTF-8 text"
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"loss": 2.5, "loss": 9.9}', "loss: appears twice in the JSON object"),
+    ('{"eval": {"x": 1, "x": 2}}', "x: appears twice in the JSON object"),
+    ("1_000", "expected a number (the final loss) or a JSON object of numbers"),
+    ('{"loss": 1_000}', "expected a number (the final loss) or a JSON object of numbers"),
+    ("0x10", "expected a number (the final loss) or a JSON object of numbers"),
+    ("2.5 nats", "expected a number (the final loss) or a JSON object of numbers"),
+    ("[" * 100_000, 'nested too deeply; expected a JSON object of numbers, e.g. {"loss": 2.31}'),
+    ('{"loss": ' + "[" * 100_000 + "]" * 100_000 + "}", 'nested too deeply; expected a JSON object of numbers, e.g. {"loss": 2.31}'),
+    ('{"loss": [2.5]}', "loss: a JSON array is not a number"),
+    ('{"loss": {"v": 2.5}}', "loss: a JSON object is not a number"),
+    ('{"flops_6nd": 1e20}', "flops_6nd: the manifest already gives this field"),
+], ids=short)
+def test_a_bad_result_file_is_one_line(swept, capsys, content, message):
+    (swept / "results").mkdir()
+    path = swept / "results" / "t-0-N100M-D2B"
+    path.write_text(content)
+    assert collect_error(capsys, swept) == f"planner: error: {path}:1: {message}"
+
+
+@pytest.mark.parametrize("content, loss", [(" 2.5\n", 2.5), ("1e0", 1.0), ('{"loss": 3}', 3.0), ("-inf", None), ("NaN", None),
+                                           ('{"loss": ' + "9" * 5000 + "}", None)], ids=short)
+def test_numbers_a_program_prints_are_read(swept, capsys, content, loss):
+    (swept / "results").mkdir()
+    (swept / "results" / "t-0-N100M-D2B").write_text(content)
+    code, out, err = run(["collect", str(swept), "--format", "json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["rows"][0]["loss"] == loss
