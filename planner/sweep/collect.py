@@ -123,7 +123,7 @@ def _read_result(path: Path) -> dict[str, float]:
     out = {}
     for key, value in data.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            shown = {list: "a JSON array", dict: "a JSON object"}.get(type(value)) or repr(value)
+            shown = "a JSON array" if isinstance(value, list) else "a JSON object" if isinstance(value, dict) else repr(value)
             raise PlannerError(f"{path}:1: {key}: {shown} is not a number")
         if key in RESERVED:
             raise PlannerError(f"{path}:1: {key}: the manifest already gives this field")
