@@ -294,3 +294,144 @@ def test_numbers_a_program_prints_are_read(swept, capsys, content, loss):
     code, out, err = run(["collect", str(swept), "--format", "json"], capsys)
     assert code == 0, err
     assert json.loads(out)["rows"][0]["loss"] == loss
+
+
+# --- fit: every documented input size finishes in bounded memory, and Ctrl-C ends it --------------
+
+GIB = 1 << 30
+LARGE_ROWS = 200_000
+
+
+def bench_module():
+    """benchmarks/bench_fit_large.py: its generator of rows from a known law (the benchmark's own data)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_fit_large", ROOT / "benchmarks" / "bench_fit_large.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def large_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("large") / "runs.csv"
+    bench_module().write_rows(path, LARGE_ROWS)
+    return path
+
+
+def planner_process(args: list[str], memory_limit: int | None = None, **popen) -> subprocess.Popen:
+    """`python -m planner ARGS` importing this checkout, optionally under an address-space limit."""
+    def limit() -> None:
+        if memory_limit is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "planner", *args], env=env, preexec_fn=limit, **popen)
+
+
+@pytest.mark.parametrize("form", list(bench_module().FORMS))
+def test_a_large_fit_stays_under_1_gib(large_csv, tmp_path, form):
+    """Every registered form on 200,000 rows, under RLIMIT_AS = 1 GiB (an allocation beyond it is a
+    MemoryError) and with a peak RSS (wait4) under 1 GiB. Not timed; benchmarks/bench_fit_large.py is."""
+    out, err = tmp_path / "out.json", tmp_path / "err.txt"
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        proc = planner_process(["fit", str(large_csv), "--form", form, *bench_module().form_args(form), "--format", "json"],
+                               memory_limit=GIB, stdout=stdout, stderr=stderr)
+        _, status, usage = os.wait4(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, err.read_text()
+    assert usage.ru_maxrss * 1024 < GIB
+    result = json.loads(out.read_text())
+    assert result["n_points"] == LARGE_ROWS
+    if form == "chinchilla":  # the law the rows were drawn from, found by the grid on 500 runs and refined on all
+        assert result["procedure"]["grid_points"] == 500
+        assert result["params"]["alpha"] == pytest.approx(0.34, abs=0.01)
+        assert result["params"]["beta"] == pytest.approx(0.28, abs=0.01)
+
+
+@pytest.mark.parametrize("after_progress", [0.0, 1.5])
+def test_ctrl_c_ends_a_large_fit_with_one_line_and_exit_130(large_csv, after_progress):
+    proc = planner_process(["fit", str(large_csv), "--form", "chinchilla", "--tokens-col", "tokens"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    progress = proc.stderr.readline().rstrip("\n")  # printed as the grid of starts begins
+    assert progress == f"fitting {LARGE_ROWS} points from 4500 starts (Huber δ=0.001, summed)"
+    time.sleep(after_progress)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, rest = proc.communicate(timeout=10)  # a generous bound: it must not run on to the end of the fit
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the fit went on after Ctrl-C")
+    assert proc.returncode == 130
+    assert rest == "planner: aborted\n"
+
+
+@pytest.mark.parametrize("args, line", [
+    (["fit", "{csv}", "--form", "power", "--bins", "1000000000"],
+     "planner fit: error: Invalid value for '--bins': 1000000000 is not in the range 1<=x<=10000."),
+    (["fit", "{csv}", "--form", "power", "--bootstrap", "10001"],
+     "planner fit: error: Invalid value for '--bootstrap': 10001 is not in the range 0<=x<=10000."),
+    (["compare", "{csv}", "{csv}", "--form", "power", "--bins-b", "20000"],
+     "planner compare: error: Invalid value for '--bins-b': 20000 is not in the range 0<=x<=10000."),
+])
+def test_bins_and_resamples_have_a_ceiling(tmp_path, capsys, args, line):
+    data = tmp_path / "runs.csv"
+    data.write_text("flops,loss\n1e18,3\n1e19,2.8\n1e20,2.6\n1e21,2.5\n")
+    code, _, err = run([a.format(csv=data) for a in args], capsys)
+    assert check_stderr(code, err) == line
+
+
+@pytest.mark.parametrize("options, text", [
+    ({"bins": 10**9}, "bins: must be between 1 and 10000 bins, got 1000000000"),
+    ({"bins": 0}, "bins: must be between 1 and 10000 bins, got 0"),
+    ({"bootstrap": 10**6}, "bootstrap: must be at most 10000 resamples, got 1000000"),
+])
+def test_the_api_has_the_same_ceilings(options, text):
+    from planner.errors import PlannerError
+    from planner.fit import FitOptions
+
+    with pytest.raises(PlannerError) as exc:
+        FitOptions(form="power", **options)
+    assert exc.value.text() == text
+
+
+def per_bin_minima(x: np.ndarray, y: np.ndarray, bins: int):
+    """openCLIP's binned minima the direct way (a pass over the points per bin), to hold the one-sort version to."""
+    edges = np.histogram_bin_edges(x, bins=bins, range=(x.min(), x.max() + 0.1))
+    which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, bins - 1)
+    picks = [members[np.argmin(y[members])] for k in range(bins) if (members := np.flatnonzero(which == k)).size]
+    return np.array([0.5 * (edges[which[i]] + edges[which[i] + 1]) for i in picks]), y[picks], np.array(picks)
+
+
+@pytest.mark.parametrize("seed, bins", [(0, 1), (1, 5), (2, 37), (3, 400), (4, 10_000)])
+def test_binned_minima_are_those_of_a_pass_per_bin(seed, bins):
+    from planner.fit.curves import frontier_bins
+
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(15, 22, 3000).round(2)  # repeated values: ties within and across bins
+    y = rng.uniform(0, 1, 3000).round(2)
+    for got, want in zip(frontier_bins(x, y, bins), per_bin_minima(x, y, bins), strict=True):
+        assert np.array_equal(got, want)
+
+
+def test_chunked_starts_find_the_same_optimum(monkeypatch):
+    """The grid in chunks of 7 starts on two threads finds the optimum one batch finds (to the optimiser's
+    tolerance: a BLAS product's last bits depend on the batch), and the same chunks give the same bits."""
+    from planner.fit import chinchilla, optim
+
+    rng = np.random.default_rng(5)
+    n, d = 10 ** rng.uniform(7, 10, 60), 10 ** rng.uniform(9, 12, 60)
+    loss = 1.69 + 406.4 / n**0.34 + 410.7 / d**0.28
+    fun_grad = chinchilla.objective(np.log(n), np.log(d), np.log(loss), 1e-3)
+    starts = chinchilla.start_grid()[::45]
+    whole = optim.bfgs_chunked(fun_grad, starts, 60)
+    monkeypatch.setattr(optim, "CHUNK_ELEMENTS", 7 * 60)
+    chunked = optim.bfgs_chunked(fun_grad, starts, 60, threads=2)
+    assert chunked.fun.min() == pytest.approx(whole.fun.min(), rel=1e-6, abs=1e-12)
+    assert chunked.x[np.argmin(chunked.fun)] == pytest.approx(whole.x[np.argmin(whole.fun)], rel=1e-3)
+    again = optim.bfgs_chunked(fun_grad, starts, 60, threads=2)
+    assert np.array_equal(chunked.x, again.x) and np.array_equal(chunked.iterations, again.iterations)

@@ -124,9 +124,11 @@ def bfgs_chunked(fun_grad: FunGrad, x0: np.ndarray, points: int, threads: int = 
     stay bounded however many starts and points there are.
 
     With threads > 1 the chunks run on that many threads (numpy releases the GIL inside its kernels),
-    and there are at least as many chunks as threads. Rows are independent, so the chunking (fixed by
-    the sizes, not by the machine) does not change any row's result. Ctrl-C in the main thread stops
-    the other threads at their next evaluation, then propagates.
+    and there are at least as many chunks as threads. The chunks follow from the sizes and `threads`
+    alone, never from the machine, so a fit prints the same digits everywhere: which rows share a batch
+    can move a row's last bits (a BLAS product sums in a batch-dependent order), and the optimiser may
+    carry that up to its tolerance. Ctrl-C in the main thread stops the other threads at their next
+    evaluation, then propagates.
     """
     from concurrent.futures import ThreadPoolExecutor
 

@@ -1,8 +1,8 @@
 """Bootstrap refits of every form, vectorised where a refit is an optimisation.
 
 Resamples are drawn one at a time from one stream and refitted in chunks of at most RESAMPLE_ELEMENTS
-resampled points, so memory stays bounded however many rows and resamples there are; each refit is
-independent of the chunk it falls in, so chunking changes no draw.
+resampled points, so memory stays bounded however many rows and resamples there are. The chunks follow
+from the sizes alone (see optim.bfgs_chunked); up to RESAMPLE_ELEMENTS, all resamples are one chunk.
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ def power(x: np.ndarray, y: np.ndarray, bins: int | str | None, samples: int, se
 def saturating(x: np.ndarray, y: np.ndarray, bins: int | str | None, samples: int, seed: int,
                start: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Every resample refit from the full fit's optimum, a chunk of them at once; a resample's frontier is
-    padded to the widest of all of them with points of weight 0 (one width, so a refit does not depend on
-    its chunk)."""
+    padded to the widest of all of them with points of weight 0 (one width for all chunks, as when they
+    were one batch)."""
     width = max((len(_curve_points(x, y, idx, bins)[0]) for idx in draws(len(x), samples, seed)), default=0)
     ln10 = math.log(10)
     params: dict[str, list[np.ndarray]] = {"C_c": [], "alpha": [], "L_eps": []}
