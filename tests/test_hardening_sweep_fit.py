@@ -332,23 +332,41 @@ def planner_process(args: list[str], memory_limit: int | None = None, **popen) -
     return subprocess.Popen([sys.executable, "-m", "planner", *args], env=env, preexec_fn=limit, **popen)
 
 
+def run_limited(args: list[str], tmp_path: Path) -> tuple[int, int, str, str]:
+    """`planner ARGS` under RLIMIT_AS = 1 GiB (an allocation beyond it is a MemoryError): exit code, peak
+    RSS in bytes (wait4: this child alone), stdout, stderr."""
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        proc = planner_process(args, memory_limit=GIB, stdout=stdout, stderr=stderr)
+        _, status, usage = os.wait4(proc.pid, 0)
+    return os.waitstatus_to_exitcode(status), usage.ru_maxrss * 1024, out.read_text(), err.read_text()
+
+
 @pytest.mark.parametrize("form", list(bench_module().FORMS))
 def test_a_large_fit_stays_under_1_gib(large_csv, tmp_path, form):
-    """Every registered form on 200,000 rows, under RLIMIT_AS = 1 GiB (an allocation beyond it is a
-    MemoryError) and with a peak RSS (wait4) under 1 GiB. Not timed; benchmarks/bench_fit_large.py is."""
-    out, err = tmp_path / "out.json", tmp_path / "err.txt"
-    with open(out, "w") as stdout, open(err, "w") as stderr:
-        proc = planner_process(["fit", str(large_csv), "--form", form, *bench_module().form_args(form), "--format", "json"],
-                               memory_limit=GIB, stdout=stdout, stderr=stderr)
-        _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, err.read_text()
-    assert usage.ru_maxrss * 1024 < GIB
-    result = json.loads(out.read_text())
+    """Every registered form on 200,000 rows, within 1 GiB of address space and of peak RSS.
+    Not timed; benchmarks/bench_fit_large.py is."""
+    args = ["fit", str(large_csv), "--form", form, *bench_module().form_args(form), "--format", "json"]
+    code, rss, out, err = run_limited(args, tmp_path)
+    assert code == 0, err
+    assert rss < GIB
+    result = json.loads(out)
     assert result["n_points"] == LARGE_ROWS
     if form == "chinchilla":  # the law the rows were drawn from, found by the grid on 500 runs and refined on all
         assert result["procedure"]["grid_points"] == 500
         assert result["params"]["alpha"] == pytest.approx(0.34, abs=0.01)
         assert result["params"]["beta"] == pytest.approx(0.28, abs=0.01)
+
+
+def test_compare_at_the_resample_ceiling_stays_under_1_gib(tmp_path):
+    """10,000 bootstrap pairs, each curve evaluated on a 4,001-point grid: in chunks of draws."""
+    laion, wit = ROOT / "examples" / "openclip" / "laion.csv", ROOT / "examples" / "openclip" / "clip-wit.csv"
+    code, rss, out, err = run_limited(["compare", str(laion), str(wit), "--form", "power", "--x-col", "gmacs_total",
+                                       "--y-col", "acc1", "--one-minus", "--bins", "5", "--bins-b", "0", "--bootstrap",
+                                       "10000", "--target-error", "0.3", "--format", "json"], tmp_path)
+    assert code == 0, err
+    assert rss < GIB
+    assert json.loads(out)["crossover_ci"] is not None
 
 
 @pytest.mark.parametrize("after_progress", [0.0, 1.5])
