@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ import click
 from planner.cli import Number, cli, emit, output_options, progress
 from planner.errors import PlannerError
 from planner.files import check_writable
+from planner.fit.form import MAX_BINS, MAX_BOOTSTRAP
 from planner.fit.forms import FORMS, writing_laws
 from planner.report.output import FORMATS, Column, render_rows
 
@@ -19,6 +21,20 @@ if TYPE_CHECKING:
 
 FIT_COLUMNS = [Column("name", "parameter"), Column("value", "estimate", "float"), Column("lo", "95% CI low", "float"),
                Column("hi", "95% CI high", "float")]
+
+
+def interruptible(command):
+    """Ctrl-C during a long fit ends the command as planner's one line ("planner: aborted", exit 130):
+    click would first write a blank line for a KeyboardInterrupt that reaches it."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise click.exceptions.Abort() from None
+
+    return wrapper
 
 
 def data_options(func):
@@ -34,7 +50,7 @@ def data_options(func):
         click.option("--y-col", default="loss", show_default=True, help="power/saturating: loss or error column."),
         click.option("--one-minus", is_flag=True, help="Use 1 - y (accuracy or recall columns → error)."),
         click.option("--where", multiple=True, metavar="COL=V1,V2", help="Keep rows whose COL is one of the values; repeatable."),
-        click.option("--bins", type=click.IntRange(min=1),
+        click.option("--bins", type=click.IntRange(min=1, max=MAX_BINS),
                      help="Fit the minimum of each of K equal-width log-compute bins (Cherti et al. 2023)."),
         click.option("--pareto", is_flag=True, help="Fit the non-dominated runs (each better than every cheaper run) instead of bins."),
         click.option("--hull", is_flag=True, help="Fit the non-dominated runs on their lower convex hull in log-log."),
@@ -42,7 +58,8 @@ def data_options(func):
         click.option("--huber-delta", type=Number(), default=1e-3, show_default=True, help="chinchilla: Huber δ on log loss."),
         click.option("--budget-tolerance", type=Number(), default=0.05, show_default=True,
                      help="isoflop: runs within this many decades of FLOPs share a budget."),
-        click.option("--bootstrap", type=click.IntRange(min=0), default=0, help="Resamples for 95% percentile intervals (0: off)."),
+        click.option("--bootstrap", type=click.IntRange(min=0, max=MAX_BOOTSTRAP), default=0,
+                     help="Resamples for 95% percentile intervals (0: off)."),
         click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True,
                      help="Bootstrap seed (deterministic)."),
     ]
@@ -86,12 +103,15 @@ Examples:
               help="Write a PNG of data, fit and extrapolation (needs matplotlib).")
 @click.option("--force", is_flag=True, help="Overwrite --out / --plot files.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format.")
+@interruptible
 def fit(data, fmt, out, plot, force, **kwargs):
     """Fit a scaling law to your own runs (CSV), with bootstrap intervals.
 
     Forms: chinchilla (L = E + A/N^alpha + B/D^beta, Hoffmann/Epoch procedure: LSE parametrisation,
     summed Huber loss on log loss, BFGS from 4,500 starts, best optimum kept), isoflop (Approach 2),
-    power and saturating (loss or error against compute).
+    power and saturating (loss or error against compute). Up to 1,000,000 rows; on more than 500 runs
+    (or frontier points) the grid of starts runs on 500 of them spread over compute, and its best
+    optimum is refined on all of them.
     """
     from planner import fit as fitting
 
@@ -131,13 +151,14 @@ Examples:
 @click.argument("data_a", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("data_b", type=click.Path(dir_okay=False, path_type=Path))
 @data_options
-@click.option("--bins-b", type=click.IntRange(min=0), help="Bins for B when they differ from --bins (0: all points).")
+@click.option("--bins-b", type=click.IntRange(min=0, max=MAX_BINS), help="Bins for B when they differ from --bins (0: all points).")
 @click.option("--target-flops", type=Number(), help="Compare predictions at this compute (in the x column's unit).")
 @click.option("--target-error", type=Number(), help="Compute each procedure needs to reach this error (or loss), and their ratio.")
 @click.option("--chance", type=float, help="Error at chance level (e.g. 0.999 for ImageNet-1k): flags points with too little signal.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG of both fits (needs matplotlib).")
 @output_options
 @click.pass_context
+@interruptible
 def compare(ctx, data_a, data_b, fmt, bins_b, target_flops, target_error, chance, plot, **kwargs):
     """Compare two learning procedures (data sets, recipes) by their fitted laws: crossover compute
     with a bootstrap interval, predictions at a target compute, and warnings when the comparison

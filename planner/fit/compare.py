@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 
 from planner.errors import PlannerError, PlannerWarning
+from planner.fit import optim
 from planner.fit.form import MIN_FRONTIER_POINTS, MIN_SPAN_DECADES, Dataset, FitForm, FitOptions, Fitted, quiet
 from planner.fit.forms import FORMS, comparable, either
 from planner.fit.result import AtError, AtTarget, ComparedFit, Comparison
 from planner.fit.runner import load
 
 GRID = 4001
+DRAWS_AT_ONCE = optim.CHUNK_ELEMENTS // GRID  # bootstrap draws whose curves are evaluated on the grid together
 MAX_EXTRAPOLATION = 10.0
 NEAR_CHANCE = 0.9  # a point with error >= 90% of chance level carries too little signal
 
@@ -45,6 +47,14 @@ def compute_to_reach(form: FitForm, params: Mapping[str, Any], error: float, log
     """Per parameter draw, the least compute on the grid at which the fitted curve falls to `error`
     (NaN when it does not within the grid: a floor above the target, or beyond the search)."""
     return first_crossing(form.curve(params)(np.exp(log_c)) - error, log_c)
+
+
+def per_draws(fn: Callable[..., np.ndarray], *draws: Mapping[str, np.ndarray]) -> np.ndarray:
+    """fn over the aligned parameter draws, DRAWS_AT_ONCE rows at a time (each row is on its own, so the
+    result is the same), so that 10,000 draws x GRID points never sit in memory at once."""
+    count = len(next(iter(draws[0].values())))
+    return np.concatenate([fn(*({k: v[lo:lo + DRAWS_AT_ONCE] for k, v in d.items()} for d in draws))
+                           for lo in range(0, count, DRAWS_AT_ONCE)] or [np.empty(0)])
 
 
 def _fit(path: Path, opts: FitOptions) -> tuple[Dataset, Fitted]:
@@ -107,7 +117,7 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
         m = min(len(next(iter(sa.values()))), len(next(iter(sb.values()))))
         sa = {k: v[:m] for k, v in sa.items()}
         sb = {k: v[:m] for k, v in sb.items()}
-        crossings = first_crossing(form.curve(sa)(c) - form.curve(sb)(c), log_c)
+        crossings = per_draws(lambda a, b: first_crossing(form.curve(a)(c) - form.curve(b)(c), log_c), sa, sb)
         found = crossings[np.isfinite(crossings)]
         no_cross = float(1 - found.size / m)
         if found.size:
@@ -116,7 +126,10 @@ def compare(path_a: Path, path_b: Path, opts: FitOptions, target: float | None =
             diff = (form.curve(sa)(np.array([target])) - form.curve(sb)(np.array([target])))[:, 0]
             result_target = (float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5)))
         if target_error is not None:
-            ratios = compute_to_reach(form, sa, target_error, log_reach) / compute_to_reach(form, sb, target_error, log_reach)
+            def reach(draws: Mapping[str, np.ndarray]) -> np.ndarray:
+                return compute_to_reach(form, draws, target_error, log_reach)
+
+            ratios = per_draws(reach, sa) / per_draws(reach, sb)
             ratios = ratios[np.isfinite(ratios)]
             if ratios.size:
                 ratio_ci = (float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5)))

@@ -24,15 +24,12 @@ def frontier_bins(x: np.ndarray, y: np.ndarray, bins: int) -> tuple[np.ndarray, 
     """
     edges = np.histogram_bin_edges(x, bins=bins, range=(x.min(), x.max() + 0.1))
     which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, bins - 1)
-    centres, minima, picks = [], [], []
-    for k in range(bins):
-        members = np.flatnonzero(which == k)
-        if members.size:
-            i = members[np.argmin(y[members])]
-            centres.append(0.5 * (edges[k] + edges[k + 1]))
-            minima.append(y[i])
-            picks.append(i)
-    return np.array(centres), np.array(minima), np.array(picks, dtype=int)
+    # sorted by bin, then y, then row (lexsort is stable): each bin's first entry is its minimum, the
+    # earliest row among equal minima as np.argmin picks it; one sort, however many bins
+    order = np.lexsort((y, which))
+    first = order[np.r_[True, np.diff(which[order]) != 0]]
+    k = which[first]
+    return 0.5 * (edges[k] + edges[k + 1]), y[first], first.astype(int)
 
 
 PARETO = "pareto"  # `bins` value: the non-dominated runs instead of K bins
@@ -144,18 +141,32 @@ def saturating_starts(log_c: np.ndarray, log_y: np.ndarray) -> np.ndarray:
     return np.array(rows)
 
 
+SATURATING_TOLERANCES: dict[str, Any] = {"ftol": 1e-13, "gtol": 1e-10, "ftol_floor": 0.0, "max_iter": 3000}
+
+
+def saturating_theta(log_c: np.ndarray, log_y: np.ndarray) -> tuple[np.ndarray, float, bool]:
+    """The best optimum (c, alpha, e) from the grid of starts, its objective and whether it converged.
+    On more than optim.SCREEN_POINTS points the grid runs on that many spread over compute, and its
+    best optimum is refined on all of them."""
+    if len(log_c) > optim.SCREEN_POINTS:
+        keep = optim.spread_rows(np.argsort(log_c, kind="stable"), optim.SCREEN_POINTS)
+        start = saturating_theta(log_c[keep], log_y[keep])[0][None, :]
+    else:
+        start = saturating_starts(log_c, log_y)
+    res = optim.bfgs_chunked(saturating_objective(log_c, log_y), start, len(log_c), **SATURATING_TOLERANCES)
+    best = int(np.nanargmin(res.fun))
+    return res.x[best], float(res.fun[best]), bool(res.converged[best])
+
+
 def fit_saturating(compute: np.ndarray, error: np.ndarray, bins: int | str | None = None) -> dict:
     x, y = frontier(np.log10(compute), np.log10(error), bins)
     if len(x) < 4:
         raise PlannerError(f"the saturating law has 3 parameters and needs at least 4 points; got {len(x)}")
-    log_c, log_y = x * math.log(10), y * math.log(10)
-    fun_grad = saturating_objective(log_c, log_y)
-    res = optim.bfgs(fun_grad, saturating_starts(log_c, log_y), ftol=1e-13, gtol=1e-10, ftol_floor=0.0, max_iter=3000)
-    best = int(np.nanargmin(res.fun))
-    c, al, e = res.x[best]
+    theta, objective, converged = saturating_theta(x * math.log(10), y * math.log(10))
+    c, al, e = theta
     return {"params": {"C_c": float(math.exp(c)), "alpha": float(al), "L_eps": float(math.exp(e))},
-            "objective": float(res.fun[best]), "converged": bool(res.converged[best]),
-            "theta": res.x[best], "points_x": 10.0**x, "points_y": 10.0**y}
+            "objective": objective, "converged": converged,
+            "theta": theta, "points_x": 10.0**x, "points_y": 10.0**y}
 
 
 def saturating_predict(params: Mapping[str, Any], compute):

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 
 MIN_SPAN_DECADES = 2.0
 MIN_FRONTIER_POINTS = 5
+# A frontier point per bin: more bins than this is no longer a frontier, and the bin edges alone would
+# take gigabytes (--bins 1e9).
+MAX_BINS = 10_000
+# Each resample is a refit; the draws of every parameter are kept, and compare evaluates each draw's curve.
+MAX_BOOTSTRAP = 10_000
 Progress = Callable[[str], None]
 
 
@@ -67,8 +72,10 @@ class FitOptions:
         whole("drop_highest", 0)
         positive("huber_delta")
         positive("budget_tolerance")
-        if isinstance(self.bins, int) and not isinstance(self.bins, bool) and self.bins < 1:
-            raise PlannerError(f"must be at least 1, got {self.bins}", "bins")
+        if self.bootstrap > MAX_BOOTSTRAP:
+            raise PlannerError(f"must be at most {MAX_BOOTSTRAP} resamples, got {self.bootstrap}", "bootstrap")
+        if isinstance(self.bins, int) and not isinstance(self.bins, bool) and not 1 <= self.bins <= MAX_BINS:
+            raise PlannerError(f"must be between 1 and {MAX_BINS} bins, got {self.bins}", "bins")
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,20 @@ all starts. Rows leave the active set as they converge, so the cost falls as the
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 FunGrad = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+# Starts x data points one call of an objective evaluates at most. An objective keeps about a dozen
+# temporaries of that many numbers (8 MB each), so a fit's memory stays bounded whatever the data size,
+# and every numpy call is short enough (~0.1 s) for Ctrl-C to be delivered between two of them.
+CHUNK_ELEMENTS = 1 << 20
+# Multi-start fits on more data points than this run their grid of starts on this many points spread over
+# compute, then refine the best optimum on all of them (the grid finds the basin; the data fix the minimum).
+SCREEN_POINTS = 500
 
 
 @dataclass
@@ -24,13 +32,15 @@ class BatchResult:
 
 
 def bfgs(fun_grad: FunGrad, x0: np.ndarray, max_iter: int = 1000, gtol: float = 1e-5,
-         ftol: float = 2.2e-9, ftol_floor: float = 1.0, max_halvings: int = 50) -> BatchResult:
+         ftol: float = 2.2e-9, ftol_floor: float = 1.0, max_halvings: int = 50,
+         stop: threading.Event | None = None) -> BatchResult:
     """Minimise S problems from the S rows of x0. fun_grad(X, rows) evaluates rows `rows` at X.
 
     Stopping rules default to scipy L-BFGS-B's, so each row stops where a per-start scipy loop
     would: (f_k - f_k+1) <= ftol * max(|f_k|, |f_k+1|, ftol_floor), or max |gradient| <= gtol, or
     no step along the search direction lowers f. With objectives far below 1 the floor of 1 makes
     ftol absolute and stops rows early; pass ftol_floor=0 for a relative test.
+    `stop`, once set (by another thread), ends the run at the next evaluation; the result is then partial.
     """
     x = np.array(x0, dtype=float)
     s_count, p_count = x.shape
@@ -42,7 +52,7 @@ def bfgs(fun_grad: FunGrad, x0: np.ndarray, max_iter: int = 1000, gtol: float = 
     active = np.isfinite(f) & np.all(np.isfinite(g), axis=1)
     for _ in range(max_iter):
         idx = np.flatnonzero(active)
-        if idx.size == 0:
+        if idx.size == 0 or (stop is not None and stop.is_set()):
             break
         gi, hi = g[idx], h[idx]
         p = -np.einsum("sij,sj->si", hi, gi)
@@ -57,6 +67,8 @@ def bfgs(fun_grad: FunGrad, x0: np.ndarray, max_iter: int = 1000, gtol: float = 
         pending = np.arange(idx.size)
         accepted = np.zeros(idx.size, dtype=bool)
         for _ in range(max_halvings):  # Armijo backtracking, all rows at once
+            if stop is not None and stop.is_set():
+                break
             trial = x[idx[pending]] + step[pending, None] * p[pending]
             ft, gt = fun_grad(trial, idx[pending])
             ok = np.isfinite(ft) & (ft <= f[idx[pending]] + 1e-4 * step[pending] * slope[pending])
@@ -106,22 +118,46 @@ def _bfgs_update(h: np.ndarray, s: np.ndarray, y: np.ndarray, rho: np.ndarray) -
     return h
 
 
-def bfgs_threaded(fun_grad: FunGrad, x0: np.ndarray, threads: int = 2, **options) -> BatchResult:
-    """`bfgs` with the rows split across threads (numpy releases the GIL inside its kernels).
+def bfgs_chunked(fun_grad: FunGrad, x0: np.ndarray, points: int, threads: int = 1, **options) -> BatchResult:
+    """`bfgs` over the rows of x0 in chunks of at most CHUNK_ELEMENTS // points rows (one at least), where
+    `points` is how many data points one row's objective reads: memory and the time between numpy calls
+    stay bounded however many starts and points there are.
 
-    The split is fixed (not the machine's core count) so every machine sums the same blocks in
-    the same order and prints the same digits.
+    With threads > 1 the chunks run on that many threads (numpy releases the GIL inside its kernels),
+    and there are at least as many chunks as threads. The chunks follow from the sizes and `threads`
+    alone, never from the machine, so a fit prints the same digits everywhere: which rows share a batch
+    can move a row's last bits (a BLAS product sums in a batch-dependent order), and the optimiser may
+    carry that up to its tolerance. Ctrl-C in the main thread stops the other threads at their next
+    evaluation, then propagates.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    if threads <= 1 or len(x0) < 2 * threads:
-        return bfgs(fun_grad, x0, **options)
-    bounds = np.linspace(0, len(x0), threads + 1).astype(int)
+    starts = len(x0)
+    size = max(1, min(CHUNK_ELEMENTS // max(points, 1), -(-starts // max(threads, 1))))
+    bounds = list(range(0, starts, size)) + [starts]
+    stop = threading.Event()
 
     def part(lo: int, hi: int) -> BatchResult:
-        return bfgs(lambda x, rows: fun_grad(x, rows + lo), x0[lo:hi], **options)
+        return bfgs(lambda x, rows: fun_grad(x, rows + lo), x0[lo:hi], stop=stop, **options)
 
-    with ThreadPoolExecutor(threads) as pool:
-        parts = list(pool.map(part, bounds[:-1], bounds[1:]))
+    if threads <= 1 or len(bounds) <= 2:
+        parts = [part(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    else:
+        pool = ThreadPoolExecutor(threads)
+        try:
+            parts = list(pool.map(part, bounds[:-1], bounds[1:]))
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     return BatchResult(np.concatenate([p.x for p in parts]), np.concatenate([p.fun for p in parts]),
                        np.concatenate([p.converged for p in parts]), np.concatenate([p.iterations for p in parts]))
+
+
+def spread_rows(order: np.ndarray, count: int) -> np.ndarray:
+    """`count` row indices spread evenly along `order` (rows sorted by, e.g., compute), in row order:
+    a deterministic subsample that covers the whole range."""
+    if count >= len(order):
+        return np.arange(len(order))
+    return np.sort(order[np.linspace(0, len(order) - 1, count).round().astype(int)])

@@ -4,6 +4,7 @@ FitResult. Nothing here knows a form by name; it reads the registry's declaratio
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,10 @@ def load(path: Path, opts: FitOptions) -> Dataset:
     if opts.form not in FORMS:
         raise PlannerError(f"unknown form '{opts.form}' (forms: {', '.join(FORMS)})", "form")
     form = FORMS[opts.form]
-    table = select(read_csv(path), parse_where(opts.where))
+    where = parse_where(opts.where)
+    # only the columns a form may read: the others of a wide table would dominate memory
+    needed = {opts.params_col, opts.tokens_col, opts.flops_col or "flops", opts.loss_col, opts.x_col, opts.y_col}
+    table = select(read_csv(path, {c for c in needed if c} | {col for col, _ in where}), where)
     require_rows(table, 1, f"fitting '{opts.form}'")
     cols = read_columns(table, opts, form.columns)
     key = form.columns.response
@@ -55,7 +59,8 @@ def load(path: Path, opts: FitOptions) -> Dataset:
     require_rows(table, form.min_rows + opts.drop_highest, form.min_rows_reason)
     c = cols[form.columns.compute]
     require_spread(c, "compute", table.path)
-    return Dataset(table, cols, c)
+    # the fit reads the parsed columns; the cells (Python strings) of a large table would double its memory
+    return Dataset(replace(table, cells={}), cols, c)
 
 
 def percentiles(samples: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:

@@ -20,11 +20,9 @@ braces; ${VAR} is left alone.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import math
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,8 +34,9 @@ from planner.costing import cost, mfu
 from planner.costing.hardware import Hardware, hardware_costs, hardware_for
 from planner.costing.mfu_basis import benchmark_errors, check_dtype, mfu_many
 from planner.costing.runs import clip_run, run_shape
-from planner.errors import PlannerError, PlannerWarning, located, unknown_name
-from planner.sweep.slurm import CONTROL, PLACEHOLDERS, check_path, round_up_time, unknown_placeholders
+from planner.errors import PlannerWarning, located, unknown_name
+from planner.sweep.rules import check_spec
+from planner.sweep.slurm import check_path, round_up_time
 
 # load_spec and parse_spec are re-exported: the sweep API is load a spec, then design it
 from planner.sweep.spec import MANAGED, NAME_RE, ClipModel, Isoflop, Source, SweepSpec, load_spec, parse_spec  # noqa: F401
@@ -296,19 +295,7 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
         cluster = catalog.cluster(spec.cluster)
     with located(src, "partition"):
         partition = cluster.partition(spec.partition)
-    if unknown := unknown_placeholders(spec.command):
-        close = difflib.get_close_matches(unknown[0], PLACEHOLDERS, n=1)
-        raise src.error(("command",), f"unknown placeholder {{{unknown[0]}}}" + (f"; did you mean {{{close[0]}}}?" if close else "")
-                        + f" (placeholders: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}; {{{{ and }}}} are literal braces)")
-    if bad := [k for k in spec.env if k.startswith(("PLANNER_", "SLURM_"))]:
-        raise src.error(("env", bad[0]), "PLANNER_* and SLURM_* variables are set by the job script and Slurm")
-    if bad := [k for k in spec.sbatch if k in MANAGED]:
-        raise src.error(("sbatch", bad[0]), "set by the planner (from nodes, partition, account, time_margin, ...); not allowed here")
-    for key, value in list(spec.sbatch.items()) + list(spec.env.items()):
-        if CONTROL.search(str(value)):
-            raise src.error(("sbatch" if key in spec.sbatch else "env", key), "control characters (newlines) are not allowed")
-    if account is not None and not re.match(NAME_RE, account):
-        raise PlannerError(f"{account!r} must be letters, digits, '.', '_' or '-'", "account")
+    check_spec(spec, src, account)
     out_abs = check_path(os.path.abspath(out_dir), "out_dir")
     workdir = out_abs if spec.workdir is None else os.path.normpath(os.path.join(src.directory, spec.workdir))
     with located(src, "workdir"):

@@ -29,6 +29,8 @@ def fit(data: Dataset, opts: FitOptions, progress: Progress) -> Fitted:
                      for name in ("alpha", "beta") if not 0.05 < params[name] < 1.5)
     procedure = {"huber_delta": opts.huber_delta, "objective": "sum of Huber(log L̂ − log L)", "starts": best["starts"],
                  "starts_converged": best["starts_converged"], "starts_within_0.1pct_of_best": best["starts_at_best"]}
+    if "grid_points" in best:  # a large table: the grid ran on these many runs, the best optimum was refined on all
+        procedure["grid_points"] = best["grid_points"]
     return Fitted(params=params, objective=best["objective"], converged=best["converged"], procedure=procedure,
                   points=len(cols["loss"]), allocation=chinchilla.allocation(params), warnings=warnings, start=best["theta"])
 
