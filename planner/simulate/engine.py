@@ -68,7 +68,8 @@ def _bootstrap_intervals(params: np.ndarray, tokens: np.ndarray, losses: np.ndar
     """Each trial resampled `draws` times and refitted from its own optimum, all trials in one batch;
     the 2.5th and 97.5th percentiles per trial, as `planner fit` reports them."""
     t, n = losses.shape
-    weights = np.concatenate([resample.resample_weights(n, draws, seed + 1 + i) for i in range(t)])
+    weights = np.stack([np.bincount(idx, minlength=n) for i in range(t) for idx in resample.draws(n, draws, seed + 1 + i)])
+    weights = weights.astype(float)
     log_l = np.repeat(np.log(losses), draws, axis=0)
     fun_grad = chinchilla.objective(np.log(params), np.log(tokens), log_l, delta, weights)
     refit = optim.bfgs(fun_grad, np.repeat(theta, draws, axis=0), **chinchilla.TIGHT)
