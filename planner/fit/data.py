@@ -14,6 +14,7 @@ from planner.errors import PlannerError
 from planner.files import decode_utf8, read_input
 
 MAX_ROWS = 1_000_000
+MAX_BYTES = 64 << 20  # a million rows of a few columns; read whole, so a cap keeps a wrong file from taking all memory
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Table:
 
 
 def read_csv(path: Path) -> Table:
-    raw = read_input(path, "CSV")
+    raw = read_input(path, "CSV", MAX_BYTES)
     text = decode_utf8(raw, path)
     reader = csv.reader(text.splitlines())
     try:

@@ -9,8 +9,10 @@ a missing file is a run that has not finished, reported and left out, never fill
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import os
 from pathlib import Path
 
 from planner.errors import PlannerError, PlannerWarning
@@ -18,15 +20,19 @@ from planner.files import decode_utf8, read_input
 
 MANIFEST_FIELDS = ("run_id", "model", "params", "tokens", "flops", "budget", "nodes", "gpu_hours")
 MAX_RESULT_BYTES = 1 << 20
+MAX_MANIFEST_BYTES = 64 << 20  # ~200,000 runs
 
 
 def collect(sweep_dir: Path) -> dict:
     """Rows of manifest fields and result fields, for the runs that wrote a result; the rest listed."""
     manifest = Path(sweep_dir) / "manifest.csv"
-    if not manifest.is_file():
+    if not os.path.lexists(manifest):
         raise PlannerError(f"{sweep_dir}: no manifest.csv here; give the directory a sweep was written to")
-    with open(manifest, newline="") as handle:
-        runs = list(csv.DictReader(handle))
+    text = decode_utf8(read_input(manifest, "manifest", MAX_MANIFEST_BYTES), manifest)
+    try:
+        runs = list(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise PlannerError(f"{manifest}: malformed CSV: {exc}") from None
     if not runs or not set(MANIFEST_FIELDS) <= set(runs[0]):
         raise PlannerError(f"{manifest}:1: not a planner sweep manifest (expected columns {', '.join(MANIFEST_FIELDS)})")
     rows, missing, diverged, fields = [], [], [], []
