@@ -149,7 +149,12 @@ def _exchange(a: Path, b: Path) -> bool:
 def _swap_in(staging: Path, where: Path, owned: set[str], replacing: bool) -> None:
     try:
         if not replacing:
-            os.rename(staging, where)  # fails if something non-empty appeared there meanwhile
+            try:
+                os.rename(staging, where)  # fails if something non-empty appeared there meanwhile
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                    raise
+                raise PlannerError(f"{where}: created by another process while this one wrote it; not replaced") from None
             old = None
         elif _exchange(staging, where):
             old = staging  # the old directory now has the staging name, without the marker

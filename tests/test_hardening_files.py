@@ -287,6 +287,7 @@ def is_good(spot: Input, kind: str) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", INPUTS)
+# three drawn examples (which device a link names varies) besides the explicit ones, one per kind
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(kind=st.sampled_from(KINDS), device=st.sampled_from(DEVICES))
 @example(kind="regular", device="/dev/zero")
@@ -312,7 +313,8 @@ def test_every_input_as_every_kind_of_file(tmp_path_factory, name, kind, device)
         assert code == 0 and check_stderr(code, err) is None, err
     elif name == "collect results/RUN_ID" and kind not in ("unreadable", "huge", "empty"):
         # not a regular file: the run has not written its result yet (the only run here)
-        assert error_line(code, err) == f"planner: error: {tmp / 'sweep'}: no run has written its result yet (results/RUN_ID, from {{result_file}})"
+        assert error_line(code, err) == (f"planner: error: {tmp / 'sweep'}: no run has written its result yet "
+                                         "(results/RUN_ID, from {result_file})")
     else:
         assert str(path) in error_line(code, err) or name == "grant proposal's sweep" and "spec.yaml" in err
 
@@ -411,10 +413,12 @@ def test_out_fifo_is_written_through(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
     reader.start()
     time.sleep(0.2)  # the reader is blocked in open() before the planner opens the other end
     code, _, err = planner([*PLAN, "--format", "csv", "--out", fifo])
+    if reader.is_alive() and code != 0:  # the planner never opened the FIFO: let the reader go
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
     reader.join(HANG)
     assert code == 0, err
     assert got and got[0].startswith(b"params,tokens,")
@@ -753,7 +757,7 @@ def test_two_concurrent_writers_of_one_sweep_directory(big_sweeps, force):
             results[name] = (proc.returncode, err)
         busy = f"planner: error: {out}: another planner is writing this directory now; run again when it has finished"
         winners = [name for name, (code, _) in results.items() if code == 0]
-        for name, (code, err) in results.items():
+        for code, err in results.values():
             if code != 0:
                 assert error_line(code, err) in (busy, f"planner: error: {out / 'arrays'} exists (and 3 more entries "
                                                        "of an earlier sweep); pass --force to overwrite")
@@ -831,3 +835,65 @@ def test_sweep_out_through_a_symlink_keeps_the_link(tmp_path, capsys):
     assert run(["sweep", str(spec), "--out", str(link), "--force"], capsys)[0] == 0
     assert link.is_symlink() and (tmp_path / "scratch" / "manifest.csv").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "scratch", "small.yaml"]
+
+
+def test_a_directory_that_appears_meanwhile_is_not_replaced(tmp_path, capsys, monkeypatch):
+    """Someone else (not a planner: it would have waited for the lock) creates the target while the sweep is
+    being built: the rename refuses to replace it, and the staging directory goes."""
+    import planner.directory as directory
+
+    spec, out = write_spec(tmp_path), tmp_path / "sweep"
+    real_build = directory._build
+
+    def someone_else_writes(*args):
+        staging = real_build(*args)
+        write(out / "theirs.txt", "theirs\n")
+        return staging
+    monkeypatch.setattr(directory, "_build", someone_else_writes)
+    code, _, err = run(["sweep", str(spec), "--out", str(out)], capsys)
+    assert error_line(code, err) == f"planner: error: {out}: created by another process while this one wrote it; not replaced"
+    assert [p.name for p in out.iterdir()] == ["theirs.txt"] and leftovers(out) == []
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "two-renames"])
+def test_regeneration_with_and_without_an_atomic_exchange(tmp_path, capsys, monkeypatch, exchange):
+    """Where the file system has no RENAME_EXCHANGE (NFS) the swap is two renames: the same result."""
+    import planner.directory as directory
+
+    if not exchange:
+        monkeypatch.setattr(directory, "_exchange", lambda a, b: False)
+    a, b = write_spec(tmp_path, "a", 3), write_spec(tmp_path, "b", 2)
+    out = tmp_path / "sweep"
+    assert run(["sweep", str(a), "--out", str(out)], capsys)[0] == 0
+    add_state(out)
+    assert run(["sweep", str(b), "--out", str(out), "--force"], capsys)[0] == 0
+    assert "name: b" in (out / "spec.yaml").read_text() and len(list((out / "arrays").iterdir())) == 2
+    assert state_of(out) == STATE and leftovers(out) == [] and not (out / directory.MARKER).exists()
+
+
+@pytest.mark.parametrize("killed", ["while building", "between the two renames", "while moving the runs' files"])
+def test_the_next_run_finishes_what_a_killed_one_left(tmp_path, capsys, killed):
+    """What SIGKILL can leave beside a sweep directory, made by hand, and the next run of the same target:
+    a staging directory never swapped in is removed; an old directory swapped out is put back (nothing took
+    its place) or has its runs' files moved into the directory that did."""
+    from planner.directory import MARKER
+
+    a, b = write_spec(tmp_path, "a", 3), write_spec(tmp_path, "b", 2)
+    out = tmp_path / "sweep"
+    assert run(["sweep", str(a), "--out", str(out)], capsys)[0] == 0
+    add_state(out)
+    if killed == "while building":
+        left = tmp_path / ".sweep.planner-new.x1"
+        write(left / MARKER, "")
+        write(left / "arrays" / "a00.sbatch", "half\n")
+    elif killed == "between the two renames":
+        out.rename(tmp_path / ".sweep.planner-old.123")
+    else:  # the new directory is in place (still marked), the old one holds the runs' files
+        assert run(["sweep", str(b), "--out", str(tmp_path / "new")], capsys)[0] == 0
+        out.rename(tmp_path / ".sweep.planner-new.x2")
+        (tmp_path / "new").rename(out)
+        write(out / MARKER, "")
+    assert run(["sweep", str(b), "--out", str(out), "--force"], capsys)[0] == 0
+    assert "name: b" in (out / "spec.yaml").read_text() and sorted(p.name for p in (out / "arrays").iterdir()) == [
+        "a00.sbatch", "a01.sbatch"]
+    assert state_of(out) == STATE and leftovers(out) == [] and not (out / MARKER).exists()
