@@ -158,6 +158,7 @@ class Input:
     setup: Callable[[Path], tuple[list, Path, Callable[[Path], None]]]
     directory: bool = False  # a directory is the good kind (a regular file there is the bad one)
     unused: bool = False  # the command does not need it: every kind must leave the command working
+    report: bool = False  # `catalog validate`: a problem per file and a count on stderr, not one error line
 
 
 def _spec(tmp: Path):
@@ -229,6 +230,10 @@ def _catalog_entry_used(tmp: Path):
     return args, tmp / "cat" / "models" / "x.yaml", lambda p: write(p, MODEL)
 
 
+def _validate(tmp: Path):
+    return ["catalog", "validate", tmp / "cat" / "models" / "x.yaml"], tmp / "cat" / "models" / "x.yaml", lambda p: write(p, MODEL)
+
+
 def _catalog_dir(tmp: Path):
     return ["--catalog", tmp / "cat", *PLAN], tmp / "cat", catalog_dir
 
@@ -249,6 +254,7 @@ INPUTS = {
     "--catalog entry, unused": Input(_catalog_entry_unused, unused=True),
     "--catalog entry, used": Input(_catalog_entry_used),
     "--catalog DIR": Input(_catalog_dir, directory=True),
+    "catalog validate PATH": Input(_validate, report=True),
 }
 KINDS = ("regular", "empty", "fifo", "device", "directory", "dangling", "loop", "unreadable", "huge")
 DEVICES = ("/dev/zero", "/dev/urandom", "/dev/null", "/dev/full")
@@ -309,7 +315,10 @@ def test_every_input_as_every_kind_of_file(tmp_path_factory, name, kind, device)
     args, path, good = spot.setup(tmp)
     make(path, kind, good, spot.directory, device)
     code, _, err = planner(args, unprivileged=kind == "unreadable")
-    if spot.unused or is_good(spot, kind):
+    if spot.report:
+        assert code == (0 if is_good(spot, kind) else 2) and "Traceback" not in err, err
+        assert is_good(spot, kind) or str(path) in err
+    elif spot.unused or is_good(spot, kind):
         assert code == 0 and check_stderr(code, err) is None, err
     elif name == "collect results/RUN_ID" and kind not in ("unreadable", "huge", "empty"):
         # not a regular file: the run has not written its result yet (the only run here)
