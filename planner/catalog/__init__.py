@@ -31,7 +31,8 @@ from planner.catalog.schema import (
     Strict,
 )
 from planner.errors import PlannerError, unknown_name
-from planner.yamlio import key_line, load_model
+from planner.files import read_input
+from planner.yamlio import MAX_BYTES, key_line, load_model
 
 __all__ = ["KINDS", "ENV_VAR", "Catalog", "builtin_dir", "search_path", "model_for", "load_entry",
            "Accelerator", "Accounting", "Cluster", "Dtype", "Entry", "Link", "MfuPoint", "MfuProfile", "Partition",
@@ -72,7 +73,8 @@ def search_path(extra: tuple[str, ...] | list[str] = ()) -> tuple[Path, ...]:
     dirs += [Path(p) for p in extra]
     for d in dirs[1:]:
         if not d.is_dir():
-            raise PlannerError(f"catalog directory '{d}' does not exist")
+            problem = "is not a directory" if os.path.lexists(d) else "does not exist"
+            raise PlannerError(f"catalog directory '{d}' {problem}")
     return tuple(dirs)
 
 
@@ -94,7 +96,7 @@ class Catalog:
             for kind in KINDS:
                 for name, path in sorted(self.files(kind).items()):
                     digest.update(f"{kind}/{name}\0".encode())
-                    digest.update(path.read_bytes())
+                    digest.update(_entry_bytes(path))
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
 
@@ -123,9 +125,12 @@ class Catalog:
             found: dict[str, Path] = {}
             for d in self.dirs:
                 sub = d / kind
-                if sub.is_dir():
-                    for f in sorted(sub.glob("*.yaml")):
-                        found[f.stem] = f
+                try:
+                    if sub.is_dir():
+                        for f in sorted(sub.glob("*.yaml")):
+                            found[f.stem] = f
+                except OSError as exc:  # is_dir() raises for a directory it may not search
+                    raise PlannerError(f"catalog directory '{d}': cannot read {kind}/: {exc.strerror}") from None
             self._files[kind] = found
         return self._files[kind]
 
@@ -182,4 +187,18 @@ def _load_cached(kind: str, path: Path, mtime: float):
 
 
 def load_entry(kind: str, path: Path):
-    return _load_cached(kind, path, path.stat().st_mtime)
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        mtime = -1.0  # dangling, looping, unreadable: reading it says which, on one line
+    return _load_cached(kind, path, mtime)
+
+
+def _entry_bytes(path: Path) -> bytes:
+    """What the fingerprint hashes of one entry's file: its bytes, read as `load_entry` reads them (a regular
+    file of at most yamlio.MAX_BYTES). An entry that cannot be read hashes as such: it fails only the
+    command that uses it, and a FIFO, a device or a huge file is never read whole."""
+    try:
+        return read_input(path, "YAML", MAX_BYTES)
+    except PlannerError:
+        return b"\0unreadable catalog entry\0"

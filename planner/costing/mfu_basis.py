@@ -91,6 +91,7 @@ def _fit_now(catalog: Catalog) -> tuple[throughput.ThroughputModel | None, tuple
 
 
 CACHE_KEEP = 16
+CACHE_MAX_BYTES = 16 << 20  # a cache file is kilobytes; anything else there is not ours to read whole
 
 
 def _fitted(catalog: Catalog) -> None:
@@ -118,14 +119,16 @@ def _fitted(catalog: Catalog) -> None:
         key = hashlib.sha256(f"{__version__}\0{catalog.fingerprint()}\0{code.hexdigest()}".encode()).hexdigest()
         path = Path(where) / f"throughput-{key[:32]}.json"
         try:
-            data = json.loads(path.read_text())
+            from planner.files import read_input
+
+            data = json.loads(read_input(path, "cache", CACHE_MAX_BYTES))
             model = throughput.from_data(data["model"]) if data["model"] is not None else None
             catalog.derived["throughput"] = model
             catalog.derived["benchmark_errors"] = tuple(data["benchmark_errors"])
             catalog.used.update((str(kind), str(name)) for kind, name in data["used"])  # as if fitted now
             return
         except (OSError, ValueError, KeyError, TypeError, StopIteration):
-            pass  # absent or unreadable: fit afresh
+            pass  # absent or unreadable (PlannerError is a ValueError): fit afresh
     outer, catalog.used = catalog.used, set()  # what the fit reads: a cached fit marks it used all the same
     try:
         model, errors = _fit_now(catalog)
@@ -143,8 +146,8 @@ def _fitted(catalog: Catalog) -> None:
             old = sorted(path.parent.glob("throughput-*.json"), key=lambda f: (f.stat().st_mtime, f.name))[:-CACHE_KEEP]
             for stale in old:  # one file per catalog state: keep the recent ones, not every edit ever made
                 stale.unlink(missing_ok=True)
-        except OSError:
-            pass  # a read-only home is no reason to fail a plan
+        except (OSError, PlannerError):
+            pass  # a read-only home (or a cache file that is not a file) is no reason to fail a plan
 
 
 def benchmark_mfus(catalog: Catalog, points: list[campaigns.CampaignPoint]) -> dict[str, float]:

@@ -17,6 +17,7 @@ from planner.errors import PlannerError
 from planner.files import decode_utf8, read_input
 
 MAX_ROWS = 1_000_000
+MAX_BYTES = 64 << 20  # a million rows of a few columns; read whole, so a cap keeps a wrong file from taking all memory
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Table:
 
 def read_csv(path: Path, keep: Collection[str] | None = None) -> Table:
     """The table in `path`, with the cells of the columns in `keep` (every column when None)."""
-    raw = read_input(path, "CSV")
+    raw = read_input(path, "CSV", MAX_BYTES)
     sha256 = hashlib.sha256(raw).hexdigest()
     text = decode_utf8(raw, path)
     del raw

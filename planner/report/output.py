@@ -101,16 +101,31 @@ def _flatten(record: dict, prefix: str = "") -> dict:
     return flat
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) from a proposal's title);
+# a leading apostrophe makes it text (OWASP, "CSV injection"). Numbers are written as numbers.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: list[dict]) -> str:
     flat = [_flatten(r) for r in rows]
     header: list[str] = []
     for r in flat:
         header += [k for k in r if k not in header]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=[csv_cell(h) for h in header], lineterminator="\n")
     writer.writeheader()
     for r in flat:
-        writer.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) else v) for k, v in r.items()})
+        writer.writerow({csv_cell(k): csv_cell(v) for k, v in r.items()})
     return buf.getvalue()
 
 

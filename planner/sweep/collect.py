@@ -9,8 +9,10 @@ a missing file is a run that has not finished, reported and left out, never fill
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -27,12 +29,13 @@ RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 # A number as a program prints it: decimal digits, or nan/inf (a diverged run). Not Python's float()
 # syntax, which also takes 1_000 and surrounding blanks.
 DECIMAL = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf|infinity)", re.IGNORECASE)
+MAX_MANIFEST_BYTES = 64 << 20  # ~200,000 runs
 
 
 def collect(sweep_dir: Path) -> dict:
     """Rows of manifest fields and result fields, for the runs that wrote a result; the rest listed."""
     manifest = Path(sweep_dir) / "manifest.csv"
-    if not manifest.is_file():
+    if not os.path.lexists(manifest):
         raise PlannerError(f"{sweep_dir}: no manifest.csv here; give the directory a sweep was written to")
     runs = read_manifest(manifest)
     rows, missing, diverged, fields = [], [], [], []
@@ -62,7 +65,7 @@ def collect(sweep_dir: Path) -> dict:
 
 def read_manifest(path: Path) -> list[dict]:
     """The manifest's runs (MANIFEST_FIELDS, numbers parsed), every row checked: `file:line: column: problem`."""
-    reader = csv.reader(decode_utf8(read_input(path, "manifest"), path).splitlines())
+    reader = csv.reader(io.StringIO(decode_utf8(read_input(path, "manifest", MAX_MANIFEST_BYTES), path), newline=""))
     try:
         header = next(reader, [])
         if not set(MANIFEST_FIELDS) <= set(header):

@@ -16,8 +16,8 @@ from shlex import quote
 from typing import TYPE_CHECKING
 
 from planner import __version__
+from planner.directory import write_directory
 from planner.errors import PlannerError
-from planner.files import write_atomic
 
 if TYPE_CHECKING:  # sweep.py imports this module; the types are only annotations here
     from planner.sweep.design import Array, Sweep
@@ -273,28 +273,17 @@ def files(sw: Sweep, spec_text: str | None = None) -> dict[str, str]:
     return out
 
 
-def write_files(out_dir: Path, texts: dict[str, str], force: bool, mark: str = MARK) -> list[Path]:
-    """Write every file, or none when one exists and `force` is off (checked before anything is written).
+# The entries of a sweep directory the planner writes; everything else there (logs, done, results,
+# submitted.tsv, the user's files) is the sweep's state and outlives a regeneration.
+OWNED = (MANIFEST, "submit.sh", "spec.yaml", "arrays")
 
-    With `force`, array scripts of an earlier design that this one no longer has are removed."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise PlannerError(f"{out_dir} is a file, not a directory", "out_dir")
-    existing = [out_dir / rel for rel in texts if (out_dir / rel).exists()]
-    if existing and not force:
-        more = f" (and {len(existing) - 1} more files of an earlier sweep)" if len(existing) > 1 else ""
-        raise PlannerError(f"{existing[0]} exists{more}; pass {{force}} to overwrite", refs=("force",))
-    for sub in ("arrays", "logs", "done"):  # logs/ must exist before a job starts, or Slurm fails it
-        (out_dir / sub).mkdir(parents=True, exist_ok=True)
-    if force:
-        for old in sorted((out_dir / "arrays").glob("*.sbatch")):
-            if f"arrays/{old.name}" not in texts and mark in old.read_text(errors="replace")[:400]:
-                old.unlink()
-    written = []
-    for rel, text in texts.items():
-        path = out_dir / rel
-        write_atomic(path, text, force=True)
-        if rel.endswith((".sh", ".sbatch")):
-            path.chmod(0o755)
-        written.append(path)
-    return written
+
+def write_files(out_dir: Path, texts: dict[str, str], force: bool) -> list[Path]:
+    """Write the sweep directory as a whole (planner.directory): a reader sees the earlier sweep or this
+    one, never a mix, and nothing of an earlier sweep is replaced without `force`. Its logs/, done/,
+    results/ and other files are kept; arrays/ is this sweep's alone."""
+    for rel in texts:
+        assert rel.split("/")[0] in OWNED, rel
+    executable = [rel for rel in texts if rel.endswith((".sh", ".sbatch"))]
+    # logs/ must exist before a job starts, or Slurm fails it
+    return write_directory(Path(out_dir), texts, OWNED, force, executable, empty_dirs=("logs", "done"))

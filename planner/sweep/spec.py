@@ -194,6 +194,7 @@ def parse_spec(data: Any, src: Source) -> SweepSpec:
 
 def load_spec(path: Path) -> tuple[SweepSpec, Source]:
     """A sweep spec (YAML) validated, and the locator that puts later errors at `file:line: key`."""
+    text = read_text(Path(path))  # first: it refuses what resolve() cannot take (a symbolic link loop)
     src = Source(str(path), directory=Path(path).resolve().parent)
-    data, src.lines = load_text(read_text(Path(path)), str(path))
+    data, src.lines = load_text(text, str(path))
     return parse_spec(data, src), src
