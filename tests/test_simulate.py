@@ -229,3 +229,26 @@ def test_an_unreachable_need_says_so(catalog):
 def test_bad_needs_are_one_line(capsys, need, message):
     code, _, err = run(["simulate", str(ISOFLOP), "--trials", "2", "--need", need], capsys)
     assert check_stderr(code, err).startswith(f"planner: error: --need: {message}"), err
+
+
+def test_ctrl_c_ends_a_long_simulation_with_one_line():
+    """Every command, not only fit: Ctrl-C prints `planner: aborted` alone (click would add a blank line) and exits 130."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "planner", "simulate", str(ISOFLOP), "--trials", "20000"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    assert proc.stderr.readline().startswith("simulating 20000 trials of ")
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, rest = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the simulation went on after Ctrl-C")
+    assert proc.returncode == 130 and out == ""
+    assert rest == "planner: aborted\n"

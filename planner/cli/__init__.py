@@ -166,6 +166,8 @@ class PlannerCommand(click.Command):
             return super().invoke(ctx)
         except PlannerError as exc:
             raise InputError(exc.text(spelling(self))) from exc  # --debug shows where the PlannerError came from
+        except KeyboardInterrupt:  # Ctrl-C: one line from main(); click would write a blank line first
+            raise click.exceptions.Abort() from None
 
 
 class CommandGroup(click.Group):

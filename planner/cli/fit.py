@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,20 +20,6 @@ if TYPE_CHECKING:
 
 FIT_COLUMNS = [Column("name", "parameter"), Column("value", "estimate", "float"), Column("lo", "95% CI low", "float"),
                Column("hi", "95% CI high", "float")]
-
-
-def interruptible(command):
-    """Ctrl-C during a long fit ends the command as planner's one line ("planner: aborted", exit 130):
-    click would first write a blank line for a KeyboardInterrupt that reaches it."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except KeyboardInterrupt:
-            raise click.exceptions.Abort() from None
-
-    return wrapper
 
 
 def data_options(func):
@@ -103,7 +88,6 @@ Examples:
               help="Write a PNG of data, fit and extrapolation (needs matplotlib).")
 @click.option("--force", is_flag=True, help="Overwrite --out / --plot files.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format.")
-@interruptible
 def fit(data, fmt, out, plot, force, **kwargs):
     """Fit a scaling law to your own runs (CSV), with bootstrap intervals.
 
@@ -158,7 +142,6 @@ Examples:
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG of both fits (needs matplotlib).")
 @output_options
 @click.pass_context
-@interruptible
 def compare(ctx, data_a, data_b, fmt, bins_b, target_flops, target_error, chance, plot, **kwargs):
     """Compare two learning procedures (data sets, recipes) by their fitted laws: crossover compute
     with a bootstrap interval, predictions at a target compute, and warnings when the comparison
