@@ -59,3 +59,16 @@ def test_latex_escapes_and_markdown_keeps_its_table():
 
 def test_grant_cli_offers_exactly_the_document_formats():
     assert set(GRANT_FORMATS) == set(DOCUMENT_FORMATS)
+
+
+def test_a_carriage_return_in_a_csv_cell_stays_in_its_row():
+    import csv
+    import io
+
+    from planner.report.output import to_csv
+
+    text = to_csv([{"name": "a\rb", "value": 1}, {"name": "c", "value": 2}])
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert [r["name"] for r in rows] == ["a\rb", "c"] and text.count("\n") == 3
+    assert len(text.replace("\r", "").splitlines()) == 3  # a reader splitting at CR alone would see a 4th line
+    assert '"a\rb"' in text

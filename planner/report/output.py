@@ -122,7 +122,10 @@ def to_csv(rows: list[dict]) -> str:
     for r in flat:
         header += [k for k in r if k not in header]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=[csv_cell(h) for h in header], lineterminator="\n")
+    # a bare CR ends a row for spreadsheets and most readers: a field holding one is quoted, like one with a newline
+    cr = any("\r" in str(x) for r in flat for x in (*r, *r.values()))
+    writer = csv.DictWriter(buf, fieldnames=[csv_cell(h) for h in header], lineterminator="\n",
+                            quoting=csv.QUOTE_NONNUMERIC if cr else csv.QUOTE_MINIMAL)
     writer.writeheader()
     for r in flat:
         writer.writerow({csv_cell(k): csv_cell(v) for k, v in r.items()})
