@@ -70,5 +70,4 @@ def test_a_carriage_return_in_a_csv_cell_stays_in_its_row():
     text = to_csv([{"name": "a\rb", "value": 1}, {"name": "c", "value": 2}])
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
     assert [r["name"] for r in rows] == ["a\rb", "c"] and text.count("\n") == 3
-    assert len(text.replace("\r", "").splitlines()) == 3  # a reader splitting at CR alone would see a 4th line
     assert '"a\rb"' in text
