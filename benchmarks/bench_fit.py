@@ -1,6 +1,8 @@
 """Speed of `planner fit --form chinchilla` on Epoch AI's 240 Chinchilla points (2-core machine).
 
-Prints: the full 4,500-start grid fit, and fit plus 4,000 bootstrap refits, as wall seconds.
+Prints, as wall seconds (best of three): the default solver (VPNLS) and the 4,500-start grid, each
+alone and with 4,000 bootstrap refits, with their objectives; and 200 trials of simulating a 30-run
+IsoFLOP sweep (`planner simulate`'s engine).
 With --reference K it also runs a plain per-start scipy L-BFGS-B loop (numerical gradients, as a
 straightforward implementation would) over K starts spread across the grid, prints its time
 extrapolated to 4,500 starts, and checks that the vectorised fit finds the same best optimum.
@@ -31,6 +33,25 @@ def timed(fn):
     return time.perf_counter() - start, out
 
 
+def best_of(fn, times: int = 3):
+    runs = [timed(fn) for _ in range(times)]
+    return min(t for t, _ in runs), runs[0][1]
+
+
+def simulate_30_runs():
+    """5 budgets over two decades, 6 sizes each, the Chinchilla Approach-3 law with 1% noise."""
+    from planner.simulate.engine import run_trials
+
+    params, tokens = [], []
+    for c in np.geomspace(1e18, 1e20, 5):
+        centre = 0.5 * (c / 6) ** 0.45
+        for f in np.geomspace(0.25, 4, 6):
+            params.append(centre * f)
+            tokens.append(c / 6 / (centre * f))
+    truth = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+    return run_trials(np.array(params), np.array(tokens), truth, 0.01, 200, 0, 1e23)
+
+
 def reference_loop(k: int):
     from scipy.optimize import minimize
 
@@ -53,13 +74,15 @@ def main() -> None:
     parser.add_argument("--reference", type=int, default=0, help="also time a per-start scipy loop over K starts")
     args = parser.parse_args()
     run(DATA, options())  # warm imports and caches
-    t_fit, result = timed(lambda: run(DATA, options()))
-    print(f"grid fit, 4,500 starts:              {t_fit:6.2f} s   objective {result.objective:.8g}")
-    t_boot, boot = timed(lambda: run(DATA, options(bootstrap=4000, seed=42)))
-    print(f"grid fit + 4,000 bootstrap refits:   {t_boot:6.2f} s")
-    for k, v in result.params.items():
-        lo, hi = boot.ci[k]
-        print(f"  {k:5s} {v:10.4f}   95% CI ({lo:.4f}, {hi:.4f})")
+    for solver in ("vpnls", "bfgs"):
+        t_fit, result = best_of(lambda s=solver: run(DATA, options(solver=s)))
+        print(f"{solver:5s} fit:                          {t_fit:6.3f} s   objective {result.objective:.17g}")
+        t_boot, boot = best_of(lambda s=solver: run(DATA, options(solver=s, bootstrap=4000, seed=42)))
+        print(f"{solver:5s} fit + 4,000 bootstrap refits:  {t_boot:6.3f} s")
+        for k, v in result.params.items():
+            lo, hi = boot.ci[k]
+            print(f"  {k:5s} {v:12.6f}   95% CI ({lo:.4f}, {hi:.4f})")
+    print(f"200 trials of a 30-run IsoFLOP sweep:   {best_of(simulate_30_runs)[0]:6.3f} s")
     if args.reference:
         t_ref, best = reference_loop(args.reference)
         ref = {k: float(v[0]) for k, v in chinchilla.to_params(best.x).items()}

@@ -22,6 +22,7 @@ def run(args, capsys=None, env=None, monkeypatch=None):
 PROGRESS_LINES = tuple(re.compile(p) for p in (
     r"planning with (model|law) \S.*",                                          # plan
     r"fitting \d+ points from \d+ starts \(Huber δ=\S+, summed\)",              # fit --form chinchilla
+    r"fitting \d+ points by variable projection over \d+ exponent pairs \(Huber δ=\S+, summed\)",  # the default solver
     r"bootstrap: \d+ resamples \(seed -?\d+\)",                                 # fit --bootstrap
     r"fitting \S.* and \S.* \((power|saturating|chinchilla|isoflop)\)",         # compare
     r"bootstrap: \d+ resample pairs",                                           # compare

@@ -11,7 +11,7 @@ import click
 from planner.cli import Number, cli, emit, output_options, progress
 from planner.errors import PlannerError
 from planner.files import check_writable
-from planner.fit.form import MAX_BINS, MAX_BOOTSTRAP
+from planner.fit.form import MAX_BINS, MAX_BOOTSTRAP, SOLVERS
 from planner.fit.forms import FORMS, writing_laws
 from planner.report.output import FORMATS, Column, render_rows
 
@@ -41,6 +41,9 @@ def data_options(func):
         click.option("--hull", is_flag=True, help="Fit the non-dominated runs on their lower convex hull in log-log."),
         click.option("--drop-highest", type=click.IntRange(min=0), default=0, help="Drop the K highest-loss rows (Epoch drop 5)."),
         click.option("--huber-delta", type=Number(), default=1e-3, show_default=True, help="chinchilla: Huber δ on log loss."),
+        click.option("--solver", type=click.Choice(list(SOLVERS)), default="vpnls", show_default=True,
+                     help="chinchilla: variable projection (exponent pairs profiled by non-negative least squares, the best "
+                          "polished), or bfgs: Hoffmann's 4,500-start grid. Both minimise the same objective."),
         click.option("--budget-tolerance", type=Number(), default=0.05, show_default=True,
                      help="isoflop: runs within this many decades of FLOPs share a budget."),
         click.option("--bootstrap", type=click.IntRange(min=0, max=MAX_BOOTSTRAP), default=0,
@@ -58,7 +61,7 @@ def fit_options(kwargs: dict):
     from planner.fit.curves import HULL, PARETO
 
     keys = ("form", "params_col", "tokens_col", "flops_col", "loss_col", "x_col", "y_col", "one_minus", "bins",
-            "bootstrap", "seed", "huber_delta", "drop_highest", "budget_tolerance")
+            "bootstrap", "seed", "huber_delta", "drop_highest", "budget_tolerance", "solver")
     chosen = [name for name, on in (("--bins", bool(kwargs["bins"])), ("--pareto", kwargs.pop("pareto")),
                                     ("--hull", kwargs.pop("hull"))) if on]
     if len(chosen) > 1:

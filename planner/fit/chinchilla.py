@@ -70,6 +70,21 @@ def objective(log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray, delta: fl
     return fun_grad
 
 
+def inverse_hessian(fun_grad: optim.FunGrad, theta: np.ndarray, step: float = 1e-5) -> np.ndarray | None:
+    """The inverse Hessian of a one-row objective at `theta` (central differences of its analytic
+    gradient), or None where it is not positive definite: the curvature refits from `theta` start with."""
+    rows = np.arange(1)
+    hess = np.empty((len(theta), len(theta)))
+    for j in range(len(theta)):
+        e = np.zeros(len(theta))
+        e[j] = step
+        hess[:, j] = (fun_grad((theta + e)[None, :], rows)[1][0] - fun_grad((theta - e)[None, :], rows)[1][0]) / (2 * step)
+    hess = (hess + hess.T) / 2
+    if not np.all(np.isfinite(hess)) or np.linalg.eigvalsh(hess)[0] <= 0:
+        return None
+    return np.linalg.inv(hess)
+
+
 def to_params(theta: np.ndarray) -> dict[str, np.ndarray]:
     theta = np.atleast_2d(theta)
     return {"A": np.exp(theta[:, 0]), "B": np.exp(theta[:, 1]), "E": np.exp(theta[:, 2]),

