@@ -585,7 +585,6 @@ def test_a_regenerated_sweep_directory_keeps_its_mode(tmp_path, capsys):
     ("-2+3", "'-2+3"),
     ("@SUM(A1)", "'@SUM(A1)"),
     ("\tcmd", "'\tcmd"),
-    ("\rcmd", "'\rcmd"),
     ("plain", "plain"),
     ("a=b", "a=b"),
     (-1.5, "-1.5"),
@@ -594,6 +593,11 @@ def test_a_regenerated_sweep_directory_keeps_its_mode(tmp_path, capsys):
 ])
 def test_csv_text_cells_cannot_start_a_formula(cell, written):
     assert to_csv([{"value": cell}]) == f"value\n{written}\n"
+
+
+def test_csv_cell_with_a_carriage_return_is_quoted_and_defused():
+    # a bare CR ends a row for spreadsheets: the table is written with every text cell quoted
+    assert to_csv([{"value": "\rcmd"}]) == "\"value\"\n\"'\rcmd\"\n"
 
 
 def test_csv_header_cannot_start_a_formula():
