@@ -252,3 +252,30 @@ def test_ctrl_c_ends_a_long_simulation_with_one_line():
         pytest.fail("the simulation went on after Ctrl-C")
     assert proc.returncode == 130 and out == ""
     assert rest == "planner: aborted\n"
+
+
+# --- `need:` in a sweep spec: planner sweep's verdict ------------------------------------------------
+
+
+@pytest.mark.parametrize("need, met", [("a within 10%", False), ("a within 30%", True)])
+def test_sweep_says_whether_its_design_meets_the_specs_need(tmp_path, capsys, need, met):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(ISOFLOP.read_text() + f"need: {need}\n")
+    code, out, err = run(["sweep", str(spec), "--out", str(tmp_path / "out"), "--format", "json"], capsys)
+    assert code == 0, err
+    verdict = json.loads(out)["need"]
+    assert verdict["need"] == need and verdict["met"] is met and (verdict["share"] >= 0.8) is met
+    assert verdict["verdict"].startswith(f"need '{need}': {'met' if met else 'NOT met'}: {verdict['share']:.0%} of 100 "
+                                         "simulated sweeps under chinchilla-approach3 with 0.01 noise")
+    code, out, _ = run(["sweep", str(spec), "--out", str(tmp_path / "out"), "--force"], capsys)
+    assert verdict["verdict"] in out.splitlines()
+
+
+def test_a_bad_need_in_a_spec_is_refused_at_its_line_before_anything_is_written(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    text = ISOFLOP.read_text() + "need: a within\n"
+    spec.write_text(text)
+    code, _, err = run(["sweep", str(spec), "--out", str(tmp_path / "out")], capsys)
+    line = len(text.splitlines())
+    assert check_stderr(code, err).startswith(f"planner: error: {spec}:{line}: need: 'a within' is not a need")
+    assert not (tmp_path / "out").exists()

@@ -55,6 +55,12 @@ def sweep(ctx, spec, out_dir, force, account, fmt):
     catalog = catalog_from(ctx)
     parsed, src = load_spec(spec)
     sw = design(parsed, src, catalog, out_dir, account)
+    need = None
+    if parsed.need is not None:  # before any file is written: a bad need is bad input
+        from planner.simulate.study import verdict
+
+        share, met, line = verdict(parsed, src, sw, catalog)
+        need = {"need": parsed.need, "met": met, "share": share, "verdict": line}
     texts = slurm.files(sw, read_text(spec))
     slurm.write_files(out_dir, texts, force)
     progress(f"wrote {len(texts)} files for {len(sw.runs)} runs in {len(sw.arrays)} arrays to {out_dir}; "
@@ -81,12 +87,14 @@ def sweep(ctx, spec, out_dir, force, account, fmt):
         f"charge: {unit} ({sw.cluster.accounting.units_per_node_hour.value:g} per node-hour); "
         "node-hours reserved = runs × nodes × segments × --time",
     ] + sw.notes + [f"warning: {w}" for w in sw.warnings] + provenance_note(catalog.provenance())
+    if need is not None:
+        notes.insert(1, need["verdict"])
     data = {
         "name": parsed.name, "dir": sw.out_dir, "cluster": sw.cluster.name, "partition": sw.partition.name,
         "account": sw.account, "runs": len(sw.runs), "arrays": rows, "total": total, "charge_unit": unit,
         "flops_convention": sw.flops_convention, "mfu_basis": sw.mfu_basis, "interval_level": 0.8, "notes": sw.notes,
         "warnings": sw.warnings,
-        "files": sorted(texts), "provenance": catalog.provenance(),
+        "files": sorted(texts), "provenance": catalog.provenance(), "need": need,
     }
     click.echo(render_rows(rows + [total], SUMMARY_COLUMNS, fmt, notes, data=data), nl=False)
 

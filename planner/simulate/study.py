@@ -137,3 +137,38 @@ def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None,
                       gpu_hours_interval=interval, quantities=stats, warnings=tuple(warnings),
                       need=None if wanted is None else str(wanted), need_met=met, designs_tried=tuple(tried),
                       budgets=budgets, points=getattr(design.spec.sweep, "points", None))
+
+
+VERDICT_TRIALS = 100
+
+
+def verdict(spec, src, design, catalog: Catalog) -> tuple[float, bool, str]:
+    """Whether the designed sweep meets its spec's `need:` (a quick simulation under the spec's law, 1%
+    noise unless its law file's fit says otherwise): the share of trials, met or not, and one line."""
+    from planner.errors import located
+    from planner.simulate.engine import run_trials
+
+    with located(src, "need"):
+        wanted = parse_need(spec.need)
+    law_file = None if spec.law_file is None else Path(src.directory) / spec.law_file
+    with located(src, "law_file" if law_file is not None else "law"):
+        truth_law = true_law(catalog, None if law_file is not None else spec.law, law_file, None)
+    sigma, _ = noise_of(truth_law, None)
+    loss = truth_law.loss
+    assert isinstance(loss, ChinchillaLoss)  # true_law refuses a law without a Chinchilla-form loss
+    params = np.array([r.params for r in design.runs], dtype=float)
+    tokens = np.array([r.tokens for r in design.runs], dtype=float)
+    with located(src, "need"):
+        if len(params) < 6:
+            raise PlannerError(f"the sweep has {len(params)} runs; a fit of L(N, D) needs at least 6", "need")
+    target = TARGET_REACH * float((6.0 * params * tokens).max())
+    result = run_trials(params, tokens, {k: float(v) for k, v in loss.coefficients().items()}, sigma, VERDICT_TRIALS, 0,
+                        target)
+    share = wanted.share_met(result.fitted[wanted.quantity], result.truth[wanted.quantity])
+    met = share >= SHARE
+    where = f" (at {target:.3g} FLOPs)" if wanted.quantity.endswith("_at_target") else ""
+    line = (f"need '{wanted}'{where}: {'met' if met else 'NOT met'}: {share:.0%} of {VERDICT_TRIALS} simulated sweeps "
+            f"under {truth_law.name} with {sigma:.2g} noise come that close (80% needed)")
+    if not met:
+        line += f"; `planner simulate` with --need '{wanted}' finds the cheapest design that does"
+    return share, met, line

@@ -120,6 +120,8 @@ class SweepSpec(SpecModel):
     sbatch: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")], str | int | float] = {}
     command: str = Field(min_length=1)
     sweep: Annotated[Isoflop | Ladder | RunList | Samples, Field(discriminator="kind")]
+    need: str | None = Field(None, max_length=200, description="'QUANTITY within X%': `planner sweep` says whether this "
+                             "design's fit meets it, from a quick simulation under the spec's law")
 
     @model_validator(mode="after")
     def _consistent(self) -> SweepSpec:
