@@ -279,3 +279,28 @@ def test_a_bad_need_in_a_spec_is_refused_at_its_line_before_anything_is_written(
     line = len(text.splitlines())
     assert check_stderr(code, err).startswith(f"planner: error: {spec}:{line}: need: 'a within' is not a need")
     assert not (tmp_path / "out").exists()
+
+
+def test_plot_follows_the_quantity_as_the_budgets_are_spent(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "spent.png"
+    code, out, err = run(["simulate", str(ISOFLOP), "--trials", "30", "--target-flops", "1e23", "--plot", str(png),
+                          "--plot-quantity", "a", "--format", "json"], capsys)
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads(out)
+    spent = data["progression"]
+    assert data["progression_quantity"] == "a" and [s["budgets"] for s in spent] == [2, 3]  # 5 runs a budget: 6 from two
+    assert spent[0]["gpu_hours"] < spent[-1]["gpu_hours"] == pytest.approx(data["gpu_hours"])
+    width = [s["ci80"][1] - s["ci80"][0] for s in spent]
+    assert width[-1] < width[0]  # spending more pins it down
+    assert spent[-1]["ci80"] == pytest.approx(data["quantities"]["a"]["ci80"])  # the whole sweep: the same trials
+    code, _, err = run(["simulate", str(ISOFLOP), "--trials", "30", "--plot", str(png)], capsys)
+    assert check_stderr(code, err).endswith("exists; pass --force to overwrite it")
+
+
+def test_plot_options_are_refused_where_they_mean_nothing(capsys, tmp_path):
+    code, _, err = run(["simulate", str(ISOFLOP), "--plot-quantity", "a"], capsys)
+    assert check_stderr(code, err) == "planner: error: --plot-quantity goes with --plot"
+    code, _, err = run(COMPARE[:-2] + ["--plot", str(tmp_path / "x.png")], capsys)
+    assert check_stderr(code, err) == "planner: error: --plot follows a sweep SPEC budget by budget; --compare has no budgets"

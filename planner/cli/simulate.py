@@ -13,6 +13,7 @@ from planner.report.output import Column, provenance_note, render_rows
 LABELS = {"alpha": "alpha (N exponent)", "beta": "beta (D exponent)", "E": "E (irreducible loss)",
           "a": "a (N_opt ∝ C^a)", "b": "b (D_opt ∝ C^b)", "params_at_target": "N_opt at target",
           "tokens_at_target": "D_opt at target", "loss_at_target": "loss at target"}
+QUANTITY_NAMES = list(LABELS)
 COLUMNS = [Column("quantity", "quantity"), Column("truth", "truth", "float"), Column("median", "median of fits", "float"),
            Column("bias", "bias", "fraction"), Column("ci80", "80% of fits", "float"), Column("ci95", "95% of fits", "float"),
            Column("coverage95", "95% CI covers truth", "fraction")]
@@ -42,6 +43,10 @@ Examples:
               "100x the sweep's largest run; required with --compare, in the x column's unit).")
 @click.option("--need", metavar="'QUANTITY within X%'", help="Search IsoFLOP designs (decades, budgets, sizes per "
               "budget) for the cheapest whose fits meet this in 80% of trials, e.g. 'params_at_target within 25%'.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG of the fitted quantity against "
+              "the GPU-hours spent, budget by budget (IsoFLOP specs; needs matplotlib; --force overwrites).")
+@click.option("--plot-quantity", type=click.Choice(QUANTITY_NAMES), help="The quantity --plot follows (default: "
+              "the --need's, else params_at_target).")
 @click.option("--compare", nargs=2, type=click.Path(dir_okay=False, path_type=Path), metavar="A.csv B.csv",
               help="Instead of a spec: two procedures' data, whose power laws (as `planner compare` fits them) are the truth.")
 @click.option("--x-col", default="flops", show_default=True, help="--compare: compute column.")
@@ -57,7 +62,7 @@ Examples:
               help="--compare: measurements per procedure, log-spaced over the span.")
 @output_options
 @click.pass_context
-def simulate(ctx, fmt, spec, compare, **options):
+def simulate(ctx, fmt, spec, compare, plot, plot_quantity, **options):
     """What a sweep would determine, before it is run. With a sweep SPEC: Monte Carlo trials draw the
     sweep's final losses from a known law with noise, fit each trial as `planner fit --form
     chinchilla` does, and report per quantity the truth, the median of the fits, their bias and
@@ -71,6 +76,8 @@ def simulate(ctx, fmt, spec, compare, **options):
     if compare:
         if spec is not None:
             raise PlannerError("give a sweep SPEC or --compare A.csv B.csv, not both")
+        if plot or plot_quantity:
+            raise PlannerError("--plot follows a sweep SPEC budget by budget; --compare has no budgets")
         return _compare(compare, fmt, compare_options, **options)
     if spec is None:
         raise PlannerError("give a sweep SPEC (a `planner sweep` spec file), or --compare A.csv B.csv")
@@ -83,7 +90,19 @@ def simulate(ctx, fmt, spec, compare, **options):
     catalog = catalog_from(ctx)
     options["trials"] = options["trials"] or 200
     progress(f"simulating {options['trials']} trials of {spec}")
+    if plot is not None:
+        from planner.files import check_writable
+
+        check_writable(plot, ctx.params.get("force", False))  # before the trials, not after
+        options["progression"] = plot_quantity or (options["need"] or "").split(" ")[0] or "params_at_target"
+    elif plot_quantity:
+        raise PlannerError("--plot-quantity goes with --plot")
     result = run(spec, catalog, **options)
+    if plot is not None:
+        from planner.report.plot import plot_progression
+
+        plot_progression(result, plot, ctx.params.get("force", False))
+        progress(f"wrote {plot}")
     for w in result.warnings:
         progress(f"warning: {w}")
     rows = [{"quantity": LABELS.get(name, name), **q.record()} for name, q in result.quantities.items()]

@@ -219,3 +219,32 @@ def plot_calibration(report, catalog, out: Path, force: bool = False) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     _save(fig, out, force)
+
+
+def plot_progression(result, out: Path, force: bool) -> None:
+    """`planner simulate --plot`: the fitted quantity (median and central 80% of the trials) against the
+    GPU-hours an IsoFLOP sweep has spent, budget by budget, with the truth."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    spent = result.progression
+    x = np.array([s.gpu_hours for s in spent])
+    mid = np.array([s.median for s in spent])
+    lo, hi = np.array([s.ci80[0] for s in spent]), np.array([s.ci80[1] for s in spent])
+    truth = result.quantities[result.progression_quantity].truth
+    ax.fill_between(x, lo, hi, color="tab:blue", alpha=0.25, linewidth=0, label="80% of simulated fits")
+    ax.plot(x, mid, marker="o", color="tab:blue", label="median fit")
+    for s in spent:
+        ax.annotate(f"{s.budgets} budget{'s' if s.budgets > 1 else ''}, {s.runs} runs", (s.gpu_hours, s.median),
+                    textcoords="offset points", xytext=(4, 6), fontsize=7)
+    ax.axhline(truth, color="black", linestyle=":", label=f"truth ({result.law})")
+    ax.set_xscale("log")
+    if result.progression_quantity in ("params_at_target", "tokens_at_target"):
+        ax.set_yscale("log")
+    ax.set_xlabel("GPU-hours spent (smallest budgets first)")
+    ax.set_ylabel(result.progression_quantity + (f" at {result.target_flops:.3g} FLOPs"
+                                                 if result.progression_quantity.endswith("_at_target") else ""))
+    ax.set_title(f"what the sweep's fit recovers as it runs ({result.trials} trials, noise {result.noise:.2g})", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, out, force)
+    plt.close(fig)

@@ -27,6 +27,21 @@ class QuantityStats:
 
 
 @dataclass(frozen=True)
+class Spent:
+    """What the fit recovers after the sweep's smallest budgets, in order: GPU-hours spent so far and the
+    median and central 80% of the fitted quantity over the trials."""
+
+    budgets: int
+    runs: int
+    gpu_hours: float
+    median: float
+    ci80: tuple[float, float]
+
+    def record(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
 class Simulation:
     law: str
     noise: float  # standard deviation of ln(final loss) per run
@@ -47,6 +62,8 @@ class Simulation:
     designs_tried: tuple[Any, ...] = ()  # the design search's candidates, cheapest first (simulate.need.Candidate)
     budgets: tuple[float, ...] = ()  # the IsoFLOP budgets of the design reported (the chosen one after a search)
     points: int | None = None
+    progression_quantity: str | None = None
+    progression: tuple[Spent, ...] = ()  # the quantity against GPU-hours spent, budget by budget (IsoFLOP sweeps)
 
     def record(self) -> dict[str, Any]:
         return dict(vars(self))

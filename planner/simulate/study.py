@@ -16,7 +16,7 @@ from planner.catalog import Catalog, load_model
 from planner.errors import PlannerError, PlannerWarning
 from planner.laws import ChinchillaLoss, Law
 from planner.simulate.need import SHARE, parse_need, search
-from planner.simulate.result import QuantityStats, Simulation
+from planner.simulate.result import QuantityStats, Simulation, Spent
 
 DEFAULT_NOISE = 0.01
 MAX_TRIALS = 20_000
@@ -60,10 +60,12 @@ def noise_of(law: Law, noise: float | None) -> tuple[float, str]:
 
 def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None, law_file: str | Path | None = None,
              noise: float | None = None, trials: int = 200, seed: int = 0, target_flops: float | None = None,
-             bootstrap: int = 0, need: str | None = None) -> Simulation:
+             bootstrap: int = 0, need: str | None = None, progression: str | None = None) -> Simulation:
     """Monte Carlo trials of the sweep in `spec_path` under a known law (see planner.simulate.engine).
     With `need` ("QUANTITY within X%"), the cheapest IsoFLOP design that meets it is found first
-    (planner.simulate.need) and reported instead of the spec's own."""
+    (planner.simulate.need) and reported instead of the spec's own. With `progression` (a quantity), the
+    fit's answer for it is also simulated after each budget of an IsoFLOP sweep, smallest first: what
+    the GPU-hours spent so far would recover."""
     from planner.costing.intervals import error_interval
     from planner.costing.mfu_basis import INTERVAL_LEVEL
     from planner.simulate.engine import QUANTITIES, run_trials
@@ -131,12 +133,43 @@ def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None,
             warnings.append(PlannerWarning("sweep", f"no design searched meets '{wanted}' (at most "
                                            f"{max((c.share or 0.0) for c in tried):.0%} of trials); the spec's own is reported"))
     isoflop = design.spec.sweep.kind == "isoflop"
+    spent: tuple[Spent, ...] = ()
+    if progression is not None:
+        from planner.simulate.engine import QUANTITIES
+
+        if progression not in QUANTITIES:
+            raise PlannerError(f"unknown quantity '{progression}' (quantities: {', '.join(QUANTITIES)})", "progression")
+        if not isoflop:
+            raise PlannerError("the progression follows an IsoFLOP sweep budget by budget; this sweep is "
+                               f"{design.spec.sweep.kind}", "progression")
+        spent = _progression(design.runs, truth, sigma, trials, seed, target, progression)
     budgets = tuple(sorted({float(f"{6.0 * r.params * r.tokens:.3g}") for r in design.runs})) if isoflop else ()
     return Simulation(law=truth_law.name, noise=sigma, noise_source=source, trials=trials, failed=result.failed, seed=seed,
                       bootstrap=bootstrap, runs=len(params), span_decades=span, target_flops=target, gpu_hours=gpu_hours,
                       gpu_hours_interval=interval, quantities=stats, warnings=tuple(warnings),
                       need=None if wanted is None else str(wanted), need_met=met, designs_tried=tuple(tried),
-                      budgets=budgets, points=getattr(design.spec.sweep, "points", None))
+                      budgets=budgets, points=getattr(design.spec.sweep, "points", None),
+                      progression_quantity=progression, progression=spent)
+
+
+def _progression(runs, truth: dict, sigma: float, trials: int, seed: int, target: float, quantity: str) -> tuple[Spent, ...]:
+    """The fitted `quantity` after the smallest 1, 2, ... budgets (from the first prefix with 6 runs)."""
+    from planner.simulate.engine import run_trials
+
+    budgets = sorted({r.budget for r in runs if r.budget is not None})
+    out = []
+    for k in range(1, len(budgets) + 1):
+        done = [r for r in runs if r.budget is not None and r.budget <= budgets[k - 1]]
+        if len(done) < 6:
+            continue
+        params = np.array([r.params for r in done], dtype=float)
+        tokens = np.array([r.tokens for r in done], dtype=float)
+        values = run_trials(params, tokens, truth, sigma, trials, seed, target).fitted[quantity]
+        values = values[np.isfinite(values)]
+        if values.size:
+            lo, mid, hi = np.percentile(values, [10, 50, 90])
+            out.append(Spent(k, len(done), float(sum(r.gpu_hours for r in done)), float(mid), (float(lo), float(hi))))
+    return tuple(out)
 
 
 VERDICT_TRIALS = 100
