@@ -54,6 +54,28 @@ def isoflop_truth(p: dict) -> dict:
     return {"a": a, "b": b, "N_coefficient": g * 6**-a, "D_coefficient": 6**-b / g}
 
 
+# Gadre et al. 2024's over-training law: L(C, M) = E + (a·M^η + b·M^−η)·C^−η, M = D/N, C = 6ND
+GADRE = {"E": 1.8, "a": 60.0, "b": 250.0, "eta": 0.15}
+
+
+def gadre_loss(p: dict, n, d):
+    m, c = d / n, 6 * n * d
+    return p["E"] + (p["a"] * m ** p["eta"] + p["b"] * m ** -p["eta"]) * c ** -p["eta"]
+
+
+def gadre_frontier(p: dict, c):
+    return p["E"] + 2 * math.sqrt(p["a"] * p["b"]) * c ** -p["eta"]
+
+
+def overtrain_rows(rng) -> tuple[list[str], list[tuple]]:
+    """8 sizes from 10M to 7B, each at token multipliers 5 to 640 (Gadre et al.'s grid)."""
+    rows = []
+    for n in np.geomspace(1e7, 7e9, 8):
+        for m in (5, 10, 20, 40, 80, 160, 320, 640):
+            rows.append((n, m * n, 6 * n * m * n, gadre_loss(GADRE, n, m * n) * math.exp(NOISE * rng.standard_normal())))
+    return ["params", "tokens", "flops", "loss"], rows
+
+
 POWER = {"alpha": -0.1, "beta": 5.0}
 SATURATING = {"C_c": 3e3, "alpha": 0.35, "L_eps": 0.12}
 
@@ -92,6 +114,8 @@ CASES = {
                        law=lambda c: chinchilla_frontier(CHINCHILLA, c)),
     "isoflop": Case(runs_rows, {"flops_col": "flops"}, isoflop_truth(CHINCHILLA),
                     {"a": 0.01, "b": 0.01, "N_coefficient": 0.15, "D_coefficient": 0.15}),
+    "overtrain": Case(overtrain_rows, {"tokens_col": "tokens"}, GADRE, {"E": 0.02, "a": 0.04, "b": 0.04, "eta": 0.02},
+                      law=lambda c: gadre_frontier(GADRE, c)),
     "power": Case(curve_rows(lambda c: POWER["beta"] * c ** POWER["alpha"]), {"x_col": "flops", "y_col": "err"}, POWER,
                   {"alpha": 0.01, "beta": 0.05}, law=lambda c: POWER["beta"] * c ** POWER["alpha"]),
     "saturating": Case(curve_rows(lambda c: SATURATING["C_c"] * c ** -SATURATING["alpha"] + SATURATING["L_eps"]),
