@@ -55,16 +55,16 @@ def isoflop_truth(p: dict) -> dict:
 
 
 # Gadre et al. 2024's over-training law: L(C, M) = E + (a·M^η + b·M^−η)·C^−η, M = D/N, C = 6ND
-GADRE = {"E": 1.8, "a": 60.0, "b": 250.0, "eta": 0.15}
+GADRE = {"E": 1.8, "a_M": 60.0, "b_M": 250.0, "eta": 0.15}
 
 
 def gadre_loss(p: dict, n, d):
     m, c = d / n, 6 * n * d
-    return p["E"] + (p["a"] * m ** p["eta"] + p["b"] * m ** -p["eta"]) * c ** -p["eta"]
+    return p["E"] + (p["a_M"] * m ** p["eta"] + p["b_M"] * m ** -p["eta"]) * c ** -p["eta"]
 
 
 def gadre_frontier(p: dict, c):
-    return p["E"] + 2 * math.sqrt(p["a"] * p["b"]) * c ** -p["eta"]
+    return p["E"] + 2 * math.sqrt(p["a_M"] * p["b_M"]) * c ** -p["eta"]
 
 
 def overtrain_rows(rng) -> tuple[list[str], list[tuple]]:
@@ -74,6 +74,29 @@ def overtrain_rows(rng) -> tuple[list[str], list[tuple]]:
         for m in (5, 10, 20, 40, 80, 160, 320, 640):
             rows.append((n, m * n, 6 * n * m * n, gadre_loss(GADRE, n, m * n) * math.exp(NOISE * rng.standard_normal())))
     return ["params", "tokens", "flops", "loss"], rows
+
+
+# Muennighoff et al. 2023's data-constrained law: their C4 fit (α = β tied) and R*_N, R*_D
+MUENNIGHOFF = {"E": 1.87, "A": 521.0, "B": 1488.0, "alpha": 0.353, "beta": 0.353, "R_N_star": 5.31, "R_D_star": 15.39}
+
+
+def repeated(p: dict, n, d, u):
+    """(N', D') of Muennighoff et al.'s Eq. 5-6, with U_N the compute-optimal size for U_D tokens."""
+    g, a, b = hoffmann(p)
+    u_d = min(u, d)
+    d_eff = u_d + u_d * p["R_D_star"] * (1 - math.exp(-(d / u_d - 1) / p["R_D_star"]))
+    u_n = min(g * (g * u_d) ** (a / b), n)
+    return u_n + u_n * p["R_N_star"] * (1 - math.exp(-(n / u_n - 1) / p["R_N_star"])), d_eff
+
+
+def datacon_rows(rng) -> tuple[list[str], list[tuple]]:
+    """Single-epoch IsoFLOP runs for the base law, and runs over 2-64 epochs of 1B, 4B and 16B unique tokens."""
+    g, a, _ = hoffmann(MUENNIGHOFF)
+    runs = [(n, c / (6 * n), c / (6 * n)) for c in np.geomspace(1e18, 1e21, 6) for n in g * (c / 6) ** a * np.geomspace(1 / 4, 4, 7)]
+    runs += [(n, u * ep, u) for u in (1e9, 4e9, 1.6e10) for n in np.geomspace(1e8, 3e9, 5) for ep in (2, 4, 8, 16, 32, 64)]
+    rows = [(n, d, u, chinchilla_loss(MUENNIGHOFF, *repeated(MUENNIGHOFF, n, d, u)) * math.exp(NOISE * rng.standard_normal()))
+            for n, d, u in runs]
+    return ["params", "tokens", "unique", "loss"], rows
 
 
 POWER = {"alpha": -0.1, "beta": 5.0}
@@ -112,9 +135,12 @@ CASES = {
     "chinchilla": Case(runs_rows, {"tokens_col": "tokens"}, CHINCHILLA,
                        {"E": 0.02, "A": 0.1, "B": 0.1, "alpha": 0.02, "beta": 0.02},
                        law=lambda c: chinchilla_frontier(CHINCHILLA, c)),
+    "data-constrained": Case(datacon_rows, {"tokens_col": "tokens", "unique_tokens_col": "unique"}, MUENNIGHOFF,
+                             {"E": 0.02, "A": 0.05, "B": 0.05, "alpha": 0.02, "beta": 0.02, "R_N_star": 0.05, "R_D_star": 0.05},
+                             law=lambda c: chinchilla_frontier(MUENNIGHOFF, c)),
     "isoflop": Case(runs_rows, {"flops_col": "flops"}, isoflop_truth(CHINCHILLA),
                     {"a": 0.01, "b": 0.01, "N_coefficient": 0.15, "D_coefficient": 0.15}),
-    "overtrain": Case(overtrain_rows, {"tokens_col": "tokens"}, GADRE, {"E": 0.02, "a": 0.04, "b": 0.04, "eta": 0.02},
+    "overtrain": Case(overtrain_rows, {"tokens_col": "tokens"}, GADRE, {"E": 0.02, "a_M": 0.04, "b_M": 0.04, "eta": 0.02},
                       law=lambda c: gadre_frontier(GADRE, c)),
     "power": Case(curve_rows(lambda c: POWER["beta"] * c ** POWER["alpha"]), {"x_col": "flops", "y_col": "err"}, POWER,
                   {"alpha": 0.01, "beta": 0.05}, law=lambda c: POWER["beta"] * c ** POWER["alpha"]),

@@ -30,6 +30,8 @@ def data_options(func):
         click.option("--params-col", default="params", show_default=True, help="Column of parameter counts N."),
         click.option("--tokens-col", help="Column of training tokens D."),
         click.option("--flops-col", help="Column of training FLOPs C (tokens = C/6N)."),
+        click.option("--unique-tokens-col", help="data-constrained: column of the unique tokens each run's data held "
+                     "(epochs = tokens / unique tokens)."),
         click.option("--loss-col", default="loss", show_default=True, help="Column of final losses."),
         click.option("--x-col", default="flops", show_default=True, help="power/saturating: compute column."),
         click.option("--y-col", default="loss", show_default=True, help="power/saturating: loss or error column."),
@@ -61,7 +63,7 @@ def fit_options(kwargs: dict):
     from planner.fit.curves import HULL, PARETO
 
     keys = ("form", "params_col", "tokens_col", "flops_col", "loss_col", "x_col", "y_col", "one_minus", "bins",
-            "bootstrap", "seed", "huber_delta", "drop_highest", "budget_tolerance", "solver")
+            "bootstrap", "seed", "huber_delta", "drop_highest", "budget_tolerance", "solver", "unique_tokens_col")
     chosen = [name for name, on in (("--bins", bool(kwargs["bins"])), ("--pareto", kwargs.pop("pareto")),
                                     ("--hull", kwargs.pop("hull"))) if on]
     if len(chosen) > 1:

@@ -56,6 +56,7 @@ class FitOptions:
     # chinchilla: variable projection (planner.fit.vpnls), or Hoffmann's 4,500-start BFGS grid; both minimise
     # the same objective, and VPNLS reaches the grid's optimum on Epoch's data in a tenth of the time
     solver: str = "vpnls"
+    unique_tokens_col: str | None = None  # data-constrained: the unique tokens each run's data held
 
     def __post_init__(self) -> None:
         """The same limits the command line's options enforce, for callers from Python."""
@@ -95,10 +96,13 @@ class Columns:
 
     kind: Literal["runs", "curve"]
     flops_required: bool = False
+    unique_tokens: bool = False  # runs: also the unique tokens each saw (`unique_tokens_col`), for repeated epochs
 
     @property
     def names(self) -> tuple[str, ...]:
-        return ("params", "tokens", "loss", "flops") if self.kind == "runs" else ("x", "y")
+        if self.kind == "curve":
+            return ("x", "y")
+        return ("params", "tokens", "loss", "flops") + (("unique_tokens",) if self.unique_tokens else ())
 
     @property
     def response(self) -> str:

@@ -7,7 +7,8 @@ dimension that cannot miss the optimum the way 128 multi-start curve_fit calls c
 (bootstrap resamples, as row weights) are profiled at once.
 
 With C = 6ND the law is Chinchilla's L(N, D) with tied exponents: α = β = 2η, A = a·6^−η, B = b·6^−η
-(the identity `as_chinchilla` uses), so a law file from it plans like any other.
+(the identity `as_chinchilla` uses), so a law file from it plans like any other. The coefficients a and b
+are named a_M and b_M here: planner's a and b are the allocation exponents (N_opt ∝ C^a).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _profile(eta: np.ndarray, ln_m: np.ndarray, ln_c: np.ndarray, loss: np.ndarr
 
 
 def fit(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, weights: np.ndarray | None = None) -> dict:
-    """E, a, b, eta (arrays, one per data set: a row of `weights`, default one set of all runs) and the
+    """E, a_M, b_M, eta (arrays, one per data set: a row of `weights`, default one set of all runs) and the
     residual sum of squares."""
     ln_m, ln_c = np.log(tokens / params), np.log(6.0 * params * tokens)
     w = np.ones((1, len(loss))) if weights is None else np.asarray(weights, dtype=float)
@@ -79,23 +80,23 @@ def fit(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, weights: np.nd
         lo = np.where(go_left, lo, left)
     eta = (lo + hi) / 2
     coef, sse = _profile(eta, ln_m, ln_c, loss, w)
-    return {"E": coef[:, 0], "a": coef[:, 1], "b": coef[:, 2], "eta": eta, "sse": sse}
+    return {"E": coef[:, 0], "a_M": coef[:, 1], "b_M": coef[:, 2], "eta": eta, "sse": sse}
 
 
 def frontier(p, compute):
     """The loss at the best multiplier M* = (b/a)^(1/2η): E + 2·√(ab)·C^−η."""
-    return p["E"] + 2.0 * np.sqrt(p["a"] * p["b"]) * np.power(compute, -p["eta"])
+    return p["E"] + 2.0 * np.sqrt(p["a_M"] * p["b_M"]) * np.power(compute, -p["eta"])
 
 
 def loss_at(p, compute, multiplier):
-    return p["E"] + (p["a"] * multiplier ** p["eta"] + p["b"] * multiplier ** -p["eta"]) * np.power(compute, -p["eta"])
+    return p["E"] + (p["a_M"] * multiplier ** p["eta"] + p["b_M"] * multiplier ** -p["eta"]) * np.power(compute, -p["eta"])
 
 
 def best_multiplier(p):
-    return (p["b"] / p["a"]) ** (1.0 / (2.0 * p["eta"]))
+    return (p["b_M"] / p["a_M"]) ** (1.0 / (2.0 * p["eta"]))
 
 
 def as_chinchilla(p) -> dict:
     """The same law as L(N, D) = E + A/N^α + B/D^β: α = β = 2η, A = a·6^−η, B = b·6^−η."""
     scale = 6.0 ** -np.asarray(p["eta"], dtype=float)
-    return {"E": p["E"], "A": p["a"] * scale, "B": p["b"] * scale, "alpha": 2 * p["eta"], "beta": 2 * p["eta"]}
+    return {"E": p["E"], "A": p["a_M"] * scale, "B": p["b_M"] * scale, "alpha": 2 * p["eta"], "beta": 2 * p["eta"]}

@@ -30,7 +30,13 @@ def read_columns(table: Table, opts: FitOptions, columns: Columns) -> dict[str, 
         else:
             raise PlannerError(f"the {opts.form} form needs {{tokens_col}} or {{flops_col}} (tokens = C/6N)",
                                refs=("tokens_col", "flops_col"))
-        return {"params": n, "tokens": d, "loss": loss, "flops": c}
+        out = {"params": n, "tokens": d, "loss": loss, "flops": c}
+        if columns.unique_tokens:
+            if not opts.unique_tokens_col:
+                raise PlannerError(f"the {opts.form} form needs the unique tokens each run's data held ({{unique_tokens_col}})",
+                                   refs=("unique_tokens_col",))
+            out["unique_tokens"] = column(table, opts.unique_tokens_col, "unique_tokens_col")
+        return out
     x = column(table, opts.x_col, "x_col")
     y = column(table, opts.y_col, "y_col", positive=not opts.one_minus)
     if opts.one_minus:
@@ -46,7 +52,8 @@ def load(path: Path, opts: FitOptions) -> Dataset:
     form = FORMS[opts.form]
     where = parse_where(opts.where)
     # only the columns a form may read: the others of a wide table would dominate memory
-    needed = {opts.params_col, opts.tokens_col, opts.flops_col or "flops", opts.loss_col, opts.x_col, opts.y_col}
+    needed = {opts.params_col, opts.tokens_col, opts.flops_col or "flops", opts.loss_col, opts.x_col, opts.y_col,
+              opts.unique_tokens_col}
     table = select(read_csv(path, {c for c in needed if c} | {col for col, _ in where}), where)
     require_rows(table, 1, f"fitting '{opts.form}'")
     cols = read_columns(table, opts, form.columns)

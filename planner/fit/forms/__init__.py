@@ -8,10 +8,11 @@ runs the same checks on every entry.
 from __future__ import annotations
 
 from planner.fit.form import FitForm
-from planner.fit.forms import chinchilla, isoflop, overtrain, power, saturating
+from planner.fit.forms import chinchilla, datacon, isoflop, overtrain, power, saturating
 
 FORMS: dict[str, FitForm] = {form.name: form for form in (
     chinchilla.FORM,
+    datacon.FORM,
     isoflop.FORM,
     overtrain.FORM,
     power.FORM,

@@ -1,4 +1,4 @@
-"""overtrain: Gadre et al. 2024's L(C, M) = E + (a·M^η + b·M^−η)·C^−η over compute C and token multiplier
+"""overtrain: Gadre et al. 2024's L(C, M) = E + (a_M·M^η + b_M·M^−η)·C^−η over compute C and token multiplier
 M = D/N, from runs trained at several multipliers (the numerics are planner.fit.gadre). Its law file is
 the same law as a Chinchilla-form loss with tied exponents, so `planner plan` takes it."""
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from planner.fit.form import Dataset, FitOptions, Number, Progress
     from planner.fit.result import FitResult
 
-PARAMS = ("E", "a", "b", "eta")
+PARAMS = ("E", "a_M", "b_M", "eta")  # Gadre et al.'s a and b: planner's a and b are allocation exponents
 
 
 def fit(data: Dataset, opts: FitOptions, progress: Progress) -> Fitted:
@@ -36,7 +36,7 @@ def fit(data: Dataset, opts: FitOptions, progress: Progress) -> Fitted:
                                        "the over-training law needs a decade or more of M (Gadre et al.: 5 to 640)"))
     if not 0.02 < params["eta"] < 1.0:
         warnings.append(PlannerWarning("fit", f"eta = {params['eta']:.3g} is at the edge of the range searched (0.02-1)"))
-    m_best = float(gadre.best_multiplier(params)) if params["a"] > 0 and params["b"] > 0 else float("nan")
+    m_best = float(gadre.best_multiplier(params)) if params["a_M"] > 0 and params["b_M"] > 0 else float("nan")
     procedure = {"objective": "sum of squared loss residuals (as Gadre et al.'s curve_fit)", "eta_grid": len(gadre.ETA_GRID),
                  "best_multiplier": m_best, "multipliers": [float(multipliers.min()), float(multipliers.max())]}
     chin = gadre.as_chinchilla(params)
@@ -58,7 +58,8 @@ def bootstrap(data: Dataset, opts: FitOptions, fitted: Fitted) -> Draws:
     got = gadre.fit(cols["params"], cols["tokens"], cols["loss"], weights)
     with np.errstate(divide="ignore", invalid="ignore"):
         m_best = gadre.best_multiplier(got)
-    return Draws(params={k: got[k] for k in PARAMS}, derived={"M_opt": m_best})
+    return Draws(params={k: got[k] for k in PARAMS}, derived={"M_opt": m_best, "a": np.full(len(m_best), 0.5),
+                                                               "b": np.full(len(m_best), 0.5)})
 
 
 def predict(p: Mapping[str, Any], compute):
