@@ -199,7 +199,10 @@ def load_text(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        raise PlannerError(f"{filename}:{line}: invalid YAML: {exc.problem or exc.context}") from None
+        problem = exc.problem or exc.context or ""
+        if "nesting depth" in problem:  # PyYAML 6.0.4+ stops deep nesting itself, before MAX_DEPTH: say it the same way
+            raise PlannerError(f"{filename}:{line}: nesting deeper than {MAX_DEPTH} levels") from None
+        raise PlannerError(f"{filename}:{line}: invalid YAML: {problem}") from None
     except yaml.reader.ReaderError as exc:  # a character YAML forbids: the reader knows its offset, not its line
         line = _line_at(text, exc.position)
         raise PlannerError(f"{filename}:{line}: invalid YAML: character #x{exc.character:04x}: {exc.reason}") from None
