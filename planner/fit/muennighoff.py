@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.errors import PlannerError
-from planner.fit import chinchilla, vpnls
+from planner.fit import chinchilla, optim, vpnls
 from planner.laws import chinchilla_math
 
 R_GRID = np.geomspace(0.1, 1000.0, 61)  # R* searched (published: R*_N 5.3, R*_D 15.4)
@@ -47,12 +47,15 @@ def fit(params: np.ndarray, tokens: np.ndarray, unique: np.ndarray, loss: np.nda
     found = vpnls.fit(params[single], tokens[single], loss[single], delta)
     base = {k: float(v[0]) for k, v in chinchilla.to_params(found["theta"]).items()}
     log_loss = np.log(loss)
+    # the grid reads R* × R* × runs values: on a large table, runs spread over compute (all of them in the polish)
+    grid_rows = optim.spread_rows(np.argsort(params * tokens, kind="stable"), optim.SCREEN_POINTS)
+    gp, gt, gu, gl = params[grid_rows], tokens[grid_rows], unique[grid_rows], log_loss[grid_rows]
     rn, rd = R_GRID, R_GRID
     best = (1.0, 1.0)
     for _ in range(REFINE + 1):
-        n_eff, d_eff = effective(base, params, tokens, unique, rn[:, None, None], rd[None, :, None])
+        n_eff, d_eff = effective(base, gp, gt, gu, rn[:, None, None], rd[None, :, None])
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            resid = np.log(chinchilla_math.loss(base, n_eff, d_eff)) - log_loss
+            resid = np.log(chinchilla_math.loss(base, n_eff, d_eff)) - gl
         sse = np.where(np.isfinite(resid).all(axis=2), (resid * resid).sum(axis=2), np.inf)
         i, j = np.unravel_index(np.argmin(sse), sse.shape)
         best = (float(rn[i]), float(rd[j]))
