@@ -9,10 +9,11 @@ declares: runs (params, tokens or flops, loss) or a curve (loss against flops).
 
 Run: python benchmarks/bench_fit_large.py [--rows 1000000] [--forms chinchilla,saturating] [--keep DIR]
 
-Measured on the project's 2-core machine (shared, so give or take a few seconds), 1,000,000 rows:
-chinchilla 22 s / 533 MB, isoflop 5 s / 463 MB, power 6 s / 464 MB, saturating 10 s / 464 MB; most of
-the memory is the CSV's cells while they are read. Before the fit was chunked, saturating ran over
-300 s at 7.8 GB and chinchilla died with a MemoryError.
+Measured on the project's 2-core machine (shared, so give or take a few seconds), 1,000,000 rows, on
+2026-12-01: chinchilla 12 s / 590 MB, data-constrained 28 s / 658 MB, isoflop 16 s / 521 MB (its bias
+simulation included), overtrain 16 s / 590 MB, power 3 s / 521 MB, saturating 6 s / 521 MB; most of the
+memory is the CSV's cells while they are read. Before the fit was chunked, saturating ran over 300 s at
+7.8 GB and chinchilla died with a MemoryError.
 """
 
 from __future__ import annotations
