@@ -222,7 +222,7 @@ def plot_calibration(report, catalog, out: Path, force: bool = False) -> None:
 
 
 def plot_progression(result, out: Path, force: bool) -> None:
-    """`planner simulate --plot`: the fitted quantity (median and central 80% of the trials) against the
+    """`planner simulate`'s plot: the fitted quantity (median and central 80% of the trials) against the
     GPU-hours an IsoFLOP sweep has spent, budget by budget, with the truth."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))

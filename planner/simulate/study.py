@@ -203,5 +203,5 @@ def verdict(spec, src, design, catalog: Catalog) -> tuple[float, bool, str]:
     line = (f"need '{wanted}'{where}: {'met' if met else 'NOT met'}: {share:.0%} of {VERDICT_TRIALS} simulated sweeps "
             f"under {truth_law.name} with {sigma:.2g} noise come that close (80% needed)")
     if not met:
-        line += f"; `planner simulate` with --need '{wanted}' finds the cheapest design that does"
+        line += f"; `planner simulate` with the need '{wanted}' finds the cheapest design that does"
     return share, met, line

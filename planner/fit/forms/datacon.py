@@ -1,7 +1,7 @@
 """data-constrained: Muennighoff et al. 2023's law for repeated data, L = E + A/N'^α + B/D'^β with effective
 data D' and parameters N' that decay with epochs beyond the first (R*_D) and with parameters beyond the
 optimum for the unique data (R*_N), fitted to the user's own runs (the numerics are planner.fit.muennighoff).
-Its law file carries the base law and the fitted R*, for `planner plan --unique-tokens`."""
+Its law file carries the base law and the fitted R*, for planning with unique tokens (`planner plan`)."""
 
 from __future__ import annotations
 
