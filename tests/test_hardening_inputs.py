@@ -221,8 +221,8 @@ def test_a_missing_choice_option_lists_its_choices_on_one_line(tmp_path, capsys)
     data = tmp_path / "d.csv"
     data.write_text("flops,loss\n1e18,3\n1e19,2.8\n")
     code, _, err = run(["fit", str(data)], capsys)
-    assert error_line(code, err) == ("planner fit: error: Missing option '--form'. Choose from: chinchilla, isoflop, power, "
-                                     "saturating")
+    assert error_line(code, err) == ("planner fit: error: Missing option '--form'. Choose from: chinchilla, data-constrained, "
+                                     "isoflop, overtrain, power, saturating")
 
 
 # --- hardware: what a success must say --------------------------------------------------------------------
