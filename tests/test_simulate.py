@@ -118,7 +118,7 @@ def test_law_file_noise_comes_from_its_fit(tmp_path, capsys, catalog):
     (["--target-flops", "-1"], "Invalid value for --target-flops: must be positive, got -1"),
 ])
 def test_bad_input_is_one_line(capsys, args, message):
-    code, _, err = run(["simulate", str(ISOFLOP), "--trials", "2", *args], capsys)
+    code, _, err = run(["simulate", str(ISOFLOP), "--trials", "20", *args], capsys)
     assert check_stderr(code, err).split(": error: ", 1)[1].startswith(message), err
 
 
@@ -194,7 +194,7 @@ def test_bad_comparisons_are_one_line(capsys, extra, message):
 
 def test_spec_and_compare_options_do_not_mix(capsys):
     code, _, err = run(["simulate", str(ISOFLOP), "--points", "3"], capsys)
-    assert check_stderr(code, err) == "planner: error: --points belong to --compare; a sweep SPEC brings its own runs"
+    assert check_stderr(code, err) == "planner: error: --points belongs to --compare; a sweep SPEC brings its own runs"
     code, _, err = run(["simulate"], capsys)
     assert check_stderr(code, err).endswith("give a sweep SPEC (a `planner sweep` spec file), or --compare A.csv B.csv")
 
@@ -227,7 +227,7 @@ def test_an_unreachable_need_says_so(catalog):
     ("a within 0%", "the tolerance must be above 0%"),
 ])
 def test_bad_needs_are_one_line(capsys, need, message):
-    code, _, err = run(["simulate", str(ISOFLOP), "--trials", "2", "--need", need], capsys)
+    code, _, err = run(["simulate", str(ISOFLOP), "--trials", "20", "--need", need], capsys)
     assert check_stderr(code, err).startswith(f"planner: error: --need: {message}"), err
 
 
@@ -304,3 +304,70 @@ def test_plot_options_are_refused_where_they_mean_nothing(capsys, tmp_path):
     assert check_stderr(code, err) == "planner: error: --plot-quantity goes with --plot"
     code, _, err = run(COMPARE[:-2] + ["--plot", str(tmp_path / "x.png")], capsys)
     assert check_stderr(code, err) == "planner: error: --plot follows a sweep SPEC budget by budget; --compare has no budgets"
+
+
+# --- what a new user ran into (each once a confident wrong answer or a second line) -------------------
+
+
+def test_an_accuracy_column_is_not_taken_for_an_error(capsys):
+    args = ["simulate", "--compare", str(OPENCLIP / "laion.csv"), str(OPENCLIP / "clip-wit.csv"), "--x-col", "gmacs_total",
+            "--y-col", "acc1", "--target-flops", "1e12"]
+    code, _, err = run(args, capsys)
+    line = check_stderr(code, err)
+    assert "laion.csv: the fitted law rises with compute (exponent +0.0513): a loss or an error falls" in line
+    assert line.endswith("(one_minus turns it into an error)?")
+
+
+def test_comparisons_that_cannot_name_a_winner_are_refused(tmp_path, capsys):
+    two = tmp_path / "two.csv"
+    two.write_text("gmacs_total,acc1\n1e10,0.5\n1e11,0.6\n")
+    base = ["simulate", "--compare"]
+    tail = ["--x-col", "gmacs_total", "--y-col", "acc1", "--one-minus", "--target-flops", "1e12"]
+    code, _, err = run(base + [str(two), str(OPENCLIP / "clip-wit.csv")] + tail, capsys)
+    assert "2 points leave no scatter about a two-parameter law to take the noise from; give the noise" in check_stderr(code, err)
+    laion = str(OPENCLIP / "laion.csv")
+    code, _, err = run(base + [laion, laion] + tail + ["--bins", "5"], capsys)
+    assert check_stderr(code, err).endswith("A and B follow the same law: neither is better anywhere, so there is no winner to find")
+
+
+def test_a_clip_sweep_is_not_simulated_as_a_language_model(capsys):
+    code, _, err = run(["simulate", str(ROOT / "examples" / "sweeps" / "openclip-juwels.yaml")], capsys)
+    assert "this sweep is a CLIP samples-seen grid" in check_stderr(code, err)
+
+
+def test_a_spec_without_a_law_says_which_one_it_gets(tmp_path, capsys):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("".join(line for line in ISOFLOP.read_text().splitlines(keepends=True) if not line.startswith("law:")))
+    code, out, err = run(["simulate", str(spec), "--trials", "20", "--format", "json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["law"] == "epoch-2024"
+    warning = "the spec names no law: planner's default, epoch-2024, places the sizes and is the truth the trials draw from"
+    assert warning in data["warnings"]
+
+
+def test_a_law_typo_in_the_spec_is_named_at_its_line(tmp_path, capsys):
+    spec = tmp_path / "s.yaml"
+    text = ISOFLOP.read_text().replace("law: chinchilla-approach3", "law: chinchilla-aproach3")
+    spec.write_text(text)
+    line = 1 + text.splitlines().index(next(ln for ln in text.splitlines() if ln.startswith("law: chinchilla-aproach3")))
+    code, _, err = run(["simulate", str(spec)], capsys)
+    assert check_stderr(code, err).startswith(f"planner: error: {spec}:{line}: law: unknown law 'chinchilla-aproach3'")
+
+
+def test_an_existing_out_is_refused_before_the_work_and_before_any_plot(tmp_path, capsys):
+    out, png = tmp_path / "exists.txt", tmp_path / "p.png"
+    out.write_text("keep me\n")
+    code, _, err = run(["simulate", str(ISOFLOP), "--plot", str(png), "--out", str(out)], capsys)
+    assert check_stderr(code, err) == f"planner: error: {out} exists; pass --force to overwrite it"
+    assert not png.exists() and out.read_text() == "keep me\n"
+
+
+def test_a_full_disk_behind_stdout_is_bad_output_not_a_bug():
+    import subprocess
+    import sys
+
+    done = subprocess.run(f"{sys.executable} -m planner simulate {ISOFLOP} --trials 20 > /dev/full", shell=True, cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == "planner: error: cannot write the output: No space left on device"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import math
 import re
@@ -89,6 +90,10 @@ def output_options(func):
     @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
     @functools.wraps(func)
     def wrapper(*args, fmt, out, force, **kwargs):
+        if out is not None:  # refuse before the work, not after it (the write checks again, atomically)
+            from planner.files import check_writable
+
+            check_writable(out, force)
         text = func(*args, fmt=fmt, **kwargs)
         emit(text, out, force)
 
@@ -286,6 +291,11 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"planner: error: {exc.text()}", 2, debug)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as exc:  # stdout or stderr refused the output (a full disk behind `> file`, a closed terminal)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+            fail(f"planner: error: cannot write the output: {exc.strerror}", 2, debug)
+        fail(f"planner: internal error: {type(exc).__name__}: {exc} (a bug in the planner: please report it with the "
+             "traceback from `planner --debug ...`)", 1, debug)
     except MemoryError:  # the planner's own data is small: only an input that asks for too much exhausts memory
         fail("planner: error: out of memory: the input asks for more than this machine holds (fewer runs, points "
              "or node counts?)", 2, debug)

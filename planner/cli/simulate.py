@@ -35,7 +35,7 @@ Examples:
 @click.option("--law-file", type=click.Path(dir_okay=False), help="The true law as a law file (e.g. from `planner fit --out`).")
 @click.option("--noise", type=click.FloatRange(min=0), help="Relative noise on each measurement (sd of its ln; default: from the law "
               "file's fit, else 0.01; with --compare, each data set's scatter about its law).")
-@click.option("--trials", type=click.IntRange(min=2), help="Monte Carlo trials (default 200; 4,000 with --compare).")
+@click.option("--trials", type=click.IntRange(min=20), help="Monte Carlo trials (default 200; 4,000 with --compare).")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
               help="Resamples per trial, as `planner fit --bootstrap`: counts how often its 95% interval holds the truth.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True, help="Seed (deterministic).")
@@ -84,27 +84,27 @@ def simulate(ctx, fmt, spec, compare, plot, plot_quantity, **options):
     given = [f"--{k.replace('_', '-')}" for k in compare_keys
              if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT]
     if given:
-        raise PlannerError(f"{', '.join(given)} belong to --compare; a sweep SPEC brings its own runs")
+        raise PlannerError(f"{', '.join(given)} {'belongs' if len(given) == 1 else 'belong'} to --compare; a sweep SPEC "
+                           "brings its own runs")
     from planner.simulate.study import simulate as run
 
     catalog = catalog_from(ctx)
     options["trials"] = options["trials"] or 200
-    progress(f"simulating {options['trials']} trials of {spec}")
     if plot is not None:
         from planner.files import check_writable
+        from planner.report.plot import require_matplotlib
 
+        require_matplotlib()
         check_writable(plot, ctx.params.get("force", False))  # before the trials, not after
         options["progression"] = plot_quantity or (options["need"] or "").split(" ")[0] or "params_at_target"
     elif plot_quantity:
         raise PlannerError("--plot-quantity goes with --plot")
-    result = run(spec, catalog, **options)
+    result = run(spec, catalog, progress=progress, **options)
     if plot is not None:
         from planner.report.plot import plot_progression
 
         plot_progression(result, plot, ctx.params.get("force", False))
         progress(f"wrote {plot}")
-    for w in result.warnings:
-        progress(f"warning: {w}")
     rows = [{"quantity": LABELS.get(name, name), **q.record()} for name, q in result.quantities.items()]
     hours = "–" if result.gpu_hours is None else f"{result.gpu_hours:,.0f}"
     if result.gpu_hours_interval:
@@ -152,8 +152,6 @@ def _compare(paths, fmt, c: dict, *, law, law_file, noise, trials, bootstrap, se
     trials = trials or 4000
     progress(f"simulating {trials} trials of {c['points']} points over {c['decades']:g} decades for {paths[0]} and {paths[1]}")
     r = simulate_comparison(a, b, target_flops, up_to, c["decades"], c["points"], trials, seed)
-    for w in r.warnings:
-        progress(f"warning: {w}")
     label = {"a": f"A ({a.path})", "b": f"B ({b.path})"}
     rows: list[dict] = [{"quantity": "winner at target under the true laws", "value": label[r.true_winner]},
             {"quantity": "trials that name the true winner", "value": f"{r.winner_right:.1%}"},
@@ -161,7 +159,7 @@ def _compare(paths, fmt, c: dict, *, law, law_file, noise, trials, bootstrap, se
             {"quantity": "fitted A − B at target (80% of trials)", "value": r.difference_ci80},
             {"quantity": "true A − B at target", "value": float(a.at(r.target_flops) - b.at(r.target_flops))},
             {"quantity": "true crossover", "value": r.true_crossover},
-            {"quantity": "trials whose fitted curves cross", "value": f"{r.crossover_found:.1%}"}]
+            {"quantity": "trials whose fitted curves cross (sweep start to 1,000x target)", "value": f"{r.crossover_found:.1%}"}]
     notes = [f"truth A: {a.beta:.4g}·C^{a.alpha:.4g}, noise {a.noise:.3g} on ln error ({a.noise_source})",
              f"truth B: {b.beta:.4g}·C^{b.alpha:.4g}, noise {b.noise:.3g} on ln error ({b.noise_source})",
              f"sweep: {len(r.sweep)} points per procedure from {r.sweep[0]:.3g} to {r.sweep[-1]:.3g} ({r.decades:g} decades); "

@@ -29,6 +29,11 @@ def _pyplot():
     return plt
 
 
+def require_matplotlib() -> None:
+    """Fail now, before long work, when a plot could not be drawn."""
+    _pyplot()
+
+
 def _band(ax, form: FitForm, samples: dict | None, grid: np.ndarray, color: str) -> None:
     if not samples:
         return

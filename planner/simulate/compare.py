@@ -29,6 +29,7 @@ class Truth:
     noise: float  # sd of ln(error) per measurement
     noise_source: str
     points: int
+    compute: tuple[float, float]  # the data's compute range the law was fitted on
 
     def at(self, compute) -> Any:
         return self.beta * np.power(compute, self.alpha)
@@ -53,7 +54,7 @@ class ComparisonSimulation:
     winner_right: float  # share of trials whose fitted laws name the true winner at the target
     difference_median: float  # fitted A − B at the target, median over trials
     difference_ci80: tuple[float, float]
-    crossover_found: float  # share of trials whose fitted curves cross between the sweep's start and 1e3 × target
+    crossover_found: float  # share of trials whose fitted curves cross between the sweep's start and 1,000x the target
     warnings: tuple[PlannerWarning, ...]
 
     def record(self) -> dict[str, Any]:
@@ -71,13 +72,20 @@ def truth_from(path: Path, opts: FitOptions, noise: float | None) -> Truth:
     fitted = curves.fit_power(data.columns["x"], data.columns["y"], opts.bins)
     lx, ly = np.log(fitted["points_x"]), np.log(fitted["points_y"])
     alpha, beta = fitted["params"]["alpha"], fitted["params"]["beta"]
+    if alpha >= 0:
+        raise PlannerError(f"{path}: the fitted law rises with compute (exponent {alpha:+.3g}): a loss or an error falls; "
+                           "is the column an accuracy (one_minus turns it into an error)?", "y_col")
+    if noise is None and len(lx) < 3:
+        raise PlannerError(f"{path}: {len(lx)} points leave no scatter about a two-parameter law to take the noise from; "
+                           "give the noise", "noise")
     if noise is None:
         resid = ly - (math.log(beta) + alpha * lx)
         dof = max(1, len(lx) - 2)  # two parameters fitted
         sigma, source = float(math.sqrt(resid @ resid / dof)), f"scatter of its {len(lx)} points about the fit"
     else:
         sigma, source = noise, "given"
-    return Truth(path=str(path), alpha=alpha, beta=beta, noise=sigma, noise_source=source, points=len(lx))
+    return Truth(path=str(path), alpha=alpha, beta=beta, noise=sigma, noise_source=source, points=len(lx),
+                 compute=(float(data.compute.min()), float(data.compute.max())))
 
 
 def simulate_comparison(a: Truth, b: Truth, target_flops: float, up_to: float, decades: float, points: int,
@@ -89,6 +97,8 @@ def simulate_comparison(a: Truth, b: Truth, target_flops: float, up_to: float, d
     for name, amount in (("target_flops", target_flops), ("up_to", up_to), ("decades", decades)):
         if not (isinstance(amount, (int, float)) and math.isfinite(amount) and amount > 0):
             raise PlannerError(f"must be a positive number, got {amount!r}", name)
+    if a.alpha == b.alpha and a.beta == b.beta:
+        raise PlannerError("A and B follow the same law: neither is better anywhere, so there is no winner to find", "compare")
     compute = np.geomspace(up_to / 10.0**decades, up_to, points)
     lx = np.log10(compute)
     rng = np.random.default_rng(seed)
@@ -113,6 +123,15 @@ def simulate_comparison(a: Truth, b: Truth, target_flops: float, up_to: float, d
                                        "largest compute: the winner there is an extrapolation"))
     if decades < 2:
         warnings.append(PlannerWarning("fit", f"the sweep spans {decades:g} decades; a comparison needs 2+"))
+    for label, truth in (("A", a), ("B", b)):
+        lo_c, hi_c = truth.compute
+        if up_to > 10 * hi_c or compute[0] < lo_c / 10:
+            warnings.append(PlannerWarning("fit", f"the sweep ({compute[0]:.3g} to {up_to:.3g}) reaches more than 10x beyond the "
+                                           f"compute {label}'s law was fitted on ({lo_c:.3g} to {hi_c:.3g}): its truth there "
+                                           "is an extrapolation"))
+        if truth.points < 5:
+            warnings.append(PlannerWarning("fit", f"{label}'s law rests on {truth.points} points; a law to take as the truth "
+                                           "needs 5+"))
     lo, hi = np.percentile(diff, [10, 90])
     return ComparisonSimulation(a=a, b=b, target_flops=float(target_flops), true_winner=winner, true_crossover=true_cross,
                                 sweep=tuple(float(c) for c in compute), decades=float(decades), trials=trials, seed=seed,

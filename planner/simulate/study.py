@@ -8,17 +8,20 @@ run's final loss (from the law file's fit when it has one, else 1%).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from planner.catalog import Catalog, load_model
-from planner.errors import PlannerError, PlannerWarning
+from planner.errors import PlannerError, PlannerWarning, located
+from planner.fit.form import quiet
 from planner.laws import ChinchillaLoss, Law
 from planner.simulate.need import SHARE, parse_need, search
 from planner.simulate.result import QuantityStats, Simulation, Spent
 
 DEFAULT_NOISE = 0.01
+MIN_TRIALS = 20  # an 80% range of fewer fits is a guess
 MAX_TRIALS = 20_000
 MAX_BOOTSTRAP = 2_000
 TARGET_REACH = 100.0  # default target: two decades beyond the sweep's largest run
@@ -60,7 +63,8 @@ def noise_of(law: Law, noise: float | None) -> tuple[float, str]:
 
 def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None, law_file: str | Path | None = None,
              noise: float | None = None, trials: int = 200, seed: int = 0, target_flops: float | None = None,
-             bootstrap: int = 0, need: str | None = None, progression: str | None = None) -> Simulation:
+             bootstrap: int = 0, need: str | None = None, progression: str | None = None,
+             progress: Callable[[str], None] = quiet) -> Simulation:
     """Monte Carlo trials of the sweep in `spec_path` under a known law (see planner.simulate.engine).
     With `need` ("QUANTITY within X%"), the cheapest IsoFLOP design that meets it is found first
     (planner.simulate.need) and reported instead of the spec's own. With `progression` (a quantity), the
@@ -71,16 +75,31 @@ def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None,
     from planner.simulate.engine import QUANTITIES, run_trials
     from planner.sweep import design as sw
 
-    for name, value, low, high in (("trials", trials, 2, MAX_TRIALS), ("bootstrap", bootstrap, 0, MAX_BOOTSTRAP),
+    for name, value, low, high in (("trials", trials, MIN_TRIALS, MAX_TRIALS), ("bootstrap", bootstrap, 0, MAX_BOOTSTRAP),
                                    ("seed", seed, 0, 2**32 - 1)):
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise PlannerError(f"must be a whole number from {low:,} to {high:,}, got {value!r}", name)
+    if 0 < bootstrap < MIN_TRIALS:  # a percentile interval from a handful of resamples is no interval
+        raise PlannerError(f"must be 0 (none) or at least {MIN_TRIALS} resamples, got {bootstrap}", "bootstrap")
     spec, src = sw.load_spec(Path(spec_path))
-    truth_law = true_law(catalog, law, law_file, spec.law)
+    if spec.sweep.kind == "samples":
+        raise PlannerError("the trials draw language-model losses L(N, D); this sweep is a CLIP samples-seen grid: "
+                           "compare procedures on their measured curves instead", "sweep")
+    early_warnings = []
+    if law is None and law_file is None:  # the spec's own law: its errors belong at its line
+        spec_file = None if spec.law_file is None else Path(src.directory) / spec.law_file
+        with located(src, "law_file" if spec_file is not None else "law"):
+            truth_law = true_law(catalog, None if spec_file is not None else spec.law, spec_file, None)
+        if not {"law", "law_file"} & spec.model_fields_set:
+            early_warnings.append(PlannerWarning("law.range", f"the spec names no law: planner's default, {spec.law}, places "
+                                                 "the sizes and is the truth the trials draw from"))
+    else:
+        truth_law = true_law(catalog, law, law_file, None)
     sigma, source = noise_of(truth_law, noise)
     wanted = parse_need(need) if need is not None else None
     directory = Path(spec_path).resolve().parent
     design = sw.design(spec, src, catalog, directory)
+    progress(f"simulating {trials} trials of {len(design.runs)} runs of {spec_path}")
     params = np.array([r.params for r in design.runs], dtype=float)
     tokens = np.array([r.tokens for r in design.runs], dtype=float)
     if len(params) < 6:
@@ -115,9 +134,12 @@ def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None,
         stats[q] = QuantityStats(truth=true, median=float(p[2]), bias=float(p[2] / true - 1), ci80=(float(p[1]), float(p[3])),
                                  ci95=(float(p[0]), float(p[4])), coverage95=coverage)
     span = float(np.log10(flops.max() / flops.min()))
-    warnings = list(design.warnings)
+    warnings = early_warnings + list(design.warnings)
     if result.failed:
         warnings.append(PlannerWarning("fit", f"{result.failed} of {trials} trial fits diverged and are left out"))
+    if target < flops.min() / 10:
+        warnings.append(PlannerWarning("fit", f"the target {target:.3g} FLOPs is {flops.min() / target:.3g}x below the "
+                                       "sweep's smallest run: the quantities at the target are extrapolations"))
     if target > 10 * flops.max():
         warnings.append(PlannerWarning("fit", f"the target {target:.3g} FLOPs is {target / flops.max():.3g}x beyond the "
                                        "sweep's largest run: the quantities at the target are extrapolations"))
