@@ -57,3 +57,23 @@ def test_an_off_centre_grid_is_named_budget_by_budget(tmp_path, capsys):
     data, _ = fit_json(capsys, isoflop_csv(tmp_path, CHINCHILLA, span=4, shift=3.0))
     off = [w for w in data["warnings"] if "off-centre grid" in w]
     assert len(off) == 4 and off[0].startswith("budget 1e+18: the minimum sits at ")
+
+
+def test_no_bias_is_claimed_for_runs_that_are_no_isoflop_grid(capsys):
+    """Epoch's extraction of the Chinchilla runs: the L(N, D) law fitted to them does not give their own
+    Approach-2 exponent back (0.77 against 0.49), so its 'bias' would be its own: none is reported."""
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data" / "chinchilla_epoch_svg.csv"
+    code, out, err = run(["fit", str(data), "--form", "isoflop", "--params-col", "Model Size", "--flops-col", "Training FLOP",
+                          "--format", "json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert "bias" not in result["procedure"] and not any("own bias" in w for w in result["warnings"])
+
+
+def test_a_very_wide_grid_is_flagged_for_its_size_error_alone(tmp_path, capsys):
+    data, _ = fit_json(capsys, isoflop_csv(tmp_path, CHINCHILLA, span=100))
+    bias = data["procedure"]["bias"]
+    assert bias["params_at_largest_budget"] > 0.1 and bias["compute_equivalent"] < 0.02
+    assert any("Approach 2's own bias" in w for w in data["warnings"])

@@ -18,6 +18,10 @@ PARAMS = ("a", "b", "N_coefficient", "D_coefficient")
 
 OFF_CENTRE = 0.25  # a parabola's minimum in the outer quarter of the sizes tried (in log N) is off-centre
 BIAS_WARN = 0.02  # warn when the procedure's own bias wastes more than 2% of the compute
+SIZE_WARN = 0.10  # or misplaces N_opt by more than 10%
+# the stand-in law must give the data's own Approach-2 exponent back (within this) for its bias to mean anything:
+# runs that are no IsoFLOP grid (Epoch's extraction of the Chinchilla runs, say) it does not describe
+AGREE = 0.05
 
 
 def fit(data: Dataset, opts: FitOptions, progress: Progress) -> Fitted:
@@ -41,7 +45,7 @@ def fit(data: Dataset, opts: FitOptions, progress: Progress) -> Fitted:
     bias = procedure_bias(cols, fitted, opts.budget_tolerance)
     if bias is not None:
         procedure["bias"] = bias
-        if bias["compute_equivalent"] > BIAS_WARN:
+        if bias["compute_equivalent"] > BIAS_WARN or abs(bias["params_at_largest_budget"]) > SIZE_WARN:
             warnings.append(PlannerWarning("fit", f"Approach 2's own bias on these sizes: under the L(N, D) law fitted to the same "
                                            f"runs, noise-free losses at them give a = {bias['a_recovered']:.4g} (true "
                                            f"{bias['a_true']:.4g}) and N_opt {bias['params_at_largest_budget']:+.1%} at the "
@@ -55,7 +59,8 @@ def fit(data: Dataset, opts: FitOptions, progress: Progress) -> Fitted:
 def procedure_bias(cols: dict, fitted: dict, tolerance: float) -> dict | None:
     """How far Approach 2 is off by itself on these runs: the Chinchilla form fitted to the same runs
     (VPNLS) stands in for the truth; noise-free losses at the same sizes go through the same parabolas.
-    None when the runs do not determine that law (too few, or exponents outside published ranges)."""
+    None when the runs do not determine that law (too few, or exponents outside published ranges), or
+    when it does not reproduce the data's own Approach-2 exponent (then its bias would be its own)."""
     import numpy as np
 
     from planner.fit import chinchilla, curves, vpnls
@@ -71,6 +76,8 @@ def procedure_bias(cols: dict, fitted: dict, tolerance: float) -> dict | None:
     try:
         again = curves.fit_isoflop(n, cols["flops"], clean, tolerance)
     except PlannerError:
+        return None
+    if abs(again["params"]["a"] - fitted["params"]["a"]) > AGREE:  # the law does not describe these runs' parabolas
         return None
     _, a_true, _ = chinchilla_math.closed_form(truth)
     top = max(again["budgets"])
