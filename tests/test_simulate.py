@@ -371,3 +371,25 @@ def test_a_full_disk_behind_stdout_is_bad_output_not_a_bug():
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.splitlines()[-1] == "planner: error: cannot write the output: No space left on device"
+
+
+def test_a_repeated_budget_is_refused_at_its_line(tmp_path, capsys):
+    spec = tmp_path / "s.yaml"
+    text = ISOFLOP.read_text().replace("budgets: [1e18, 1e19, 1e20]", "budgets: [1e18, 1e18, 1e18]")
+    assert text != ISOFLOP.read_text()
+    spec.write_text(text)
+    code, _, err = run(["simulate", str(spec)], capsys)
+    assert "budgets: each budget once (a repeated budget repeats the same runs)" in check_stderr(code, err)
+
+
+def test_solver_is_the_chinchilla_forms_and_a_tokens_column_is_found_by_name(tmp_path, capsys):
+    data = tmp_path / "runs.csv"
+    rows = [(n, 20 * n, 1.69 + 406.4 / n**0.34 + 410.7 / (20 * n) ** 0.28) for n in np.geomspace(1e7, 1e10, 8)]
+    rows += [(n, 80 * n, 1.69 + 406.4 / n**0.34 + 410.7 / (80 * n) ** 0.28) for n in np.geomspace(1e7, 1e10, 8)]
+    data.write_text("params,tokens,loss\n" + "".join(f"{n},{d},{loss}\n" for n, d, loss in rows))
+    code, out, err = run(["fit", str(data), "--form", "chinchilla", "--format", "json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["params"]["alpha"] == pytest.approx(0.34, rel=1e-6)
+    code, _, err = run(["fit", str(data), "--form", "overtrain", "--solver", "bfgs"], capsys)
+    assert check_stderr(code, err) == ("planner: error: --solver chooses how the chinchilla form is solved; the overtrain "
+                                       "form has one way")

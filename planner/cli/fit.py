@@ -68,6 +68,8 @@ def fit_options(kwargs: dict):
                                     ("--hull", kwargs.pop("hull"))) if on]
     if len(chosen) > 1:
         raise PlannerError(f"give one way to pick the frontier, not {' and '.join(chosen)}")
+    if kwargs["solver"] != "vpnls" and kwargs["form"] != "chinchilla":
+        raise PlannerError(f"--solver chooses how the chinchilla form is solved; the {kwargs['form']} form has one way")
     if chosen and chosen[0] != "--bins":
         if not FORMS[kwargs["form"]].frontier:
             raise PlannerError(f"{chosen[0]} picks frontier runs for the power and saturating forms, not {kwargs['form']}")
@@ -96,11 +98,13 @@ Examples:
 def fit(data, fmt, out, plot, force, **kwargs):
     """Fit a scaling law to your own runs (CSV), with bootstrap intervals.
 
-    Forms: chinchilla (L = E + A/N^alpha + B/D^beta, Hoffmann/Epoch procedure: LSE parametrisation,
-    summed Huber loss on log loss, BFGS from 4,500 starts, best optimum kept), isoflop (Approach 2),
+    Forms: chinchilla (L = E + A/N^alpha + B/D^beta, Hoffmann/Epoch's objective: LSE parametrisation,
+    summed Huber loss on log loss; solved by variable projection, or --solver bfgs: BFGS from 4,500
+    starts, best optimum kept), isoflop (Approach 2, with its own bias on your sizes), overtrain (Gadre
+    et al. 2024, over token multipliers), data-constrained (Muennighoff et al. 2023, repeated epochs),
     power and saturating (loss or error against compute). Up to 1,000,000 rows; on more than 500 runs
-    (or frontier points) the grid of starts runs on 500 of them spread over compute, and its best
-    optimum is refined on all of them.
+    (or frontier points) the search runs on 500 of them spread over compute, and its best optimum is
+    refined on all of them.
     """
     from planner import fit as fitting
 

@@ -15,7 +15,8 @@ LABELS = {"alpha": "alpha (N exponent)", "beta": "beta (D exponent)", "E": "E (i
           "tokens_at_target": "D_opt at target", "loss_at_target": "loss at target"}
 QUANTITY_NAMES = list(LABELS)
 COLUMNS = [Column("quantity", "quantity"), Column("truth", "truth", "float"), Column("median", "median of fits", "float"),
-           Column("bias", "bias", "fraction"), Column("ci80", "80% of fits", "float"), Column("ci95", "95% of fits", "float"),
+           Column("bias", "bias", "fraction"), Column("bias_se", "± (trials)", "fraction"),
+           Column("ci80", "80% of fits", "float"), Column("ci95", "95% of fits", "float"),
            Column("coverage95", "95% CI covers truth", "fraction")]
 
 
@@ -113,15 +114,17 @@ def simulate(ctx, fmt, spec, compare, plot, plot_quantity, **options):
              f"sweep: {result.runs} runs over {result.span_decades:.2f} decades of compute; one sweep costs {hours} GPU-hours",
              f"{result.trials - result.failed} of {result.trials} trials fitted (seed {result.seed}); target "
              f"{result.target_flops:.3g} FLOPs",
-             "bias = median of fits / truth − 1; 80% and 95% of fits: the range one sweep's answer falls in"]
+             "bias = median of fits / truth − 1, ± its Monte Carlo standard error; 80% and 95% of fits: the range one "
+             "sweep's answer falls in"]
     if result.bootstrap:
         notes.append(f"coverage: each trial's {result.bootstrap}-resample bootstrap 95% interval, as `planner fit --bootstrap`")
     if result.need is not None:
         tried = len(result.designs_tried)
         if result.need_met:
             budgets = ", ".join(f"{b:.3g}" for b in result.budgets)
-            notes.insert(0, f"need '{result.need}': met by the cheapest of {tried} design(s) simulated: budgets {budgets}, "
-                         f"{result.points} sizes each, {hours} GPU-hours")
+            share = result.designs_tried[-1].share or 0.0
+            notes.insert(0, f"need '{result.need}': met ({share:.0%} of trials, 80% needed) by the cheapest of {tried} "
+                         f"design(s) simulated: budgets {budgets}, {result.points} sizes each, {hours} GPU-hours")
         else:
             notes.insert(0, f"need '{result.need}': not met by any of the {tried} designs simulated; the spec's own is shown")
     notes += [f"warning: {w}" for w in result.warnings] + provenance_note(catalog.provenance())

@@ -24,8 +24,8 @@ def read_columns(table: Table, opts: FitOptions, columns: Columns) -> dict[str, 
         if columns.flops_required or opts.flops_col:
             c = column(table, opts.flops_col or "flops", "flops_col")
             d = c / (6.0 * n)
-        elif opts.tokens_col:
-            d = column(table, opts.tokens_col, "tokens_col")
+        elif opts.tokens_col or "tokens" in table.header:  # a column named `tokens` is read without being named
+            d = column(table, opts.tokens_col or "tokens", "tokens_col")
             c = 6.0 * n * d
         else:
             raise PlannerError(f"the {opts.form} form needs {{tokens_col}} or {{flops_col}} (tokens = C/6N)",
@@ -52,7 +52,7 @@ def load(path: Path, opts: FitOptions) -> Dataset:
     form = FORMS[opts.form]
     where = parse_where(opts.where)
     # only the columns a form may read: the others of a wide table would dominate memory
-    needed = {opts.params_col, opts.tokens_col, opts.flops_col or "flops", opts.loss_col, opts.x_col, opts.y_col,
+    needed = {opts.params_col, opts.tokens_col or "tokens", opts.flops_col or "flops", opts.loss_col, opts.x_col, opts.y_col,
               opts.unique_tokens_col}
     table = select(read_csv(path, {c for c in needed if c} | {col for col, _ in where}), where)
     require_rows(table, 1, f"fitting '{opts.form}'")

@@ -18,6 +18,7 @@ class QuantityStats:
     truth: float
     median: float
     bias: float
+    bias_se: float  # Monte Carlo standard error of `bias` (more trials shrink it as 1/√trials)
     ci80: tuple[float, float]
     ci95: tuple[float, float]
     coverage95: float | None

@@ -131,7 +131,10 @@ def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None,
         if finite.size == 0:
             continue
         p = np.percentile(finite, [2.5, 10, 50, 90, 97.5])
-        stats[q] = QuantityStats(truth=true, median=float(p[2]), bias=float(p[2] / true - 1), ci80=(float(p[1]), float(p[3])),
+        # the median's standard error, √(π/2)·σ/√n for a near-normal spread, relative to the truth
+        se = float(math.sqrt(math.pi / 2) * np.std(finite) / math.sqrt(finite.size) / abs(true)) if true else float("nan")
+        stats[q] = QuantityStats(truth=true, median=float(p[2]), bias=float(p[2] / true - 1), bias_se=se,
+                                 ci80=(float(p[1]), float(p[3])),
                                  ci95=(float(p[0]), float(p[4])), coverage95=coverage)
     span = float(np.log10(flops.max() / flops.min()))
     warnings = early_warnings + list(design.warnings)

@@ -38,6 +38,8 @@ class Isoflop(SpecModel):
             raise ValueError("give budgets (FLOPs per IsoFLOP curve) or gpu_hours (what the whole sweep may cost), not both")
         if self.budgets is not None and self.model_fields_set & {"decades", "n_budgets"}:
             raise ValueError("decades and n_budgets go with gpu_hours; with budgets, list them")
+        if self.budgets is not None and len(set(self.budgets)) < len(self.budgets):
+            raise ValueError("budgets: each budget once (a repeated budget repeats the same runs)")
         return self
 
 

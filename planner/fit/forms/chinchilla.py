@@ -64,6 +64,6 @@ def law(result: FitResult, number: Number) -> dict[str, Any]:
     return {"loss": {"form": "chinchilla", **{k: number(k, result.params[k]) for k in PARAMS}}}
 
 
-FORM = FitForm(name="chinchilla", summary="L(N,D) (Approach 3)", params=PARAMS, columns=RUNS,
+FORM = FitForm(name="chinchilla", summary="L(N,D) (Approach 3; variable projection, or the 4,500-start grid)", params=PARAMS, columns=RUNS,
                min_rows=6, min_rows_reason="the chinchilla form (5 parameters)",
                fit=fit, bootstrap=bootstrap, predict=predict, law=law, law_draws=PARAMS)
