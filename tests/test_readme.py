@@ -479,10 +479,10 @@ FIGURES: list[tuple[str, tuple[str, ...], Callable[..., object]]] = [
     ("draws the IsoFLOP sweep's 15 final losses from a known law (the spec's, Chinchilla Approach 3", (SIMULATE,), lambda r: (
         r.grep(r"^true law: chinchilla-approach3; noise 0.01 "), r.grep(r"^sweep: 15 runs over 2.00 decades"))),
     ("this 1,780-GPU-hour sweep pins the allocation exponent a to 0.40-0.50 in 80% of trials", (SIMULATE,), lambda r: (
-        rounds_to(r.grep(r"one sweep costs (\S+) ")[1], "1,780"), rounds_to(r.row("a (N_opt ∝ C^a)", 4), "0.40", "0.50"))),
+        rounds_to(r.grep(r"one sweep costs (\S+) ")[1], "1,780"), rounds_to(r.row("a (N_opt ∝ C^a)", 5), "0.40", "0.50"))),
     ("N_opt at 1e23 FLOPs only to a factor of about 1.7 either way", (SIMULATE,), lambda r: (
-        rounds_to(f"{float(r.row('N_opt at target', 1)) / float(r.row('N_opt at target', 4).split('–')[0]):.2f}", "1.7"),
-        rounds_to(f"{float(r.row('N_opt at target', 4).split('–')[1]) / float(r.row('N_opt at target', 1)):.2f}", "1.7"))),
+        rounds_to(f"{float(r.row('N_opt at target', 1)) / float(r.row('N_opt at target', 5).split('–')[0]):.2f}", "1.7"),
+        rounds_to(f"{float(r.row('N_opt at target', 5).split('–')[1]) / float(r.row('N_opt at target', 1)):.2f}", "1.7"))),
     ("names the better procedure at 1e12 GMACs in 92.4% of trials (and finds the crossover in 85%)", (SIM_WIT,), lambda r: (
         rounds_to(r.row("trials that name the true winner"), "92.4%"), rounds_to(r.row("trials whose fitted curves cross (sweep start to 1,000x target)"), "85%"))),
     ("10 models over 3 decades, in 98.3%", (SIM_WIDE,), lambda r: rounds_to(r.row("trials that name the true winner"), "98.3%")),
