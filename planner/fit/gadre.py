@@ -13,34 +13,15 @@ are named a_M and b_M here: planner's a and b are the allocation exponents (N_op
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
 
+from planner.fit.nnls import nnls3
+
 ETA_GRID = np.linspace(0.02, 1.0, 197)  # published fits: η ≈ 0.1-0.2 (the loss exponent in C)
 GOLDEN = (math.sqrt(5) - 1) / 2
 REFINE = 60  # golden-section steps: the bracket shrinks to 0.618^60 of a grid step
-SUPPORTS = [np.array(s) for r in (1, 2, 3) for s in itertools.combinations(range(3), r)]
-
-
-def nnls3(gram: np.ndarray, rhs: np.ndarray, yy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Non-negative least squares with three unknowns for a stack of normal equations (S, 3, 3) and
-    (S, 3): the best feasible solution over the 7 supports, and its residual sum of squares."""
-    s = len(gram)
-    best, best_sse = np.zeros((s, 3)), np.full(s, np.inf)
-    for idx in SUPPORTS:
-        sub = gram[:, idx[:, None], idx[None, :]]
-        with np.errstate(all="ignore"):
-            solvable = np.abs(np.linalg.det(sub)) > 1e-300
-            coef = np.zeros((s, len(idx)))
-            coef[solvable] = np.linalg.solve(sub[solvable], rhs[solvable][:, idx, None])[..., 0]
-        full = np.zeros((s, 3))
-        full[:, idx] = coef
-        sse = yy - 2 * np.einsum("si,si->s", full, rhs) + np.einsum("si,sij,sj->s", full, gram, full)
-        better = solvable & np.all(coef >= 0, axis=1) & np.isfinite(sse) & (sse < best_sse)
-        best[better], best_sse[better] = full[better], sse[better]
-    return best, best_sse
 
 
 def _profile(eta: np.ndarray, ln_m: np.ndarray, ln_c: np.ndarray, loss: np.ndarray, weights: np.ndarray):

@@ -11,16 +11,14 @@ loss), so both solvers answer the same question and can be compared by objective
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from planner.fit import chinchilla, optim
+from planner.fit.nnls import nnls3
 
 EXPONENTS = np.linspace(0.02, 1.5, 48)  # alpha and beta searched; published fits lie in 0.07-0.8
 SHORTLIST = 64  # best profiles by relative least squares, then ranked on the exact objective
 POLISH = 6  # best of those polished on the exact objective
-SUBSETS = [np.array(s) for r in (1, 2, 3) for s in itertools.combinations(range(3), r)]
 
 
 def profile(log_n: np.ndarray, log_d: np.ndarray, loss: np.ndarray,
@@ -43,19 +41,8 @@ def profile(log_n: np.ndarray, log_d: np.ndarray, loss: np.ndarray,
     wl = w2 * loss
     rhs[..., 0], rhs[..., 1], rhs[..., 2] = wl.sum(), (pn @ wl)[:, None], (pd @ wl)[None, :]
     normal, target = gram.reshape(k * k, 3, 3), rhs.reshape(k * k, 3)
-    # non-negative least squares with three unknowns: the best feasible solution over the 7 supports
-    best, best_sse = np.zeros((k * k, 3)), np.full(k * k, np.inf)
-    for idx in SUBSETS:
-        sub = normal[:, idx[:, None], idx[None, :]]
-        with np.errstate(all="ignore"):
-            solvable = np.abs(np.linalg.det(sub)) > 1e-300 * np.abs(sub).max(axis=(1, 2)) ** len(idx)
-            coef = np.zeros((k * k, len(idx)))
-            coef[solvable] = np.linalg.solve(sub[solvable], target[solvable][:, idx, None])[..., 0]
-        full = np.zeros((k * k, 3))
-        full[:, idx] = coef
-        sse = np.einsum("si,sij,sj->s", full, normal, full) - 2 * np.einsum("si,si->s", full, target)  # + const
-        better = solvable & np.all(coef >= 0, axis=1) & np.isfinite(sse) & (sse < best_sse)
-        best[better], best_sse[better] = full[better], sse[better]
+    # the loss's weighted sum of squares is a constant the ranking does not need
+    best, best_sse = nnls3(normal, target, np.zeros(k * k))
     alpha, beta = np.meshgrid(exponents, exponents, indexing="ij")
     with np.errstate(divide="ignore"):
         logs = np.log(np.maximum(best, 1e-300))  # a zero coefficient: a term too small to matter
