@@ -38,6 +38,8 @@ _API: dict[str, tuple[str, str]] = {
     "load_proposal": ("planner.grant.proposal", "load_proposal"),
     "build_grant": ("planner.grant.build", "build"),
     "render_grant": ("planner.grant.render", "render"),
+    # before spending (`planner simulate`)
+    "simulate_sweep": ("planner.simulate.study", "simulate"),
     # scaling evidence and calibration (`planner scaling`, `planner calibrate`)
     "strong_scaling": ("planner.costing.scaling", "strong_scaling"),
     "campaign_report": ("planner.costing.calibration", "campaign_report"),
