@@ -8,10 +8,11 @@ object into the plain dict that JSON, CSV and the table columns (dotted names su
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from planner.costing.hardware import Costs, MemoryFit
 from planner.errors import PlannerError, PlannerWarning
+from planner.records import Record
 
 
 def _plain(value):
@@ -33,7 +34,7 @@ class Budget:
 
 
 @dataclass(frozen=True)
-class Inference:
+class Inference(Record):
     """Inference-aware sizing (Sardana et al. 2024): the smaller model trained longer, at equal loss."""
 
     inference_tokens: float
@@ -46,12 +47,9 @@ class Inference:
     total_flops_saved: float
     method: str
 
-    def record(self) -> dict:
-        return asdict(self)  # flat: every field a number or text
-
 
 @dataclass(frozen=True)
-class DataConstrained:
+class DataConstrained(Record):
     """Muennighoff et al. 2023: what repeated tokens and excess parameters are worth."""
 
     unique_tokens: float
@@ -59,9 +57,6 @@ class DataConstrained:
     effective_tokens: float
     effective_params: float
     method: str
-
-    def record(self) -> dict:
-        return asdict(self)  # flat: every field a number or text
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ tolerance and stops it early, one of the two faults Epoch found in the published
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -114,13 +114,8 @@ def fit(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, delta: float =
     coarse_delta = max(delta, 1e-3)
     coarse = optim.bfgs_chunked(objective(log_n, log_d, log_l, coarse_delta), start_grid(), points, threads=2)
     order = np.argsort(np.where(np.isfinite(coarse.fun), coarse.fun, np.inf))[:POLISH]
-    x = coarse.x[order]
-    step = coarse_delta
-    while True:
-        fine = optim.bfgs_chunked(objective(log_n, log_d, log_l, step), x, points, **TIGHT)
-        if step <= delta:
-            break
-        step, x = max(step / 10.0, delta), fine.x
+    fine = follow_delta(lambda step: objective(log_n, log_d, log_l, step), coarse.x[order], delta,
+                        lambda fun_grad, x: optim.bfgs_chunked(fun_grad, x, points, **TIGHT))
     best = int(np.nanargmin(fine.fun))
     coarse_best = float(np.nanmin(coarse.fun))
     return {
@@ -132,6 +127,18 @@ def fit(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, delta: float =
         # how many starts reached (within 0.1%) the best grid optimum: a robustness hint
         "starts_at_best": int(np.sum(coarse.fun <= coarse_best * 1.001)),
     }
+
+
+def follow_delta(objective_at: Callable[[float], optim.FunGrad], x: np.ndarray, delta: float,
+                 solve: Callable[[optim.FunGrad, np.ndarray], optim.BatchResult]) -> optim.BatchResult:
+    """Polish the rows of `x` at Huber δ = 1e-3 (or `delta` if larger), then at each tenth down to `delta`,
+    each from the last optima: below 1e-3 the objective is nearly L1 and BFGS from far away stalls."""
+    step = max(delta, 1e-3)
+    while True:
+        fine = solve(objective_at(step), x)
+        if step <= delta:
+            return fine
+        step, x = max(step / 10.0, delta), fine.x
 
 
 def _refined(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, delta: float) -> dict:

@@ -18,7 +18,7 @@ import numpy as np
 
 from planner.errors import PlannerError
 from planner.fit import chinchilla, optim, vpnls
-from planner.laws import chinchilla_math
+from planner.laws import chinchilla_math, decayed
 
 R_GRID = np.geomspace(0.1, 1000.0, 61)  # R* searched (published: R*_N 5.3, R*_D 15.4)
 REFINE = 3  # finer grids around the best, each spanning one step of the one before
@@ -28,12 +28,10 @@ MIN_SINGLE_EPOCH = 6  # runs the first stage needs (5 parameters)
 def effective(base: dict, params, tokens, unique, r_n_star, r_d_star):
     """(N', D') for runs (arrays) and R* values that broadcast against them."""
     u_d = np.minimum(unique, tokens)
-    d_eff = u_d + u_d * r_d_star * (1.0 - np.exp(-(tokens / u_d - 1.0) / r_d_star))
     g, a, b = chinchilla_math.closed_form(base)
     # the compute-optimal size for U_D tokens: D_opt = (C/6)^b / G, so C/6 = (G·U_D)^(1/b), N_opt = G (C/6)^a
     u_n = np.minimum(g * (g * u_d) ** (a / b), params)
-    n_eff = u_n + u_n * r_n_star * (1.0 - np.exp(-(params / u_n - 1.0) / r_n_star))
-    return n_eff, d_eff
+    return decayed(u_n, params, r_n_star), decayed(u_d, tokens, r_d_star)
 
 
 def fit(params: np.ndarray, tokens: np.ndarray, unique: np.ndarray, loss: np.ndarray, delta: float = 1e-3) -> dict:

@@ -6,10 +6,11 @@ The CLI, plots and law files read attributes; only `record()` turns a result int
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from planner.errors import PlannerWarning
+from planner.records import Record
 
 Interval = tuple[float, float]
 
@@ -23,7 +24,7 @@ def _pair(interval: Interval | None) -> list[float] | None:
 
 
 @dataclass(frozen=True)
-class FitData:
+class FitData(Record):
     """The rows a law was fitted to: which file, how many rows, and the compute they span."""
 
     path: str
@@ -33,18 +34,12 @@ class FitData:
     compute_max: float
     span_decades: float
 
-    def record(self) -> dict:
-        return asdict(self)  # flat: every field a number or text
-
 
 @dataclass(frozen=True)
-class BootstrapInfo:
+class BootstrapInfo(Record):
     samples: int
     seed: int
     interval: str = "2.5-97.5 percentiles"
-
-    def record(self) -> dict:
-        return asdict(self)  # flat: every field a number or text
 
 
 @dataclass(frozen=True)

@@ -81,12 +81,8 @@ def fit_many(params: np.ndarray, tokens: np.ndarray, losses: np.ndarray, delta: 
         starts.append(shortlist[np.argsort(np.where(np.isfinite(f), f, np.inf))[:POLISH]])
         owner += [t] * POLISH
     rows_l = log_l[np.array(owner)]
-    x, step = np.concatenate(starts), max(delta, 1e-3)
-    while True:
-        fine = optim.bfgs(chinchilla.objective(log_n, log_d, rows_l, step), x, **chinchilla.TIGHT)
-        if step <= delta:
-            break
-        step, x = max(step / 10.0, delta), fine.x
+    fine = chinchilla.follow_delta(lambda step: chinchilla.objective(log_n, log_d, rows_l, step), np.concatenate(starts),
+                                   delta, lambda fun_grad, x: optim.bfgs(fun_grad, x, **chinchilla.TIGHT))
     fun = np.where(np.isfinite(fine.fun), fine.fun, np.inf).reshape(len(losses), POLISH)
     best = np.argmin(fun, axis=1)
     pick = np.arange(len(losses)) * POLISH + best

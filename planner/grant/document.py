@@ -10,17 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from planner.records import Record
+
 if TYPE_CHECKING:  # only for annotations: the program schema imports this module, and must stay light
     from planner.costing.scaling import ScalingTable
     from planner.errors import PlannerWarning
     from planner.grant.units import Conversion
-
-
-class Record:
-    """JSON of a frozen dataclass: its fields by name, nested results left to the JSON writer."""
-
-    def record(self) -> dict[str, Any]:
-        return dict(vars(self))  # a dataclass's __init__ sets its fields in declaration order
 
 
 @dataclass(frozen=True)

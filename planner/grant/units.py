@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from planner.catalog.schema import Cluster, Status
 from planner.errors import PlannerError
+from planner.records import Record
 
 if TYPE_CHECKING:
     from planner.catalog import Catalog
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Conversion:
+class Conversion(Record):
     """How one node-hour on a cluster converts into a unit, and why."""
 
     unit: str  # node-h | gpu-h | core-h | eflop-peak
@@ -30,9 +31,6 @@ class Conversion:
     per_node_hour: float
     status: Status
     basis: str  # one sentence for the notes
-
-    def record(self) -> dict:
-        return dict(vars(self))
 
 
 Converter = Callable[[Cluster, "Catalog", "PeakBasis | None", "Program | None"], Conversion]

@@ -140,6 +140,12 @@ def _exp(x):
         return np.exp(x)
 
 
+def decayed(unique, total, r_star):
+    """What `total` tokens (or parameters) over `unique` ones are worth (Muennighoff et al. 2023, Eq. 5-6):
+    U + U·R*·(1 − e^(−R/R*)) with R = total/U − 1 repetitions beyond the first."""
+    return unique + unique * r_star * (1.0 - np.exp(-(total / unique - 1.0) / r_star))
+
+
 DRAWN = ("E", "A", "B", "alpha", "beta")
 
 
@@ -345,12 +351,8 @@ class Law(Entry):
     def _effective(self, params, tokens, unique_tokens: float, r_n_star: float, r_d_star: float):
         params, tokens = np.asarray(params, float), np.asarray(tokens, float)
         u_d = np.minimum(unique_tokens, tokens)
-        r_d = tokens / u_d - 1.0
-        d_eff = u_d + u_d * r_d_star * (1.0 - np.exp(-r_d / r_d_star))
         u_n = np.minimum(self.optimal_params(self.flops_for_tokens(u_d)), params)
-        r_n = params / u_n - 1.0
-        n_eff = u_n + u_n * r_n_star * (1.0 - np.exp(-r_n / r_n_star))
-        return n_eff, d_eff
+        return decayed(u_n, params, r_n_star), decayed(u_d, tokens, r_d_star)
 
     def extrapolation(self, flops: float) -> PlannerWarning | None:
         """A warning when C lies more than 10x outside the compute the law was fitted on."""

@@ -19,10 +19,11 @@ import numpy as np
 
 from planner.errors import PlannerError, PlannerWarning
 from planner.fit.form import FitOptions
+from planner.records import Record
 
 
 @dataclass(frozen=True)
-class Truth:
+class Truth(Record):
     path: str
     alpha: float
     beta: float
@@ -34,12 +35,9 @@ class Truth:
     def at(self, compute) -> Any:
         return self.beta * np.power(compute, self.alpha)
 
-    def record(self) -> dict[str, Any]:
-        return dict(vars(self))
-
 
 @dataclass(frozen=True)
-class ComparisonSimulation:
+class ComparisonSimulation(Record):
     """How often a sweep of `points` measurements per procedure over `decades` gets the winner right."""
 
     a: Truth
@@ -56,9 +54,6 @@ class ComparisonSimulation:
     difference_ci80: tuple[float, float]
     crossover_found: float  # share of trials whose fitted curves cross between the sweep's start and 1,000x the target
     warnings: tuple[PlannerWarning, ...]
-
-    def record(self) -> dict[str, Any]:
-        return dict(vars(self))
 
 
 def truth_from(path: Path, opts: FitOptions, noise: float | None) -> Truth:

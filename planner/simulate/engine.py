@@ -25,13 +25,17 @@ def quantities(p: Mapping[str, np.ndarray | float], target_flops: float) -> dict
     """Every quantity of interest of a Chinchilla-form law (or of many, as arrays): the exponents, the
     floor, the allocation exponents of Hoffmann Eq. 4 and the compute-optimal run at `target_flops`."""
     values = {k: np.atleast_1d(np.asarray(p[k], dtype=float)) for k in ("E", "A", "B", "alpha", "beta")}
-    g, a, b = chinchilla_math.closed_form(values)
-    n_opt = g * (target_flops / 6.0) ** a
-    d_opt = (target_flops / 6.0) ** b / g
-    loss = values["E"] + values["A"] * n_opt ** -values["alpha"] + values["B"] * d_opt ** -values["beta"]
+    _, a, b = chinchilla_math.closed_form(values)
+    n_opt, d_opt = chinchilla_math.allocate(values, target_flops)
+    loss = chinchilla_math.loss(values, n_opt, d_opt)
     return {"alpha": values["alpha"], "beta": values["beta"], "E": values["E"], "a": np.atleast_1d(a),
             "b": np.atleast_1d(b), "params_at_target": np.atleast_1d(n_opt), "tokens_at_target": np.atleast_1d(d_opt),
             "loss_at_target": np.atleast_1d(loss)}
+
+
+def run_sizes(runs) -> tuple[np.ndarray, np.ndarray]:
+    """The parameters and tokens of a designed sweep's runs (planner.sweep.design.Run), as arrays."""
+    return np.array([r.params for r in runs], dtype=float), np.array([r.tokens for r in runs], dtype=float)
 
 
 @dataclass(frozen=True)

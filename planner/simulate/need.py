@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from planner.errors import PlannerError
+from planner.records import Record
 
 NEED = re.compile(r"\s*(\w+)\s+within\s+(\d+(?:\.\d+)?)\s*%\s*")
 SHARE = 0.8  # of trials within the tolerance
@@ -56,22 +57,19 @@ def parse_need(text: str) -> Need:
 
 
 @dataclass(frozen=True)
-class Candidate:
+class Candidate(Record):
     budgets: tuple[float, ...]
     points: int
     runs: int
     gpu_hours: float
     share: float | None = None  # of trials meeting the need (None: not simulated, a cheaper one met it)
 
-    def record(self) -> dict[str, Any]:
-        return dict(vars(self))
-
 
 def search(spec, src, catalog, directory: Path, need: Need, truth: dict, noise: float, trials: int, seed: int,
            target: float) -> tuple[Any, list[Candidate]]:
     """The design of the cheapest candidate meeting `need` (None if none does), and every candidate
     simulated on the way, cheapest first."""
-    from planner.simulate.engine import run_trials
+    from planner.simulate.engine import run_sizes, run_trials
     from planner.sweep import design as sw
 
     if spec.sweep.kind != "isoflop":
@@ -88,8 +86,7 @@ def search(spec, src, catalog, directory: Path, need: Need, truth: dict, noise: 
     priced.sort(key=lambda item: item[0])
     tried: list[Candidate] = []
     for hours, budgets, points, design in priced:
-        params = np.array([r.params for r in design.runs], dtype=float)
-        tokens = np.array([r.tokens for r in design.runs], dtype=float)
+        params, tokens = run_sizes(design.runs)
         if len(params) < 6:
             continue
         result = run_trials(params, tokens, truth, noise, min(SCREEN, trials), seed, target)

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from planner.errors import PlannerWarning
+from planner.records import Record
 
 
 @dataclass(frozen=True)
-class QuantityStats:
+class QuantityStats(Record):
     """One quantity over the trials: `bias` is median / truth − 1; ci80 and ci95 are the central 80%
     and 95% of the recovered values (what a single sweep may give you); coverage95 is the share of
     trials whose bootstrap 95% interval contains the truth (None without a bootstrap)."""
@@ -23,12 +24,9 @@ class QuantityStats:
     ci95: tuple[float, float]
     coverage95: float | None
 
-    def record(self) -> dict[str, Any]:
-        return dict(vars(self))
-
 
 @dataclass(frozen=True)
-class Spent:
+class Spent(Record):
     """What the fit recovers after the sweep's smallest budgets, in order: GPU-hours spent so far and the
     median and central 80% of the fitted quantity over the trials."""
 
@@ -38,12 +36,9 @@ class Spent:
     median: float
     ci80: tuple[float, float]
 
-    def record(self) -> dict[str, Any]:
-        return dict(vars(self))
-
 
 @dataclass(frozen=True)
-class Simulation:
+class Simulation(Record):
     law: str
     noise: float  # standard deviation of ln(final loss) per run
     noise_source: str
@@ -65,6 +60,3 @@ class Simulation:
     points: int | None = None
     progression_quantity: str | None = None
     progression: tuple[Spent, ...] = ()  # the quantity against GPU-hours spent, budget by budget (IsoFLOP sweeps)
-
-    def record(self) -> dict[str, Any]:
-        return dict(vars(self))

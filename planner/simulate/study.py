@@ -17,6 +17,7 @@ from planner.catalog import Catalog, load_model
 from planner.errors import PlannerError, PlannerWarning, located
 from planner.fit.form import quiet
 from planner.laws import ChinchillaLoss, Law
+from planner.simulate.engine import QUANTITIES, run_sizes, run_trials
 from planner.simulate.need import SHARE, parse_need, search
 from planner.simulate.result import QuantityStats, Simulation, Spent
 
@@ -72,7 +73,6 @@ def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None,
     the GPU-hours spent so far would recover."""
     from planner.costing.intervals import error_interval
     from planner.costing.mfu_basis import INTERVAL_LEVEL
-    from planner.simulate.engine import QUANTITIES, run_trials
     from planner.sweep import design as sw
 
     for name, value, low, high in (("trials", trials, MIN_TRIALS, MAX_TRIALS), ("bootstrap", bootstrap, 0, MAX_BOOTSTRAP),
@@ -100,8 +100,7 @@ def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None,
     directory = Path(spec_path).resolve().parent
     design = sw.design(spec, src, catalog, directory)
     progress(f"simulating {trials} trials of {len(design.runs)} runs of {spec_path}")
-    params = np.array([r.params for r in design.runs], dtype=float)
-    tokens = np.array([r.tokens for r in design.runs], dtype=float)
+    params, tokens = run_sizes(design.runs)
     if len(params) < 6:
         raise PlannerError(f"the sweep has {len(params)} runs; a fit of L(N, D) needs at least 6", "sweep")
     flops = 6.0 * params * tokens
@@ -116,8 +115,7 @@ def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None,
         chosen, tried = search(spec, src, catalog, directory, wanted, truth, sigma, trials, seed, target)
         if chosen is not None:
             design = chosen
-            params = np.array([r.params for r in design.runs], dtype=float)
-            tokens = np.array([r.tokens for r in design.runs], dtype=float)
+            params, tokens = run_sizes(design.runs)
             flops = 6.0 * params * tokens
     result = run_trials(params, tokens, truth, sigma, trials, seed, target, bootstrap)
     stats = {}
@@ -160,8 +158,6 @@ def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None,
     isoflop = design.spec.sweep.kind == "isoflop"
     spent: tuple[Spent, ...] = ()
     if progression is not None:
-        from planner.simulate.engine import QUANTITIES
-
         if progression not in QUANTITIES:
             raise PlannerError(f"unknown quantity '{progression}' (quantities: {', '.join(QUANTITIES)})", "progression")
         if not isoflop:
@@ -179,16 +175,13 @@ def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None,
 
 def _progression(runs, truth: dict, sigma: float, trials: int, seed: int, target: float, quantity: str) -> tuple[Spent, ...]:
     """The fitted `quantity` after the smallest 1, 2, ... budgets (from the first prefix with 6 runs)."""
-    from planner.simulate.engine import run_trials
-
     budgets = sorted({r.budget for r in runs if r.budget is not None})
     out = []
     for k in range(1, len(budgets) + 1):
         done = [r for r in runs if r.budget is not None and r.budget <= budgets[k - 1]]
         if len(done) < 6:
             continue
-        params = np.array([r.params for r in done], dtype=float)
-        tokens = np.array([r.tokens for r in done], dtype=float)
+        params, tokens = run_sizes(done)
         values = run_trials(params, tokens, truth, sigma, trials, seed, target).fitted[quantity]
         values = values[np.isfinite(values)]
         if values.size:
@@ -203,9 +196,6 @@ VERDICT_TRIALS = 100
 def verdict(spec, src, design, catalog: Catalog) -> tuple[float, bool, str]:
     """Whether the designed sweep meets its spec's `need:` (a quick simulation under the spec's law, 1%
     noise unless its law file's fit says otherwise): the share of trials, met or not, and one line."""
-    from planner.errors import located
-    from planner.simulate.engine import run_trials
-
     with located(src, "need"):
         wanted = parse_need(spec.need)
     law_file = None if spec.law_file is None else Path(src.directory) / spec.law_file
@@ -214,8 +204,7 @@ def verdict(spec, src, design, catalog: Catalog) -> tuple[float, bool, str]:
     sigma, _ = noise_of(truth_law, None)
     loss = truth_law.loss
     assert isinstance(loss, ChinchillaLoss)  # true_law refuses a law without a Chinchilla-form loss
-    params = np.array([r.params for r in design.runs], dtype=float)
-    tokens = np.array([r.tokens for r in design.runs], dtype=float)
+    params, tokens = run_sizes(design.runs)
     with located(src, "need"):
         if len(params) < 6:
             raise PlannerError(f"the sweep has {len(params)} runs; a fit of L(N, D) needs at least 6", "need")
