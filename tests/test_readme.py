@@ -344,6 +344,7 @@ def sbatch_arrays(r: Result) -> None:
 JUPITER = "planner plan --gpu-hours 4e6 --cluster jupiter-booster --nodes all"
 JUWELS = "planner catalog show juwels-booster"
 JUWELS_DAY = "planner plan --days 1 --nodes all --cluster juwels-booster"
+OVERTRAIN = "planner plan --flops 1e23 --tokens-per-param 200"
 LLAMA = "planner plan --model llama-2-7b --tokens 2T --accelerator a100-sxm-80gb"
 CALIBRATE = "planner calibrate"
 TABLE3 = "planner plan --params 400M,1B,10B,67B,175B,280B,520B,1T,10T --law chinchilla-approach1 --accelerator h100-sxm"
@@ -398,6 +399,17 @@ FIGURES: list[tuple[str, tuple[str, ...], Callable[..., object]]] = [
         r.grep(r"^warning: jupiter-booster accounting\.units_per_node_hour = 288 is unverified")),
     ("the compute is far beyond what the law was fitted on", (JUPITER,), lambda r:
         r.grep(r"^warning: \S+ FLOPs is \d+x beyond the largest compute law 'epoch-2024' was fitted on")),
+    # Over-training at a chosen multiplier
+    ("1e23 FLOPs at M = 200 give a 9.1B model at loss 2.051 where the compute-optimal 29.4B model (M = 19) reaches 2.032",
+     (OVERTRAIN,), lambda r: (
+        rounds_to(r.row("parameters"), "9.1B"), rounds_to(r.row("predicted loss (nats/token)"), "2.051"),
+        rounds_to(r.row("compute-optimal parameters (same compute)"), "29.4B"),
+        rounds_to(r.row("compute-optimal tokens per parameter"), "19"),
+        rounds_to(r.row("compute-optimal loss (same compute)"), "2.032"))),
+    ("reaches 2.051 with 38% less compute (the over-trained run spends 60% more)", (OVERTRAIN,), lambda r: (
+        rounds_to(r.row("extra compute vs compute-optimal (same loss)"), "60%"),
+        rounds_to(f"{100 * (1 - 1 / (1 + float(r.row('extra compute vs compute-optimal (same loss)').rstrip('%')) / 100)):.0f}%",
+                  "38%"))),
     # What does "1.2 EF of fp16" on JUWELS Booster mean?
     ("936 nodes × 4 A100 × 312 TFLOP/s dense BF16/FP16 = 1.168 EF", (JUWELS,), lambda r: (
         rounds_to(r.row("nodes"), "936"), rounds_to(r.row("gpus_per_node"), "4"),

@@ -31,6 +31,10 @@ PLAN_FIELDS = [
     Column("inference.total_flops", "training + inference FLOPs", "flops"),
     Column("inference.compute_optimal_params", "compute-optimal parameters (same loss)", "count"),
     Column("inference.total_flops_saved", "total FLOPs saved vs compute-optimal", "fraction"),
+    Column("overtraining.compute_optimal_params", "compute-optimal parameters (same compute)", "count"),
+    Column("overtraining.compute_optimal_tokens_per_param", "compute-optimal tokens per parameter", "ratio"),
+    Column("overtraining.compute_optimal_loss", "compute-optimal loss (same compute)", "loss"),
+    Column("overtraining.extra_compute", "extra compute vs compute-optimal (same loss)", "fraction"),
     Column("data_constrained.epochs", "epochs over unique tokens", "ratio"),
     Column("data_constrained.effective_tokens", "effective tokens D'", "count"),
     Column("cluster", "cluster"),
@@ -142,6 +146,8 @@ Examples:
   planner plan --target-loss 2.1 --law epoch-2024
   planner plan --flops 1e23 --inference-tokens 2e12
   planner plan --flops 1e23 --unique-tokens 1e11 --law muennighoff-2023
+  # Over-train: the same compute at 200 tokens per parameter, and what it costs in loss
+  planner plan --flops 1e23 --tokens-per-param 200
 """)
 @click.option("--flops", type=Number(), help="Budget: training FLOPs.")
 @click.option("--gpu-hours", type=Number(), help="Budget: GPU-hours on --cluster/--accelerator.")
@@ -177,6 +183,8 @@ Examples:
               help="gCO2 per kWh of the site's electricity, for a CO2 estimate (default: the cluster's, where published).")
 @click.option("--inference-tokens", type=Number(), help="Tokens to be served: size for training + inference FLOPs (Sardana et al.).")
 @click.option("--unique-tokens", type=Number(), help="Unique tokens available: data-constrained sizing (Muennighoff et al.).")
+@click.option("--tokens-per-param", type=Number(), help="Train at this token multiplier M = D/N (over-training, Gadre et al.) "
+              "instead of the law's compute-optimal one.")
 @output_options
 @click.pass_context
 def plan(ctx, fmt, **options):

@@ -21,8 +21,9 @@ from planner.costing.intervals import INTERVAL_LEVEL
 from planner.costing.mfu_basis import mfu_for
 from planner.costing.results import Budget, DataConstrained, Inference, Plan, checked, require_run
 from planner.costing.runs import RunShape, clip_run, run_shape
+from planner.costing.sizing import allocate_run, law_compute_for_loss, overtraining
 from planner.errors import PlannerError, PlannerWarning
-from planner.laws import Law, allocate, law_draw_intervals
+from planner.laws import Law, law_draw_intervals
 from planner.numbers import size_problem
 
 DEFAULT_LAW = "epoch-2024"
@@ -55,6 +56,7 @@ class PlanRequest(BaseModel):
     dtype: Dtype = "bf16"
     inference_tokens: float | None = Field(None, ge=1)
     unique_tokens: float | None = Field(None, ge=1)
+    tokens_per_param: float | None = Field(None, gt=0, le=1e6, description="train at this M = D/N instead of the law's optimum")
     model: str | None = None
     samples: float | None = Field(None, ge=1)
     flops_convention: Literal["6ND", "6ND+attention"] | None = None
@@ -107,6 +109,9 @@ class PlanRequest(BaseModel):
             raise PlannerError("conflicts with {law}; give one", "law_file", refs=("law",))
         if self.inference_tokens is not None and self.unique_tokens is not None:
             raise PlannerError("cannot be combined with {inference_tokens}", "unique_tokens", refs=("inference_tokens",))
+        if self.tokens_per_param is not None:
+            if clash := next((k for k in ("tokens", "inference_tokens", "unique_tokens") if getattr(self, k) is not None), None):
+                raise PlannerError(f"cannot be combined with {{{clash}}} (both fix the tokens)", "tokens_per_param", refs=(clash,))
         return self
 
     @property
@@ -153,26 +158,8 @@ def resolve_hardware(req: PlanRequest, catalog: Catalog) -> Hardware | None:
 
 
 def _allocate(law: Law, flops: float, req: PlanRequest, target_loss: float | None = None) -> tuple[float, float, Inference | None]:
-    """(N, D) for compute C, honouring the unique tokens and the inference tokens of the request."""
-    if req.inference_tokens is not None:
-        chin_n, chin_d = (float(x) for x in law.allocate(flops))
-        loss = target_loss if target_loss is not None else law.frontier_loss(flops)
-        if loss is None:
-            raise PlannerError(f"needs a law that predicts loss; '{law.name}' does not", "inference_tokens")
-        n, d = allocate.inference_aware(law, float(loss), req.inference_tokens)
-        chin_total = 6 * chin_n * chin_d + 2 * chin_n * req.inference_tokens
-        total = 6 * n * d + 2 * n * req.inference_tokens
-        inference = Inference(inference_tokens=req.inference_tokens, inference_flops=2 * n * req.inference_tokens,
-                              total_flops=total, equal_loss=float(loss), compute_optimal_params=chin_n,
-                              compute_optimal_tokens=chin_d, compute_optimal_total_flops=chin_total,
-                              total_flops_saved=1 - total / chin_total,
-                              method="Sardana et al. 2024: minimise 6·N·D_train + 2·N·D_inference at equal loss")
-        return n, d, inference
-    if req.unique_tokens is not None:
-        n, d = allocate.numeric_optimum(law, flops, req.unique_tokens)
-        return n, d, None
-    n, d = law.allocate(flops)
-    return float(n), float(d), None
+    return allocate_run(law, flops, inference_tokens=req.inference_tokens, unique_tokens=req.unique_tokens,
+                        tokens_per_param=req.tokens_per_param, target_loss=target_loss)
 
 
 def _budget_gpu_hours(req: PlanRequest, hw: Hardware) -> float:
@@ -251,10 +238,8 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
         n, d, inference = _allocate(law, req.flops, req)
     elif kind == "target_loss":
         assert req.target_loss is not None  # budget_kind names a budget that is given
-        if req.inference_tokens is not None:
-            n, d, inference = _allocate(law, float(law.flops_for_loss(req.target_loss)), req, req.target_loss)
-        else:
-            n, d, inference = _allocate(law, float(law.flops_for_loss(req.target_loss)), req)
+        target_flops = law_compute_for_loss(law, req.target_loss, req.tokens_per_param)
+        n, d, inference = _allocate(law, target_flops, req, req.target_loss if req.inference_tokens is not None else None)
     elif kind == "fixed":
         # tokens are given; _one_question (or _apply_model, for a model) gives one params value with them
         assert req.params is not None and req.tokens is not None
@@ -265,7 +250,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
                                is not None else "inference_tokens", refs=("params",))
         assert req.params is not None  # _one_question: no budget and no tokens leaves params (or _apply_model set them)
         n = req.params[0]
-        d = float(law.flops_for_params(n)) / (6.0 * n)
+        d = n * req.tokens_per_param if req.tokens_per_param is not None else float(law.flops_for_params(n)) / (6.0 * n)
     require_run(n, d)
     law_flops = float(cost.training_flops(n, d))
     flops = rs.flops(n, d)
@@ -323,7 +308,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
         sources=sources, warnings=tuple(warnings), provenance=catalog.provenance(), tokens_per_param=d / n,
         seq_len=rs.seq_len if attention else None, shape_basis=rs.note if attention else None, flops_6nd=law_flops,
         law_form=law.form, params_counted=law.params_counted, memory=memory, data_constrained=data_constrained,
-        inference=inference, **ranges))
+        inference=inference, overtraining=overtraining(law, n, d) if req.tokens_per_param is not None else None, **ranges))
 
 
 def _budget_intervals(costs: Costs, law: Law, req: PlanRequest, rs: RunShape, est: mfu.MfuEstimate,
@@ -346,7 +331,8 @@ def _law_intervals(params: float, tokens: float, flops_6nd: float, law: Law, req
                    throughput_est: mfu.MfuEstimate | None, level: float | None) -> dict:
     """Intervals from a fitted law's bootstrap draws (none for data-constrained, inference-aware or
     target-loss plans, whose allocation the draws do not describe)."""
-    if req.unique_tokens is not None or req.inference_tokens is not None or kind == "target_loss":
+    if req.unique_tokens is not None or req.inference_tokens is not None or req.tokens_per_param is not None \
+            or kind == "target_loss":
         return {}
     level = level or INTERVAL_LEVEL
     errors = throughput_est.errors if throughput_est is not None else None

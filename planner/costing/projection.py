@@ -17,13 +17,18 @@ from planner.errors import PlannerWarning
 
 
 def project(req: PlanRequest, catalog: Catalog) -> dict:
-    """A Chinchilla-Table-3-style projection: compute-optimal FLOPs and tokens for each size in the request's params."""
+    """A Chinchilla-Table-3-style projection: compute-optimal FLOPs and tokens for each size in the request's params
+    (or, with a token multiplier, M tokens per parameter)."""
     law = law_for(req, catalog)
     hw = resolve_hardware(req, catalog)
     rs = run_shape(None, req.seq_len, req.flops_convention)
     params = np.array(req.params, dtype=float)
-    flops = law.flops_for_params(params)
-    tokens = flops / (6.0 * params)
+    if req.tokens_per_param is not None:
+        tokens = params * req.tokens_per_param
+        flops = 6.0 * params * tokens
+    else:
+        flops = law.flops_for_params(params)
+        tokens = flops / (6.0 * params)
     losses = law.predict_loss(params, tokens)
     warnings: list[PlannerWarning] = []
     rows = []

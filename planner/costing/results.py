@@ -60,6 +60,22 @@ class DataConstrained(Record):
 
 
 @dataclass(frozen=True)
+class Overtraining(Record):
+    """A run at a chosen token multiplier M = D/N (Gadre et al. 2024) against the compute-optimal run of the
+    same compute: the loss it gives up, and how much less compute the compute-optimal model needs for its loss."""
+
+    tokens_per_param: float
+    compute_optimal_params: float
+    compute_optimal_tokens: float
+    compute_optimal_tokens_per_param: float
+    loss: float | None
+    compute_optimal_loss: float | None
+    compute_optimal_flops_same_loss: float | None
+    extra_compute: float | None  # C / (compute-optimal C at the same loss) - 1
+    method: str
+
+
+@dataclass(frozen=True)
 class Plan:
     """A planned run: its size and compute, the law's loss, and what it costs on the hardware (if any)."""
 
@@ -85,6 +101,7 @@ class Plan:
     memory: MemoryFit | None = None
     data_constrained: DataConstrained | None = None
     inference: Inference | None = None
+    overtraining: Overtraining | None = None
     # ranges (None where nothing is uncertain or nothing says how much)
     interval_level: float | None = None
     flops_interval: tuple[float, float] | None = None
@@ -120,7 +137,7 @@ class Plan:
             if getattr(self, name) is not None:
                 out[name] = _plain(getattr(self, name))
         out["memory"] = _plain(self.memory)
-        for name in ("data_constrained", "inference"):
+        for name in ("data_constrained", "inference", "overtraining"):
             if getattr(self, name) is not None:
                 out[name] = _plain(getattr(self, name))
         return {**out, "sources": self.sources, "warnings": list(self.warnings), "provenance": self.provenance}

@@ -71,3 +71,34 @@ def inference_aware(law: Law, target_loss: float, inference_tokens: float) -> tu
     except (OverflowError, ZeroDivisionError):  # beyond float range: the plan refuses it by name
         d = math.inf
     return n, d
+
+
+def at_multiplier(flops, tokens_per_param: float):
+    """(N, D) for compute C at a fixed token multiplier M = D/N (Gadre et al. 2024's over-training):
+    C = 6·N·(M·N), so N = √(C / 6M) and D = M·N. Vectorised over C."""
+    n = np.sqrt(np.asarray(flops, dtype=float) / (6.0 * tokens_per_param))
+    return n, tokens_per_param * n
+
+
+def flops_for_loss_at(law: Law, target_loss: float, tokens_per_param: float) -> float:
+    """The compute at which a model trained at M tokens per parameter reaches `target_loss`."""
+    if law.loss is None:
+        raise PlannerError(f"law '{law.name}' does not predict loss; choose one that does", "target_loss")
+
+    def loss(log_c: float) -> float:
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            n, d = at_multiplier(math.exp(log_c), tokens_per_param)
+            return float(law.predict_loss(n, d))
+
+    a, b = math.log(1e6), math.log(1e40)
+    low_end, high_end = loss(a), loss(b)
+    if not (high_end < target_loss < low_end):  # the loss falls monotonically with C at fixed M
+        raise PlannerError(f"{target_loss:g} is outside what law '{law.name}' reaches at {tokens_per_param:g} tokens per "
+                           f"parameter ({high_end:.4g} to {low_end:.4g})", "target_loss")
+    for _ in range(200):
+        mid = 0.5 * (a + b)
+        if loss(mid) > target_loss:
+            a = mid
+        else:
+            b = mid
+    return math.exp(0.5 * (a + b))
