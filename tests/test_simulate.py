@@ -98,6 +98,18 @@ def test_simulate_json_is_deterministic_and_names_every_quantity(capsys):
         assert q["coverage95"] is None
 
 
+def test_simulate_csv_gives_each_range_two_number_columns(capsys):
+    import csv
+    import io
+
+    code, out, err = run(["simulate", str(ISOFLOP), "--trials", "20", "--format", "csv", "--seed", "7"], capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert {"ci80_low", "ci80_high", "ci95_low", "ci95_high"} <= set(rows[0])
+    for row in rows:
+        assert float(row["ci95_low"]) <= float(row["ci80_low"]) <= float(row["median"]) <= float(row["ci80_high"])
+
+
 def test_law_file_noise_comes_from_its_fit(tmp_path, capsys, catalog):
     law = tmp_path / "epoch.yaml"
     code, _, err = run(["fit", str(EPOCH_CSV), "--form", "chinchilla", "--params-col", "Model Size", "--flops-col",

@@ -46,7 +46,7 @@ Examples:
               "budget) for the cheapest whose fits meet this in 80% of trials, e.g. 'params_at_target within 25%'.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG of the fitted quantity against "
               "the GPU-hours spent, budget by budget (IsoFLOP specs; needs matplotlib; --force overwrites).")
-@click.option("--plot-quantity", type=click.Choice(QUANTITY_NAMES), help="The quantity --plot follows (default: "
+@click.option("--plot-quantity", "progression", type=click.Choice(QUANTITY_NAMES), help="The quantity --plot follows (default: "
               "the --need's, else params_at_target).")
 @click.option("--compare", nargs=2, type=click.Path(dir_okay=False, path_type=Path), metavar="A.csv B.csv",
               help="Instead of a spec: two procedures' data, whose power laws (as `planner compare` fits them) are the truth.")
@@ -63,7 +63,7 @@ Examples:
               help="--compare: measurements per procedure, log-spaced over the span.")
 @output_options
 @click.pass_context
-def simulate(ctx, fmt, spec, compare, plot, plot_quantity, **options):
+def simulate(ctx, fmt, spec, compare, plot, progression, **options):
     """What a sweep would determine, before it is run. With a sweep SPEC: Monte Carlo trials draw the
     sweep's final losses from a known law with noise, fit each trial as `planner fit --form
     chinchilla` does, and report per quantity the truth, the median of the fits, their bias and
@@ -77,7 +77,7 @@ def simulate(ctx, fmt, spec, compare, plot, plot_quantity, **options):
     if compare:
         if spec is not None:
             raise PlannerError("give a sweep SPEC or --compare A.csv B.csv, not both")
-        if plot or plot_quantity:
+        if plot or progression:
             raise PlannerError("--plot follows a sweep SPEC budget by budget; --compare has no budgets")
         return _compare(compare, fmt, compare_options, **options)
     if spec is None:
@@ -97,8 +97,9 @@ def simulate(ctx, fmt, spec, compare, plot, plot_quantity, **options):
 
         require_matplotlib()
         check_writable(plot, ctx.params.get("force", False))  # before the trials, not after
-        options["progression"] = plot_quantity or (options["need"] or "").split(" ")[0] or "params_at_target"
-    elif plot_quantity:
+        # the library's field `progression` is this command's --plot-quantity, so its errors name that option
+        options["progression"] = progression or (options["need"] or "").split(" ")[0] or "params_at_target"
+    elif progression:
         raise PlannerError("--plot-quantity goes with --plot")
     result = run(spec, catalog, progress=progress, **options)
     if plot is not None:

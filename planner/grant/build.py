@@ -160,7 +160,7 @@ def _sweep_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: 
     given_mfu = "mfu" in update
     return RowCost(
         model=f"{spec.sweep.kind} sweep '{spec.name}'", flops=sum(r.flops for r in runs) * reps,
-        flops_convention=design.flops_convention, mfu_basis=design.mfu_basis, goodput=goodput,
+        flops_convention=spec.flops_convention, mfu_basis=design.mfu_basis, goodput=goodput,
         nodes=nodes[0] if len(nodes) == 1 else None, nodes_range=(nodes[0], nodes[-1]),
         wall_hours_per_run=sum(d.wall_hours for d in detail) / len(detail),
         node_hours=sum(d.node_hours for d in detail) * reps, gpu_hours=sum(d.gpu_hours for d in detail) * reps,

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -86,15 +87,20 @@ def to_json(data: Any) -> str:
     return json.dumps(_json_safe(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def is_range_key(key: str) -> bool:
+    """A [low, high] range by its name: `*_interval`, `interval`, or a central range of fits such as `ci80`."""
+    return key.endswith("_interval") or key == "interval" or re.fullmatch(r"ci\d+", key) is not None
+
+
 def _flatten(record: dict, prefix: str = "") -> dict:
     flat: dict = {}
     for key, value in record.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             flat.update(_flatten(value, name + "."))
-        elif isinstance(value, (list, tuple)) and (key.endswith("_interval") or key == "interval") and len(value) == 2:
+        elif isinstance(value, (list, tuple)) and is_range_key(key) and len(value) == 2:
             flat[f"{name}_low"], flat[f"{name}_high"] = value  # a range: two columns a spreadsheet can use
-        elif isinstance(value, list):
+        elif isinstance(value, (list, tuple)):
             flat[name] = " | ".join(str(v) for v in value)
         else:
             flat[name] = value

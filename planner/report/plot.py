@@ -238,13 +238,16 @@ def plot_progression(result, out: Path, force: bool) -> None:
     truth = result.quantities[result.progression_quantity].truth
     ax.fill_between(x, lo, hi, color="tab:blue", alpha=0.25, linewidth=0, label="80% of simulated fits")
     ax.plot(x, mid, marker="o", color="tab:blue", label="median fit")
-    for s in spent:
-        ax.annotate(f"{s.budgets} budget{'s' if s.budgets > 1 else ''}, {s.runs} runs", (s.gpu_hours, s.median),
-                    textcoords="offset points", xytext=(4, 6), fontsize=7)
+    for i, s in enumerate(spent):
+        # below the band, clear of the median line and the truth; the end labels lean inwards to stay on the axes
+        align = "left" if i == 0 else "right" if i == len(spent) - 1 else "center"
+        ax.annotate(f"{s.budgets} budget{'s' if s.budgets > 1 else ''}, {s.runs} runs", (s.gpu_hours, s.ci80[0]),
+                    textcoords="offset points", xytext=(0, -10), ha=align, va="top", fontsize=7)
     ax.axhline(truth, color="black", linestyle=":", label=f"truth ({result.law})")
     ax.set_xscale("log")
     if result.progression_quantity in ("params_at_target", "tokens_at_target"):
         ax.set_yscale("log")
+    ax.margins(x=0.06, y=0.12)  # room for the labels under the band
     ax.set_xlabel("GPU-hours spent (smallest budgets first)")
     ax.set_ylabel(result.progression_quantity + (f" at {result.target_flops:.3g} FLOPs"
                                                  if result.progression_quantity.endswith("_at_target") else ""))

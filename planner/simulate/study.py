@@ -161,8 +161,8 @@ def simulate(spec_path: str | Path, catalog: Catalog, *, law: str | None = None,
         if progression not in QUANTITIES:
             raise PlannerError(f"unknown quantity '{progression}' (quantities: {', '.join(QUANTITIES)})", "progression")
         if not isoflop:
-            raise PlannerError("the progression follows an IsoFLOP sweep budget by budget; this sweep is "
-                               f"{design.spec.sweep.kind}", "progression")
+            raise PlannerError("a {plot} of the progression follows an IsoFLOP sweep budget by budget; this sweep is "
+                               f"{design.spec.sweep.kind}", "progression", refs=("plot",))
         spent = _progression(design.runs, truth, sigma, trials, seed, target, progression)
     budgets = tuple(sorted({float(f"{6.0 * r.params * r.tokens:.3g}") for r in design.runs})) if isoflop else ()
     return Simulation(law=truth_law.name, noise=sigma, noise_source=source, trials=trials, failed=result.failed, seed=seed,
