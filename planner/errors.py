@@ -166,6 +166,7 @@ Topic = Literal[
     "storage",
     "fit",  # a fitted law or a comparison of two
     "results",  # results a sweep's runs wrote
+    "regulation",  # a legal threshold the training compute crosses (EU AI Act)
 ]
 TOPICS: frozenset[str] = frozenset(get_args(Topic))
 

@@ -101,3 +101,25 @@ def test_a_law_fitted_over_multipliers_plans_at_a_multiplier(tmp_path, capsys):
     assert plan["predicted_loss"] == pytest.approx(float(gadre.loss_at(truth, 1e22, 160.0)), rel=1e-6)
     assert plan["overtraining"]["compute_optimal_tokens_per_param"] == pytest.approx(float(gadre.best_multiplier(truth)),
                                                                                       rel=1e-4)
+
+
+# --- a regulatory line the compute crosses (EU AI Act, Article 51(2)) -------------------------------------
+
+
+def test_a_plan_above_1e25_flops_says_the_eu_ai_act_presumes_systemic_risk(capsys):
+    above = plan_json(capsys, "--flops", "1.2e25")
+    [warning] = [w for w in above["warnings"] if "AI Act" in w]
+    assert "Article 51(2)" in warning and "eur-lex.europa.eu/eli/reg/2024/1689" in warning
+    assert not [w for w in plan_json(capsys, "--flops", "9e24", "--flops-convention", "6ND")["warnings"] if "AI Act" in w]
+    # the hardware count (attention included) is the training compute when it is the larger one
+    near = plan_json(capsys, "--flops", "9.8e24")
+    assert near["flops"] > 1e25 and [w for w in near["warnings"] if "AI Act" in w]
+
+
+def test_a_grant_experiment_above_1e25_flops_says_so(tmp_path, capsys):
+    proposal = tmp_path / "p.yaml"
+    proposal.write_text("title: t\nprogram: gcs\ncluster: jupiter-booster\nstart: 2027-05\nmonths: 12\nexperiments:\n"
+                        "  - name: big\n    params: 400B\n    tokens: 15T\n    nodes: 1024\n")
+    code, out, err = run(["grant", str(proposal), "--format", "json"], capsys)
+    assert code == 0, err
+    assert any("AI Act" in w for w in json.loads(out)["warnings"])

@@ -19,6 +19,7 @@ from planner.costing.batch import run_batch_warnings
 from planner.costing.hardware import Costs, Hardware, hardware_costs, hardware_for, memory_check, partition_warnings
 from planner.costing.intervals import INTERVAL_LEVEL
 from planner.costing.mfu_basis import mfu_for
+from planner.costing.regulation import regulatory_warnings
 from planner.costing.results import Budget, DataConstrained, Inference, Plan, checked, require_run
 from planner.costing.runs import RunShape, clip_run, run_shape
 from planner.costing.sizing import allocate_run, law_compute_for_loss, overtraining
@@ -286,6 +287,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
             "budget", "inference-aware sizing trains longer than the budget: training needs "
             f"{flops / _budget_flops(req, hw, costs.mfu):.3g}x the budget's FLOPs to match the compute-optimal loss"
         ))
+    warnings += regulatory_warnings(max(flops, law_flops))
     ext = law.extrapolation(law_flops)
     if ext:
         warnings.append(ext)
@@ -364,7 +366,7 @@ def plan_clip(req: PlanRequest, catalog: Catalog, model) -> Plan:
     est = mfu_for(hw, catalog, model.params, req.mfu, "clip", req.mfu_basis, None, req.stack) if hw is not None else None
     costs = hardware_costs(flops, model.params, hw, catalog, est, warnings, req.mfu, workload="clip", goodput=req.goodput,
                            pue=req.pue, grid_gco2_per_kwh=req.grid_intensity)
-    warnings += partition_warnings(hw, costs.wall_clock_hours)
+    warnings += partition_warnings(hw, costs.wall_clock_hours) + regulatory_warnings(flops)
     sources = {"flops_convention": cost.FLOPS_CONVENTIONS["clip"], "gmacs_per_sample": model.cite(model.gmacs_per_sample)}
     if hw is not None:
         sources.update(hw.sources)

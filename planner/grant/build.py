@@ -19,6 +19,7 @@ from planner.costing.hardware import hardware_costs, hardware_for
 from planner.costing.intervals import error_interval, error_quantile
 from planner.costing.mfu_basis import INTERVAL_LEVEL, mfu_for
 from planner.costing.plan import build_request
+from planner.costing.regulation import regulatory_warnings
 from planner.costing.runs import clip_run, run_shape
 from planner.costing.scaling import ScalingTable, measurements_from_csv, strong_scaling
 from planner.errors import PlannerWarning, located
@@ -94,6 +95,7 @@ def _run_row(exp: Experiment, p: Proposal, catalog: Catalog, where: Where, i: in
         hw = hardware_for(catalog, cluster=p.cluster, nodes=exp.nodes, dtype=p.dtype)
         est = mfu_for(hw, catalog, params, mfu, workload, p.mfu_basis, seq, exp.stack or p.stack)
         c = hardware_costs(flops, params, hw, catalog, est, warnings, mfu, workload, goodput)
+    warnings.extend(regulatory_warnings(flops))  # per model trained: the Act counts one model's training compute
     # on the proposal's cluster, at the experiment's nodes (Experiment._one_kind requires them): all known
     assert c.node_hours is not None and c.gpu_hours is not None and c.charge is not None and c.wall_clock_hours is not None
     runs = exp.runs
