@@ -29,7 +29,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import run
 
 DATA = Path(__file__).parent / "data" / "gadre-2024" / "runs.csv"
