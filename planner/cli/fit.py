@@ -32,6 +32,8 @@ def data_options(func):
         click.option("--flops-col", help="Column of training FLOPs C (tokens = C/6N)."),
         click.option("--unique-tokens-col", help="data-constrained: column of the unique tokens each run's data held "
                      "(epochs = tokens / unique tokens)."),
+        click.option("--base-law", metavar="LAW", help="data-constrained: hold this catalog law's E, A, B, alpha, beta fixed "
+                     "and fit R*_N, R*_D alone, as Muennighoff et al. did (e.g. muennighoff-2023)."),
         click.option("--loss-col", default="loss", show_default=True, help="Column of final losses."),
         click.option("--x-col", default="flops", show_default=True, help="power/saturating: compute column."),
         click.option("--y-col", default="loss", show_default=True, help="power/saturating: loss or error column."),
@@ -63,7 +65,7 @@ def fit_options(kwargs: dict):
     from planner.fit.curves import HULL, PARETO
 
     keys = ("form", "params_col", "tokens_col", "flops_col", "loss_col", "x_col", "y_col", "one_minus", "bins",
-            "bootstrap", "seed", "huber_delta", "drop_highest", "budget_tolerance", "solver", "unique_tokens_col")
+            "bootstrap", "seed", "huber_delta", "drop_highest", "budget_tolerance", "solver", "unique_tokens_col", "base_law")
     chosen = [name for name, on in (("--bins", bool(kwargs["bins"])), ("--pareto", kwargs.pop("pareto")),
                                     ("--hull", kwargs.pop("hull"))) if on]
     if len(chosen) > 1:

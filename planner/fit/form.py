@@ -57,6 +57,9 @@ class FitOptions:
     # the same objective, and VPNLS reaches the grid's optimum on Epoch's data in a tenth of the time
     solver: str = "vpnls"
     unique_tokens_col: str | None = None  # data-constrained: the unique tokens each run's data held
+    # data-constrained: a catalog law (chinchilla form) whose E, A, B, alpha, beta are held fixed; only R*_N,
+    # R*_D are fitted, as Muennighoff et al. fitted theirs (planner.fit.muennighoff.fit_decay)
+    base_law: str | None = None
 
     def __post_init__(self) -> None:
         """The same limits the command line's options enforce, for callers from Python."""
@@ -81,6 +84,9 @@ class FitOptions:
             raise PlannerError(f"unknown solver '{self.solver}' (solvers: {', '.join(SOLVERS)})", "solver")
         if self.bootstrap > MAX_BOOTSTRAP:
             raise PlannerError(f"must be at most {MAX_BOOTSTRAP} resamples, got {self.bootstrap}", "bootstrap")
+        if self.base_law is not None and self.form != "data-constrained":
+            raise PlannerError(f"holds a base law fixed while R*_N, R*_D are fitted: the data-constrained form's, not {self.form}'s",
+                               "base_law")
         if isinstance(self.bins, int) and not isinstance(self.bins, bool) and not 1 <= self.bins <= MAX_BINS:
             raise PlannerError(f"must be between 1 and {MAX_BINS} bins, got {self.bins}", "bins")
 

@@ -1,7 +1,9 @@
 """data-constrained: Muennighoff et al. 2023's law for repeated data, L = E + A/N'^α + B/D'^β with effective
 data D' and parameters N' that decay with epochs beyond the first (R*_D) and with parameters beyond the
 optimum for the unique data (R*_N), fitted to the user's own runs (the numerics are planner.fit.muennighoff).
-Its law file carries the base law and the fitted R*, for planning with unique tokens (`planner plan`)."""
+Its law file carries the base law and the fitted R*, for planning with unique tokens (`planner plan`).
+With a base law (`FitOptions.base_law`, a catalog law) only R*_N and R*_D are fitted, the base held fixed,
+as the authors fitted theirs (their base law came from Chinchilla's isoFLOP points, not their runs)."""
 
 from __future__ import annotations
 
@@ -25,14 +27,13 @@ def fit(data: Dataset, opts: FitOptions, progress: Progress) -> Fitted:
 
     cols = data.columns
     epochs = cols["tokens"] / cols["unique_tokens"]
+    if opts.base_law is not None:
+        return fit_decay(data, opts, progress)
     progress(f"fitting {len(cols['loss'])} runs of up to {epochs.max():.3g} epochs (Muennighoff et al. 2023; base law "
              "on single-epoch runs, then R*, then all seven)")
     got = muennighoff.fit(cols["params"], cols["tokens"], cols["unique_tokens"], cols["loss"], opts.huber_delta)
     params = {k: got[k] for k in PARAMS}
-    warnings = []
-    if epochs.max() < 4:
-        warnings.append(PlannerWarning("fit", f"the runs repeat their data at most {epochs.max():.3g} times; R*_D is "
-                                       "determined by runs of many epochs (Muennighoff et al. went to 44)"))
+    warnings = few_epochs(epochs)
     for key in ("R_N_star", "R_D_star"):
         if not muennighoff.R_GRID[0] * 1.01 < params[key] < muennighoff.R_GRID[-1] / 1.01:
             warnings.append(PlannerWarning("fit", f"{key} = {params[key]:.3g} is at the edge of the range searched: the runs "
@@ -46,8 +47,56 @@ def fit(data: Dataset, opts: FitOptions, progress: Progress) -> Fitted:
                   points=len(cols["loss"]), allocation=chinchilla.allocation(base), warnings=tuple(warnings), start=start)
 
 
+def few_epochs(epochs) -> list[PlannerWarning]:
+    if epochs.max() >= 4:
+        return []
+    return [PlannerWarning("fit", f"the runs repeat their data at most {epochs.max():.3g} times; R*_D is determined by "
+                           "runs of many epochs (Muennighoff et al. went to 44)")]
+
+
+def base_of(name: str) -> dict[str, float]:
+    """E, A, B, alpha, beta of a catalog law of the chinchilla form."""
+    from planner.catalog import Catalog
+    from planner.errors import PlannerError
+    from planner.laws import ChinchillaLoss
+
+    try:
+        law = Catalog().law(name)
+    except PlannerError as e:
+        raise PlannerError(e.message, "base_law", refs=e.refs) from None
+    if not isinstance(law.loss, ChinchillaLoss):
+        raise PlannerError(f"law '{name}' has no chinchilla-form loss (E, A, B, alpha, beta) to hold fixed", "base_law")
+    return law.loss.coefficients()
+
+
+def fit_decay(data: Dataset, opts: FitOptions, progress: Progress) -> Fitted:
+    import numpy as np
+
+    from planner.fit import chinchilla, muennighoff
+
+    assert opts.base_law is not None
+    cols = data.columns
+    base = base_of(opts.base_law)
+    progress(f"fitting R*_N, R*_D to {len(cols['loss'])} runs, the base law {opts.base_law} held fixed (Muennighoff et "
+             f"al. 2023's procedure: local optima from their {len(muennighoff.AUTHORS_STARTS)} starts, the best kept)")
+    got = muennighoff.fit_decay(base, cols["params"], cols["tokens"], cols["unique_tokens"], cols["loss"], opts.huber_delta)
+    params = {k: float(base[k]) if k in base else got[k] for k in PARAMS}
+    warnings = few_epochs(cols["tokens"] / cols["unique_tokens"])
+    if got["lower"] is not None:
+        low = got["lower"]
+        warnings.append(PlannerWarning("fit", f"the objective has a lower optimum than the one reached from Muennighoff et "
+                                       f"al.'s starts: R*_N = {low['R_N_star']:.4g}, R*_D = {low['R_D_star']:.4g} "
+                                       f"({low['objective']:.8g} against {got['objective']:.8g})"))
+    procedure = {"huber_delta": opts.huber_delta, "objective": "sum of Huber(log L̂ − log L)", "base_law": opts.base_law,
+                 "fixed": list(muennighoff.BASE), "starts": got["starts"], "lower_optimum": got["lower"]}
+    start = np.log([params["R_N_star"], params["R_D_star"]])
+    return Fitted(params=params, objective=got["objective"], converged=True, procedure=procedure, points=len(cols["loss"]),
+                  allocation=chinchilla.allocation(base), warnings=tuple(warnings), start=start)
+
+
 def bootstrap(data: Dataset, opts: FitOptions, fitted: Fitted) -> Draws:
-    """Runs resampled with replacement, each resample refitted jointly from the full fit's optimum."""
+    """Runs resampled with replacement, each resample refitted jointly from the full fit's optimum (with a
+    base law: R*_N, R*_D alone, the base fixed)."""
     import numpy as np
 
     from planner.fit import chinchilla, muennighoff, resample
@@ -56,10 +105,14 @@ def bootstrap(data: Dataset, opts: FitOptions, fitted: Fitted) -> Draws:
     draws: dict[str, list[float]] = {k: [] for k in PARAMS}
     log_loss = np.log(cols["loss"])
     for idx in resample.draws(len(cols["loss"]), opts.bootstrap, opts.seed):
-        theta = muennighoff.polish(fitted.start, cols["params"][idx], cols["tokens"][idx], cols["unique_tokens"][idx],
-                                   log_loss[idx], opts.huber_delta)
-        for k, v in muennighoff.to_values(theta).items():
-            draws[k].append(v)
+        n, d, u = cols["params"][idx], cols["tokens"][idx], cols["unique_tokens"][idx]
+        if opts.base_law is not None:
+            values = muennighoff.fit_decay(fitted.params, n, d, u, cols["loss"][idx], opts.huber_delta,
+                                           starts=(tuple(np.exp(fitted.start)),), search=False)
+        else:
+            values = muennighoff.to_values(muennighoff.polish(fitted.start, n, d, u, log_loss[idx], opts.huber_delta))
+        for k in PARAMS:
+            draws[k].append(values[k])
     values = {k: np.array(v) for k, v in draws.items()}
     alloc = chinchilla.allocation(values)
     return Draws(params=values, derived={"a": alloc["a"], "b": alloc["b"]})
