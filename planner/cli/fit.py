@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from planner.cli import Number, cli, emit, output_options, progress
+from planner.cli import Number, catalog_from, cli, emit, output_options, progress
 from planner.errors import PlannerError
 from planner.files import check_writable
 from planner.fit.form import MAX_BINS, MAX_BOOTSTRAP, SOLVERS
@@ -110,6 +110,11 @@ def fit(data, fmt, out, plot, force, **kwargs):
     """
     from planner import fit as fitting
 
+    if kwargs.get("base_law"):  # from this command's catalog (--catalog, PLANNER_CATALOG), like --law elsewhere
+        try:
+            kwargs["base_law"] = catalog_from(click.get_current_context()).law(kwargs["base_law"])
+        except PlannerError as e:
+            raise PlannerError(e.message, "base_law", refs=e.refs) from None
     opts = fit_options(kwargs)
     for target in (out, plot):
         if target is not None:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from planner.fit.data import Table
     from planner.fit.result import FitResult
+    from planner.laws import Law
 
 MIN_SPAN_DECADES = 2.0
 SOLVERS = ("vpnls", "bfgs")  # of the chinchilla form
@@ -59,7 +60,7 @@ class FitOptions:
     unique_tokens_col: str | None = None  # data-constrained: the unique tokens each run's data held
     # data-constrained: a catalog law (chinchilla form) whose E, A, B, alpha, beta are held fixed; only R*_N,
     # R*_D are fitted, as Muennighoff et al. fitted theirs (planner.fit.muennighoff.fit_decay)
-    base_law: str | None = None
+    base_law: Law | str | None = None  # a name: from the built-in catalog (the CLI passes its catalog's Law)
 
     def __post_init__(self) -> None:
         """The same limits the command line's options enforce, for callers from Python."""

@@ -16,6 +16,7 @@ from planner.fit.form import Columns, Draws, FitForm, Fitted
 if TYPE_CHECKING:
     from planner.fit.form import Dataset, FitOptions, Number, Progress
     from planner.fit.result import FitResult
+    from planner.laws import Law
 
 PARAMS = ("E", "A", "B", "alpha", "beta", "R_N_star", "R_D_star")
 
@@ -54,19 +55,22 @@ def few_epochs(epochs) -> list[PlannerWarning]:
                            "runs of many epochs (Muennighoff et al. went to 44)")]
 
 
-def base_of(name: str) -> dict[str, float]:
-    """E, A, B, alpha, beta of a catalog law of the chinchilla form."""
+def base_of(law: Law | str) -> dict[str, float]:
+    """E, A, B, alpha, beta of a law of the chinchilla form (a name: from the built-in catalog)."""
     from planner.catalog import Catalog
     from planner.errors import PlannerError
     from planner.laws import ChinchillaLoss
 
-    try:
-        law = Catalog().law(name)
-    except PlannerError as e:
-        raise PlannerError(e.message, "base_law", refs=e.refs) from None
-    if not isinstance(law.loss, ChinchillaLoss):
-        raise PlannerError(f"law '{name}' has no chinchilla-form loss (E, A, B, alpha, beta) to hold fixed", "base_law")
-    return law.loss.coefficients()
+    resolved = law
+    if isinstance(resolved, str):
+        try:
+            resolved = Catalog().law(resolved)
+        except PlannerError as e:
+            raise PlannerError(e.message, "base_law", refs=e.refs) from None
+    assert not isinstance(resolved, str)
+    if not isinstance(resolved.loss, ChinchillaLoss):
+        raise PlannerError(f"law '{resolved.name}' has no chinchilla-form loss (E, A, B, alpha, beta) to hold fixed", "base_law")
+    return resolved.loss.coefficients()
 
 
 def fit_decay(data: Dataset, opts: FitOptions, progress: Progress) -> Fitted:
@@ -77,7 +81,8 @@ def fit_decay(data: Dataset, opts: FitOptions, progress: Progress) -> Fitted:
     assert opts.base_law is not None
     cols = data.columns
     base = base_of(opts.base_law)
-    progress(f"fitting R*_N, R*_D to {len(cols['loss'])} runs, the base law {opts.base_law} held fixed (Muennighoff et "
+    name = opts.base_law if isinstance(opts.base_law, str) else opts.base_law.name
+    progress(f"fitting R*_N, R*_D to {len(cols['loss'])} runs, the base law {name} held fixed (Muennighoff et "
              f"al. 2023's procedure: local optima from their {len(muennighoff.AUTHORS_STARTS)} starts, the best kept)")
     got = muennighoff.fit_decay(base, cols["params"], cols["tokens"], cols["unique_tokens"], cols["loss"], opts.huber_delta)
     params = {k: float(base[k]) if k in base else got[k] for k in PARAMS}
@@ -87,7 +92,7 @@ def fit_decay(data: Dataset, opts: FitOptions, progress: Progress) -> Fitted:
         warnings.append(PlannerWarning("fit", f"the objective has a lower optimum than the one reached from Muennighoff et "
                                        f"al.'s starts: R*_N = {low['R_N_star']:.4g}, R*_D = {low['R_D_star']:.4g} "
                                        f"({low['objective']:.8g} against {got['objective']:.8g})"))
-    procedure = {"huber_delta": opts.huber_delta, "objective": "sum of Huber(log L̂ − log L)", "base_law": opts.base_law,
+    procedure = {"huber_delta": opts.huber_delta, "objective": "sum of Huber(log L̂ − log L)", "base_law": name,
                  "fixed": list(muennighoff.BASE), "starts": got["starts"], "lower_optimum": got["lower"]}
     start = np.log([params["R_N_star"], params["R_D_star"]])
     return Fitted(params=params, objective=got["objective"], converged=True, procedure=procedure, points=len(cols["loss"]),
