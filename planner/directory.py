@@ -92,11 +92,12 @@ def _existing(where: Path, target: Path, owned: set[str], force: bool) -> os.sta
 
 def _build(where: Path, texts: dict[str, str], executable: set[str], empty_dirs: Iterable[str],
            old: os.stat_result | None) -> Path:
+    staging: Path | None = None
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{where.name}.planner-new.", dir=where.parent))
-    except OSError as exc:
-        raise PlannerError(f"{where}: cannot write in {where.parent}: {exc.strerror}") from None
-    try:
+        # a signal between mkdtemp creating the directory and `staging` naming it would leave it behind:
+        # held until the name is bound, it then ends the build here, where the directory is removed
+        with signals_deferred():
+            staging = Path(tempfile.mkdtemp(prefix=f".{where.name}.planner-new.", dir=where.parent))
         (staging / MARKER).touch()
         for rel, text in texts.items():
             path = staging / rel
@@ -115,6 +116,10 @@ def _build(where: Path, texts: dict[str, str], executable: set[str], empty_dirs:
                 os.chown(staging, -1, old.st_gid)
         _fsync_dir(staging)
     except BaseException as exc:
+        if staging is None:
+            if isinstance(exc, OSError):
+                raise PlannerError(f"{where}: cannot write in {where.parent}: {exc.strerror}") from None
+            raise
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(exc, OSError):
             raise PlannerError(f"{where}: cannot write: {exc.strerror}") from None
