@@ -314,10 +314,10 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
             nodes = rung
         if nodes > limits.max_nodes:
             raise src.error(("nodes",), f"{nodes} nodes exceed the {limits.max_nodes}-node limit of partition "
-                            f"{partition.name} ({limits.source})")
+                            f"{partition.name} (from {limits.origin})")
         runs.append(Run(run_id, model, p, t, flops, budget, nodes))
-    mfu_basis, profiles, mfu_errors = _cost(spec, runs, hardware_at, catalog, src, warnings, limits.max_minutes)
-    _cost(spec, list(unrounded.values()), hardware_at, catalog, src, [], limits.max_minutes)
+    mfu_basis, profiles, mfu_errors = _cost(spec, runs, hardware_at, catalog, src, warnings, limits)
+    _cost(spec, list(unrounded.values()), hardware_at, catalog, src, [], limits)
     unrounded = {r.run_id: replace(unrounded.get(r.run_id, r)) for r in runs}  # before arrays share time limits
 
     def chunks(of: Iterable[Run], share_time: bool) -> list[list[Run]]:
@@ -348,8 +348,9 @@ def _signal_for(spec: SweepSpec, minutes: int) -> int:  # the warning must come 
 
 
 def _cost(spec: SweepSpec, runs: list[Run], hardware_at: Callable[[int], Hardware], catalog: Catalog, src: Source,
-          warnings: list[PlannerWarning], limit_min: int) -> tuple[set[str], set[str], tuple[float, ...]]:
+          warnings: list[PlannerWarning], limits: Limits) -> tuple[set[str], set[str], tuple[float, ...]]:
     """Each run's figures from `hardware_costs`, its time limit and segments; the MFU bases, profiles and errors."""
+    limit_min = limits.max_minutes
     by_nodes: dict[int, list[Run]] = {}
     for r in runs:
         by_nodes.setdefault(r.nodes, []).append(r)
@@ -378,5 +379,6 @@ def _cost(spec: SweepSpec, runs: list[Run], hardware_at: Callable[[int], Hardwar
                 r.segments, r.time_minutes = math.ceil(need * 60.0 / usable - 1e-9), limit_min
                 if r.segments > spec.max_segments:
                     raise src.error(("nodes",), f"run {r.run_id} needs {r.segments} segments of {limit_min} min on "
-                                    f"{nodes} node(s) (estimate {r.est_hours:.3g} h); give it more nodes or raise max_segments")
+                                    f"{nodes} node(s) (estimate {r.est_hours:.3g} h; limits from {limits.origin}); "
+                                    "give it more nodes or raise max_segments")
     return mfu_basis, profiles, mfu_errors

@@ -196,6 +196,7 @@ class Limits(Record):
     """The limits a sweep was designed with, and where each came from."""
 
     source: str  # "slurm" (the cluster at hand answered) or "catalog"
+    origin: str  # in words: "live Slurm cluster NAME" or "the catalog"
     partition: str
     max_nodes: int  # per job
     max_minutes: int  # --time of one job (segment)
@@ -221,8 +222,9 @@ def resolve(cluster: Cluster, partition: Partition, spec_max_array_size: int, sl
         why = f" ({'; '.join(reasons)})" if reasons else ""
         note = f"limits: catalog ({cluster.name} partition {partition.name}: {cat_nodes} nodes, " \
                f"{cat_minutes / 60:g} h; arrays of up to {spec_max_array_size} tasks from max_array_size){why}"
-        return Limits("catalog", partition.name, cat_nodes, cat_minutes, spec_max_array_size, None, None, note,
-                      tuple(f"{r}: the catalog's limits are used" for r in reasons if live is not None))
+        mismatch = [f"{reasons[-1]}: the catalog's limits are used"] if live is not None else []
+        return Limits("catalog", "the catalog", partition.name, cat_nodes, cat_minutes, spec_max_array_size, None, None,
+                      note, tuple(mismatch))
     if live.max_array_size == 0:
         raise PlannerError(f"Slurm cluster {live.cluster_name} has job arrays disabled (MaxArraySize = 0)", "max_array_size")
     warnings = []
@@ -243,8 +245,8 @@ def resolve(cluster: Cluster, partition: Partition, spec_max_array_size: int, sl
             f"{minutes / 60:g} h, state {where.state}; arrays of up to {array} tasks (MaxArraySize "
             f"{live.max_array_size}, max_array_size {spec_max_array_size}); MaxJobCount {live.max_job_count}; "
             f"{live.submit_note}")
-    return Limits("slurm", partition.name, nodes, minutes, array, live.max_submit_jobs, live.max_job_count, note,
-                  tuple(warnings))
+    return Limits("slurm", f"live Slurm cluster {live.cluster_name}", partition.name, nodes, minutes, array,
+                  live.max_submit_jobs, live.max_job_count, note, tuple(warnings))
 
 
 def submit_warnings(limits: Limits, arrays: int, tasks: int) -> list[str]:
