@@ -66,7 +66,7 @@ def sweep(ctx, spec, out_dir, force, account, fmt, limits_from):
 
     catalog = catalog_from(ctx)
     parsed, src = load_spec(spec)
-    answer = None if limits_from == "catalog" else read_live(account=account or parsed.account)
+    answer = None if limits_from == "catalog" else read_live()
     if limits_from == "slurm" and answer is not None and answer.live is None:
         raise PlannerError("; ".join(answer.why_not), "limits")
     sw = design(parsed, src, catalog, out_dir, account, answer)

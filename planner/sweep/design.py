@@ -281,7 +281,7 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
     with located(src, "workdir"):
         check_path(workdir, "workdir")
     with located(src, "max_array_size"):
-        limits = resolve(cluster, partition, spec.max_array_size, slurm)
+        limits = resolve(cluster, partition, spec.max_array_size, slurm, account or spec.account)
 
     points, convention, warnings = _points(spec, catalog, src)
     warnings += [PlannerWarning("partition", w) for w in limits.warnings]

@@ -61,6 +61,13 @@ class PartitionLimits:
 
 
 @dataclass(frozen=True)
+class Association:
+    account: str
+    partition: str  # empty: every partition
+    max_submit_jobs: int | None  # None: not set here
+
+
+@dataclass(frozen=True)
 class LiveSlurm:
     """What the Slurm at hand said."""
 
@@ -68,7 +75,7 @@ class LiveSlurm:
     max_array_size: int | None
     max_job_count: int | None
     partitions: tuple[PartitionLimits, ...]
-    max_submit_jobs: int | None = None  # None: not set on the association, or not known (see submit_note)
+    associations: tuple[Association, ...] | None = None  # the user's (sacctmgr); None: not known, see submit_note
     submit_note: str = "MaxSubmitJobs unknown"
 
     def partition(self, name: str) -> PartitionLimits | None:
@@ -144,25 +151,31 @@ def parse_partitions(text: str) -> tuple[PartitionLimits, ...]:
     return tuple(out)
 
 
-def parse_submit_limit(text: str, account: str | None) -> tuple[int | None, str]:
-    """`sacctmgr show assoc ... format=Account,Partition,MaxSubmitJobs -P -n`: the limit for `account`
-    (or the tightest of the user's associations) and where it came from."""
+def parse_associations(text: str) -> tuple[Association, ...]:
+    """`sacctmgr show assoc ... format=Account,Partition,MaxSubmitJobs -P -n`: one `|`-separated row each."""
     rows = [line.split("|") for line in text.splitlines() if line.strip()]
     if any(len(r) < 3 for r in rows):
         raise SlurmTextError("sacctmgr rows are not Account|Partition|MaxSubmitJobs")
-    mine = [r for r in rows if account is None or r[0] == account]
+    return tuple(Association(r[0], r[1], _count(r[2], "MaxSubmitJobs")) for r in rows)
+
+
+def submit_limit(associations: Sequence[Association], account: str | None, partition: str) -> tuple[int | None, str]:
+    """MaxSubmitJobs for jobs of `account` in `partition` (without an account, the tightest of the user's
+    associations), and where it came from."""
+    mine = [a for a in associations if (account is None or a.account == account) and a.partition in ("", partition)]
     if not mine:
-        return None, f"MaxSubmitJobs unknown (no association of account {account})"
-    limits = [_count(r[2], "MaxSubmitJobs") for r in mine]
-    set_limits = [x for x in limits if x is not None]
-    if not set_limits:
+        return None, "MaxSubmitJobs unknown (no association" + (f" of account {account})" if account else ")")
+    limits = [a.max_submit_jobs for a in mine if a.max_submit_jobs is not None]
+    if not limits:
         return None, "MaxSubmitJobs not set on the association (a parent account or a QOS may still limit)"
-    return min(set_limits), f"MaxSubmitJobs {min(set_limits)} (sacctmgr, association of " + \
-        (f"account {account})" if account else "the user, the tightest of them)")
+    whose = f"account {account}" if account else "the user's, the tightest"
+    return min(limits), f"MaxSubmitJobs {min(limits)} (sacctmgr: association of {whose})"
 
 
-def read_live(runner: Runner = run_command, account: str | None = None) -> SlurmAnswer:
-    """What the Slurm at hand says, or None and why not. Never raises: text it cannot read is a warning."""
+def read_live(runner: Runner | None = None) -> SlurmAnswer:
+    """What the Slurm at hand says (asked through `runner`, by default `run_command`), or None and why not.
+    Never raises: text it cannot read is a reason, and the design falls back to the catalog."""
+    runner = runner or run_command
     try:
         config = parse_config(runner(["scontrol", "show", "config"]))
         partitions = parse_partitions(runner(["scontrol", "show", "partition", "-o"]))
@@ -181,14 +194,14 @@ def read_live(runner: Runner = run_command, account: str | None = None) -> Slurm
     except (KeyError, OSError):  # no user name in the environment nor the password database
         return SlurmAnswer(replace(live, submit_note="MaxSubmitJobs unknown (no user name to look up)"))
     try:
-        text = runner(["sacctmgr", "show", "assoc", f"where user={user}", "format=Account,Partition,MaxSubmitJobs",
+        text = runner(["sacctmgr", "show", "assoc", "where", f"user={user}", "format=Account,Partition,MaxSubmitJobs",
                        "-P", "-n"])
-        limit, note = parse_submit_limit(text, account)
+        associations = parse_associations(text)
     except (OSError, subprocess.SubprocessError) as exc:
         return SlurmAnswer(replace(live, submit_note=f"MaxSubmitJobs unknown (sacctmgr: {exc})"))
     except SlurmTextError as exc:
         return SlurmAnswer(replace(live, submit_note=f"MaxSubmitJobs unknown (could not read sacctmgr: {exc})"))
-    return SlurmAnswer(replace(live, max_submit_jobs=limit, submit_note=note))
+    return SlurmAnswer(replace(live, associations=associations, submit_note=""))
 
 
 @dataclass(frozen=True)
@@ -207,7 +220,8 @@ class Limits(Record):
     warnings: tuple[str, ...] = field(default=())
 
 
-def resolve(cluster: Cluster, partition: Partition, spec_max_array_size: int, slurm: SlurmAnswer | None) -> Limits:
+def resolve(cluster: Cluster, partition: Partition, spec_max_array_size: int, slurm: SlurmAnswer | None,
+            account: str | None = None) -> Limits:
     """The spec's and catalog's limits, checked against live Slurm's where it answered for this partition
     (`slurm` None: Slurm was not asked)."""
     live, why_not_live = (slurm.live, slurm.why_not) if slurm is not None else (None, ())
@@ -241,12 +255,14 @@ def resolve(cluster: Cluster, partition: Partition, spec_max_array_size: int, sl
     if where.state.upper() != "UP":
         warnings.append(f"partition {partition.name} is {where.state}: jobs queue but do not start until it is UP")
     array = spec_max_array_size if live.max_array_size is None else min(spec_max_array_size, live.max_array_size)
+    submit, submit_note = (None, live.submit_note) if live.associations is None else \
+        submit_limit(live.associations, account, partition.name)
     note = (f"limits: live Slurm (cluster {live.cluster_name}, scontrol): partition {partition.name} {nodes} nodes, "
             f"{minutes / 60:g} h, state {where.state}; arrays of up to {array} tasks (MaxArraySize "
             f"{live.max_array_size}, max_array_size {spec_max_array_size}); MaxJobCount {live.max_job_count}; "
-            f"{live.submit_note}")
+            f"{submit_note}")
     return Limits("slurm", f"live Slurm cluster {live.cluster_name}", partition.name, nodes, minutes, array,
-                  live.max_submit_jobs, live.max_job_count, note, tuple(warnings))
+                  submit, live.max_job_count, note, tuple(warnings))
 
 
 def submit_warnings(limits: Limits, arrays: int, tasks: int) -> list[str]:
