@@ -37,6 +37,10 @@ def designed(tmp_path: Path, catalog, extra: str = "", base: str = AUTO15):
     return design(spec, src, catalog, tmp_path / "out")
 
 
+# runs short enough that rounding their nodes up moves some to another --time: an array's runs share its longest
+SHORT = AUTO15.replace("target_hours: 20", "target_hours: 4").replace("[3e21, 1e22, 3e22]", "[1e21, 1e22, 1e23]")
+
+
 def reserved(arrays) -> float:
     return sum(len(a.runs) * a.nodes * a.segments * a.time_minutes / 60.0 for a in arrays)
 
@@ -56,11 +60,13 @@ def test_fifteen_auto_runs_land_in_at_most_four_arrays(tmp_path, catalog):
     assert sw.ladder is not None and sw.ladder[1].unrounded_arrays == 15 and sw.ladder[1].rounded == 15
 
 
-def test_the_ladder_cost_is_the_difference_of_the_two_designs(tmp_path, catalog):
+@pytest.mark.parametrize("spec", [AUTO15, SHORT])
+def test_the_ladder_cost_is_the_difference_of_the_two_designs(tmp_path, catalog, spec):
     """Independently: design the same spec without the ladder, and subtract (charged node- and GPU-hours
     from hardware_costs; reserved = runs × nodes × segments × --time) array by array and in total."""
-    sw = designed(tmp_path, catalog)
-    base = {r.run_id: r for r in designed(tmp_path, catalog, "node_ladder: none\n").runs}
+    sw = designed(tmp_path, catalog, base=spec)
+    unrounded = designed(tmp_path, catalog, "node_ladder: none\n", base=spec)
+    base = {r.run_id: r for r in unrounded.runs}
     per_array, total = sw.ladder
     for a, cost in zip(sw.arrays, per_array, strict=True):
         assert cost.array == a.id and cost.runs == len(a.runs)
@@ -68,12 +74,23 @@ def test_the_ladder_cost_is_the_difference_of_the_two_designs(tmp_path, catalog)
         assert cost.gpu_hours == pytest.approx(sum(r.gpu_hours - base[r.run_id].gpu_hours for r in a.runs), rel=1e-12)
         held = sum(base[r.run_id].nodes * base[r.run_id].segments * base[r.run_id].time_minutes / 60 for r in a.runs)
         assert cost.reserved_node_hours == pytest.approx(len(a.runs) * a.nodes * a.segments * a.time_minutes / 60 - held)
-    unrounded = designed(tmp_path, catalog, "node_ladder: none\n")
     assert total.node_hours == pytest.approx(sum(r.node_hours for r in sw.runs) - sum(r.node_hours for r in unrounded.runs))
     assert total.reserved_node_hours == pytest.approx(reserved(sw.arrays) - reserved(unrounded.arrays))
     # more nodes finish sooner, but MFU falls with the GPU count: the charge grows, a little
     assert 0 < total.node_hours < 0.01 * sum(r.node_hours for r in sw.runs)
     assert total.gpu_hours == pytest.approx(4 * total.node_hours)  # 4 GPUs per node
+
+
+def test_runs_of_an_array_share_its_longest_time_limit(tmp_path, catalog):
+    from planner.sweep.slurm import round_up_time
+
+    sw = designed(tmp_path, catalog, base=SHORT)
+    own = {r.run_id: round_up_time(r.est_hours * 1.2 * 60, None) for r in sw.runs}  # each run's --time on its rung
+    assert all(r.segments == 1 for r in sw.runs)
+    assert any(len({own[r.run_id] for r in a.runs}) > 1 for a in sw.arrays)  # without sharing, more arrays
+    for a in sw.arrays:
+        assert a.time_minutes == max(own[r.run_id] for r in a.runs)
+    assert len(sw.arrays) < len({(r.nodes, own[r.run_id]) for r in sw.runs})
 
 
 def test_summary_shows_the_ladder_and_its_cost(tmp_path, capsys):

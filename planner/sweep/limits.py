@@ -124,7 +124,7 @@ def parse_config(text: str) -> dict[str, str]:
     out = {}
     for line in text.splitlines():
         m = _CONFIG_LINE.match(line)
-        if m and m.group(1) not in out:  # plugin sections later in the output may repeat a key
+        if m:
             out[m.group(1)] = m.group(2)
     if "MaxArraySize" not in out:
         raise SlurmTextError("no 'MaxArraySize = N' line in scontrol show config")
