@@ -8,10 +8,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from cli_helpers import check_stderr, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cli_helpers import check_stderr, run
 from planner.errors import PlannerError
 from planner.sweep.design import design, load_spec
 from planner.sweep.ladder import rung_for, rungs

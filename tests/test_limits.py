@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import check_stderr, run
+
 from planner.errors import PlannerError
 from planner.sweep import limits as lim
 from planner.sweep.design import design, load_spec

@@ -5,14 +5,14 @@ A run's rung is the smallest rung at least the nodes the un-rounded design gives
 hold the model, and with target_hours the fewest that also finish within it). `powers-of-two` is
 1, 2, 4, ... up to the partition's node limit, with the limit itself as the top rung (a run the limit
 turns into a chain still gets a rung); a list is the user's own rungs. Runs of one array (same nodes and
-segments) share its longest --time: Slurm charges the time used, not the limit, so a longer limit
+segments) share its longest time limit: Slurm charges the time used, not the limit, so a longer limit
 costs queue priority under backfill, not compute.
 
 What rounding costs is measured against the un-rounded design, both costed by `hardware_costs`:
 - charged: node-hours (and GPU-hours) the estimate gives on the rung minus on the un-rounded node
   count. More nodes finish sooner; the compute charged grows only as throughput per GPU falls
   with the GPU count (MFU), which is what this counts.
-- reserved: nodes × segments × --time minus the same for the un-rounded design (with its own --time
+- reserved: nodes × segments × time limit minus the same for the un-rounded design (with its own time limit
   per run): the allocation the scheduler must find, idle once a run ends early; not charged.
 """
 
