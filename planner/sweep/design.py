@@ -313,6 +313,8 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
                 unrounded[run_id] = Run(run_id, model, p, t, flops, budget, nodes)
             nodes = rung
         if nodes > limits.max_nodes:
+            with located(src, "nodes"):
+                hardware_at(nodes)  # beyond the whole cluster: its own error
             raise src.error(("nodes",), f"{nodes} nodes exceed the {limits.max_nodes}-node limit of partition "
                             f"{partition.name} (from {limits.origin})")
         runs.append(Run(run_id, model, p, t, flops, budget, nodes))
