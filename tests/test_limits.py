@@ -172,6 +172,12 @@ def test_cli_limits_option(tmp_path, capsys, monkeypatch):
     for rel in ("manifest.csv", "submit.sh", "arrays/a00.sbatch"):  # same inputs and limits: same files
         assert (tmp_path / "live" / rel).read_text().replace("/live", "/cat") == (tmp_path / "cat" / rel).read_text()
 
+    monkeypatch.setattr(lim, "run_command", replay(partitions=PARTITIONS.replace("PartitionName=booster", "PartitionName=b")))
+    code, _, err = run(["sweep", str(spec), "--out", str(tmp_path / "o1"), "--limits", "slurm"], capsys)
+    assert check_stderr(code, err) == "planner: error: --limits: the Slurm at hand (cluster localcluster) has no partition " \
+        "booster"
+    assert not (tmp_path / "o1").exists()
+
     def absent(argv):
         raise FileNotFoundError(f"{argv[0]} is not on PATH")
     monkeypatch.setattr(lim, "run_command", absent)

@@ -71,6 +71,9 @@ def sweep(ctx, spec, out_dir, force, account, fmt, limits_from):
         raise PlannerError("; ".join(answer.why_not), "limits")
     sw = design(parsed, src, catalog, out_dir, account, answer)
     assert sw.limits is not None  # design() always says which limits it used
+    if limits_from == "slurm" and sw.limits.source != "slurm" and answer is not None and answer.live is not None:
+        raise PlannerError(f"the Slurm at hand (cluster {answer.live.cluster_name}) has no partition {sw.partition.name}",
+                           "limits")
     progress(sw.limits.note)
     need = None
     if parsed.need is not None:  # before any file is written: a bad need is bad input
