@@ -569,12 +569,14 @@ def test_isoflop_budgets_from_gpu_hours_cost_what_was_given(tmp_path, catalog):
 def test_nodes_auto_is_the_fewest_that_hold_the_model(tmp_path, catalog):
     from planner.costing.layout import min_nodes
 
-    sw = designed(tmp_path, "nodes: auto\nsweep: {kind: list, runs: [{params: 1e8, tokens: 1e9}, {params: 70e9, tokens: 1e9}]}\n",
-                  catalog)
+    body = "nodes: auto\nsweep: {kind: list, runs: [{params: 1e8, tokens: 1e9}, {params: 70e9, tokens: 1e9}]}\n"
+    sw = designed(tmp_path, "node_ladder: none\n" + body, catalog)
     cluster = catalog.cluster("juwels-booster")
     acc = catalog.accelerator(cluster.accelerator)
-    assert [r.nodes for r in sw.runs] == [min_nodes(1e8, cluster, acc).units, min_nodes(70e9, cluster, acc).units]
-    assert sw.runs[1].nodes > 1
+    fewest = [min_nodes(1e8, cluster, acc).units, min_nodes(70e9, cluster, acc).units]
+    assert [r.nodes for r in sw.runs] == fewest and fewest[1] == 30
+    # the default node ladder rounds them up to powers of two
+    assert [r.nodes for r in designed(tmp_path, body, catalog).runs] == [1, 32]
 
 
 def test_narrow_sweeps_are_warned_about_their_span(tmp_path, catalog):

@@ -9,6 +9,7 @@ import click
 from planner.cli import catalog_from, cli, output_options, progress
 from planner.errors import PlannerError
 from planner.report.output import FORMATS, Column, provenance_note, render_rows
+from planner.sweep.limits import MODES
 from planner.sweep.slurm import time_text
 
 SUMMARY_COLUMNS = [
@@ -23,6 +24,11 @@ SUMMARY_COLUMNS = [
     Column("node_hours", "node-hours", "hours"),
     Column("reserved_node_hours", "node-hours reserved", "hours"),
     Column("charge", "charge", "hours"),
+]
+# nodes: auto: what rounding the runs up to the node ladder adds to the un-rounded design (planner.sweep.ladder)
+LADDER_COLUMNS = [
+    Column("ladder_node_hours", "ladder: + node-hours", "hours"),
+    Column("ladder_reserved_node_hours", "ladder: + reserved", "hours"),
 ]
 
 
@@ -41,8 +47,13 @@ Examples:
 @click.option("--account", help="Slurm account (budget); overrides the spec's `account`.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="Format of the summary printed on stdout.")
+@click.option("--limits", "limits_from", type=click.Choice(MODES), default="auto", show_default=True,
+              envvar="PLANNER_SWEEP_LIMITS", show_envvar=True,
+              help="Where the Slurm limits (MaxArraySize, the partition's MaxNodes and MaxTime, MaxSubmitJobs) come "
+                   "from: auto asks the Slurm at hand (scontrol, a few seconds at most) and falls back to the catalog; "
+                   "slurm insists on it; catalog never asks, so the files depend only on the spec and the catalog.")
 @click.pass_context
-def sweep(ctx, spec, out_dir, force, account, fmt):
+def sweep(ctx, spec, out_dir, force, account, fmt, limits_from):
     """Turn a sweep spec (IsoFLOP grid, model ladder, list of runs, CLIP samples-seen grid) into Slurm job
     arrays sized by the planner's own wall-clock estimate, a manifest of which task trains what, and
     submit.sh. Prints a summary (runs, arrays, GPU-hours, node-hours). The spec format and the command's
@@ -50,11 +61,20 @@ def sweep(ctx, spec, out_dir, force, account, fmt):
     """
     from planner.sweep import slurm
     from planner.sweep.design import design, load_spec
+    from planner.sweep.limits import read_live
     from planner.yamlio import read_text
 
     catalog = catalog_from(ctx)
     parsed, src = load_spec(spec)
-    sw = design(parsed, src, catalog, out_dir, account)
+    answer = None if limits_from == "catalog" else read_live()
+    if limits_from == "slurm" and answer is not None and answer.live is None:
+        raise PlannerError("; ".join(answer.why_not), "limits")
+    sw = design(parsed, src, catalog, out_dir, account, answer)
+    assert sw.limits is not None  # design() always says which limits it used
+    if limits_from == "slurm" and sw.limits.source != "slurm" and answer is not None and answer.live is not None:
+        raise PlannerError(f"the Slurm at hand (cluster {answer.live.cluster_name}) has no partition {sw.partition.name}",
+                           "limits")
+    progress(sw.limits.note)
     need = None
     if parsed.need is not None:  # before any file is written: a bad need is bad input
         from planner.simulate.study import verdict
@@ -66,6 +86,8 @@ def sweep(ctx, spec, out_dir, force, account, fmt):
     progress(f"wrote {len(texts)} files for {len(sw.runs)} runs in {len(sw.arrays)} arrays to {out_dir}; "
              f"submit with {out_dir / 'submit.sh'}")
     rows, total = summary(sw)
+    if sw.ladder is not None:
+        progress(ladder_line(sw))
     unit = sw.cluster.accounting.unit
     notes = [
         f"sweep {parsed.name}: {len(sw.runs)} runs in {len(sw.arrays)} array(s) on {sw.cluster.name} "
@@ -86,7 +108,8 @@ def sweep(ctx, spec, out_dir, force, account, fmt):
          "at once (throttle: sweep runs them one after another)"),
         f"charge: {unit} ({sw.cluster.accounting.units_per_node_hour.value:g} per node-hour); "
         "node-hours reserved = runs × nodes × segments × --time",
-    ] + sw.notes + [f"warning: {w}" for w in sw.warnings] + provenance_note(catalog.provenance())
+    ] + ([ladder_note(sw)] if sw.ladder is not None else []) + [sw.limits.note] + sw.notes \
+        + [f"warning: {w}" for w in sw.warnings] + provenance_note(catalog.provenance())
     if need is not None:
         notes.insert(1, need["verdict"])
     data = {
@@ -94,9 +117,32 @@ def sweep(ctx, spec, out_dir, force, account, fmt):
         "account": sw.account, "runs": len(sw.runs), "arrays": rows, "total": total, "charge_unit": unit,
         "flops_convention": sw.flops_convention, "mfu_basis": sw.mfu_basis, "interval_level": 0.8, "notes": sw.notes,
         "warnings": sw.warnings,
-        "files": sorted(texts), "provenance": catalog.provenance(), "need": need,
+        "files": sorted(texts), "provenance": catalog.provenance(), "need": need, "limits": sw.limits,
+        "node_ladder": None if sw.ladder is None else {"rungs": parsed.node_ladder, "arrays": sw.ladder[0], "total": sw.ladder[1]},
     }
-    click.echo(render_rows(rows + [total], SUMMARY_COLUMNS, fmt, notes, data=data), nl=False)
+    columns = SUMMARY_COLUMNS + (LADDER_COLUMNS if sw.ladder is not None else [])
+    click.echo(render_rows(rows + [total], columns, fmt, notes, data=data), nl=False)
+
+
+def ladder_line(sw) -> str:
+    """The progress line of a node ladder: arrays before and after, what the rounding costs."""
+    t = sw.ladder[1]
+    rungs = sorted({a.nodes for a in sw.arrays})
+    charged = sum(r.node_hours for r in sw.runs)
+    held = sum(len(a.runs) * a.nodes * a.segments * a.time_minutes / 60.0 for a in sw.arrays)
+    return (f"node ladder: {t.rounded} of {t.runs} runs rounded up to {len(rungs)} node count(s) "
+            f"({', '.join(map(str, rungs))}): {len(sw.arrays)} arrays instead of {t.unrounded_arrays}; "
+            f"{t.node_hours:+,.0f} node-hours charged ({t.node_hours / (charged - t.node_hours):+.2%}), "
+            f"{t.reserved_node_hours:+,.0f} node-hours reserved ({t.reserved_node_hours / (held - t.reserved_node_hours):+.1%})")
+
+
+def ladder_note(sw) -> str:
+    ladder = sw.spec.node_ladder
+    return (f"node ladder ({ladder if isinstance(ladder, str) else ', '.join(map(str, ladder))}): nodes: auto rounds each "
+            "run's nodes up to a rung so that runs share arrays, and the runs of an array share its longest --time; "
+            "ladder: + node-hours is what the estimate charges beyond the un-rounded design (more nodes finish sooner, "
+            "but each GPU does less: MFU falls with the GPU count), + reserved the nodes × segments × --time beyond it "
+            "(held by the scheduler, not charged once a run ends)")
 
 
 def summary(sw) -> tuple[list[dict], dict]:
@@ -112,12 +158,17 @@ def summary(sw) -> tuple[list[dict], dict]:
             "reserved_node_hours": len(a.runs) * a.nodes * a.segments * a.time_minutes / 60.0,
             "charge": sum(r.charge for r in a.runs),
         })
+        if sw.ladder is not None:
+            cost = next(c for c in sw.ladder[0] if c.array == a.id)
+            rows[-1].update(ladder_node_hours=cost.node_hours, ladder_reserved_node_hours=cost.reserved_node_hours)
     throttle = (max if sw.spec.throttle == "sweep" else sum)(a.throttle for a in sw.arrays)
     total = {"array": "total", "runs": len(sw.runs), "arrays": len(sw.arrays), "throttle": throttle}
     for key in ("gpu_hours", "node_hours", "reserved_node_hours", "charge"):
         total[key] = sum(r[key] for r in rows)
     # runs share one estimator, so their errors move together: the total's range is the sum of the ranges
     total["gpu_hours_interval"] = [sum(r["gpu_hours_interval"][0] for r in rows), sum(r["gpu_hours_interval"][1] for r in rows)]
+    if sw.ladder is not None:
+        total.update(ladder_node_hours=sw.ladder[1].node_hours, ladder_reserved_node_hours=sw.ladder[1].reserved_node_hours)
     return rows, total
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -35,6 +35,8 @@ from planner.costing.hardware import Hardware, hardware_costs, hardware_for
 from planner.costing.mfu_basis import benchmark_errors, check_dtype, mfu_many
 from planner.costing.runs import clip_run, run_shape
 from planner.errors import PlannerWarning, located, unknown_name
+from planner.sweep.ladder import LadderCost, array_key, costs, fewest_nodes, nodes_within, rung_for, rungs
+from planner.sweep.limits import Limits, SlurmAnswer, resolve, submit_warnings
 from planner.sweep.rules import check_spec
 from planner.sweep.slurm import check_path, round_up_time
 
@@ -96,6 +98,8 @@ class Sweep:
     notes: list[str] = field(default_factory=list)
     mfu_errors: tuple[float, ...] = ()  # out-of-sample ln errors of the MFU estimate (one estimator for every run)
     mfu_profiles: tuple[str, ...] = ()  # the measured MFU profiles the runs' MFU was read from
+    limits: Limits | None = None  # the Slurm limits designed against, and their source
+    ladder: tuple[list[LadderCost], LadderCost] | None = None  # nodes: auto: what rounding to the node ladder costs
 
 
 def _short(x: float) -> str:
@@ -218,11 +222,13 @@ def _mfu_estimates(spec: SweepSpec, hw: Hardware, catalog: Catalog, params: list
 MIN_DECADES = 2.0  # the span below which a fitted law is a guess (Hoffmann et al. fit over ~4 decades)
 
 
-def design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, account: str | None = None) -> Sweep:
-    """Runs, their hours (from `hardware_costs`), time limits, chains and arrays. No files are touched."""
+def design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, account: str | None = None,
+           slurm: SlurmAnswer | None = None) -> Sweep:
+    """Runs, their hours (from `hardware_costs`), time limits, chains and arrays. No files are touched.
+    `slurm`: what the Slurm at hand said (planner.sweep.limits.read_live); None designs against the catalog."""
     if isinstance(spec.sweep, Isoflop) and spec.sweep.gpu_hours is not None:
-        return _design_for_hours(spec, spec.sweep, spec.sweep.gpu_hours, src, catalog, out_dir, account)
-    sw = _design(spec, src, catalog, out_dir, account)
+        return _design_for_hours(spec, spec.sweep, spec.sweep.gpu_hours, src, catalog, out_dir, account, slurm)
+    sw = _design(spec, src, catalog, out_dir, account, slurm)
     if spec.sweep.kind in ("isoflop", "ladder") and len(sw.runs) > 1:
         flops = [6.0 * r.params * r.tokens for r in sw.runs]  # the law's compute: the span a fit will see
         span = math.log10(max(flops) / min(flops))
@@ -232,39 +238,12 @@ def design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accoun
     return sw
 
 
-def _fewest_nodes(params: int, cluster: Cluster, catalog: Catalog, src: Source) -> int:
-    """`nodes: auto`: the fewest nodes that hold a model of `params` for training (an assumed shape)."""
-    from planner.costing.layout import min_nodes
-
-    with located(src, "nodes"):
-        fit = min_nodes(float(params), cluster, catalog.accelerator(cluster.accelerator))
-    if fit is None:
-        raise src.error(("nodes",), f"a model of {params:.3g} parameters does not fit on any node count of {cluster.name}")
-    return fit.units
-
-
-def _nodes_within(spec: SweepSpec, target_hours: float, params: int, flops: float, nodes: int, cluster: Cluster,
-                  catalog: Catalog, max_nodes: float | None, hardware_at: Callable[[int], Hardware]) -> int:
-    """The fewest nodes (at least `nodes`) on which the run's estimate fits in `target_hours`; the
-    partition's (or cluster's) node limit caps it, and the run then becomes a chain."""
-    cap = int(max_nodes or (cluster.nodes.value if cluster.nodes is not None else 10**6))
-    for _ in range(20):  # MFU falls slowly with GPU count: rescaling converges in a step or two
-        hw = hardware_at(nodes)
-        hours = hardware_costs(flops, float(params), hw, catalog, None, [], spec.mfu, basis=spec.mfu_basis,
-                               seq_len=spec.seq_len, stack=spec.stack).wall_clock_hours
-        assert hours is not None  # on a number of nodes a run has a wall-clock
-        if hours <= target_hours or nodes >= cap:
-            return nodes
-        nodes = min(cap, max(nodes + 1, math.ceil(nodes * hours / target_hours)))
-    return nodes
-
-
 def _round_sig(x: float, digits: int = 3) -> float:
     return float(f"{x:.{digits - 1}e}")
 
 
 def _design_for_hours(spec: SweepSpec, s: Isoflop, gpu_hours: float, src: Source, catalog: Catalog, out_dir: Path,
-                      account: str | None) -> Sweep:
+                      account: str | None, slurm: SlurmAnswer | None) -> Sweep:
     """An IsoFLOP sweep (`s`, the spec's) whose budgets are log-spaced over `decades` and scaled so that all
     its runs together cost at most `gpu_hours` (the same GPU-hours `planner plan` gives each run)."""
     fractions = 10.0 ** (s.decades * (np.arange(s.n_budgets) / (s.n_budgets - 1) - 1.0))  # ..., C_max/10^decades .. C_max
@@ -272,7 +251,7 @@ def _design_for_hours(spec: SweepSpec, s: Isoflop, gpu_hours: float, src: Source
     def trial(c_max: float) -> tuple[Sweep, float, list[float]]:
         budgets = [_round_sig(c_max * f) for f in fractions]
         sw = design(spec.model_copy(update={"sweep": s.model_copy(update={"budgets": budgets, "gpu_hours": None})}),
-                    src, catalog, out_dir, account)
+                    src, catalog, out_dir, account, slurm)
         return sw, sum(r.gpu_hours for r in sw.runs), budgets
 
     with located(src, "cluster"):
@@ -290,7 +269,8 @@ def _design_for_hours(spec: SweepSpec, s: Isoflop, gpu_hours: float, src: Source
     return sw
 
 
-def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, account: str | None = None) -> Sweep:
+def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, account: str | None = None,
+            slurm: SlurmAnswer | None = None) -> Sweep:
     with located(src, "cluster"):
         cluster = catalog.cluster(spec.cluster)
     with located(src, "partition"):
@@ -300,46 +280,90 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
     workdir = out_abs if spec.workdir is None else os.path.normpath(os.path.join(src.directory, spec.workdir))
     with located(src, "workdir"):
         check_path(workdir, "workdir")
+    with located(src, "max_array_size"):
+        limits = resolve(cluster, partition, spec.max_array_size, slurm, account or spec.account)
 
     points, convention, warnings = _points(spec, catalog, src)
+    warnings += [PlannerWarning("partition", w) for w in limits.warnings]
     gpn = cluster.gpus_per_node_int
     tasks = spec.tasks_per_node or gpn
     cpus = spec.cpus_per_task or max(1, int(cluster.cpu_cores_per_node.value) // tasks)
-    max_nodes = partition.max_nodes.value if partition.max_nodes else None
-    limit_min = max(1, math.floor(partition.max_wall_hours.value * 60 + 1e-9))  # Slurm limits are whole minutes
-
-    def signal_for(minutes: int) -> int:  # the warning must come well inside the job
-        return min(spec.signal_seconds, minutes * 30)
-
-    runs: list[Run] = []
-    width = len(str(len(points) - 1))
-    by_nodes: dict[int, list[int]] = {}
-    fewest: dict[int, int] = {}
+    with located(src, "node_ladder"):
+        ladder = rungs(spec.node_ladder, limits.max_nodes) if spec.nodes == "auto" else None
 
     @functools.cache
     def hardware_at(nodes: int) -> Hardware:  # one Hardware per node count, shared by the node search and the costing
         return hardware_for(catalog, cluster=cluster.name, nodes=nodes, dtype=spec.dtype)
 
+    runs: list[Run] = []
+    unrounded: dict[str, Run] = {}  # the runs the ladder raised, on the nodes they had before
+    width = len(str(len(points) - 1))
+    fewest: dict[int, int] = {}
     for i, (label, model, p, t, flops, budget, run_nodes) in enumerate(points):
-        nodes = run_nodes or spec.nodes
+        nodes, run_id = run_nodes or spec.nodes, f"{spec.name}-{i:0{width}d}-{label}"
         if nodes == "auto":
             if p not in fewest:
-                fewest[p] = _fewest_nodes(p, cluster, catalog, src)
+                fewest[p] = fewest_nodes(p, cluster, catalog, src)
             nodes = fewest[p]
             if spec.target_hours is not None:
-                nodes = _nodes_within(spec, spec.target_hours, p, flops, nodes, cluster, catalog, max_nodes, hardware_at)
-        if max_nodes is not None and nodes > max_nodes:
-            raise src.error(("nodes",), f"{nodes} nodes exceed the {int(max_nodes)}-node limit of partition {partition.name}")
-        runs.append(Run(f"{spec.name}-{i:0{width}d}-{label}", model, p, t, flops, budget, nodes))
-        by_nodes.setdefault(nodes, []).append(i)
+                nodes = nodes_within(spec, spec.target_hours, p, flops, nodes, catalog, limits.max_nodes, hardware_at)
+            with located(src, "node_ladder"):
+                rung = rung_for(nodes, ladder, run_id) if ladder is not None else nodes
+            if rung != nodes:
+                unrounded[run_id] = Run(run_id, model, p, t, flops, budget, nodes)
+            nodes = rung
+        if nodes > limits.max_nodes:
+            with located(src, "nodes"):
+                hardware_at(nodes)  # beyond the whole cluster: its own error
+            raise src.error(("nodes",), f"{nodes} nodes exceed the {limits.max_nodes}-node limit of partition "
+                            f"{partition.name} (from {limits.origin})")
+        runs.append(Run(run_id, model, p, t, flops, budget, nodes))
+    mfu_basis, profiles, mfu_errors = _cost(spec, runs, hardware_at, catalog, src, warnings, limits)
+    # the un-rounded runs are a yardstick, not jobs: a chain longer than max_segments is no error there
+    _cost(spec.model_copy(update={"max_segments": 10**9}), list(unrounded.values()), hardware_at, catalog, src, [], limits)
+    unrounded = {r.run_id: replace(unrounded.get(r.run_id, r)) for r in runs}  # before arrays share time limits
+
+    def chunks(of: Iterable[Run], share_time: bool) -> list[list[Run]]:
+        groups: dict[tuple, list[Run]] = {}
+        for r in of:
+            groups.setdefault(array_key(r, share_time), []).append(r)
+        return [g[k:k + limits.max_array_size] for _, g in sorted(groups.items()) for k in range(0, len(g), limits.max_array_size)]
+
+    arrays = []
+    members_of = chunks(runs, share_time=ladder is not None)
+    for j, members in enumerate(members_of):
+        aid = f"a{j:0{max(2, len(str(len(members_of) - 1)))}d}"
+        minutes = max(r.time_minutes for r in members)
+        for k, r in enumerate(members):
+            r.array, r.index, r.time_minutes = aid, k, minutes
+        arrays.append(Array(aid, members, members[0].nodes, minutes, members[0].segments,
+                            min(spec.max_concurrent, len(members)), _signal_for(spec, minutes)))
+    tasks_submitted = sum(len(a.runs) * a.segments for a in arrays)
+    warnings += [PlannerWarning("partition", w) for w in submit_warnings(limits, len(arrays), tasks_submitted)]
+    ladder_costs = costs(arrays, unrounded, len(chunks(unrounded.values(), False))) if ladder is not None else None
+    return Sweep(spec, cluster, partition, account or spec.account, out_abs, workdir, runs, arrays, tasks, cpus,
+                 convention, "; ".join(sorted(mfu_basis)), list(dict.fromkeys(warnings)), mfu_errors=mfu_errors,
+                 mfu_profiles=tuple(sorted(profiles)), limits=limits, ladder=ladder_costs)
+
+
+def _signal_for(spec: SweepSpec, minutes: int) -> int:  # the warning must come well inside the job
+    return min(spec.signal_seconds, minutes * 30)
+
+
+def _cost(spec: SweepSpec, runs: list[Run], hardware_at: Callable[[int], Hardware], catalog: Catalog, src: Source,
+          warnings: list[PlannerWarning], limits: Limits) -> tuple[set[str], set[str], tuple[float, ...]]:
+    """Each run's figures from `hardware_costs`, its time limit and segments; the MFU bases, profiles and errors."""
+    limit_min = limits.max_minutes
+    by_nodes: dict[int, list[Run]] = {}
+    for r in runs:
+        by_nodes.setdefault(r.nodes, []).append(r)
     mfu_basis, profiles = set(), set()
     mfu_errors: tuple[float, ...] = ()
-    for nodes, idx in sorted(by_nodes.items()):
+    for nodes, group in sorted(by_nodes.items()):
         with located(src, "nodes"):
             hw = hardware_at(nodes)
-        estimates = _mfu_estimates(spec, hw, catalog, [runs[i].params for i in idx], src, warnings)
-        for i, est in zip(idx, estimates, strict=True):
-            r = runs[i]
+        estimates = _mfu_estimates(spec, hw, catalog, [r.params for r in group], src, warnings)
+        for r, est in zip(group, estimates, strict=True):
             c = hardware_costs(r.flops, float(r.params), hw, catalog, est, warnings)
             # on a cluster's nodes every figure of a run is known
             assert c.gpus is not None and c.mfu is not None and c.gpu_hours is not None and c.node_hours is not None
@@ -354,23 +378,10 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
             if need <= limit_min:
                 r.time_minutes = max(1, min(limit_min, round_up_time(need, spec.time_step_minutes)))
             else:  # a chain: each full segment loses its last signal_seconds to checkpointing
-                usable = limit_min * 60 - signal_for(limit_min)
+                usable = limit_min * 60 - _signal_for(spec, limit_min)
                 r.segments, r.time_minutes = math.ceil(need * 60.0 / usable - 1e-9), limit_min
                 if r.segments > spec.max_segments:
                     raise src.error(("nodes",), f"run {r.run_id} needs {r.segments} segments of {limit_min} min on "
-                                    f"{nodes} node(s) (estimate {r.est_hours:.3g} h); give it more nodes or raise max_segments")
-
-    groups: dict[tuple, list[Run]] = {}
-    for r in runs:
-        groups.setdefault((r.nodes, r.time_minutes, r.segments), []).append(r)
-    chunks = [(key, g[k:k + spec.max_array_size]) for key, g in sorted(groups.items())
-              for k in range(0, len(g), spec.max_array_size)]
-    arrays = []
-    for j, ((nodes, minutes, segments), members) in enumerate(chunks):
-        aid = f"a{j:0{max(2, len(str(len(chunks) - 1)))}d}"
-        for k, r in enumerate(members):
-            r.array, r.index = aid, k
-        arrays.append(Array(aid, members, nodes, minutes, segments, min(spec.max_concurrent, len(members)), signal_for(minutes)))
-    return Sweep(spec, cluster, partition, account or spec.account, out_abs, workdir, runs, arrays, tasks, cpus,
-                 convention, "; ".join(sorted(mfu_basis)), list(dict.fromkeys(warnings)), mfu_errors=mfu_errors,
-                 mfu_profiles=tuple(sorted(profiles)))
+                                    f"{nodes} node(s) (estimate {r.est_hours:.3g} h; limits from {limits.origin}); "
+                                    "give it more nodes or raise max_segments")
+    return mfu_basis, profiles, mfu_errors

@@ -98,6 +98,9 @@ class SweepSpec(SpecModel):
         1, description="per run; auto: the fewest that hold the model (planner memory), or with target_hours "
         "the fewest that also finish within it")
     target_hours: Positive | None = Field(None, description="with nodes: auto: estimated wall-clock per run to aim below")
+    node_ladder: Literal["powers-of-two", "none"] | Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)] = Field(
+        "powers-of-two", description="with nodes: auto: each run's nodes are rounded up to a rung of this ladder (a list "
+        "of node counts, or powers-of-two up to the partition's limit), so that runs share arrays; none: no rounding")
     max_concurrent: int = Field(8, ge=1)
     throttle: Literal["array", "sweep"] = Field(
         "array", description="array: max_concurrent per array, arrays side by side; sweep: arrays one after another")
@@ -131,6 +134,8 @@ class SweepSpec(SpecModel):
             raise ValueError("law_file: give law (a catalog name) or law_file, not both")
         if self.target_hours is not None and self.nodes != "auto":
             raise ValueError("target_hours: goes with nodes: auto (the planner then picks the nodes per run)")
+        if "node_ladder" in self.model_fields_set and self.nodes != "auto":
+            raise ValueError("node_ladder: goes with nodes: auto (the rungs the planner rounds its node counts up to)")
         return self
 
 
