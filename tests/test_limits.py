@@ -112,9 +112,26 @@ def spec_at(tmp_path: Path, nodes: int | str = 1, runs: int = 3, extra: str = ""
     return path
 
 
-def designed(tmp_path, catalog, answer, **kw):
+def designed(tmp_path, catalog, answer, insisted=True, **kw):
+    """The spec designed with what Slurm said; `insisted` as `--limits slurm` (the recorded cluster is not JUWELS)."""
+    import dataclasses
+
     spec, src = load_spec(spec_at(tmp_path, **kw))
+    answer = dataclasses.replace(answer, insisted=insisted) if answer is not None else None
     return design(spec, src, catalog, Path("/scratch/lim"), slurm=answer)
+
+
+def test_a_slurm_that_is_not_the_specs_cluster_is_not_asked_about_it(tmp_path, catalog):
+    """By default (`--limits auto`) a laptop's or CI runner's Slurm says nothing about JUWELS: its limits apply only to
+    the catalog cluster whose slurm_cluster_name it is."""
+    sw = designed(tmp_path, catalog, lim.read_live(replay()), insisted=False)
+    assert sw.limits.source == "catalog" and sw.limits.max_nodes == 936
+    assert "the Slurm at hand is cluster localcluster, not juwels-booster's (its catalog entry names no " \
+           "slurm_cluster_name)" in sw.limits.note
+    named = catalog.cluster("juwels-booster").model_copy(update={"slurm_cluster_name": "localcluster"})
+    spec, src = load_spec(spec_at(tmp_path))
+    limits = lim.resolve(named, named.partition("booster"), spec.max_array_size, lim.read_live(replay()))
+    assert limits.source == "slurm" and limits.max_nodes == 4
 
 
 def test_live_limits_are_checked_against_the_catalog(tmp_path, catalog):
@@ -164,7 +181,9 @@ def test_a_slurm_without_the_partition_falls_back_to_the_catalog(tmp_path, catal
 def test_cli_limits_option(tmp_path, capsys, monkeypatch):
     spec = spec_at(tmp_path)
     monkeypatch.setattr(lim, "run_command", replay())
-    code, out, err = run(["sweep", str(spec), "--out", str(tmp_path / "live"), "--limits", "auto"], capsys)
+    code, out, err = run(["sweep", str(spec), "--out", str(tmp_path / "auto"), "--limits", "auto"], capsys)
+    assert check_stderr(code, err) is None and "the Slurm at hand is cluster localcluster, not juwels-booster's" in err
+    code, out, err = run(["sweep", str(spec), "--out", str(tmp_path / "live"), "--limits", "slurm"], capsys)
     assert check_stderr(code, err) is None and "limits: live Slurm (cluster localcluster, scontrol)" in err
     assert "limits: live Slurm" in out
     code, out, err = run(["sweep", str(spec), "--out", str(tmp_path / "cat")], capsys)  # the suite's default: catalog

@@ -170,6 +170,8 @@ class Cluster(Entry):
     pue: Sourced | None = Field(None, description="power usage effectiveness of the site, where published")
     grid_gco2_per_kwh: Sourced | None = Field(None, description="carbon intensity of the site's electricity")
     mfu_profile: Slug | None = None
+    slurm_cluster_name: str | None = Field(None, description="ClusterName in the system's slurm.conf (scontrol show "
+                                           "config): `planner sweep` takes live Slurm limits only from that cluster")
 
     # (low, high, whole): what a real cluster can have; a value outside is a typo that would divide by
     # zero or print negative hours downstream

@@ -50,8 +50,9 @@ Examples:
 @click.option("--limits", "limits_from", type=click.Choice(MODES), default="auto", show_default=True,
               envvar="PLANNER_SWEEP_LIMITS", show_envvar=True,
               help="Where the Slurm limits (MaxArraySize, the partition's MaxNodes and MaxTime, MaxSubmitJobs) come "
-                   "from: auto asks the Slurm at hand (scontrol, a few seconds at most) and falls back to the catalog; "
-                   "slurm insists on it; catalog never asks, so the files depend only on the spec and the catalog.")
+                   "from: auto asks the Slurm at hand (scontrol, a few seconds at most) and uses it when it is the spec's "
+                   "cluster (the catalog's slurm_cluster_name), else the catalog; slurm insists on it; catalog never asks, "
+                   "so the files depend only on the spec and the catalog.")
 @click.pass_context
 def sweep(ctx, spec, out_dir, force, account, fmt, limits_from):
     """Turn a sweep spec (IsoFLOP grid, model ladder, list of runs, CLIP samples-seen grid) into Slurm job
@@ -66,7 +67,7 @@ def sweep(ctx, spec, out_dir, force, account, fmt, limits_from):
 
     catalog = catalog_from(ctx)
     parsed, src = load_spec(spec)
-    answer = None if limits_from == "catalog" else read_live()
+    answer = None if limits_from == "catalog" else read_live(insisted=limits_from == "slurm")
     if limits_from == "slurm" and answer is not None and answer.live is None:
         raise PlannerError("; ".join(answer.why_not), "limits")
     sw = design(parsed, src, catalog, out_dir, account, answer)

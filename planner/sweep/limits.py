@@ -88,6 +88,9 @@ class SlurmAnswer:
 
     live: LiveSlurm | None
     why_not: tuple[str, ...] = ()
+    # asked for by name: its limits apply to any catalog cluster; otherwise only to the catalog cluster whose
+    # slurm_cluster_name it is (a laptop's or a CI runner's Slurm says nothing about JUWELS)
+    insisted: bool = False
 
 
 class SlurmTextError(ValueError):
@@ -172,10 +175,14 @@ def submit_limit(associations: Sequence[Association], account: str | None, parti
     return min(limits), f"MaxSubmitJobs {min(limits)} (sacctmgr: association of {whose})"
 
 
-def read_live(runner: Runner | None = None) -> SlurmAnswer:
+def read_live(runner: Runner | None = None, insisted: bool = False) -> SlurmAnswer:
     """What the Slurm at hand says (asked through `runner`, by default `run_command`), or None and why not.
-    Never raises: text it cannot read is a reason, and the design falls back to the catalog."""
-    runner = runner or run_command
+    Never raises: text it cannot read is a reason, and the design falls back to the catalog. `insisted`: its
+    limits apply whatever cluster the spec names (SlurmAnswer.insisted)."""
+    return replace(ask_slurm(runner or run_command), insisted=insisted)
+
+
+def ask_slurm(runner: Runner) -> SlurmAnswer:
     try:
         config = parse_config(runner(["scontrol", "show", "config"]))
         partitions = parse_partitions(runner(["scontrol", "show", "partition", "-o"]))
@@ -228,6 +235,10 @@ def resolve(cluster: Cluster, partition: Partition, spec_max_array_size: int, sl
     cat_nodes = int(partition.max_nodes.value if partition.max_nodes else
                     cluster.nodes.value if cluster.nodes is not None else 10**6)
     cat_minutes = max(1, math.floor(partition.max_wall_hours.value * 60 + 1e-9))  # Slurm limits are whole minutes
+    if live is not None and not (slurm is not None and slurm.insisted) and live.cluster_name != cluster.slurm_cluster_name:
+        why_not_live = (f"the Slurm at hand is cluster {live.cluster_name}, not {cluster.name}'s (its catalog entry names "
+                        f"{'no slurm_cluster_name' if cluster.slurm_cluster_name is None else cluster.slurm_cluster_name})",)
+        live = None
     where = live.partition(partition.name) if live is not None else None
     if live is None or where is None:
         reasons = list(why_not_live)
