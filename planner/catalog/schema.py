@@ -42,6 +42,11 @@ class Source(Strict):
     status: Status
     url: str | None = None
 
+    @property
+    def reference(self) -> str:
+        """What a reader is shown: the citation, and its URL where the citation does not already carry it."""
+        return self.citation if not self.url or self.url in self.citation else f"{self.citation} <{self.url}>"
+
 
 class Sourced(Strict):
     """A number with its provenance. `status` defaults to the status of the cited source."""
@@ -78,7 +83,7 @@ class Entry(Strict):
         return item.status or self.sources[item.source].status
 
     def cite(self, item: Sourced) -> str:
-        return self.sources[item.source].citation
+        return self.sources[item.source].reference
 
     def sourced_numbers(self) -> list[tuple[str, Sourced]]:
         return list(_walk_sourced(self))

@@ -16,7 +16,8 @@ from planner.grant.document import GrantDocument, GrantRow, MethodFact
 CONVENTIONS = {
     "6ND": ("C = 6·N·D for language models (forward 2ND + backward 4ND; no attention term)",
             "Kaplan et al. 2020, Scaling Laws for Neural Language Models (arXiv 2001.08361) §2.1"),
-    "moe": ("C = 6·N_active·D for mixture-of-experts models (only the experts a token is routed to do work)", None),
+    "moe": ("C = 6·N_active·D for mixture-of-experts models (only the experts a token is routed to do work)",
+            "DeepSeek-AI 2024, DeepSeek-V3 Technical Report (arXiv 2412.19437): 37B of 671B parameters activated per token"),
     "clip": ("C = 6 × MACs per sample × samples seen for CLIP (2 FLOPs per MAC, backward = 2 × forward), with the "
              "forward GMACs per sample of each architecture from the model catalog",
              "Cherti et al. 2023, Reproducible scaling laws for contrastive language-image learning (arXiv 2212.07143)"),
@@ -49,7 +50,7 @@ def method_facts(rows: list[GrantRow], cluster, catalog, p, program) -> list[Met
         cites = []
         for name in dict.fromkeys(n for r in rows if r.mfu_basis == basis for n in r.mfu_profiles):
             prof = catalog.mfu_profile(name)
-            cites += [prof.sources[pt.source].citation for pt in prof.points]
+            cites += [prof.sources[pt.source].reference for pt in prof.points]
         text = f"MFU for {_and(names)}: {basis}"
         if basis.startswith("campaign"):
             cites.append(campaign_citation(catalog))
@@ -89,8 +90,8 @@ def method_facts(rows: list[GrantRow], cluster, catalog, p, program) -> list[Met
 
 def campaign_citation(catalog) -> str:
     sets = catalog.all("campaigns")
-    return ("; ".join(s.title for s in sets) + " (the runs and their sources are listed in the planner documentation, "
-            "docs/calibration.md)")
+    return "; ".join(f"{s.title} (each run with its paper: `planner catalog show {s.name}`, catalogs/campaigns/{s.name}.yaml "
+                     "in the planner package)" for s in sets)
 
 
 def confidence_text(catalog, confidence: float) -> str:
