@@ -78,6 +78,11 @@ def method_facts(rows: list[GrantRow], cluster, catalog, p, program) -> list[Met
     acct = cluster.accounting.units_per_node_hour
     facts.append(MethodFact("charge", f"{cluster.title} accounts in {cluster.accounting.unit}, {acct.value:g} per "
                             f"node-hour ({cluster.status_of(acct)})", (cluster.cite(acct),)))
+    if priced := next((r.cost for r in rows if r.cost is not None), None):
+        whence = ("given in the proposal" if priced.status == "given" else
+                  f"{priced.status}, as of {priced.as_of}" if priced.as_of else priced.status)
+        facts.append(MethodFact("cost", f"the cost in money is the GPU-hours × {priced.per_gpu_hour:g} {priced.currency} per "
+                                f"GPU-hour ({whence})", () if priced.status == "given" else (priced.source,)))
     c = program.contingency
     share = p.contingency if p.contingency is not None else c.default.value
     covers = ("runs that must be repeated or added (restarts within a run are already in the realised MFU)"
@@ -132,7 +137,7 @@ def justification(result: GrantDocument) -> tuple[str, list[str]]:
 
     u, total = result.unit, result.total
     facts = {t: [f for f in result.method if f.topic == t]
-             for t in ("flops", "hours", "mfu", "goodput", "confidence", "law", "charge", "contingency")}
+             for t in ("flops", "hours", "mfu", "goodput", "confidence", "law", "charge", "cost", "contingency")}
     sentences = [
         f"We request {total.request:,} {u.label} on {result.cluster.title} over {result.months} months: "
         f"{total.node_hours:,.0f} node-hours or {total.gpu_hours:,.0f} GPU-hours as Slurm counts GPUs, "
@@ -141,7 +146,7 @@ def justification(result: GrantDocument) -> tuple[str, list[str]]:
         sentences.append("Every training run is sized from its compute C, not from a guess at its duration: "
                          + "; ".join(f.text + cite(f.cite) for f in facts["flops"]) + ".")
     sentences += [_cap(f.text) + cite(f.cite) + "." for t in ("hours", "mfu", "law", "goodput", "confidence", "charge",
-                                                                     "contingency")
+                                                                     "cost", "contingency")
                   for f in facts[t]]
     sentences.append(f"Conversion to the call's unit: {u.basis}.")
     sentences += [f"For comparison with the call's thresholds: {a.basis}." for a in result.also]
