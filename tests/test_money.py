@@ -171,3 +171,10 @@ def test_a_bad_grant_price_is_an_error_at_its_line(tmp_path, capsys):
     assert code == 2
     assert err.splitlines()[-1] == (f"planner: error: {proposal}:6: price_per_gpu_hour: must be a price per GPU-hour "
                                     "above 0 and at most 10,000, got -1.0")
+
+
+def test_a_projection_is_priced_row_by_row(capsys):
+    result = plan_json(capsys, "--params", "1B,7B", "--cluster", "cloud-8xh100", "--nodes", "4", "--price-per-gpu-hour", "3")
+    assert [r["cost"]["amount"] for r in result["rows"]] == [r["gpu_hours"] * 3 for r in result["rows"]]
+    bare = plan_json(capsys, "--params", "1B,7B", "--accelerator", "h100-sxm")
+    assert [r["cost"] for r in bare["rows"]] == [None, None]

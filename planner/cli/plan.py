@@ -76,6 +76,7 @@ PROJECTION_COLUMNS = [
     Column("gpu_hours_interval", "GPU-hours, 80% range", "hours"),
     Column("node_hours", "node-hours", "hours"),
     Column("wall_clock_days", "days", "ratio"),
+    Column("cost.amount", "cost", "hours"),
 ]
 
 
@@ -217,8 +218,14 @@ def plan(ctx, fmt, **options):
         if result.get("shape_basis"):
             notes.append(f"attention FLOPs: {result['shape_basis']}")
         notes += goodput_notes(result["rows"][0]) if result.get("accelerator") else []
+        priced = next((r["cost"] for r in result["rows"] if r.get("cost")), None)
+        if priced:
+            notes.append(f"cost: {priced['per_gpu_hour']:g} {priced['currency']} per GPU-hour"
+                         + (" (given)" if priced["status"] == "given" else f", as of {priced['as_of']} ({priced['status']}: "
+                            f"{priced['source']})") + "; cost = GPU-hours billed × the price")
         notes += [f"warning: {w}" for w in result["warnings"]] + provenance_note(result["provenance"])
-        columns = [c for c in PROJECTION_COLUMNS if any(r.get(c.key) is not None for r in result["rows"])]
-        return render_rows(result["rows"], columns, fmt, notes, data=result)
+        table = [{**r, "cost.amount": r["cost"]["amount"]} if r.get("cost") else r for r in result["rows"]]
+        columns = [c for c in PROJECTION_COLUMNS if any(r.get(c.key) is not None for r in table)]
+        return render_rows(table, columns, fmt, notes, data=result)
     result = make_plan(request, catalog)
     return render_record(result.record(), PLAN_FIELDS, fmt, plan_notes(result))
