@@ -24,6 +24,7 @@ from planner.catalog.schema import (
     MfuPoint,
     MfuProfile,
     Partition,
+    Price,
     Slug,
     Source,
     Sourced,
@@ -35,7 +36,7 @@ from planner.files import read_input
 from planner.yamlio import MAX_BYTES, key_line, load_model
 
 __all__ = ["KINDS", "ENV_VAR", "Catalog", "builtin_dir", "search_path", "model_for", "load_entry",
-           "Accelerator", "Accounting", "Cluster", "Dtype", "Entry", "Link", "MfuPoint", "MfuProfile", "Partition",
+           "Accelerator", "Accounting", "Cluster", "Dtype", "Entry", "Link", "MfuPoint", "MfuProfile", "Partition", "Price",
            "Slug", "Source", "Sourced", "Status", "Strict"]
 
 # kind (the directory name) -> (the schema of one file, as module:class; what one entry is called)

@@ -42,6 +42,11 @@ class Source(Strict):
     status: Status
     url: str | None = None
 
+    @property
+    def reference(self) -> str:
+        """What a reader is shown: the citation, and its URL where the citation does not already carry it."""
+        return self.citation if not self.url or self.url in self.citation else f"{self.citation} <{self.url}>"
+
 
 class Sourced(Strict):
     """A number with its provenance. `status` defaults to the status of the cited source."""
@@ -78,7 +83,7 @@ class Entry(Strict):
         return item.status or self.sources[item.source].status
 
     def cite(self, item: Sourced) -> str:
-        return self.sources[item.source].citation
+        return self.sources[item.source].reference
 
     def sourced_numbers(self) -> list[tuple[str, Sourced]]:
         return list(_walk_sourced(self))
@@ -148,9 +153,19 @@ class Partition(Strict):
     purpose: str | None = None
 
 
+class Price(Sourced):
+    """A price per GPU-hour: the number with its source, the ISO 4217 currency, and the date the source
+    stated it (prices change: a plan names the date)."""
+
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD, EUR")
+    as_of: str = Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$", description="YYYY-MM or YYYY-MM-DD the source gave the price")
+
+
 class Accounting(Strict):
     unit: Literal["node-h", "gpu-h", "core-h"]
     units_per_node_hour: Sourced
+    price_per_gpu_hour: Price | None = Field(None, description="what one GPU-hour costs, where the resource is rented "
+                                             "(required for `state: cloud`)")
     note: str | None = None
 
 
@@ -179,6 +194,7 @@ class Cluster(Entry):
         "nodes": (1, 1e6, True), "gpus_per_node": (1, 64, True), "cpu_cores_per_node": (1, 4096, True),
         "memory_per_node_gb": (1, 1e5, False), "node_power_kw": (0.01, 100, False), "pue": (1, 5, False),
         "grid_gco2_per_kwh": (0, 5000, False), "accounting.units_per_node_hour": (1e-6, 1e5, False),
+        "accounting.price_per_gpu_hour": (1e-6, 1e4, False),
         "max_wall_hours": (0.01, 8784, False), "max_nodes": (1, 1e6, True)}
 
     @model_validator(mode="after")
@@ -187,6 +203,7 @@ class Cluster(Entry):
             (name, name, getattr(self, name)) for name in ("nodes", "gpus_per_node", "cpu_cores_per_node", "memory_per_node_gb",
                                                            "node_power_kw", "pue", "grid_gco2_per_kwh")]
         checks.append(("accounting.units_per_node_hour", "accounting.units_per_node_hour", self.accounting.units_per_node_hour))
+        checks.append(("accounting.price_per_gpu_hour", "accounting.price_per_gpu_hour", self.accounting.price_per_gpu_hour))
         for i, part in enumerate(self.partitions):
             checks += [(f"partitions.{i}.max_wall_hours", "max_wall_hours", part.max_wall_hours),
                        (f"partitions.{i}.max_nodes", "max_nodes", part.max_nodes)]
@@ -203,6 +220,13 @@ class Cluster(Entry):
                 if part.max_nodes is not None and part.max_nodes.value > self.nodes.value:
                     raise ValueError(f"partitions.{i}.max_nodes: {part.max_nodes.value:g} exceeds the cluster's "
                                      f"{self.nodes.value:g} nodes")
+        return self
+
+    @model_validator(mode="after")
+    def _cloud_has_a_price(self) -> Cluster:
+        if self.state == "cloud" and self.accounting.price_per_gpu_hour is None:
+            raise ValueError("accounting.price_per_gpu_hour: required for a rented cluster (state: cloud): the price "
+                             "per GPU-hour with currency, as_of date and source")
         return self
 
     @model_validator(mode="after")

@@ -54,6 +54,8 @@ PLAN_FIELDS = [
     Column("node_hours", "node-hours", "hours"),
     Column("charge.amount", "charged units", "hours"),
     Column("charge.unit", "charge unit"),
+    Column("cost.amount", "cost (GPU-hours billed × price)", "hours"),
+    Column("cost.currency", "currency"),
     Column("wall_clock_hours", "wall-clock hours", "hours"),
     Column("wall_clock_days", "wall-clock days", "ratio"),
     Column("energy_kwh", "energy, IT (kWh)", "hours"),
@@ -74,6 +76,7 @@ PROJECTION_COLUMNS = [
     Column("gpu_hours_interval", "GPU-hours, 80% range", "hours"),
     Column("node_hours", "node-hours", "hours"),
     Column("wall_clock_days", "days", "ratio"),
+    Column("cost.amount", "cost", "hours"),
 ]
 
 
@@ -119,6 +122,8 @@ def plan_notes(plan: Plan) -> list[str]:
                                                     "; no PUE or grid intensity known (--pue, --grid-intensity)"))
     if c.charge:
         notes.append(f"charge: {c.charge.per_node_hour:g} {c.charge.unit} per node-hour ({c.charge.status})")
+    if c.cost:
+        notes.append(f"cost: {c.cost.describe()}" + ("" if c.cost.interval is None else "; its range is the GPU-hours' range"))
     if c.gpus is None and c.gpu_hours is not None:
         notes.append("wall-clock: give --gpus or --nodes (or --nodes all)")
     notes += [f"warning: {w}" for w in plan.warnings]
@@ -137,6 +142,8 @@ Examples:
   planner plan --params 400M,1B,10B,67B,175B --law chinchilla-approach1 --accelerator h100-sxm
   # Cost of a fixed run, and the loss the law predicts for it
   planner plan --params 7e9 --tokens 2T --cluster leonardo-booster --nodes 128
+  # What it costs rented: a cloud node's listed price, or your own
+  planner plan --model llama-2-7b --tokens 2T --cluster cloud-8xh100 --nodes 32 --price-per-gpu-hour 2.49
   # A catalog model: Llama 2 7B on 2T tokens; an openCLIP run (6 x GMACs x samples)
   planner plan --model llama-2-7b --tokens 2T --cluster juwels-booster --nodes 64
   # The same at the tuned-benchmark MFU (steady state, the optimistic bound)
@@ -181,6 +188,10 @@ Examples:
               help="Site power usage effectiveness (default: the cluster's, where published).")
 @click.option("--grid-intensity", type=click.FloatRange(min=0, max=5000),
               help="gCO2 per kWh of the site's electricity, for a CO2 estimate (default: the cluster's, where published).")
+@click.option("--price-per-gpu-hour", type=Number(), metavar="AMOUNT",
+              help="Price of one GPU-hour for the cost in money (default: the cluster's, for rented clusters); "
+                   "also prices an allocation on any cluster.")
+@click.option("--currency", help="ISO 4217 code of --price-per-gpu-hour (default: the cluster's currency, else USD).")
 @click.option("--inference-tokens", type=Number(), help="Tokens to be served: size for training + inference FLOPs (Sardana et al.).")
 @click.option("--unique-tokens", type=Number(), help="Unique tokens available: data-constrained sizing (Muennighoff et al.).")
 @click.option("--tokens-per-param", type=Number(), help="Train at this token multiplier M = D/N (over-training, Gadre et al.) "
@@ -207,8 +218,14 @@ def plan(ctx, fmt, **options):
         if result.get("shape_basis"):
             notes.append(f"attention FLOPs: {result['shape_basis']}")
         notes += goodput_notes(result["rows"][0]) if result.get("accelerator") else []
+        priced = next((r["cost"] for r in result["rows"] if r.get("cost")), None)
+        if priced:
+            notes.append(f"cost: {priced['per_gpu_hour']:g} {priced['currency']} per GPU-hour"
+                         + (" (given)" if priced["status"] == "given" else f", as of {priced['as_of']} ({priced['status']}: "
+                            f"{priced['source']})") + "; cost = GPU-hours billed × the price")
         notes += [f"warning: {w}" for w in result["warnings"]] + provenance_note(result["provenance"])
-        columns = [c for c in PROJECTION_COLUMNS if any(r.get(c.key) is not None for r in result["rows"])]
-        return render_rows(result["rows"], columns, fmt, notes, data=result)
+        table = [{**r, "cost.amount": r["cost"]["amount"]} if r.get("cost") else r for r in result["rows"]]
+        columns = [c for c in PROJECTION_COLUMNS if any(r.get(c.key) is not None for r in table)]
+        return render_rows(table, columns, fmt, notes, data=result)
     result = make_plan(request, catalog)
     return render_record(result.record(), PLAN_FIELDS, fmt, plan_notes(result))

@@ -120,7 +120,7 @@ def mfu_points(catalog: Catalog) -> list[dict]:
             rows.append({"profile": profile.name, "params": point.params, "gpus": point.gpus, "measured": point.mfu,
                          "planner": with_point, "leave_one_out": without,
                          "error_loo": None if without is None else without / point.mfu - 1,
-                         "source": profile.sources[point.source].citation})
+                         "source": profile.sources[point.source].reference})
     return rows
 
 

@@ -15,13 +15,15 @@ import math
 import numpy as np
 
 FLOPS_CONVENTIONS = {
-    "6ND": "C = 6·N·D (Kaplan et al. 2020 §2.1; forward 2ND + backward 4ND; no attention term)",
-    "6ND+attention": "C = (6·N + 12·L·h·s)·D (PaLM App. B; Korthikanti et al. 2022: adds the attention score and "
-                     "context matmuls, forward and backward, no causal halving)",
+    "6ND": "C = 6·N·D (Kaplan et al. 2020, arXiv 2001.08361 §2.1; forward 2ND + backward 4ND; no attention term)",
+    "6ND+attention": "C = (6·N + 12·L·h·s)·D (PaLM, arXiv 2204.02311 App. B; Korthikanti et al. 2022, arXiv 2205.05198: "
+                     "adds the attention score and context matmuls, forward and backward, no causal halving)",
     "clip": "C = 6 × MACs per sample × samples (2 FLOPs per MAC, backward = 2 × forward; GMACs from "
-            "LAION-AI/scaling-laws-openclip)",
-    "moe": "C = 6·N_active·D (only the experts a token is routed to do work)",
-    "moe+attention": "C = (6·N_active + 12·L·h·s)·D (routed experts that work per token, plus the attention matmuls)",
+            "LAION-AI/scaling-laws-openclip arch_info.csv, Cherti et al. 2023, arXiv 2212.07143)",
+    "moe": "C = 6·N_active·D (only the experts a token is routed to do work: N_active as DeepSeek-V3 states its 37B "
+           "activated of 671B parameters, arXiv 2412.19437)",
+    "moe+attention": "C = (6·N_active + 12·L·h·s)·D (routed experts that work per token, N_active as in DeepSeek-V3, "
+                     "arXiv 2412.19437, plus the attention matmuls of PaLM, arXiv 2204.02311 App. B)",
 }
 # What every command uses unless told otherwise: attention counted whenever a sequence length is
 # known or defaulted, as the campaign calibration counts it (planner.costing.throughput).

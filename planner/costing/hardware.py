@@ -9,6 +9,7 @@ from typing import Any, Literal, NamedTuple
 from planner.catalog import Accelerator, Catalog, Cluster
 from planner.costing import cost, mfu
 from planner.costing.mfu_basis import INTERVAL_LEVEL, mfu_for
+from planner.costing.money import Cost, GivenPrice, money_cost, price_for
 from planner.errors import PlannerError, PlannerWarning, Topic
 from planner.yamlio import key_line
 
@@ -141,12 +142,13 @@ class Costs(NamedTuple):
     node_hours_interval: tuple[float, float] | None = None
     wall_clock_hours_interval: tuple[float, float] | None = None
     energy_kwh_interval: tuple[float, float] | None = None
+    cost: Cost | None = None  # in money, where the cluster has a price per GPU-hour or one is given
 
     def record(self) -> dict:
         """The fields as a plain dict in declaration order (intervals as [low, high]): what JSON shows."""
         out: dict = {}
         for name, value in zip(self._fields, self, strict=True):
-            if isinstance(value, Charge):
+            if isinstance(value, (Charge, Cost)):
                 out[name] = value.record()
             elif isinstance(value, tuple):
                 out[name] = list(value)
@@ -159,14 +161,16 @@ def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Ca
                    est: mfu.MfuEstimate | None = None, warnings: list[PlannerWarning] | None = None,
                    mfu_override: float | None = None, workload: str = "dense-lm", goodput: float = 1.0,
                    pue: float | None = None, grid_gco2_per_kwh: float | None = None, basis: str = "campaign",
-                   seq_len: float | None = None, stack: str | None = None) -> Costs:
-    """GPU-hours, wall-clock, node-hours, energy and charge for `flops` on `hw` (all None without hardware).
+                   seq_len: float | None = None, stack: str | None = None, price: GivenPrice | None = None) -> Costs:
+    """GPU-hours, wall-clock, node-hours, energy, charge and money cost for `flops` on `hw` (all None without hardware).
 
     The one place a run's hours are computed: `plan`, `sweep` and `grant` all call it.
     `goodput` (0-1] scales the MFU further: the campaign basis already includes what whole runs
     lose to restarts, evaluation and failures, so its default is 1. Every hour, energy and charge
     comes with its interval at INTERVAL_LEVEL from the MFU estimate's out-of-sample errors. `pue` and
-    `grid_gco2_per_kwh` override the cluster's published values for the facility energy and the CO2 estimate."""
+    `grid_gco2_per_kwh` override the cluster's published values for the facility energy and the CO2 estimate;
+    `price` the cluster's price per GPU-hour (and prices a cluster without one): the cost is the GPU-hours
+    billed (whole nodes on a cluster) × the price."""
     warnings = [] if warnings is None else warnings
     if hw is None:
         return Costs()
@@ -191,10 +195,13 @@ def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Ca
                         mfu_kind=est.kind)
     factors = est.interval_factors(INTERVAL_LEVEL)
     charge = None
+    billed = gh  # GPU-hours paid for: whole nodes on a cluster
     if hw.cluster is not None:
         cl = hw.cluster
         nh = float(cost.node_hours(wall, hw.nodes)) if wall is not None else gh / cl.gpus_per_node_int
         energy = float(cost.energy_kwh(nh, cl.node_power_kw.value))
+        if hw.gpus is not None and hw.gpus != (hw.nodes or 0) * cl.gpus_per_node_int:
+            billed = nh * cl.gpus_per_node_int  # a GPU count that does not fill its last node pays for it
         values.update(nodes=hw.nodes, node_hours=nh, energy_kwh=energy,
                       energy_basis=f"node-hours × {cl.node_power_kw.value:g} kW per node ({cl.status_of(cl.node_power_kw)})",
                       **_site_energy(energy, cl, pue, grid_gco2_per_kwh))
@@ -212,7 +219,9 @@ def hardware_costs(flops: float, params: float, hw: Hardware | None, catalog: Ca
         for key in ("gpu_hours", "node_hours", "wall_clock_hours", "energy_kwh"):
             if values.get(key) is not None:
                 values[f"{key}_interval"] = (values[key] * factors[0], values[key] * factors[1])
-    return Costs(charge=charge, **values)
+    rate = price_for(hw.cluster, price)
+    money = money_cost(billed, rate, factors) if rate is not None else None
+    return Costs(charge=charge, cost=money, **values)
 
 
 def partition_warnings(hw: Hardware | None, wall_clock_hours: float | None) -> list[PlannerWarning]:

@@ -140,7 +140,7 @@ def estimate_many(profile: MfuProfile, accelerator: Accelerator, params, gpus=No
     ceiling = accelerator.matmul_ceiling
     basis = _basis(profile, scaling, gpus is not None)
     capped = basis + (f", capped at the measured matmul ceiling {ceiling.value:.3f}" if ceiling else "")
-    cited = tuple(dict.fromkeys(profile.sources[p.source].citation for p in profile.points))
+    cited = tuple(dict.fromkeys(profile.sources[p.source].reference for p in profile.points))
     out = []
     assumed: tuple[PlannerWarning, ...] = ()
     if accelerator.name in profile.assumed_for:

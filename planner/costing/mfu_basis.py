@@ -232,7 +232,8 @@ def _campaign_many(hw: Hardware, catalog: Catalog, params, workload: str, seq_le
            if "stack" in score.terms else "")
     basis = (f"campaign: realised MFU fitted on {model.n_runs} published training runs ({score.form}; {who}; "
              f"leave-one-out median error {median:.0%}) {gpus_text}")
-    sources = (f"planner campaign estimator over {model.n_runs} published runs (docs/calibration.md)",)
+    sources = (f"planner campaign estimator over {model.n_runs} published runs, each with its paper in the planner "
+               "package's catalogs/campaigns/published-runs.yaml (`planner catalog show published-runs`)",)
     runs_here = [p for p in model.points if p.architecture == arch and p.workload == workload]
     if len(runs_here) < 3:
         warnings.append(PlannerWarning("mfu.evidence", f"realised {workload} MFU on {arch} rests on {len(runs_here)} published "

@@ -19,6 +19,7 @@ from planner.costing.batch import run_batch_warnings
 from planner.costing.hardware import Costs, Hardware, hardware_costs, hardware_for, memory_check, partition_warnings
 from planner.costing.intervals import INTERVAL_LEVEL
 from planner.costing.mfu_basis import mfu_for
+from planner.costing.money import given_price
 from planner.costing.regulation import regulatory_warnings
 from planner.costing.results import Budget, DataConstrained, Inference, Plan, checked, require_run
 from planner.costing.runs import RunShape, clip_run, run_shape
@@ -67,9 +68,12 @@ class PlanRequest(BaseModel):
     goodput: float = Field(1.0, gt=0, le=1)
     pue: float | None = Field(None, ge=1, le=5)
     grid_intensity: float | None = Field(None, ge=0, le=5000, description="gCO2 per kWh")
+    price_per_gpu_hour: float | None = Field(None, description="overrides the cluster's price; prices any hardware")
+    currency: str | None = Field(None, description="ISO 4217 code of price_per_gpu_hour (default: the cluster's, else USD)")
 
     @model_validator(mode="after")
     def _one_question(self) -> PlanRequest:
+        given_price(self.price_per_gpu_hour, self.currency)
         for name in ("tokens", "unique_tokens"):
             if (value := getattr(self, name)) is not None and (problem := size_problem(value, "tokens")):
                 raise PlannerError(problem, name)
@@ -147,7 +151,7 @@ def build_request(options: dict) -> PlanRequest:
 
 def resolve_hardware(req: PlanRequest, catalog: Catalog) -> Hardware | None:
     if req.cluster is None and req.accelerator is None:
-        if given := [k for k in ("gpus", "nodes", "gpu_hours", "node_hours", "days") if getattr(req, k)]:
+        if given := [k for k in ("gpus", "nodes", "gpu_hours", "node_hours", "days", "price_per_gpu_hour") if getattr(req, k)]:
             raise PlannerError("hours and GPU counts need hardware: give {cluster} or {accelerator}", given[0],
                                refs=("cluster", "accelerator"))
         return None
@@ -261,7 +265,7 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
     if hw is not None:
         est = est or mfu_at(hw, n)
     costs = hardware_costs(flops, n, hw, catalog, est, warnings, req.mfu, workload=rs.workload, goodput=req.goodput,
-                           pue=req.pue, grid_gco2_per_kwh=req.grid_intensity)
+                           pue=req.pue, grid_gco2_per_kwh=req.grid_intensity, price=given_price(req.price_per_gpu_hour, req.currency))
     ranges: dict = {"interval_level": costs.interval_level}
     if budget_hw_flops is not None and est is not None:
         costs, budget_ranges = _budget_intervals(costs, law, req, rs, est, budget_hw_flops, n)
@@ -303,6 +307,8 @@ def make_plan(req: PlanRequest, catalog: Catalog) -> Plan:
         sources.update(hw.sources)
     if est is not None and est.sources:
         sources["mfu"] = "; ".join(est.sources)
+    if costs.cost is not None and costs.cost.status != "given":
+        sources["price"] = costs.cost.source
     attention = convention in cost.ATTENTION_CONVENTIONS
     return checked(Plan(
         params=n, tokens=d, flops=flops, flops_convention=convention, flops_gopher_units=law_flops / cost.GOPHER_FLOPS,
@@ -318,7 +324,8 @@ def _budget_intervals(costs: Costs, law: Law, req: PlanRequest, rs: RunShape, es
     """A budget in hours fixes the hours: the throughput uncertainty moves into the compute the
     budget buys, and through the law into the model size and tokens."""
     costs = costs._replace(gpu_hours_interval=None, node_hours_interval=None, wall_clock_hours_interval=None,
-                           energy_kwh_interval=None, charge=costs.charge._replace(interval=None) if costs.charge else None)
+                           energy_kwh_interval=None, charge=costs.charge._replace(interval=None) if costs.charge else None,
+                           cost=costs.cost._replace(interval=None) if costs.cost else None)
     factors = est.interval_factors(costs.interval_level or INTERVAL_LEVEL)
     if factors is None or req.inference_tokens is not None:
         return costs, {}
@@ -365,13 +372,15 @@ def plan_clip(req: PlanRequest, catalog: Catalog, model) -> Plan:
                                        "sample × samples)"))
     est = mfu_for(hw, catalog, model.params, req.mfu, "clip", req.mfu_basis, None, req.stack) if hw is not None else None
     costs = hardware_costs(flops, model.params, hw, catalog, est, warnings, req.mfu, workload="clip", goodput=req.goodput,
-                           pue=req.pue, grid_gco2_per_kwh=req.grid_intensity)
+                           pue=req.pue, grid_gco2_per_kwh=req.grid_intensity, price=given_price(req.price_per_gpu_hour, req.currency))
     warnings += partition_warnings(hw, costs.wall_clock_hours) + regulatory_warnings(flops)
     sources = {"flops_convention": cost.FLOPS_CONVENTIONS["clip"], "gmacs_per_sample": model.cite(model.gmacs_per_sample)}
     if hw is not None:
         sources.update(hw.sources)
         if est is not None and est.sources:
             sources["mfu"] = "; ".join(est.sources)
+        if costs.cost is not None and costs.cost.status != "given":
+            sources["price"] = costs.cost.source
     return checked(Plan(
         params=model.params, tokens=None, flops=flops, flops_convention="clip", flops_gopher_units=flops / cost.GOPHER_FLOPS,
         predicted_loss=None, law=None, budget=Budget("fixed", None), costs=costs, sources=sources,

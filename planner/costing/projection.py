@@ -10,6 +10,7 @@ from planner.catalog import Catalog
 from planner.costing import cost
 from planner.costing.hardware import hardware_costs
 from planner.costing.mfu_basis import mfu_for
+from planner.costing.money import given_price
 from planner.costing.plan import PlanRequest, law_for, resolve_hardware
 from planner.costing.results import require_finite
 from planner.costing.runs import run_shape
@@ -44,9 +45,10 @@ def project(req: PlanRequest, catalog: Catalog) -> dict:
         if hw is not None:
             hw_flops = rs.flops(float(n), float(tokens[i]))
             est = mfu_for(hw, catalog, float(n), req.mfu, rs.workload, req.mfu_basis, rs.seq_len, req.stack)
-            costs = hardware_costs(hw_flops, float(n), hw, catalog, est, warnings, req.mfu, goodput=req.goodput).record()
+            costs = hardware_costs(hw_flops, float(n), hw, catalog, est, warnings, req.mfu, goodput=req.goodput,
+                                   price=given_price(req.price_per_gpu_hour, req.currency)).record()
             row.update({k: costs[k] for k in ("mfu", "goodput", "gpu_hours", "gpu_hours_interval", "node_hours",
-                                              "wall_clock_days", "energy_kwh", "mfu_kind", "interval_level")})
+                                              "wall_clock_days", "energy_kwh", "mfu_kind", "interval_level", "cost")})
             row["hardware_flops"] = hw_flops
         rows.append(row)
     for row in rows:  # before the warnings: they take logs of the compute

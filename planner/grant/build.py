@@ -18,6 +18,7 @@ from planner.catalog import Catalog
 from planner.costing.hardware import hardware_costs, hardware_for
 from planner.costing.intervals import error_interval, error_quantile
 from planner.costing.mfu_basis import INTERVAL_LEVEL, mfu_for
+from planner.costing.money import Cost, Price, given_price, money_cost, price_for
 from planner.costing.plan import build_request
 from planner.costing.regulation import regulatory_warnings
 from planner.costing.runs import clip_run, run_shape
@@ -246,6 +247,8 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
     also = tuple(conversion(u.value, cluster, catalog, program.peak_basis, program) for u in program.also
                  if u.value != unit and u.value != conv.unit)
     contingency = p.contingency if p.contingency is not None else program.contingency.default.value
+    with located(where, "price_per_gpu_hour"):
+        rate = price_for(cluster, given_price(p.price_per_gpu_hour, p.currency))
     rows = []
     for i in indices:
         exp = p.experiments[i]
@@ -271,13 +274,14 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
                        request_factor=factor, request=request,
                        also={a.unit: cost.node_hours * a.per_node_hour for a in also},
                        storage_tb=storage_tb(exp.storage_tb, exp.checkpoints, cost.storage_params),
-                       jobs_per_run=_jobs(partition.max_wall_hours.value, cost))
+                       jobs_per_run=_jobs(partition.max_wall_hours.value, cost), cost=_money(cost.gpu_hours, rate, units, interval))
         most = max(row.nodes_range or (row.nodes or 0,))
         if partition.max_nodes is not None and most > partition.max_nodes.value:
             raise where.error(("experiments", i, "nodes"), f"{most} nodes per run exceed the "
                               f"{partition.max_nodes.value:g}-node limit of partition {partition.name}")
         rows.append(row)
-    subtotal, cont, total = _totals(rows, [a.unit for a in also], contingency)
+    subtotal, cont, total = (replace(t, cost=_money(t.gpu_hours, rate, t.units, t.units_interval))
+                             for t in _totals(rows, [a.unit for a in also], contingency))
     lo, hi = program.contingency.low.value, program.contingency.high.value
     if not lo <= contingency <= hi:
         warnings.append(PlannerWarning("program", f"contingency {contingency:.0%} is outside the usual {lo:.0%}-{hi:.0%} "
@@ -318,6 +322,13 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
         # energy is not part of a grant request: the node-power caveat would only distract
         warnings=tuple(w for w in dict.fromkeys(warnings) if w.topic != "energy"),
     )
+
+
+def _money(gpu_hours: float, rate: Price | None, units: float, interval: tuple[float, float] | None) -> Cost | None:
+    """A row's (or total's) cost at `rate`, its range the row's range in the call's unit."""
+    if rate is None:
+        return None
+    return money_cost(gpu_hours, rate, (interval[0] / units, interval[1] / units) if interval and units else None)
 
 
 def _totals(rows: list[GrantRow], also: list[str], contingency: float) -> tuple[Subtotal, Subtotal, Subtotal]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from planner.records import Record
 
 if TYPE_CHECKING:  # only for annotations: the program schema imports this module, and must stay light
+    from planner.costing.money import Cost
     from planner.costing.scaling import ScalingTable
     from planner.errors import PlannerWarning
     from planner.grant.units import Conversion
@@ -84,6 +85,7 @@ class GrantRow(RowCost):
     also: dict[str, float]  # the request's size in each further unit the call names (thresholds), by unit
     storage_tb: float
     jobs_per_run: int
+    cost: Cost | None = None  # in money: GPU-hours × the price per GPU-hour, where there is one
 
     @property
     def nodes_text(self) -> str:
@@ -93,6 +95,7 @@ class GrantRow(RowCost):
 
     def record(self) -> dict[str, Any]:
         out = {k: v for k, v in vars(self).items() if k not in ("also", "mfu_errors")}
+        out["cost"] = self.cost.record() if self.cost is not None else None
         return {**out, **self.also}
 
 
@@ -109,9 +112,11 @@ class Subtotal(Record):
     request: int
     also: dict[str, float]
     units_interval: tuple[float, float] | None = None
+    cost: Cost | None = None
 
     def record(self) -> dict[str, Any]:
         out = {k: v for k, v in vars(self).items() if k != "also"}
+        out["cost"] = self.cost.record() if self.cost is not None else None
         return {**out, **self.also}
 
 

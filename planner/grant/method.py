@@ -16,7 +16,8 @@ from planner.grant.document import GrantDocument, GrantRow, MethodFact
 CONVENTIONS = {
     "6ND": ("C = 6·N·D for language models (forward 2ND + backward 4ND; no attention term)",
             "Kaplan et al. 2020, Scaling Laws for Neural Language Models (arXiv 2001.08361) §2.1"),
-    "moe": ("C = 6·N_active·D for mixture-of-experts models (only the experts a token is routed to do work)", None),
+    "moe": ("C = 6·N_active·D for mixture-of-experts models (only the experts a token is routed to do work)",
+            "DeepSeek-AI 2024, DeepSeek-V3 Technical Report (arXiv 2412.19437): 37B of 671B parameters activated per token"),
     "clip": ("C = 6 × MACs per sample × samples seen for CLIP (2 FLOPs per MAC, backward = 2 × forward), with the "
              "forward GMACs per sample of each architecture from the model catalog",
              "Cherti et al. 2023, Reproducible scaling laws for contrastive language-image learning (arXiv 2212.07143)"),
@@ -49,7 +50,7 @@ def method_facts(rows: list[GrantRow], cluster, catalog, p, program) -> list[Met
         cites = []
         for name in dict.fromkeys(n for r in rows if r.mfu_basis == basis for n in r.mfu_profiles):
             prof = catalog.mfu_profile(name)
-            cites += [prof.sources[pt.source].citation for pt in prof.points]
+            cites += [prof.sources[pt.source].reference for pt in prof.points]
         text = f"MFU for {_and(names)}: {basis}"
         if basis.startswith("campaign"):
             cites.append(campaign_citation(catalog))
@@ -77,6 +78,11 @@ def method_facts(rows: list[GrantRow], cluster, catalog, p, program) -> list[Met
     acct = cluster.accounting.units_per_node_hour
     facts.append(MethodFact("charge", f"{cluster.title} accounts in {cluster.accounting.unit}, {acct.value:g} per "
                             f"node-hour ({cluster.status_of(acct)})", (cluster.cite(acct),)))
+    if priced := next((r.cost for r in rows if r.cost is not None), None):
+        whence = ("given in the proposal" if priced.status == "given" else
+                  f"{priced.status}, as of {priced.as_of}" if priced.as_of else priced.status)
+        facts.append(MethodFact("cost", f"the cost in money is the GPU-hours × {priced.per_gpu_hour:g} {priced.currency} per "
+                                f"GPU-hour ({whence})", () if priced.status == "given" else (priced.source,)))
     c = program.contingency
     share = p.contingency if p.contingency is not None else c.default.value
     covers = ("runs that must be repeated or added (restarts within a run are already in the realised MFU)"
@@ -89,8 +95,8 @@ def method_facts(rows: list[GrantRow], cluster, catalog, p, program) -> list[Met
 
 def campaign_citation(catalog) -> str:
     sets = catalog.all("campaigns")
-    return ("; ".join(s.title for s in sets) + " (the runs and their sources are listed in the planner documentation, "
-            "docs/calibration.md)")
+    return "; ".join(f"{s.title} (each run with its paper: `planner catalog show {s.name}`, catalogs/campaigns/{s.name}.yaml "
+                     "in the planner package)" for s in sets)
 
 
 def confidence_text(catalog, confidence: float) -> str:
@@ -131,7 +137,7 @@ def justification(result: GrantDocument) -> tuple[str, list[str]]:
 
     u, total = result.unit, result.total
     facts = {t: [f for f in result.method if f.topic == t]
-             for t in ("flops", "hours", "mfu", "goodput", "confidence", "law", "charge", "contingency")}
+             for t in ("flops", "hours", "mfu", "goodput", "confidence", "law", "charge", "cost", "contingency")}
     sentences = [
         f"We request {total.request:,} {u.label} on {result.cluster.title} over {result.months} months: "
         f"{total.node_hours:,.0f} node-hours or {total.gpu_hours:,.0f} GPU-hours as Slurm counts GPUs, "
@@ -140,7 +146,7 @@ def justification(result: GrantDocument) -> tuple[str, list[str]]:
         sentences.append("Every training run is sized from its compute C, not from a guess at its duration: "
                          + "; ".join(f.text + cite(f.cite) for f in facts["flops"]) + ".")
     sentences += [_cap(f.text) + cite(f.cite) + "." for t in ("hours", "mfu", "law", "goodput", "confidence", "charge",
-                                                                     "contingency")
+                                                                     "cost", "contingency")
                   for f in facts[t]]
     sentences.append(f"Conversion to the call's unit: {u.basis}.")
     sentences += [f"For comparison with the call's thresholds: {a.basis}." for a in result.also]

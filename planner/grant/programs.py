@@ -117,7 +117,7 @@ class Program(Entry):
         return fact.status or self.sources[fact.source].status
 
     def cite_fact(self, fact: Fact) -> str:
-        return self.sources[fact.source].citation
+        return self.sources[fact.source].reference
 
     def rules_for(self, rules: list, cluster: str) -> list:
         return [r for r in rules if not r.clusters or cluster in r.clusters]

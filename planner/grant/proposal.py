@@ -119,6 +119,9 @@ class Proposal(Strict):
     unit: Literal["node-h", "gpu-h", "core-h", "eflop-peak", "cluster"] | None = None
     period: Literal["month", "quarter", "half-year"] | None = None
     justification: str | None = Field(None, description="your own sentences, printed after the method paragraph")
+    price_per_gpu_hour: float | None = Field(None, description="price of one GPU-hour for the cost in money; default: the "
+                                             "cluster's (rented clusters)")
+    currency: str | None = Field(None, description="ISO 4217 code of price_per_gpu_hour; default: the cluster's, else USD")
     experiments: list[Experiment] = Field(min_length=1)
     scaling: list[ScalingEvidence] = []
 

@@ -28,12 +28,15 @@ def resource_columns(result: GrantDocument) -> list[Column]:
              Column("units_interval", f"{result.interval_level:.0%} range", "hours"),
              Column("request", f"request at {result.confidence:.0%} ({label})", "hours")]
     cols += [Column(a.unit, a.label, "hours") for a in result.also]
+    if result.total.cost is not None:
+        cols.append(Column("cost_amount", f"cost ({result.total.cost.currency})", "hours"))
     return cols
 
 
 def resource_rows(result: GrantDocument) -> list[dict]:
     rows = [{**r.record(), "nodes_text": r.nodes_text} for r in result.rows]
-    return rows + [t.record() for t in (result.subtotal, result.contingency_row, result.total)]
+    rows += [t.record() for t in (result.subtotal, result.contingency_row, result.total)]
+    return [{**row, "cost_amount": row["cost"]["amount"] if row.get("cost") else None} for row in rows]
 
 
 def burn_columns(result: GrantDocument) -> list[Column]:
@@ -206,6 +209,7 @@ def csv_rows(result: GrantDocument) -> list[dict]:
     keep = ("name", "kind", "purpose", "runs", "nodes", "gpus_per_run", "wall_hours_per_run", "node_hours", "gpu_hours",
             "charge", "units", "units_interval", "request_factor", "request", "flops", "flops_convention", "mfu", "goodput",
             "params", "tokens", "samples", "start_month", "months", "storage_tb") + tuple(a.unit for a in result.also)
+    keep += ("cost",) if result.total.cost is not None else ()
     rows = [{"section": "resources", **{k: r.get(k) for k in keep}} for r in resource_rows(result)]
     rows += [{"section": "storage", "name": s["name"], "tb": s["tb"]} for s in storage_rows(result)]
     for p in burn_rows(result):

@@ -85,7 +85,7 @@ def describe(kind: str, entry: Entry, catalog: Catalog, fmt: str) -> str:
                      + (f"; assumed (not measured) for: {', '.join(entry.assumed_for)}" if entry.assumed_for else ""))
     if entry.notes:
         notes.append(" ".join(entry.notes.split()))
-    notes += [f"[{key}] {src.citation} ({src.status})" for key, src in entry.sources.items()]
+    notes += [f"[{key}] {src.reference} ({src.status})" for key, src in entry.sources.items()]
     return render_rows(rows, SHOW_COLUMNS, fmt, notes)
 
 
