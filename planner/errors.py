@@ -166,6 +166,8 @@ Topic = Literal[
     "storage",
     "fit",  # a fitted law or a comparison of two
     "results",  # results a sweep's runs wrote
+    "hparams.range",  # learning rate or batch from a hyperparameter law beyond the compute it was fitted on
+    "hparams.warmup",  # a warmup that is a large part of the run
 ]
 TOPICS: frozenset[str] = frozenset(get_args(Topic))
 
