@@ -14,8 +14,9 @@ Unknown keys are errors that list the valid ones, with the file and line.
 task) {model} {params} {tokens} {samples} (= tokens) {flops} {budget} {nodes} {gpus} {est_hours}
 {time_limit} {segment} (1-based) {segments} {out_dir} (the sweep directory) {name} {result_file} (write
 the final loss there, for `planner collect`) {done_file} (touch it
-when the run has finished: later segments and re-submissions skip the run). {{ and }} are literal
-braces; ${VAR} is left alone.
+when the run has finished: later segments and re-submissions skip the run); with `shape:` and
+`hyperparameters:` (planner.sweep.setup) {n_layers} {d_model} {n_heads} {n_kv_heads} {ffn} {lr} {batch_size}
+{batch_tokens} {warmup} {steps}. {{ and }} are literal braces; ${VAR} is left alone.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from planner.costing.mfu_basis import benchmark_errors, check_dtype, mfu_many
 from planner.costing.runs import clip_run, run_shape
 from planner.errors import PlannerWarning, located, unknown_name
 from planner.sweep.rules import check_spec
+from planner.sweep.setup import RunSetup, placement_law, run_setups
 from planner.sweep.slurm import check_path, round_up_time
 
 # load_spec and parse_spec are re-exported: the sweep API is load a spec, then design it
@@ -65,6 +67,7 @@ class Run:
     segments: int = 1
     array: str = ""
     index: int = 0
+    setup: RunSetup | None = None  # shape and hyperparameters, when the spec asks for them
 
 
 @dataclass
@@ -125,20 +128,6 @@ def _clip_model(m: ClipModel, catalog: Catalog, src: Source, i: int) -> tuple[fl
     return model.params, model.gmacs_per_sample.value
 
 
-def _law(spec: SweepSpec, catalog: Catalog, src: Source):
-    """The law that places the runs: a catalog name, or your own law file (the fit → sweep loop)."""
-    if spec.law_file is None:
-        with located(src, "law"):
-            return catalog.law(spec.law)
-    from planner.laws import Law
-    from planner.yamlio import load_model
-
-    path = Path(src.directory) / spec.law_file
-    if not path.is_file():
-        raise src.error(("law_file",), f"law file '{spec.law_file}' not found (looked for {path})")
-    return load_model(Law, path)
-
-
 # a run as the spec kind places it: (tag, params, tokens, budget, nodes), sizes not yet rounded
 Placed = tuple[str, float, float, float | None, int | None]
 # a run ready to cost: (label, model, params, tokens, flops, budget, nodes)
@@ -162,7 +151,7 @@ def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[Point]
     if s.kind == "list":
         rows = [(e.name or "", e.params, e.tokens, None, e.nodes) for e in s.runs]
     else:
-        law = _law(spec, catalog, src)
+        law = placement_law(spec, catalog, src)
         if s.kind == "isoflop":
             assert s.budgets is not None  # design() turns gpu_hours into budgets (Isoflop gives one or the other)
             budgets = np.asarray(s.budgets, dtype=float)
@@ -302,6 +291,7 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
         check_path(workdir, "workdir")
 
     points, convention, warnings = _points(spec, catalog, src)
+    setups = run_setups(spec, src, catalog, [(p[2], p[3]) for p in points], warnings)
     gpn = cluster.gpus_per_node_int
     tasks = spec.tasks_per_node or gpn
     cpus = spec.cpus_per_task or max(1, int(cluster.cpu_cores_per_node.value) // tasks)
@@ -330,7 +320,7 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
                 nodes = _nodes_within(spec, spec.target_hours, p, flops, nodes, cluster, catalog, max_nodes, hardware_at)
         if max_nodes is not None and nodes > max_nodes:
             raise src.error(("nodes",), f"{nodes} nodes exceed the {int(max_nodes)}-node limit of partition {partition.name}")
-        runs.append(Run(f"{spec.name}-{i:0{width}d}-{label}", model, p, t, flops, budget, nodes))
+        runs.append(Run(f"{spec.name}-{i:0{width}d}-{label}", model, p, t, flops, budget, nodes, setup=setups[i]))
         by_nodes.setdefault(nodes, []).append(i)
     mfu_basis, profiles = set(), set()
     mfu_errors: tuple[float, ...] = ()

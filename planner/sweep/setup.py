@@ -1,0 +1,114 @@
+"""What each run of a sweep trains: its shape (`shape:`, planner.shapes) and its learning rate, batch and
+schedule (`hyperparameters:`, planner.hparams), for the manifest and the job script's placeholders.
+
+Precedence of the hyperparameters: a `kind: list` run's own lr / batch_size / warmup, then the spec's
+`hyperparameters:` values, then the law's. N for the shape counts what the placement law counts (total or
+non-embedding parameters) unless `shape.params` says otherwise; a list, which no law places, counts totals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from planner.errors import PlannerWarning, located
+from planner.hparams import Hyperparameters, hyperparameters_for, law_inputs
+from planner.records import Record
+from planner.shapes import Shape, shape_for
+
+if TYPE_CHECKING:
+    from planner.catalog import Catalog
+    from planner.sweep.spec import Source, SweepSpec
+
+SHAPE_PLACEHOLDERS = ("n_layers", "d_model", "n_heads", "n_kv_heads", "ffn")
+HPARAM_PLACEHOLDERS = ("lr", "batch_size", "batch_tokens", "warmup", "steps")
+# manifest columns after the costing ones: the shape, its count and FLOPs, the hyperparameters
+COLUMNS = (*SHAPE_PLACEHOLDERS, "shape_params", "shape_flops", *HPARAM_PLACEHOLDERS)
+# the shell variable each column is read into ({lr} is ${PLANNER_LR}); _: not needed by the job
+READ_INTO = tuple(f"PLANNER_{c.upper()}" if c in SHAPE_PLACEHOLDERS + HPARAM_PLACEHOLDERS else "_" for c in COLUMNS)
+PLACEHOLDERS = SHAPE_PLACEHOLDERS + HPARAM_PLACEHOLDERS
+
+
+@dataclass(frozen=True)
+class RunSetup(Record):
+    shape: Shape | None
+    hyperparameters: Hyperparameters | None
+    shape_flops: float | None  # the real shape's training FLOPs (planner.shapes.Shape.flops_per_token × tokens)
+
+    def cells(self) -> tuple[str, ...]:
+        """The manifest cells of COLUMNS (empty where the spec asked for no shape or no hyperparameters)."""
+        sh, hp = self.shape, self.hyperparameters
+        shape = ("",) * 7 if sh is None else (str(sh.n_layers), str(sh.d_model), str(sh.n_heads), str(sh.n_kv_heads),
+                                               str(sh.ffn), str(sh.matched_params), repr(float(self.shape_flops or 0.0)))
+        hparams = ("",) * 5 if hp is None else (repr(float(hp.lr)), str(hp.batch_size), str(hp.batch_tokens), str(hp.warmup),
+                                                 str(hp.steps))
+        return shape + hparams
+
+
+EMPTY = RunSetup(None, None, None)
+
+
+def placement_law(spec: SweepSpec, catalog: Catalog, src: Source):
+    """The law that places the runs: a catalog name, or your own law file (the fit → sweep loop)."""
+    if spec.law_file is None:
+        with located(src, "law"):
+            return catalog.law(spec.law)
+    from planner.laws import Law
+    from planner.yamlio import load_model
+
+    path = Path(src.directory) / spec.law_file
+    if not path.is_file():
+        raise src.error(("law_file",), f"law file '{spec.law_file}' not found (looked for {path})")
+    return load_model(Law, path)
+
+
+def run_setups(spec: SweepSpec, src: Source, catalog: Catalog, sizes: list[tuple[int, int]],
+               warnings: list[PlannerWarning]) -> list[RunSetup]:
+    """The setup of each run of (params, tokens) `sizes`, in order; warnings (extrapolated laws, long
+    warmups) are added to `warnings` once each."""
+    if spec.shape is None and spec.hyperparameters is None:
+        return [EMPTY] * len(sizes)
+    recipe = law = None
+    counted = "total"
+    if spec.shape is not None:
+        with located(src, "shape", "recipe"):
+            recipe = catalog.recipe(spec.shape.recipe)
+        if spec.shape.params is not None:
+            counted = spec.shape.params
+        elif spec.sweep.kind in ("isoflop", "ladder"):
+            counted = placement_law(spec, catalog, src).params_counted
+    hp = spec.hyperparameters
+    if hp is not None and hp.law is not None:
+        with located(src, "hyperparameters", "law"):
+            law = catalog.hparam_law(hp.law)
+    entries = spec.sweep.runs if spec.sweep.kind == "list" else [None] * len(sizes)
+    out = []
+    by_topic: dict[str, list[PlannerWarning]] = {}
+    for i, ((params, tokens), entry) in enumerate(zip(sizes, entries, strict=True)):
+        shape = None
+        if recipe is not None:
+            assert spec.shape is not None  # recipe is read from it
+            with located(src, *(("sweep", "runs", i, "params") if entry is not None else ("shape", "recipe"))):
+                shape = shape_for(params, recipe, counted, spec.shape.tolerance, spec.seq_len)
+        hparams = None
+        if hp is not None:
+            n, c = law_inputs(law, params, tokens, spec.seq_len, shape) if law is not None else (params, None)
+            run_lr, run_batch, run_warmup = (entry.lr, entry.batch_size, entry.warmup) if entry is not None else (None,) * 3
+            with located(src, *(("sweep", "runs", i) if entry is not None else ("hyperparameters",))):
+                hparams = hyperparameters_for(
+                    law, n, tokens, c, spec.seq_len, hp.batch_multiple, lr=run_lr if run_lr is not None else hp.lr,
+                    batch_size=run_batch if run_batch is not None else hp.batch_size,
+                    warmup=run_warmup if run_warmup is not None else hp.warmup)
+            for w in hparams.warnings:
+                by_topic.setdefault(w.topic, []).append(w)
+        flops = shape.flops_per_token(spec.seq_len) * tokens if shape is not None else None
+        out.append(RunSetup(shape, hparams, flops))
+    for topic, found in by_topic.items():  # one warning for all runs, not one per run
+        warnings.append(found[0] if len(found) == 1 else PlannerWarning(
+            found[0].topic, f"{len(found)} runs: {SUMMARY[topic]} (the first: {found[0].message})"))
+    return out
+
+
+SUMMARY = {"hparams.range": "learning rate and batch extrapolated beyond the compute the law was fitted on",
+           "hparams.warmup": "the warmup is more than a quarter of the run's steps"}
