@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -76,10 +76,11 @@ class Recipe(Entry):
                      validate: bool = True) -> Architecture:
         """The recipe's decoder of `layers` × `d_model`: heads, KV heads and MLP width by its rules."""
         heads = d_model // int(self.head_dim.value)
-        fields = dict(layers=layers, d_model=d_model, heads=heads, kv_heads=kv_heads(heads, int(self.query_heads_per_kv_head.value)),
-                      ffn=ffn_width(d_model, self.ffn_multiplier.value, int(self.ffn_multiple.value)), gated=self.gated,
-                      vocab=int(self.vocab.value), tied_embeddings=self.tied_embeddings, norm=self.norm, biases=self.biases,
-                      positions=self.positions, seq_len=seq_len)
+        fields: dict[str, Any] = dict(
+            layers=layers, d_model=d_model, heads=heads, kv_heads=kv_heads(heads, int(self.query_heads_per_kv_head.value)),
+            ffn=ffn_width(d_model, self.ffn_multiplier.value, int(self.ffn_multiple.value)), gated=self.gated,
+            vocab=int(self.vocab.value), tied_embeddings=self.tied_embeddings, norm=self.norm, biases=self.biases,
+            positions=self.positions, seq_len=seq_len)
         # the search counts thousands of candidates, each valid by construction; the chosen one is validated
         return Architecture(**fields) if validate else Architecture.model_construct(**fields)
 

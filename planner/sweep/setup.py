@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from planner.errors import PlannerWarning, located
 from planner.hparams import Hyperparameters, hyperparameters_for, law_inputs
 from planner.records import Record
-from planner.shapes import Shape, shape_for
+from planner.shapes import Counted, Shape, shape_for
 
 if TYPE_CHECKING:
     from planner.catalog import Catalog
@@ -70,7 +70,7 @@ def run_setups(spec: SweepSpec, src: Source, catalog: Catalog, sizes: list[tuple
     if spec.shape is None and spec.hyperparameters is None:
         return [EMPTY] * len(sizes)
     recipe = law = None
-    counted = "total"
+    counted: Counted = "total"
     if spec.shape is not None:
         with located(src, "shape", "recipe"):
             recipe = catalog.recipe(spec.shape.recipe)
