@@ -30,6 +30,7 @@ from planner.records import Record
 Counted = Literal["total", "non-embedding"]
 TOLERANCE = 0.02  # the issue's bound on |count / N - 1|; a sweep may tighten or loosen it
 HARDWARE_MULTIPLE = 64  # widths the recipe allows are multiples of this (tensor-core tiles)
+MAX_DEPTH = 16.0  # layer counts searched: up to 16 × those of the recipe's aspect ratio (small models step coarsely)
 
 
 class Recipe(Entry):
@@ -140,22 +141,28 @@ class Shape(Record):
                                    self.d_model))
 
 
-def _widths(recipe: Recipe, layers: int, target: float, counted: Counted) -> list[int]:
-    """The one or two widths (multiples of the recipe's) whose counts bracket `target` at `layers` layers."""
+def _widths(recipe: Recipe, layers: int, target: float, counted: Counted, tolerance: float) -> list[int]:
+    """The widths (multiples of the recipe's step) at `layers` layers whose counts bracket `target`, and every
+    other one whose count is within `tolerance` of it."""
     step = recipe.width_step
 
     def count(k: int) -> int:
         return counted_params(recipe.architecture(layers, k * step, validate=False), counted)
 
     if count(1) >= target:
-        return [step]
-    low, high = 1, 2
-    while count(high) < target:  # doubling, then bisection: the count grows with the width
-        low, high = high, high * 2
-    while high - low > 1:
-        mid = (low + high) // 2
-        low, high = (mid, high) if count(mid) < target else (low, mid)
-    return [low * step, high * step]
+        low = high = 1
+    else:
+        low, high = 1, 2
+        while count(high) < target:  # doubling, then bisection: the count grows with the width
+            low, high = high, high * 2
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if count(mid) < target else (low, mid)
+    while low > 1 and count(low - 1) >= target * (1 - tolerance):
+        low -= 1
+    while count(high + 1) <= target * (1 + tolerance):
+        high += 1
+    return [k * step for k in range(low, high + 1)]
 
 
 def shape_for(params: float, recipe: Recipe, counted: Counted = "non-embedding", tolerance: float = TOLERANCE,
@@ -165,20 +172,8 @@ def shape_for(params: float, recipe: Recipe, counted: Counted = "non-embedding",
     the recipe's aspect ratio (then the nearer count). A PlannerError (field `params`) when none is."""
     if not (math.isfinite(params) and params > 0):
         raise PlannerError(f"{params!r} is not a parameter count", "params")
-    aspect = recipe.aspect_ratio.value
-    ideal_layers = max(1.0, (params / (12.0 * aspect**2)) ** (1.0 / 3.0))  # 12·L·h² at h = aspect·L
-    best: tuple[float, float, int, int] | None = None
-    nearest: tuple[float, int, int] | None = None  # the nearest count at any shape, for the error
-    for layers in range(1, math.ceil(4.0 * ideal_layers) + 3):
-        if counted_params(recipe.architecture(layers, recipe.width_step, validate=False), counted) > params * (1 + tolerance):
-            break  # the narrowest width is already too many parameters: so is every deeper model
-        for width in _widths(recipe, layers, params, counted):
-            error = counted_params(recipe.architecture(layers, width, validate=False), counted) / params - 1.0
-            if nearest is None or abs(error) < nearest[0]:
-                nearest = (abs(error), layers, width)
-            if abs(error) <= tolerance:
-                key = (round(abs(math.log(width / layers / aspect)), 12), abs(error), layers, width)
-                best = key if best is None or key < best else best
+    ideal = (params / (12.0 * recipe.aspect_ratio.value**2)) ** (1.0 / 3.0)  # layers of a 12·L·h² body at h = aspect·L
+    best, nearest = _search(recipe, params, counted, tolerance, max(1, round(ideal)), math.ceil(MAX_DEPTH * max(ideal, 1.0)) + 2)
     if best is None:
         detail = (f"; the nearest is {nearest[1]} layers × {nearest[2]} wide, {nearest[0]:.1%} off" if nearest else "")
         hint = " (count non-embedding parameters, or a recipe with a smaller vocabulary)" if counted == "total" else ""
@@ -189,6 +184,34 @@ def shape_for(params: float, recipe: Recipe, counted: Counted = "non-embedding",
     matched = counted_params(arch, counted)
     return Shape(recipe.name, layers, width, arch.heads, arch.kv_heads or arch.heads, arch.ffn, arch.vocab, arch.params(),
                  arch.non_embedding_params(), float(params), counted, matched / params - 1.0)
+
+
+def _search(recipe: Recipe, params: float, counted: Counted, tolerance: float, start: int, deepest: int):
+    """(best, nearest): best = (aspect distance, |error|, layers, width) of the shape to take, nearest = (|error|,
+    layers, width) whatever the tolerance, or None. Layer counts are visited from `start` down to 1, then up to
+    `deepest`; the width falls as layers are added, so the aspect ratio d/L falls strictly with L, and a
+    direction ends once even its nearest aspect ratio is further from the recipe's than the best shape's."""
+    aspect = recipe.aspect_ratio.value
+    best: tuple[float, float, int, int] | None = None
+    nearest: tuple[float, int, int] | None = None
+    for depths in (range(min(start, deepest), 0, -1), range(min(start, deepest) + 1, deepest + 1)):
+        for layers in depths:
+            if counted_params(recipe.architecture(layers, recipe.width_step, validate=False), counted) > params * (1 + tolerance):
+                if depths.step > 0:
+                    break  # the narrowest width is already too many parameters: so is every deeper model
+                continue
+            distances = []
+            for width in _widths(recipe, layers, params, counted, tolerance):
+                error = counted_params(recipe.architecture(layers, width, validate=False), counted) / params - 1.0
+                distance = round(abs(math.log(width / layers / aspect)), 12)
+                distances.append(distance)
+                if nearest is None or abs(error) < nearest[0]:
+                    nearest = (abs(error), layers, width)
+                if abs(error) <= tolerance and (best is None or (distance, abs(error), layers, width) < best):
+                    best = (distance, abs(error), layers, width)
+            if best is not None and min(distances) > best[0]:
+                break
+    return best, nearest
 
 
 def _what(counted: Counted) -> str:
