@@ -37,11 +37,12 @@ from planner.costing.mfu_basis import benchmark_errors, check_dtype, mfu_many
 from planner.costing.runs import clip_run, run_shape
 from planner.errors import PlannerWarning, located, unknown_name
 from planner.sweep.rules import check_spec
-from planner.sweep.setup import RunSetup, placement_law, run_setups
+from planner.sweep.setup import placement_law, run_setups
 from planner.sweep.slurm import check_path, round_up_time
 
 # load_spec and parse_spec are re-exported: the sweep API is load a spec, then design it
 from planner.sweep.spec import MANAGED, NAME_RE, ClipModel, Isoflop, Source, SweepSpec, load_spec, parse_spec  # noqa: F401
+from planner.training import RunSetup
 
 # --- design -----------------------------------------------------------------------------------
 
@@ -67,7 +68,7 @@ class Run:
     segments: int = 1
     array: str = ""
     index: int = 0
-    setup: RunSetup | None = None  # shape and hyperparameters, when the spec asks for them
+    setup: RunSetup | None = None  # shape and hyperparameters, when the spec asks for them (planner.training)
 
 
 @dataclass

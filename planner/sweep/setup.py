@@ -8,14 +8,12 @@ non-embedding parameters) unless `shape.params` says otherwise; a list, which no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from planner.errors import PlannerWarning, located
-from planner.hparams import Hyperparameters, hyperparameters_for, law_inputs
-from planner.records import Record
-from planner.shapes import Counted, Shape, shape_for
+from planner.shapes import TOLERANCE, Counted
+from planner.training import EMPTY, Overrides, RunSetup, setup_for
 
 if TYPE_CHECKING:
     from planner.catalog import Catalog
@@ -30,23 +28,15 @@ READ_INTO = tuple(f"PLANNER_{c.upper()}" if c in SHAPE_PLACEHOLDERS + HPARAM_PLA
 PLACEHOLDERS = SHAPE_PLACEHOLDERS + HPARAM_PLACEHOLDERS
 
 
-@dataclass(frozen=True)
-class RunSetup(Record):
-    shape: Shape | None
-    hyperparameters: Hyperparameters | None
-    shape_flops: float | None  # the real shape's training FLOPs (planner.shapes.Shape.flops_per_token × tokens)
-
-    def cells(self) -> tuple[str, ...]:
-        """The manifest cells of COLUMNS (empty where the spec asked for no shape or no hyperparameters)."""
-        sh, hp = self.shape, self.hyperparameters
-        shape = ("",) * 7 if sh is None else (str(sh.n_layers), str(sh.d_model), str(sh.n_heads), str(sh.n_kv_heads),
-                                               str(sh.ffn), str(sh.matched_params), repr(float(self.shape_flops or 0.0)))
-        hparams = ("",) * 5 if hp is None else (repr(float(hp.lr)), str(hp.batch_size), str(hp.batch_tokens), str(hp.warmup),
-                                                 str(hp.steps))
-        return shape + hparams
-
-
-EMPTY = RunSetup(None, None, None)
+def cells(setup: RunSetup | None) -> tuple[str, ...]:
+    """The manifest cells of COLUMNS for a run (empty where the spec asked for no shape or no hyperparameters)."""
+    setup = setup or EMPTY
+    sh, hp = setup.shape, setup.hyperparameters
+    shape = ("",) * 7 if sh is None else (str(sh.n_layers), str(sh.d_model), str(sh.n_heads), str(sh.n_kv_heads),
+                                           str(sh.ffn), str(sh.matched_params), repr(float(setup.shape_flops or 0.0)))
+    hparams = ("",) * 5 if hp is None else (repr(float(hp.lr)), str(hp.batch_size), str(hp.batch_tokens), str(hp.warmup),
+                                             str(hp.steps))
+    return shape + hparams
 
 
 def placement_law(spec: SweepSpec, catalog: Catalog, src: Source):
@@ -83,27 +73,23 @@ def run_setups(spec: SweepSpec, src: Source, catalog: Catalog, sizes: list[tuple
         with located(src, "hyperparameters", "law"):
             law = catalog.hparam_law(hp.law)
     entries = spec.sweep.runs if spec.sweep.kind == "list" else [None] * len(sizes)
+    tolerance = spec.shape.tolerance if spec.shape is not None else TOLERANCE
+    batch_multiple = hp.batch_multiple if hp is not None else 1
     out = []
     by_topic: dict[str, list[PlannerWarning]] = {}
     for i, ((params, tokens), entry) in enumerate(zip(sizes, entries, strict=True)):
-        shape = None
-        if recipe is not None:
-            assert spec.shape is not None  # recipe is read from it
-            with located(src, *(("sweep", "runs", i, "params") if entry is not None else ("shape", "recipe"))):
-                shape = shape_for(params, recipe, counted, spec.shape.tolerance, spec.seq_len)
-        hparams = None
+        given = Overrides()
         if hp is not None:
-            n, c = law_inputs(law, params, tokens, spec.seq_len, shape) if law is not None else (params, None)
-            run_lr, run_batch, run_warmup = (entry.lr, entry.batch_size, entry.warmup) if entry is not None else (None,) * 3
-            with located(src, *(("sweep", "runs", i) if entry is not None else ("hyperparameters",))):
-                hparams = hyperparameters_for(
-                    law, n, tokens, c, spec.seq_len, hp.batch_multiple, lr=run_lr if run_lr is not None else hp.lr,
-                    batch_size=run_batch if run_batch is not None else hp.batch_size,
-                    warmup=run_warmup if run_warmup is not None else hp.warmup)
-            for w in hparams.warnings:
-                by_topic.setdefault(w.topic, []).append(w)
-        flops = shape.flops_per_token(spec.seq_len) * tokens if shape is not None else None
-        out.append(RunSetup(shape, hparams, flops))
+            run = entry or Overrides()  # a list run's own values first, then the spec's
+            given = Overrides(*(getattr(run, k) if getattr(run, k) is not None else getattr(hp, k)
+                                for k in ("lr", "batch_size", "warmup")))
+        where = ("sweep", "runs", i, "params") if entry is not None else ("shape", "recipe")
+        with located(src, *where):
+            setup = setup_for(params, tokens, spec.seq_len, recipe, law, counted, tolerance, batch_multiple, given,
+                              hyperparameters=hp is not None)
+        for w in setup.hyperparameters.warnings if setup.hyperparameters else ():
+            by_topic.setdefault(w.topic, []).append(w)
+        out.append(setup)
     for topic, found in by_topic.items():  # one warning for all runs, not one per run
         warnings.append(found[0] if len(found) == 1 else PlannerWarning(
             found[0].topic, f"{len(found)} runs: {SUMMARY[topic]} (the first: {found[0].message})"))

@@ -89,7 +89,7 @@ def manifest(sw: Sweep) -> str:
         lines.append(",".join((r.run_id, r.array, str(r.index), r.model, str(r.params), str(r.tokens), _num(r.flops),
                                _num(r.budget), str(r.nodes), str(r.gpus), _num(r.mfu), _num(r.gpu_hours),
                                _num(r.node_hours), _num(r.charge), _num(r.est_hours), time_text(r.time_minutes),
-                               str(r.segments), part) + (r.setup or setup.EMPTY).cells()))
+                               str(r.segments), part) + setup.cells(r.setup)))
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,46 @@
+"""What a run trains with: its shape (planner.shapes) and its learning rate, batch and schedule
+(planner.hparams), for a plan (`planner plan`) and for each run of a sweep (planner.sweep.setup)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.hparams import HyperparameterLaw, Hyperparameters, hyperparameters_for, law_inputs
+from planner.records import Record
+from planner.shapes import TOLERANCE, Counted, Recipe, Shape, shape_for
+
+
+@dataclass(frozen=True)
+class RunSetup(Record):
+    shape: Shape | None
+    hyperparameters: Hyperparameters | None
+    shape_flops: float | None  # the real shape's training FLOPs (Shape.flops_per_token × tokens)
+
+
+EMPTY = RunSetup(None, None, None)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Values that win over a hyperparameter law's (None: the law's)."""
+
+    lr: float | None = None
+    batch_size: int | None = None
+    warmup: int | None = None
+
+
+def setup_for(params: float, tokens: float, seq_len: int, recipe: Recipe | None, law: HyperparameterLaw | None,
+              counted: Counted = "total", tolerance: float = TOLERANCE, batch_multiple: int = 8,
+              overrides: Overrides | None = None, hyperparameters: bool | None = None) -> RunSetup:
+    """The shape of a run of `params` (as `counted`) and `tokens` by `recipe`, and its hyperparameters by `law`
+    (given values winning), each only when asked for: a recipe, and a law or `hyperparameters` true (then the
+    overrides must give every value). The law's N and C come from the shape when there is one."""
+    shape = shape_for(params, recipe, counted, tolerance, seq_len) if recipe is not None else None
+    hparams = None
+    if law is not None or hyperparameters:
+        given = overrides or Overrides()
+        n, c = law_inputs(law, params, tokens, seq_len, shape) if law is not None else (params, None)
+        hparams = hyperparameters_for(law, n, tokens, c, seq_len, batch_multiple, lr=given.lr, batch_size=given.batch_size,
+                                      warmup=given.warmup)
+    flops = shape.flops_per_token(seq_len) * tokens if shape is not None else None
+    return RunSetup(shape, hparams, flops)
