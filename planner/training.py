@@ -44,3 +44,21 @@ def setup_for(params: float, tokens: float, seq_len: int, recipe: Recipe | None,
                                       warmup=given.warmup)
     flops = shape.flops_per_token(seq_len) * tokens if shape is not None else None
     return RunSetup(shape, hparams, flops)
+
+
+def plan_setup(catalog, params: float, tokens: float, seq_len: int, counted: Counted, recipe: str | None,
+               law: str | None) -> RunSetup:
+    """A plan's run (`params` counted as its law counts them, `tokens`) shaped by the catalog recipe `recipe`
+    and scheduled by the catalog hyperparameter law `law` (either may be None)."""
+    return setup_for(params, tokens, seq_len, catalog.recipe(recipe) if recipe else None,
+                     catalog.hparam_law(law) if law else None, counted)
+
+
+def setup_record(setup: RunSetup) -> dict:
+    """The setup's JSON: the shape (with its aspect ratio and FLOPs) and the hyperparameters, without warnings."""
+    out: dict = {}
+    if setup.shape is not None:
+        out["shape"] = {**setup.shape.record(), "aspect_ratio": setup.shape.aspect_ratio, "flops": setup.shape_flops}
+    if setup.hyperparameters is not None:
+        out["hyperparameters"] = {k: v for k, v in setup.hyperparameters.record().items() if k != "warnings"}
+    return out

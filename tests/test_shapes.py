@@ -198,3 +198,39 @@ def test_a_long_warmup_is_capped_and_warned(catalog):
 @pytest.mark.parametrize("sequences, multiple, expected", [(26.0, 8, 24), (29.0, 8, 32), (3.0, 8, 8), (2655.3, 8, 2656)])
 def test_batch_rounds_to_the_nearest_multiple_in_ratio(sequences, multiple, expected):
     assert round_batch(sequences, multiple) == expected
+
+
+# --- planner plan --shape --hparams ----------------------------------------------------------------
+
+
+def test_plan_prints_the_shape_and_hyperparameters(capsys):
+    import json
+
+    from cli_helpers import run
+
+    code, out, err = run(["plan", "--params", "7e9", "--tokens", "3.33e12", "--shape", "llama-2", "--hparams",
+                          "deepseek-2024-hparams", "--format", "json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    shape, hp = result["shape"], result["hyperparameters"]
+    assert shape["recipe"] == "llama-2" and shape["counted"] == "total"  # epoch-2024, the default law, counts totals
+    assert abs(shape["params"] / 7e9 - 1) <= 0.02 and shape["d_model"] % 128 == 0
+    L, h, s = shape["n_layers"], shape["d_model"], 4096
+    c = (6 * shape["non_embedding_params"] + 12 * L * h * s) * 3.33e12
+    assert hp["lr"] == pytest.approx(0.3118 * c**-0.125, rel=1e-9)
+    assert hp["batch_tokens"] == hp["batch_size"] * s and hp["steps"] == math.ceil(3.33e12 / hp["batch_tokens"])
+    code, out, err = run(["plan", "--params", "7e9", "--tokens", "3.33e12", "--shape", "llama-2"], capsys)
+    assert code == 0 and "MLP width" in out and "peak learning rate" not in out
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--model", "llama-2-7b", "--tokens", "2T", "--shape", "llama-2"], "planner: error: --shape: a catalog model has its own shape"),
+    (["--params", "1e9,2e9", "--hparams", "step-law-2025"], "planner: error: --hparams: shapes and hyperparameters are for one run"),
+    (["--params", "1e9", "--tokens", "2e10", "--shape", "llama"], "planner: error: --shape: unknown shape recipe 'llama'"),
+    (["--params", "1e9", "--tokens", "2e10", "--hparams", "deepseek"], "planner: error: --hparams: unknown hyperparameter law"),
+])
+def test_plan_shape_errors_name_the_option(capsys, args, expected):
+    from cli_helpers import run
+
+    code, out, err = run(["plan", *args], capsys)
+    assert code == 2 and err.splitlines()[-1].startswith(expected), err

@@ -55,7 +55,7 @@ KINDS = tuple(REGISTRY)
 KIND_LABEL = {kind: label for kind, (_, label) in REGISTRY.items()}
 # the input that names an entry of each kind, for errors about a name that is not in the catalog
 KIND_FIELD = {"accelerators": "accelerator", "clusters": "cluster", "mfu": "mfu_profile", "laws": "law", "models": "model",
-              "programs": "program", "shapes": "shape", "hparams": "hyperparameters"}
+              "programs": "program", "shapes": "shape", "hparams": "hparams"}
 ENV_VAR = "PLANNER_CATALOG_PATH"
 
 
