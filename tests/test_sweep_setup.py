@@ -147,7 +147,7 @@ def test_without_shape_or_hyperparameters_the_columns_are_empty(tmp_path, capsys
     ("shape: {recipe: llama-9}\ncommand: echo {d_model}\nsweep: {kind: list, runs: [{params: 1e8, tokens: 2e9}]}\n",
      "spec.yaml:5: shape: unknown shape recipe 'llama-9'; did you mean llama-3, llama-2?"),
     ("hyperparameters: {law: deepseek}\ncommand: echo {lr}\nsweep: {kind: list, runs: [{params: 1e8, tokens: 2e9}]}\n",
-     "spec.yaml:5: hyperparameters: unknown hyperparameter law 'deepseek'; did you mean deepseek-2024-hparams"),
+     "spec.yaml:5: hyperparameters.law: unknown hyperparameter law 'deepseek'; did you mean deepseek-2024-hparams"),
     ("hyperparameters: {lr: 1e-3}\ncommand: echo {lr}\nsweep: {kind: list, runs: [{params: 1e8, tokens: 2e9}]}\n",
      "spec.yaml:5: hyperparameters: give law (a hyperparameter law), or lr, batch_size and warmup"),
     ("shape: {recipe: llama-2, tolerence: 0.01}\ncommand: echo {d_model}\nsweep: {kind: list, runs: [{params: 1e8, tokens: 2e9}]}\n",
