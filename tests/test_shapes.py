@@ -234,3 +234,31 @@ def test_plan_shape_errors_name_the_option(capsys, args, expected):
 
     code, out, err = run(["plan", *args], capsys)
     assert code == 2 and err.splitlines()[-1].startswith(expected), err
+
+
+# --- catalog entries -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind, name, edit, field, message", [
+    ("shapes", "llama-2", ("width_multiple: {value: 128", "width_multiple: {value: 96"), "width_multiple",
+     "96 must be a multiple of 64 and of head_dim 128"),
+    ("shapes", "llama-2", ("head_dim: {value: 128", "head_dim: {value: 100.5"), "head_dim", "must be a whole number"),
+    ("shapes", "pythia", ("norm: layernorm", "norm: batchnorm"), "norm", "'layernorm' or 'rmsnorm'"),
+    ("hparams", "deepseek-2024-hparams", ("compute: {value: -0.1250", "compute: {value: -3"), "learning_rate.compute",
+     "-3 is no hyperparameter exponent"),
+    ("hparams", "deepseek-2024-hparams", ("value: 2000, source: deepseek-warmup", "value: 2000, source: nowhere"),
+     "warmup_steps", "not a key of `sources`"),
+])
+def test_bad_entries_name_file_line_and_field(tmp_path, kind, name, edit, field, message):
+    from planner.catalog import builtin_dir
+    from planner.report.catalog_view import check_file
+
+    text = (builtin_dir() / kind / f"{name}.yaml").read_text()
+    assert edit[0] in text
+    text = text.replace(edit[0], edit[1])
+    line = next(i for i, row in enumerate(text.split("\n"), 1) if edit[1] in row)
+    path = tmp_path / kind / f"{name}.yaml"
+    path.parent.mkdir()
+    path.write_text(text)
+    errors, entry = check_file(path)
+    assert entry is None and errors[0].startswith(f"{path}:{line}: {field}: ") and message in errors[0], errors
