@@ -167,6 +167,8 @@ Topic = Literal[
     "fit",  # a fitted law or a comparison of two
     "results",  # results a sweep's runs wrote
     "regulation",  # a legal threshold the training compute crosses (EU AI Act)
+    "hparams.range",  # learning rate or batch from a hyperparameter law beyond the compute it was fitted on
+    "hparams.warmup",  # a warmup that is a large part of the run
 ]
 TOPICS: frozenset[str] = frozenset(get_args(Topic))
 

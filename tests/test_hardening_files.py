@@ -133,7 +133,7 @@ MANIFEST_ROW = {"run_id": "r0", "array": "a00", "index": "0", "model": "", "para
                 "flops": "6e+17", "budget": "", "nodes": "1", "gpus": "4", "mfu": "0.4", "gpu_hours": "1.0",
                 "node_hours": "0.25", "charge": "12.0", "est_hours": "0.25", "time_limit": "00:30:00", "segments": "1",
                 "partition": "booster"}
-MANIFEST = ",".join(COLUMNS) + "\n" + ",".join(MANIFEST_ROW[c] for c in COLUMNS) + "\n"
+MANIFEST = ",".join(COLUMNS) + "\n" + ",".join(MANIFEST_ROW.get(c, "") for c in COLUMNS) + "\n"
 
 
 def write(path: Path, text: str | bytes) -> None:

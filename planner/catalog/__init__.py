@@ -1,7 +1,8 @@
 """The catalog: where entries' YAML files are found, which file wins, and the registry of kinds.
 
 The nouns themselves are in `planner.catalog.schema` (accelerators, clusters, MFU profiles),
-`planner.catalog.models`, `planner.catalog.campaigns`, `planner.laws` and `planner.grant.programs`;
+`planner.catalog.models`, `planner.catalog.campaigns`, `planner.laws`, `planner.grant.programs`, `planner.shapes`
+(shape recipes) and `planner.hparams` (hyperparameter laws);
 each kind is registered below by the path of its schema, imported only when a file of that kind is read.
 """
 
@@ -48,12 +49,14 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "models": ("planner.catalog.models:Model", "model"),
     "programs": ("planner.grant.programs:Program", "grant program"),
     "campaigns": ("planner.catalog.campaigns:CampaignSet", "campaign set"),
+    "shapes": ("planner.shapes:Recipe", "shape recipe"),
+    "hparams": ("planner.hparams:HyperparameterLaw", "hyperparameter law"),
 }
 KINDS = tuple(REGISTRY)
 KIND_LABEL = {kind: label for kind, (_, label) in REGISTRY.items()}
 # the input that names an entry of each kind, for errors about a name that is not in the catalog
 KIND_FIELD = {"accelerators": "accelerator", "clusters": "cluster", "mfu": "mfu_profile", "laws": "law", "models": "model",
-              "programs": "program"}
+              "programs": "program", "shapes": "shape", "hparams": "hparams"}
 ENV_VAR = "PLANNER_CATALOG_PATH"
 
 
@@ -162,6 +165,12 @@ class Catalog:
 
     def model(self, name: str):
         return self.get("models", name)
+
+    def recipe(self, name: str):
+        return self.get("shapes", name)
+
+    def hparam_law(self, name: str):
+        return self.get("hparams", name)
 
     def find(self, name: str) -> tuple[str, Any]:
         """Look a name up in every kind (for `catalog show NAME`)."""

@@ -207,7 +207,8 @@ class PlannerGroup(click.Group):
 @click.group(cls=PlannerGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="planner")
 @click.option("--catalog", multiple=True, type=click.Path(file_okay=False), envvar=None,
-              help="Extra catalog directory (accelerators/, clusters/, mfu/, laws/, models/, programs/, campaigns/ inside); "
+              help="Extra catalog directory (accelerators/, clusters/, mfu/, laws/, models/, programs/, campaigns/, "
+                   "shapes/, hparams/ inside); "
                    "repeatable. "
                    "Also read from $PLANNER_CATALOG_PATH (':'-separated). Later directories override earlier ones.")
 @click.option("--debug", is_flag=True, help="On an error, print the traceback too (for bug reports).")

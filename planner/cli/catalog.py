@@ -24,6 +24,11 @@ LIST_COLUMNS = {
                Column("active_params", "active", "count"), Column("gmacs_per_sample", "GMACs/sample", "float")],
     "campaigns": [Column("name", "name"), Column("title", "title"), Column("runs", "runs", "count"),
                   Column("fitted", "fitted", "count"), Column("workloads", "workloads"), Column("stacks", "stacks", "count")],
+    "shapes": [Column("name", "name"), Column("title", "title"), Column("aspect_ratio", "d_model / layers", "float"),
+               Column("head_dim", "head width"), Column("query_heads_per_kv_head", "query heads / KV head"),
+               Column("vocab", "vocabulary")],
+    "hparams": [Column("name", "name"), Column("title", "title"), Column("learning_rate", "learning rate"),
+                Column("batch_tokens", "batch (tokens)"), Column("params_counted", "N counts")],
 }
 
 
@@ -50,6 +55,13 @@ def summary(kind: str, entry, catalog) -> dict:
         return {"name": entry.name, "title": entry.title, "kind": entry.kind, "params": entry.params,
                 "active_params": entry.active_params,
                 "gmacs_per_sample": entry.gmacs_per_sample.value if entry.gmacs_per_sample else None}
+    if kind == "shapes":
+        return {"name": entry.name, "title": entry.title, "aspect_ratio": entry.aspect_ratio.value,
+                "head_dim": int(entry.head_dim.value), "query_heads_per_kv_head": int(entry.query_heads_per_kv_head.value),
+                "vocab": int(entry.vocab.value)}
+    if kind == "hparams":
+        return {"name": entry.name, "title": entry.title, "learning_rate": entry.learning_rate.formula(),
+                "batch_tokens": entry.batch_tokens.formula(), "params_counted": entry.params_counted}
     return {"name": entry.name, "title": entry.title, "workload": entry.workload, "points": len(entry.points)}
 
 

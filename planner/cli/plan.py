@@ -8,6 +8,7 @@ import click
 
 from planner.catalog.schema import DTYPES
 from planner.cli import NodeCount, Number, NumberList, catalog_from, cli, complete_names, mfu_basis_options, output_options, progress
+from planner.errors import PlannerError
 from planner.report.output import Column, provenance_note, render_record, render_rows
 
 if TYPE_CHECKING:
@@ -61,6 +62,22 @@ PLAN_FIELDS = [
     Column("energy_kwh", "energy, IT (kWh)", "hours"),
     Column("facility_energy_kwh", "energy incl. PUE (kWh)", "hours"),
     Column("co2_kg", "CO2 (kg)", "hours"),
+    Column("shape.recipe", "shape recipe"),
+    Column("shape.n_layers", "layers"),
+    Column("shape.d_model", "d_model"),
+    Column("shape.n_heads", "attention heads"),
+    Column("shape.n_kv_heads", "key/value heads"),
+    Column("shape.ffn", "MLP width"),
+    Column("shape.params", "shape's parameters", "count"),
+    Column("shape.non_embedding_params", "shape's non-embedding parameters", "count"),
+    Column("shape.relative_error", "shape's count vs N", "fraction"),
+    Column("shape.flops", "training FLOPs of the shape", "flops"),
+    Column("hyperparameters.law", "hyperparameter law"),
+    Column("hyperparameters.lr", "peak learning rate", "float"),
+    Column("hyperparameters.batch_size", "batch (sequences)", "count"),
+    Column("hyperparameters.batch_tokens", "batch (tokens)", "count"),
+    Column("hyperparameters.steps", "steps", "count"),
+    Column("hyperparameters.warmup", "warmup steps", "count"),
 ]
 
 PROJECTION_COLUMNS = [
@@ -196,6 +213,10 @@ Examples:
 @click.option("--unique-tokens", type=Number(), help="Unique tokens available: data-constrained sizing (Muennighoff et al.).")
 @click.option("--tokens-per-param", type=Number(), help="Train at this token multiplier M = D/N (over-training, Gadre et al.) "
               "instead of the law's compute-optimal one.")
+@click.option("--shape", shell_complete=complete_names("shapes"),
+              help="Also give the run's layers, width, heads and MLP width by this recipe (planner catalog list shapes).")
+@click.option("--hparams", shell_complete=complete_names("hparams"),
+              help="Also give the run's learning rate, batch and steps by this law (planner catalog list hparams).")
 @output_options
 @click.pass_context
 def plan(ctx, fmt, **options):
@@ -209,9 +230,14 @@ def plan(ctx, fmt, **options):
     from planner.costing.projection import project
 
     catalog = catalog_from(ctx)
+    recipe, hparams = options.pop("shape"), options.pop("hparams")
     request = build_request(options)
+    if recipe and request.model:
+        raise PlannerError("a catalog model has its own shape", "shape")
     progress(f"planning with {'model ' + request.model if request.model else 'law ' + (request.law_file or request.law)}")
     if request.params is not None and len(request.params) > 1:
+        if recipe or hparams:
+            raise PlannerError("shapes and hyperparameters are for one run: give one size", "shape" if recipe else "hparams")
         result = project(request, catalog)
         notes = [f"FLOPs: {result['flops_convention']}: {result['sources']['flops_convention']}",
                  f"law: {result['law']} — {result['law_form']}"]
@@ -228,4 +254,27 @@ def plan(ctx, fmt, **options):
         columns = [c for c in PROJECTION_COLUMNS if any(r.get(c.key) is not None for r in table)]
         return render_rows(table, columns, fmt, notes, data=result)
     result = make_plan(request, catalog)
-    return render_record(result.record(), PLAN_FIELDS, fmt, plan_notes(result))
+    record, notes = result.record(), plan_notes(result)
+    if recipe or hparams:
+        record, notes = with_setup(result, record, notes, catalog, recipe, hparams)
+    return render_record(record, PLAN_FIELDS, fmt, notes)
+
+
+def with_setup(result: Plan, record: dict, notes: list[str], catalog, recipe: str | None, hparams: str | None):
+    """The plan's record and notes with the run's shape and hyperparameters."""
+    from planner.costing.cost import DEFAULT_SEQ_LEN
+    from planner.shapes import Counted
+    from planner.training import plan_setup, setup_record
+
+    if result.tokens is None:
+        raise PlannerError("shapes and hyperparameters are for language models (tokens)", "shape" if recipe else "hparams")
+    counted: Counted = "non-embedding" if result.params_counted == "non-embedding" else "total"
+    setup = plan_setup(catalog, result.params, result.tokens, result.seq_len or DEFAULT_SEQ_LEN, counted, recipe, hparams)
+    extra = [f"shape: the {recipe} recipe's nearest to its aspect ratio within 2% of N ({counted} parameters)"] if recipe else []
+    if setup.hyperparameters is not None:
+        law = catalog.hparam_law(hparams)
+        extra.append(f"hyperparameters: {law.citation}; lr = {law.learning_rate.formula()}, batch tokens = "
+                     f"{law.batch_tokens.formula()}")
+        extra += [f"warning: {w}" for w in setup.hyperparameters.warnings]
+    at = len(notes) - len(provenance_note(result.provenance))  # before the provenance lines, which end every output
+    return {**record, **setup_record(setup)}, notes[:at] + extra + notes[at:]

@@ -14,8 +14,9 @@ Unknown keys are errors that list the valid ones, with the file and line.
 task) {model} {params} {tokens} {samples} (= tokens) {flops} {budget} {nodes} {gpus} {est_hours}
 {time_limit} {segment} (1-based) {segments} {out_dir} (the sweep directory) {name} {result_file} (write
 the final loss there, for `planner collect`) {done_file} (touch it
-when the run has finished: later segments and re-submissions skip the run). {{ and }} are literal
-braces; ${VAR} is left alone.
+when the run has finished: later segments and re-submissions skip the run); with `shape:` and
+`hyperparameters:` (planner.sweep.setup) {n_layers} {d_model} {n_heads} {n_kv_heads} {ffn} {lr} {batch_size}
+{batch_tokens} {warmup} {steps}. {{ and }} are literal braces; ${VAR} is left alone.
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ from planner.errors import PlannerWarning, located, unknown_name
 from planner.sweep.ladder import LadderCost, array_key, costs, fewest_nodes, nodes_within, rung_for, rungs
 from planner.sweep.limits import Limits, SlurmAnswer, resolve, submit_warnings
 from planner.sweep.rules import check_spec
+from planner.sweep.setup import placement_law, run_setups
 from planner.sweep.slurm import check_path, round_up_time
 
 # load_spec and parse_spec are re-exported: the sweep API is load a spec, then design it
 from planner.sweep.spec import MANAGED, NAME_RE, ClipModel, Isoflop, Source, SweepSpec, load_spec, parse_spec  # noqa: F401
+from planner.training import RunSetup
 
 # --- design -----------------------------------------------------------------------------------
 
@@ -67,6 +70,7 @@ class Run:
     segments: int = 1
     array: str = ""
     index: int = 0
+    setup: RunSetup | None = None  # shape and hyperparameters, when the spec asks for them (planner.training)
 
 
 @dataclass
@@ -129,20 +133,6 @@ def _clip_model(m: ClipModel, catalog: Catalog, src: Source, i: int) -> tuple[fl
     return model.params, model.gmacs_per_sample.value
 
 
-def _law(spec: SweepSpec, catalog: Catalog, src: Source):
-    """The law that places the runs: a catalog name, or your own law file (the fit → sweep loop)."""
-    if spec.law_file is None:
-        with located(src, "law"):
-            return catalog.law(spec.law)
-    from planner.laws import Law
-    from planner.yamlio import load_model
-
-    path = Path(src.directory) / spec.law_file
-    if not path.is_file():
-        raise src.error(("law_file",), f"law file '{spec.law_file}' not found (looked for {path})")
-    return load_model(Law, path)
-
-
 # a run as the spec kind places it: (tag, params, tokens, budget, nodes), sizes not yet rounded
 Placed = tuple[str, float, float, float | None, int | None]
 # a run ready to cost: (label, model, params, tokens, flops, budget, nodes)
@@ -166,7 +156,7 @@ def _points(spec: SweepSpec, catalog: Catalog, src: Source) -> tuple[list[Point]
     if s.kind == "list":
         rows = [(e.name or "", e.params, e.tokens, None, e.nodes) for e in s.runs]
     else:
-        law = _law(spec, catalog, src)
+        law = placement_law(spec, catalog, src)
         if s.kind == "isoflop":
             assert s.budgets is not None  # design() turns gpu_hours into budgets (Isoflop gives one or the other)
             budgets = np.asarray(s.budgets, dtype=float)
@@ -285,6 +275,7 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
 
     points, convention, warnings = _points(spec, catalog, src)
     warnings += [PlannerWarning("partition", w) for w in limits.warnings]
+    setups = run_setups(spec, src, catalog, [(p[2], p[3]) for p in points], warnings)
     gpn = cluster.gpus_per_node_int
     tasks = spec.tasks_per_node or gpn
     cpus = spec.cpus_per_task or max(1, int(cluster.cpu_cores_per_node.value) // tasks)
@@ -317,7 +308,7 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
                 hardware_at(nodes)  # beyond the whole cluster: its own error
             raise src.error(("nodes",), f"{nodes} nodes exceed the {limits.max_nodes}-node limit of partition "
                             f"{partition.name} (from {limits.origin})")
-        runs.append(Run(run_id, model, p, t, flops, budget, nodes))
+        runs.append(Run(run_id, model, p, t, flops, budget, nodes, setup=setups[i]))
     mfu_basis, profiles, mfu_errors = _cost(spec, runs, hardware_at, catalog, src, warnings, limits)
     # the un-rounded runs are a yardstick, not jobs: a chain longer than max_segments is no error there
     _cost(spec.model_copy(update={"max_segments": 10**9}), list(unrounded.values()), hardware_at, catalog, src, [], limits)

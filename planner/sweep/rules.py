@@ -16,7 +16,8 @@ import re
 from typing import TYPE_CHECKING
 
 from planner.errors import PlannerError
-from planner.sweep.slurm import CONTROL, PLACEHOLDERS, unknown_placeholders
+from planner.sweep.setup import HPARAM_PLACEHOLDERS, SHAPE_PLACEHOLDERS
+from planner.sweep.slurm import CONTROL, PLACEHOLDERS, placeholders_in, unknown_placeholders
 from planner.sweep.spec import MANAGED, NAME_RE
 
 if TYPE_CHECKING:
@@ -139,6 +140,11 @@ def check_spec(spec: SweepSpec, src: Source, account: str | None) -> None:
         close = difflib.get_close_matches(unknown[0], PLACEHOLDERS, n=1)
         raise src.error(("command",), f"unknown placeholder {{{unknown[0]}}}" + (f"; did you mean {{{close[0]}}}?" if close else "")
                         + f" (placeholders: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}; {{{{ and }}}} are literal braces)")
+    used = placeholders_in(spec.command)
+    for names, given, key in ((SHAPE_PLACEHOLDERS, spec.shape, "shape"), (HPARAM_PLACEHOLDERS, spec.hyperparameters, "hyperparameters")):
+        if given is None and (needs := [p for p in used if p in names]):
+            example = "{recipe: llama-2}" if key == "shape" else "{law: deepseek-2024-hparams}"
+            raise src.error(("command",), f"{{{needs[0]}}} needs a `{key}:` section in the spec (e.g. {key}: {example})")
     for key, code in (("command", spec.command), ("setup", "\n".join(spec.setup))):
         if problem := quoting_problem(code):
             raise src.error((key,), f"{problem}: the job script would not run")

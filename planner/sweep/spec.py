@@ -55,6 +55,9 @@ class RunEntry(SpecModel):
     tokens: Tokens
     name: Name | None = None
     nodes: int | None = Field(None, ge=1)
+    lr: float | None = Field(None, gt=0, lt=1, description="this run's peak learning rate, over the spec's and the law's")
+    batch_size: int | None = Field(None, ge=1, description="this run's batch in sequences, over the spec's and the law's")
+    warmup: int | None = Field(None, ge=0, description="this run's warmup steps, over the spec's and the law's")
 
 
 class RunList(SpecModel):
@@ -85,6 +88,32 @@ class Samples(SpecModel):
     kind: Literal["samples"]
     models: list[ClipModel] = Field(min_length=1)
     samples_seen: list[Positive] = Field(min_length=1)
+
+
+class ShapeSpec(SpecModel):
+    """`shape:`: each run's architecture from a recipe of the shape catalog (planner.shapes)."""
+
+    recipe: str = Field(min_length=1, description="a shape recipe (planner catalog list shapes)")
+    params: Literal["total", "non-embedding"] | None = Field(
+        None, description="what N counts; default: the law's counting for isoflop and ladder sweeps, total for a list")
+    tolerance: float = Field(0.02, gt=0, le=0.2, description="how far the shape's count may be from N")
+
+
+class HyperparametersSpec(SpecModel):
+    """`hyperparameters:`: each run's learning rate and batch from a law of the hparams catalog (planner.hparams),
+    or given; a value given here wins over the law's, and a run's own (a list entry's) over both."""
+
+    law: str | None = Field(None, min_length=1, description="a hyperparameter law (planner catalog list hparams)")
+    lr: float | None = Field(None, gt=0, lt=1, description="peak learning rate for every run")
+    batch_size: int | None = Field(None, ge=1, description="sequences per optimizer step for every run")
+    warmup: int | None = Field(None, ge=0, description="warmup steps for every run; default: the law's")
+    batch_multiple: int = Field(8, ge=1, le=65536, description="the law's batch is rounded to a multiple of this many sequences")
+
+    @model_validator(mode="after")
+    def _law_or_values(self) -> HyperparametersSpec:
+        if self.law is None and None in (self.lr, self.batch_size, self.warmup):
+            raise ValueError("give law (a hyperparameter law), or lr, batch_size and warmup")
+        return self
 
 
 class SweepSpec(SpecModel):
@@ -125,6 +154,8 @@ class SweepSpec(SpecModel):
     sbatch: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")], str | int | float] = {}
     command: str = Field(min_length=1)
     sweep: Annotated[Isoflop | Ladder | RunList | Samples, Field(discriminator="kind")]
+    shape: ShapeSpec | None = Field(None, description="each run's layers, width, heads and MLP width from a shape recipe")
+    hyperparameters: HyperparametersSpec | None = Field(None, description="each run's learning rate, batch and warmup")
     need: str | None = Field(None, max_length=200, description="'QUANTITY within X%': `planner sweep` says whether this "
                              "design's fit meets it, from a quick simulation under the spec's law")
 
@@ -136,6 +167,9 @@ class SweepSpec(SpecModel):
             raise ValueError("target_hours: goes with nodes: auto (the planner then picks the nodes per run)")
         if "node_ladder" in self.model_fields_set and self.nodes != "auto":
             raise ValueError("node_ladder: goes with nodes: auto (the rungs the planner rounds its node counts up to)")
+        if self.sweep.kind == "samples" and (self.shape or self.hyperparameters):
+            raise ValueError(f"{'shape' if self.shape else 'hyperparameters'}: for language-model sweeps (a samples sweep "
+                             "has no tokens to shape or schedule)")
         return self
 
 
@@ -174,6 +208,8 @@ def _fields_at(loc: tuple, data: dict) -> list[str]:
         model = KINDS.get(kind) if isinstance(kind, str) else None
         if len(loc) > 2:
             model = {"runs": RunEntry, "models": ClipModel}.get(loc[1])
+    elif loc[:1] in (("shape",), ("hyperparameters",)):
+        model = ShapeSpec if loc[0] == "shape" else HyperparametersSpec
     return list(model.model_fields) if model else []
 
 
