@@ -14,8 +14,10 @@ Unknown keys are errors that list the valid ones, with the file and line.
 task) {model} {params} {tokens} {samples} (= tokens) {flops} {budget} {nodes} {gpus} {est_hours}
 {time_limit} {segment} (1-based) {segments} {out_dir} (the sweep directory) {name} {result_file} (write
 the final loss there, for `planner collect`) {done_file} (touch it
-when the run has finished: later segments and re-submissions skip the run). {{ and }} are literal
-braces; ${VAR} is left alone.
+when the run has finished: later segments and re-submissions skip the run, and `planner status` counts
+it completed) {resume} (0 on a run's first attempt, 1 once an attempt of it has started before: a
+later segment, a resubmission or a requeue; load the run's checkpoint when it is 1). {{ and }} are
+literal braces; ${VAR} is left alone.
 """
 
 from __future__ import annotations

@@ -35,7 +35,15 @@ READ_INTO = ("PLANNER_RUN_ID", "PLANNER_ARRAY", "PLANNER_INDEX", "PLANNER_MODEL"
 TIME_LADDER = (10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 360, 480, 720, 960, 1440, 2160, 2880, 4320, 5760, 8640)
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 PLACEHOLDERS = ("run_id", "array", "index", "model", "params", "tokens", "samples", "flops", "budget", "nodes",
-                "gpus", "est_hours", "time_limit", "segment", "segments", "out_dir", "name", "done_file", "result_file")
+                "gpus", "est_hours", "time_limit", "segment", "segments", "out_dir", "name", "done_file", "result_file",
+                "resume")
+# started/RUN_ID: one line per attempt of a run, "start JOB ARRAYJOB_TASK SEGMENT EPOCH" when its command starts and
+# "end JOB ARRAYJOB_TASK SEGMENT EPOCH EXIT_CODE USR1(0|1)" when it ends; {resume} is 1 once the file exists. A job
+# killed outright (scancel, node failure) leaves a start without an end. planner.sweep.status reads it.
+STARTED_DIR = "started"
+DONE_DIR = "done"
+RESULTS_DIR = "results"
+SUBMITTED = "submitted.tsv"
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -144,6 +152,14 @@ if [ -e "$PLANNER_DONE_FILE" ]; then
     echo "planner sweep: $PLANNER_RUN_ID is complete ($PLANNER_DONE_FILE exists); segment $PLANNER_SEGMENT skipped"
     exit 0
 fi
+# {resume}: 1 when an earlier attempt of this run started (its checkpoint, if it wrote one, is there), else 0
+planner_started=$planner_dir/started/$PLANNER_RUN_ID
+PLANNER_RESUME=0
+[ ! -e "$planner_started" ] || PLANNER_RESUME=1
+export PLANNER_RESUME
+planner_attempt="${SLURM_JOB_ID:-none} ${SLURM_ARRAY_JOB_ID:-none}_$SLURM_ARRAY_TASK_ID $PLANNER_SEGMENT"
+{ mkdir -p -- "$planner_dir/started" && echo "start $planner_attempt $(date +%s)" >>"$planner_started"; } ||
+    planner_fail "cannot write $planner_started"
 echo "planner sweep: run $PLANNER_RUN_ID, array $PLANNER_ARRAY task $SLURM_ARRAY_TASK_ID, \
 segment $PLANNER_SEGMENT of $PLANNER_SEGMENTS, job ${SLURM_JOB_ID:-none}"
 cd -- "$planner_workdir" || planner_fail "cannot enter $planner_workdir"
@@ -175,6 +191,7 @@ while [ "$planner_again" = 1 ]; do
     planner_again=0 planner_rc=0
     wait "$planner_child" || planner_rc=$?
 done
+echo "end $planner_attempt $(date +%s) $planner_rc $planner_usr1" >>"$planner_started" || true
 echo "planner sweep: run $PLANNER_RUN_ID segment $PLANNER_SEGMENT ended with exit code \
 $planner_rc$([ "$planner_usr1" = 0 ] || echo ' after USR1')"
 exit "$planner_rc"
