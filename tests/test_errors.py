@@ -21,6 +21,7 @@ FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 # a sweep writes (and the comments and docstrings about them), and submit.sh's own --test-only.
 NOT_PLANNER_FLAGS = {
     "planner/sweep/slurm.py": {"--time", "--output", "--error", "--cpus-per-task", "--test-only", "--parsable", "--dependency"},
+    "planner/sweep/resubmit.py": {"--array", "--parsable", "--dependency"},
 }
 
 

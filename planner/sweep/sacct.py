@@ -35,7 +35,7 @@ class SlurmUnavailable(PlannerError):
     """A Slurm command is missing or did not answer: the caller falls back to what files tell."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class JobRecord(Record):
     job_id: str  # the allocation as Slurm shows it: 123, 123_4, 123_[5-9%2]
     job_id_raw: str  # Slurm's own id of this allocation (a task's differs from its array's)

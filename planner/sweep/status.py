@@ -46,7 +46,7 @@ MAX_STATE_BYTES = 64 << 20
 NEEDED = ("run_id", "array", "index", "nodes", "gpus", "gpu_hours", "node_hours", "segments")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PlannedRun:
     run_id: str
     array: str
@@ -58,7 +58,7 @@ class PlannedRun:
     segments: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Submission:
     array: str
     segment: int
@@ -69,7 +69,7 @@ class Submission:
         return run.array == self.array and (self.tasks is None or any(a <= run.index <= b for a, b in self.tasks))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RunStatus(Record):
     run_id: str
     array: str
@@ -86,7 +86,7 @@ class RunStatus(Record):
     result: dict[str, float] | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SweepStatus(Record):
     sweep: str
     source: str  # sacct, scontrol (no accounting), files (Slurm did not answer)
