@@ -1,0 +1,106 @@
+"""Following a sweep on a real Slurm cluster with accounting (scripts/local-slurm.sh start: slurmdbd, so
+sacct works): `planner status` tells the state and hours of every run, `planner status --resubmit`
+submits only the unfinished runs, which resume from their checkpoints through {resume}.
+
+tests/data/sweeps/follow.yaml has three runs on the 1-minute `tiny` partition: `quick` finishes at
+once, `slow` (75 one-second steps) is killed by its time limit, `cut` (30 steps) is cancelled here
+mid-run (105 steps outlast any kill time of a 1-minute job; the rest fits in the next one).
+Each writes a checkpoint after every step and logs "START_STEP RESUME" per attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from cli_helpers import check_stderr, run
+from test_slurm import SPECS, cluster, generate, jobs, manifest_rows, submit, wait  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.slurm
+
+STEPS = {"quick": 2, "slow": 105, "cut": 30}
+
+
+def status(capsys, out: Path, *extra: str) -> tuple[dict, str]:
+    code, text, err = run(["status", str(out), "--format", "json", *extra], capsys)
+    assert check_stderr(code, err) is None and code == 0, err
+    return json.loads(text), err
+
+
+def settled(capsys, out: Path, timeout: float = 60) -> dict:
+    """The status once no run is pending or running and sacct has every job's end (it lags the controller)."""
+    deadline = time.time() + timeout
+    while True:
+        data, _ = status(capsys, out)
+        if not {r["state"] for r in data["runs"]} & {"pending", "running", "unknown"} and data["source"] == "sacct":
+            return data
+        assert time.time() < deadline, data
+        time.sleep(1)
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_killed_and_cancelled_runs_resume_from_their_checkpoints_and_finished_runs_never_run_again(
+        cluster, tmp_path, capsys, jobs):  # noqa: F811
+    out = tmp_path / "follow"
+    generate(capsys, SPECS / "follow.yaml", out)
+    rows = {r["model"]: r for r in manifest_rows(out)}
+    run_id = {name: rows[name]["run_id"] for name in STEPS}
+    data, _ = status(capsys, out)
+    assert {r["state"] for r in data["runs"]} == {"not-submitted"}
+
+    ((_, _, job),) = submit(out, jobs)
+    ckpt = out / "ckpt" / run_id["cut"]
+    deadline = time.time() + 90
+    while not (ckpt.exists() and ckpt.read_text().strip() and int(ckpt.read_text()) >= 3):
+        assert time.time() < deadline, "the cut run never reached step 3"
+        time.sleep(0.5)
+    subprocess.run(["scancel", f"{job}_{rows['cut']['index']}"], check=True, timeout=30)
+    wait([job], timeout=150)
+
+    first = {r["run_id"]: r for r in settled(capsys, out)["runs"]}
+    assert first[run_id["quick"]]["state"] == "completed"
+    assert first[run_id["slow"]]["state"] == "timeout"
+    assert first[run_id["cut"]]["state"] == "cancelled"
+    # hours from sacct: elapsed × the allocation's 4 GPUs; the slow run held its node for its full minute
+    assert first[run_id["slow"]]["gpu_hours"] >= 4 * 60 / 3600
+    assert first[run_id["slow"]]["node_hours"] * 4 == pytest.approx(first[run_id["slow"]]["gpu_hours"])
+    assert all(r["gpu_hours"] > 0 and r["attempts"] == 1 for r in first.values())
+    stopped_at = {name: int((out / "ckpt" / run_id[name]).read_text()) for name in ("slow", "cut")}
+    assert 55 <= stopped_at["slow"] < STEPS["slow"] and 3 <= stopped_at["cut"] < STEPS["cut"], stopped_at
+
+    data, err = status(capsys, out, "--resubmit")
+    assert "resubmitted 2 run(s) of array a00 from segment 1 of 1" in err
+    resubmitted = lines(out / "resubmitted.tsv")
+    assert len(resubmitted) == 2 and resubmitted[1].split("\t")[3] == f"{rows['slow']['index']}-{rows['cut']['index']}"
+    new_job = resubmitted[1].split("\t")[2]
+    jobs.append(new_job)
+    assert {r["run_id"]: r["state"] for r in data["runs"]}[run_id["quick"]] == "completed"
+    # right away again: the two runs are pending or running now, so nothing is submitted
+    data, err = status(capsys, out, "--resubmit")
+    assert "nothing to resubmit" in err and len(lines(out / "resubmitted.tsv")) == 2
+    wait([new_job], timeout=120)
+
+    final = settled(capsys, out)
+    runs = {r["run_id"]: r for r in final["runs"]}
+    assert final["counts"] == {"completed": 3}
+    for name, total in STEPS.items():
+        attempts = [line.split() for line in lines(out / "attempts" / run_id[name])]
+        steps = [int(s) for s in lines(out / "steps" / run_id[name])]
+        assert (out / "results" / run_id[name]).read_text().strip() == str(total)
+        if name == "quick":  # finished in the first round: never started again
+            assert attempts == [["0", "0"]] and runs[run_id[name]]["attempts"] == 1
+            assert len(runs[run_id[name]]["jobs"]) == 1
+            continue
+        # the second attempt saw {resume}=1 and started from the checkpoint, not from step 0
+        assert attempts == [["0", "0"], [str(stopped_at[name]), "1"]], attempts
+        assert steps[-1] == total and len(steps) <= total + 1, (name, len(steps))
+        assert runs[run_id[name]]["attempts"] == 2 and len(runs[run_id[name]]["jobs"]) == 2
+        assert runs[run_id[name]]["gpu_hours"] > first[run_id[name]]["gpu_hours"]  # both jobs counted
+    assert final["gpu_hours"] == pytest.approx(sum(r["gpu_hours"] for r in runs.values()))
+    print(f"stopped at {stopped_at}; hours used {final['gpu_hours']:.4f} GPU-h, {final['node_hours']:.4f} node-h")
