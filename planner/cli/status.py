@@ -25,8 +25,8 @@ COLUMNS = [
 
 def _row(run) -> dict:
     result = run.result or {}
-    return {**run.record(), "jobs": " ".join(run.jobs), "segment_text": f"{run.segment}/{run.segments}", "last_job": run.jobs[-1] if run.jobs else None,
-            "result_text": ", ".join(f"{k}={v:.6g}" for k, v in result.items()) or None}
+    return {**run.record(), "jobs": " ".join(run.jobs), "segment_text": f"{run.segment}/{run.segments}",
+            "last_job": run.jobs[-1] if run.jobs else None, "result_text": ", ".join(f"{k}={v:.6g}" for k, v in result.items()) or None}
 
 
 @cli.command(epilog="""\b

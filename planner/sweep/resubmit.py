@@ -18,7 +18,8 @@ from pathlib import Path
 
 from planner.errors import PlannerError
 from planner.records import Record
-from planner.sweep.sacct import Runner, run_slurm
+from planner.sweep import status as status_module
+from planner.sweep.sacct import Runner
 from planner.sweep.slurm import SUBMITTED
 from planner.sweep.status import ACTIVE, RESUBMITTED, RESUBMITTED_HEADER, SweepStatus
 
@@ -78,8 +79,9 @@ def _job_id(output: str) -> str:
     return job
 
 
-def resubmit(sweep_dir: Path, status: SweepStatus, runner: Runner = run_slurm) -> list[Resubmission]:
+def resubmit(sweep_dir: Path, status: SweepStatus, runner: Runner | None = None) -> list[Resubmission]:
     """Submit the plan of `plan_resubmission`; returns it with the new job ids."""
+    runner = runner or status_module.run_slurm
     sweep_dir = Path(sweep_dir)
     if not (sweep_dir / SUBMITTED).is_file():
         raise PlannerError(f"{sweep_dir}: not submitted yet (no {SUBMITTED}); submit it with its submit.sh first", "sweep_dir")

@@ -135,7 +135,7 @@ def _job_id(text: str, raw: str, where: str) -> tuple[str, tuple[tuple[int, int]
 def parse_sacct(text: str) -> list[JobRecord]:
     """Rows of `sacct -P -n -o` SACCT_FIELDS (in that order); job steps are skipped."""
     records = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):  # a field may hold \r or other separators; a line ends at \n
         if not line.strip():
             continue
         where = f"sacct output line {number}"
@@ -171,7 +171,7 @@ def _run_time(text: str, where: str) -> int:
 def parse_scontrol(text: str) -> list[JobRecord]:
     """Records of `scontrol show job -o` (one line per job, array task or pending task group)."""
     records = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):  # a field may hold \r or other separators; a line ends at \n
         if not line.strip():
             continue
         where = f"scontrol output line {number}"

@@ -228,8 +228,9 @@ def _result(path: Path, warnings: list[str]) -> dict[str, float] | None:
         return None
 
 
-def sweep_status(sweep_dir: Path, runner: Runner = run_slurm) -> SweepStatus:
+def sweep_status(sweep_dir: Path, runner: Runner | None = None) -> SweepStatus:
     sweep_dir = Path(sweep_dir)
+    runner = runner or run_slurm  # looked up at call time, so a test can stand in for Slurm
     planned = read_planned(sweep_dir)
     submissions = read_submissions(sweep_dir, {r.array for r in planned})
     job_ids = list(dict.fromkeys(s.job_id for s in submissions))
@@ -237,7 +238,8 @@ def sweep_status(sweep_dir: Path, runner: Runner = run_slurm) -> SweepStatus:
     by_job: dict[str, list[JobRecord]] = {}
     for rec in records:
         by_job.setdefault(rec.array_job_id, []).append(rec)
-    runs, warnings = [], []
+    runs: list[RunStatus] = []
+    warnings: list[str] = []
     for run in planned:
         mine = [s for s in submissions if s.covers(run)]
         pairs = [(sub, rec) for sub in mine for rec in by_job.get(sub.job_id, []) if not rec.tasks or rec.has_task(run.index)]
@@ -251,7 +253,8 @@ def sweep_status(sweep_dir: Path, runner: Runner = run_slurm) -> SweepStatus:
             run_id=run.run_id, array=run.array, index=run.index,
             state=run_state((sweep_dir / DONE_DIR / run.run_id).exists(), bool(mine), [rec.state for _, rec in pairs]),
             segment=max([*started, started_segment], default=0), segments=run.segments, attempts=attempts,
-            jobs=tuple(f"{rec.array_job_id}_{run.index}" if rec.tasks else rec.job_id for _, rec in pairs), gpu_hours=seconds_gpus / 3600, node_hours=seconds_nodes / 3600,
+            jobs=tuple(f"{rec.array_job_id}_{run.index}" if rec.tasks else rec.job_id for _, rec in pairs),
+            gpu_hours=seconds_gpus / 3600, node_hours=seconds_nodes / 3600,
             gpu_hours_planned=run.gpu_hours, node_hours_planned=run.node_hours,
             result=_result(sweep_dir / RESULTS_DIR / run.run_id, warnings)))
     if job_ids and source == "files":
