@@ -300,3 +300,13 @@ def test_the_job_script_sets_resume_and_never_reruns_a_done_run(tmp_path, capsys
     attempt("2")
     assert (out / "seen").read_text() == "1 0\n1 1\n"  # the done run was skipped
     assert [line.split()[0] for line in (out / "started" / run_id).read_text().splitlines()] == ["start", "end"] * 2
+
+
+def test_hours_count_every_node_and_gpu_of_an_allocation(follow):
+    # the slow run's task as if it had held 2 nodes; once with its GPUs in AllocTRES, once without
+    two_nodes = "1327_1|1330|TIMEOUT|0:0|90|2|billing=96,cpu=96,gres/gpu=8,node=2|2026-12-01T08:35:08|2026-12-01T08:35:09|2026-12-01T08:36:39\n"
+    slow = sweep_status(follow, FakeSlurm(sacct=two_nodes)).runs[1]
+    assert (slow.node_hours, slow.gpu_hours) == (pytest.approx(90 * 2 / 3600), pytest.approx(90 * 8 / 3600))
+    no_gpus = two_nodes.replace("gres/gpu=8,", "")
+    slow = sweep_status(follow, FakeSlurm(sacct=no_gpus)).runs[1]
+    assert slow.gpu_hours == pytest.approx(90 * 2 * 4 / 3600)  # the manifest's 4 GPUs per node
