@@ -104,3 +104,46 @@ def test_killed_and_cancelled_runs_resume_from_their_checkpoints_and_finished_ru
         assert runs[run_id[name]]["gpu_hours"] > first[run_id[name]]["gpu_hours"]  # both jobs counted
     assert final["gpu_hours"] == pytest.approx(sum(r["gpu_hours"] for r in runs.values()))
     print(f"stopped at {stopped_at}; hours used {final['gpu_hours']:.4f} GPU-h, {final['node_hours']:.4f} node-h")
+
+
+def test_requeue_lets_a_run_stopped_by_usr1_resume_in_the_same_job(cluster, tmp_path, capsys, jobs):  # noqa: F811
+    out = tmp_path / "requeue"
+    generate(capsys, SPECS / "requeue.yaml", out)
+    assert "#SBATCH --requeue\n" in (out / "arrays" / "a00.sbatch").read_text()
+    ((row,),) = [manifest_rows(out)]
+    ((_, _, job),) = submit(out, jobs)
+    task = f"{job}_{row['index']}"
+    ckpt = out / "ckpt" / row["run_id"]
+    deadline = time.time() + 60
+    while not (ckpt.exists() and ckpt.read_text().strip() and int(ckpt.read_text()) >= 3):
+        assert time.time() < deadline, "the run never reached step 3"
+        time.sleep(0.5)
+    # what Slurm sends signal_seconds before the limit, to the batch shell only (--signal=B:USR1@...)
+    subprocess.run(["scancel", "--batch", "--signal=USR1", task], check=True, timeout=30)
+    deadline = time.time() + 60
+    while "requeue " not in (out / "started" / row["run_id"]).read_text():
+        assert time.time() < deadline, "the job did not requeue itself"
+        time.sleep(0.5)
+    data, _ = status(capsys, out)
+    assert data["runs"][0]["state"] in ("pending", "running") and data["runs"][0]["attempts"] >= 1
+    # Slurm holds a requeued job for about two minutes (its BeginTime); release it now
+    deadline = time.time() + 30
+    while subprocess.run(["scontrol", "update", f"JobId={task}", "StartTime=now"], capture_output=True,
+                         timeout=30).returncode != 0:
+        assert time.time() < deadline, "scontrol update StartTime=now kept failing"
+        time.sleep(1)
+    wait([job], timeout=120)
+    final = settled(capsys, out)
+    (result,) = final["runs"]
+    attempts = lines(out / "attempts" / row["run_id"])
+    stopped = int(attempts[1].split()[1])
+    assert attempts == ["0 0", f"usr1 {stopped}", f"{stopped} 1"] and 3 <= stopped < 30, attempts
+    assert result["state"] == "completed" and result["attempts"] == 2
+    assert (out / "results" / row["run_id"]).read_text().strip() == "30"
+    # sacct -D: the requeued allocation is counted too, not only the job's last run
+    restarted = subprocess.run(["sacct", "-n", "-P", "-X", "-D", "-j", task, "-o", "State,ElapsedRaw"],
+                               capture_output=True, text=True, timeout=30).stdout.split()
+    assert [r.split("|")[0] for r in restarted] == ["REQUEUED", "COMPLETED"], restarted
+    elapsed = sum(int(r.split("|")[1]) for r in restarted)
+    assert result["gpu_hours"] == pytest.approx(elapsed * 4 / 3600)
+    print(f"requeued at step {stopped}; {elapsed} s over two runs of job {task}")

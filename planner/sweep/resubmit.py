@@ -1,4 +1,4 @@
-"""`planner status DIR --resubmit`: submit again the runs of a sweep that ended unfinished.
+"""Resubmission of a sweep (`planner status DIR` asked to resubmit): submit again the runs that ended unfinished.
 
 Only runs that are neither completed (their {done_file} exists) nor pending or running get a job, so
 a finished run never runs twice and a second resubmission right after the first submits nothing (its

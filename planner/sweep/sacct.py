@@ -216,11 +216,34 @@ def run_slurm(args: Sequence[str]) -> str:
     return done.stdout
 
 
+REQUEUED = ("REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED")
+
+
+def incarnations(records: list[JobRecord]) -> list[JobRecord]:
+    """Of the records sacct -D gives for one job id, those of the latest job: its last record and, before it,
+    the records of its requeued runs (state REQUEUED). A record before those in another state belongs to an
+    older job that had the same id before the ids were reset, and is dropped."""
+    groups: dict[str, list[JobRecord]] = {}
+    for rec in records:
+        groups.setdefault(rec.job_id, []).append(rec)
+    kept: list[JobRecord] = []
+    for group in groups.values():
+        mine = [group[-1]]
+        for rec in reversed(group[:-1]):
+            if rec.state not in REQUEUED:
+                break
+            mine.insert(0, rec)
+        kept += mine
+    return kept
+
+
 def sacct_jobs(job_ids: Sequence[str], runner: Runner = run_slurm) -> list[JobRecord]:
-    """The allocations of these jobs (array job ids give all their tasks) from the accounting database."""
+    """The allocations of these jobs (array job ids give all their tasks) from the accounting database,
+    each run of a requeued job included (-D, --duplicates: without it sacct shows only the last one)."""
     if not job_ids:
         return []
-    return parse_sacct(runner(["sacct", "-P", "-n", "-X", "-o", ",".join(SACCT_FIELDS), "-j", ",".join(job_ids)]))
+    return incarnations(parse_sacct(runner(["sacct", "-P", "-n", "-X", "-D", "-o", ",".join(SACCT_FIELDS),
+                                            "-j", ",".join(job_ids)])))
 
 
 def scontrol_jobs(job_ids: Sequence[str], runner: Runner = run_slurm) -> list[JobRecord]:

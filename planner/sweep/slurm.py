@@ -121,6 +121,8 @@ def sbatch_options(sw: Sweep, a: Array) -> list[str]:
     lines.append(f"#SBATCH --output={_log_path(sw, 'out')}")
     lines.append(f"#SBATCH --error={_log_path(sw, 'err')}")
     lines += [f"#SBATCH --{k}={quote(str(v))}" for k, v in sorted(sw.spec.sbatch.items())]
+    if sw.spec.requeue:
+        lines.append("#SBATCH --requeue")
     return lines
 
 
@@ -192,9 +194,21 @@ while [ "$planner_again" = 1 ]; do
     wait "$planner_child" || planner_rc=$?
 done
 echo "end $planner_attempt $(date +%s) $planner_rc $planner_usr1" >>"$planner_started" || true
-echo "planner sweep: run $PLANNER_RUN_ID segment $PLANNER_SEGMENT ended with exit code \
+@REQUEUE@echo "planner sweep: run $PLANNER_RUN_ID segment $PLANNER_SEGMENT ended with exit code \
 $planner_rc$([ "$planner_usr1" = 0 ] || echo ' after USR1')"
 exit "$planner_rc"
+"""
+
+# requeue: N in the spec. Only the last segment requeues itself (earlier ones have a successor), only after USR1
+# (the time limit is near) and once the command has ended, so that its checkpoint is complete; Slurm counts the
+# requeues in SLURM_RESTART_COUNT. A requeued job keeps its id and runs this script again with {resume}=1.
+JOB_REQUEUE = """if [ "$planner_usr1" = 1 ] && [ ! -e "$PLANNER_DONE_FILE" ] && [ "$PLANNER_SEGMENT" -ge "$PLANNER_SEGMENTS" ] &&
+    [ "${SLURM_RESTART_COUNT:-0}" -lt @MAX@ ]; then
+    echo "planner sweep: run $PLANNER_RUN_ID is not done: requeued (restart $((${SLURM_RESTART_COUNT:-0} + 1)) of at most @MAX@)"
+    echo "requeue $planner_attempt $(date +%s)" >>"$planner_started" || true
+    scontrol requeue "$SLURM_JOB_ID" && exit 0
+    echo "planner sweep: scontrol requeue $SLURM_JOB_ID failed: the run stays unfinished" >&2
+fi
 """
 
 
@@ -226,7 +240,9 @@ def array_script(sw: Sweep, a: Array) -> str:
         extra.append("# setup: from the spec")
         extra += list(sw.spec.setup)
     command = command_variables(sw.spec.command).rstrip("\n")
-    return "\n".join(head) + "\n" + body + "".join(line + "\n" for line in extra) + JOB_RUN.replace("@COMMAND@", command)
+    run = JOB_RUN.replace("@COMMAND@", command)
+    run = run.replace("@REQUEUE@", JOB_REQUEUE.replace("@MAX@", str(sw.spec.requeue)) if sw.spec.requeue else "")
+    return "\n".join(head) + "\n" + body + "".join(line + "\n" for line in extra) + run
 
 
 SUBMIT_HEAD = r"""set -euo pipefail
