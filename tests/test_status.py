@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from planner.errors import PlannerError
 from planner.sweep import status as status_module
 from planner.sweep.resubmit import plan_resubmission, resubmit, task_list
-from planner.sweep.sacct import SACCT_FIELDS, SlurmUnavailable, parse_sacct, parse_scontrol, task_ranges
+from planner.sweep.sacct import SACCT_FIELDS, SlurmUnavailable, incarnations, parse_sacct, parse_scontrol, sacct_jobs, task_ranges
 from planner.sweep.status import run_state, sweep_status
 
 HERE = Path(__file__).parent
@@ -304,9 +304,36 @@ def test_the_job_script_sets_resume_and_never_reruns_a_done_run(tmp_path, capsys
 
 def test_hours_count_every_node_and_gpu_of_an_allocation(follow):
     # the slow run's task as if it had held 2 nodes; once with its GPUs in AllocTRES, once without
-    two_nodes = "1327_1|1330|TIMEOUT|0:0|90|2|billing=96,cpu=96,gres/gpu=8,node=2|2026-12-01T08:35:08|2026-12-01T08:35:09|2026-12-01T08:36:39\n"
+    two_nodes = ("1327_1|1330|TIMEOUT|0:0|90|2|billing=96,cpu=96,gres/gpu=8,node=2|"
+                 "2026-12-01T08:35:08|2026-12-01T08:35:09|2026-12-01T08:36:39\n")
     slow = sweep_status(follow, FakeSlurm(sacct=two_nodes)).runs[1]
     assert (slow.node_hours, slow.gpu_hours) == (pytest.approx(90 * 2 / 3600), pytest.approx(90 * 8 / 3600))
     no_gpus = two_nodes.replace("gres/gpu=8,", "")
     slow = sweep_status(follow, FakeSlurm(sacct=no_gpus)).runs[1]
     assert slow.gpu_hours == pytest.approx(90 * 2 * 4 / 3600)  # the manifest's 4 GPUs per node
+
+
+def test_a_requeued_job_counts_every_run_and_an_older_job_of_the_same_id_none():
+    older = "1359_0|1359|COMPLETED|0:0|999|1|gres/gpu=4,node=1|2026-01-05T10:00:00|2026-01-05T10:00:01|2026-01-05T10:16:40\n"
+    fake = FakeSlurm(sacct=older + recorded("requeue.txt"))
+    records = incarnations(parse_sacct(fake.sacct))
+    assert [(r.job_id, r.state, r.elapsed_seconds) for r in records] == [
+        ("1359_0", "REQUEUED", 4), ("1359_0", "COMPLETED", 28), ("1358_0", "REQUEUED", 4), ("1358_0", "CANCELLED", 0)]
+    assert sacct_jobs(["1359"], fake) == records and "-D" in fake.calls[-1]
+
+
+@pytest.mark.parametrize("requeue,signal,error", [(0, 30, None), (2, 30, None), (2, 0, "requeue: needs signal_seconds > 0")])
+def test_requeue_in_the_spec(tmp_path, capsys, requeue, signal, error):
+    spec = tmp_path / "rq.yaml"
+    spec.write_text(f"name: rq\ncluster: local-juwels\npartition: tiny\nnodes: 1\nrequeue: {requeue}\nsignal_seconds: {signal}\n"
+                    "command: 'true'\nsweep: {kind: list, runs: [{name: a, params: 1e6, tokens: 1e6}]}\n")
+    out = tmp_path / "out"
+    code, _, err = run(["--catalog", str(HERE / "data" / "catalog-local"), "sweep", str(spec), "--out", str(out)], capsys)
+    if error:
+        assert error in check_stderr(code, err)
+        return
+    script = (out / "arrays" / "a00.sbatch").read_text()
+    assert ("#SBATCH --requeue\n" in script) == bool(requeue)
+    assert ('scontrol requeue "$SLURM_JOB_ID"' in script) == bool(requeue)
+    assert (f'"${{SLURM_RESTART_COUNT:-0}}" -lt {requeue}' in script) == bool(requeue)
+    assert subprocess.run(["bash", "-n", str(out / "arrays" / "a00.sbatch")]).returncode == 0
