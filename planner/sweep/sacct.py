@@ -19,7 +19,7 @@ from datetime import datetime
 from planner.errors import PlannerError
 from planner.records import Record
 
-# sacct -P (--parsable2: '|' between fields, none at the end) -n (--noheader) -X (allocations only) -o FIELDS
+# sacct -P (parsable2: "|" between fields, none at the end) -n (no header) -X (allocations only) -o FIELDS
 SACCT_FIELDS = ("JobID", "JobIDRaw", "State", "ExitCode", "ElapsedRaw", "AllocNodes", "AllocTRES", "Submit", "Start", "End")
 # JobID as sacct and scontrol print it: job, array task or pending task group, optional step after a dot
 JOB_ID = re.compile(r"(?P<job>\d+)(?:_(?P<task>\d+|\[[0-9,%\-]+\]))?(?:\+\d+)?(?P<step>\.[A-Za-z0-9_+\-]+)?")
@@ -239,7 +239,7 @@ def incarnations(records: list[JobRecord]) -> list[JobRecord]:
 
 def sacct_jobs(job_ids: Sequence[str], runner: Runner = run_slurm) -> list[JobRecord]:
     """The allocations of these jobs (array job ids give all their tasks) from the accounting database,
-    each run of a requeued job included (-D, --duplicates: without it sacct shows only the last one)."""
+    each run of a requeued job included (-D: without it sacct shows only the last one)."""
     if not job_ids:
         return []
     return incarnations(parse_sacct(runner(["sacct", "-P", "-n", "-X", "-D", "-o", ",".join(SACCT_FIELDS),
