@@ -279,9 +279,12 @@ register_accounting() {   # idempotent: sacctmgr -i add of something that exists
     sacctmgr -n -P show account "$ACCOUNT" format=account | grep -qx "$ACCOUNT" ||
         sacctmgr -i add account "$ACCOUNT" cluster="$cluster" description="planner tests" organization=planner >/dev/null ||
         die "sacctmgr add account $ACCOUNT failed"
-    sacctmgr -n -P show user root format=user | grep -qx root ||
-        sacctmgr -i add user root account="$ACCOUNT" defaultaccount="$ACCOUNT" cluster="$cluster" >/dev/null ||
-        die "sacctmgr add user root failed"
+    # root exists already (in account root, with the cluster): it gets an association with $ACCOUNT, made its default
+    sacctmgr -n -P show assoc where user=root account="$ACCOUNT" cluster="$cluster" format=account | grep -qx "$ACCOUNT" ||
+        sacctmgr -i add user root account="$ACCOUNT" cluster="$cluster" >/dev/null || die "sacctmgr add user root failed"
+    sacctmgr -n -P show user root format=defaultaccount | grep -qx "$ACCOUNT" ||
+        sacctmgr -i modify user where name=root set defaultaccount="$ACCOUNT" >/dev/null ||
+        die "sacctmgr could not make $ACCOUNT root's default account"
 }
 
 stop_daemons() {
@@ -296,6 +299,7 @@ cmd_start() {
     local n port
     install_packages
     if daemons_alive && config_same && ctld_up && nodes_ready; then
+        register_accounting
         log "already running with this configuration - nothing to do"
         sinfo
         return 0

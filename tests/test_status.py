@@ -215,8 +215,7 @@ def test_status_of_a_throttled_array_mid_run():
 
 def test_resubmit_submits_only_the_unfinished_tasks_and_is_idempotent(follow):
     fake = FakeSlurm(sacct=recorded("end.txt"))
-    before = sweep_status(follow, fake)
-    (group,) = resubmit(follow, before, fake)
+    (group,) = resubmit(follow, fake)
     script = str((follow / "arrays" / "a00.sbatch").resolve())
     assert fake.calls[-1] == ["sbatch", "--parsable", "--array=1-2%3", script, "1"]  # the array's throttle kept
     assert (group.tasks, group.run_ids, group.job_ids) == ((1, 2), RUNS[1:], ("1401",))
@@ -228,7 +227,7 @@ def test_resubmit_submits_only_the_unfinished_tasks_and_is_idempotent(follow):
     after = sweep_status(follow, fake)
     assert [r.state for r in after.runs] == ["completed", "pending", "pending"]
     assert after.runs[1].jobs == ("1327_1", "1401_1") and after.runs[0].jobs == ("1327_0",)
-    assert plan_resubmission(after) == [] and resubmit(follow, after, fake) == []
+    assert plan_resubmission(after) == [] and resubmit(follow, fake) == []
     assert sum(c[0] == "sbatch" for c in fake.calls) == 1
 
 
@@ -246,7 +245,7 @@ def test_a_chain_restarts_at_the_segment_it_reached(follow):
     assert [r.state for r in result.runs] == ["completed", "cancelled", "cancelled"]
     assert [r.segment for r in result.runs] == [2, 2, 2]  # segment 3 never started
     assert result.runs[1].gpu_hours == pytest.approx((60 + 73) * 4 / 3600)
-    (group,) = resubmit(follow, result, fake)
+    (group,) = resubmit(follow, fake)
     sbatch = [c for c in fake.calls if c[0] == "sbatch"]
     assert [c[-1] for c in sbatch] == ["2", "3"] and "--dependency=afterany:1401" in sbatch[1]
     assert group.job_ids == ("1401", "1402")
@@ -337,3 +336,15 @@ def test_requeue_in_the_spec(tmp_path, capsys, requeue, signal, error):
     assert ('scontrol requeue "$SLURM_JOB_ID"' in script) == bool(requeue)
     assert (f'"${{SLURM_RESTART_COUNT:-0}}" -lt {requeue}' in script) == bool(requeue)
     assert subprocess.run(["bash", "-n", str(out / "arrays" / "a00.sbatch")]).returncode == 0
+
+
+def test_one_resubmission_at_a_time(follow):
+    import fcntl
+
+    from planner.sweep.resubmit import LOCK
+
+    with open(follow / LOCK, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(PlannerError, match="another resubmission of this sweep is running"):
+            resubmit(follow, FakeSlurm(sacct=recorded("end.txt")))
+    assert not (follow / "resubmitted.tsv").exists()

@@ -50,19 +50,17 @@ def status(sweep_dir, resubmit, fmt):
     """
     from planner.sweep.status import sweep_status
 
-    result = sweep_status(sweep_dir)
-    progress(f"status of {len(result.runs)} runs of {sweep_dir} from {result.source}")
     if resubmit:
         from planner.sweep.resubmit import resubmit as run_resubmit
 
-        submitted = run_resubmit(sweep_dir, result)
+        submitted = run_resubmit(sweep_dir)
         for group in submitted:
             progress(f"resubmitted {len(group.tasks)} run(s) of array {group.array} from segment {group.first_segment} "
                      f"of {group.segments}: job(s) {', '.join(group.job_ids)}")
         if not submitted:
             progress("nothing to resubmit: every run is completed, pending or running")
-        else:
-            result = sweep_status(sweep_dir)
+    result = sweep_status(sweep_dir)
+    progress(f"status of {len(result.runs)} runs of {sweep_dir} from {result.source}")
     for w in result.warnings:
         progress(f"warning: {w}")
     rows = [_row(r) for r in result.runs]

@@ -11,8 +11,11 @@ accepted, which `planner status` reads beside submit.sh's submitted.tsv.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,8 +24,9 @@ from planner.records import Record
 from planner.sweep import status as status_module
 from planner.sweep.sacct import Runner
 from planner.sweep.slurm import SUBMITTED
-from planner.sweep.status import ACTIVE, RESUBMITTED, RESUBMITTED_HEADER, SweepStatus
+from planner.sweep.status import ACTIVE, RESUBMITTED, RESUBMITTED_HEADER, SweepStatus, sweep_status
 
+LOCK = ".resubmit.planner-lock"
 THROTTLE = re.compile(r"^#SBATCH --array=\S*%(\d+)$", re.MULTILINE)
 
 
@@ -79,12 +83,31 @@ def _job_id(output: str) -> str:
     return job
 
 
-def resubmit(sweep_dir: Path, status: SweepStatus, runner: Runner | None = None) -> list[Resubmission]:
-    """Submit the plan of `plan_resubmission`; returns it with the new job ids."""
+@contextmanager
+def _exclusive(sweep_dir: Path) -> Iterator[None]:
+    """One resubmission of a sweep at a time: two at once would both see the same runs unfinished. The lock
+    file stays (removing it would let a third process lock a new file while the second holds the old one)."""
+    with open(sweep_dir / LOCK, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PlannerError(f"{sweep_dir}: another resubmission of this sweep is running; try again when it "
+                               "has ended", "sweep_dir") from None
+        yield
+
+
+def resubmit(sweep_dir: Path, runner: Runner | None = None) -> list[Resubmission]:
+    """Submit the runs of the sweep that are unfinished now (`plan_resubmission` of its status, read under
+    the lock); returns the groups with their new job ids."""
     runner = runner or status_module.run_slurm
     sweep_dir = Path(sweep_dir)
     if not (sweep_dir / SUBMITTED).is_file():
         raise PlannerError(f"{sweep_dir}: not submitted yet (no {SUBMITTED}); submit it with its submit.sh first", "sweep_dir")
+    with _exclusive(sweep_dir):
+        return _submit(sweep_dir, sweep_status(sweep_dir, runner), runner)
+
+
+def _submit(sweep_dir: Path, status: SweepStatus, runner: Runner) -> list[Resubmission]:
     done = []
     for group in plan_resubmission(status):
         script = (sweep_dir / "arrays" / f"{group.array}.sbatch").resolve()
