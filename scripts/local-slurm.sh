@@ -21,6 +21,8 @@
 #   booster       24 h, default         develbooster  2 h
 #   tiny          1 min: lets tests run a chain of timed-out segments in about a minute each
 # MaxArraySize is Slurm's default 1001 (arrays 0-1000), the value the planner must split sweeps for.
+# Job credentials expire after 30 s (AuthInfo=cred_expire=30; Slurm's default is 120 s), which is also how long
+# a requeued job is held before it may start again: the requeue test takes half a minute, not two.
 # Accounting: slurmdbd on MariaDB (local socket only, no TCP port), jobacct_gather/linux, GPUs counted
 # in AllocTRES (AccountingStorageTRES=gres/gpu), so `sacct` reports every job; associations are not
 # enforced, so any --account is accepted. Finished jobs also stay in `scontrol show job` for
@@ -121,6 +123,8 @@ SlurmctldHost=localhost
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+# a requeued job waits for its old credential to expire before it may start again: 30 s here, not 120 s
+AuthInfo=cred_expire=30
 CredType=cred/munge
 MpiDefault=none
 ProctrackType=proctrack/linuxproc
