@@ -28,6 +28,9 @@ PROGRESS_LINES = tuple(re.compile(p) for p in (
     r"bootstrap: \d+ resample pairs",                                           # compare
     r"costing \d+ experiment\(s\) for \S.* on \S.*",                            # grant
     r"collected \d+ of \d+ runs from \S.*",                                     # collect
+    r"status of \d+ runs of \S.* from (sacct|scontrol|files)",                 # status
+    r"resubmitted \d+ run\(s\) of array \S+ from segment \d+ of \d+: job\(s\) \d+(, \d+)*",  # status --resubmit
+    r"nothing to resubmit: every run is completed, pending or running",         # status --resubmit
     r"strong scaling on \S+: (\d+|default) node counts(, \d+ measured)?",       # scaling
     r"fitting the campaign estimator \(leave-one-out over every candidate form\)",  # calibrate
     r"simulating \d+ trials of \S.*",                                           # simulate (both modes)

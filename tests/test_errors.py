@@ -20,7 +20,9 @@ FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 # Strings that look like flags but are not planner's: the sbatch and srun options of the Slurm scripts
 # a sweep writes (and the comments and docstrings about them), and submit.sh's own --test-only.
 NOT_PLANNER_FLAGS = {
-    "planner/sweep/slurm.py": {"--time", "--output", "--error", "--cpus-per-task", "--test-only", "--parsable", "--dependency"},
+    "planner/sweep/slurm.py": {"--time", "--output", "--error", "--cpus-per-task", "--test-only", "--parsable", "--dependency",
+                               "--requeue"},
+    "planner/sweep/resubmit.py": {"--array", "--parsable", "--dependency"},
 }
 
 

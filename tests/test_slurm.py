@@ -28,7 +28,7 @@ LOCAL = HERE / "data" / "catalog-local"
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED"}
 
 
-def _why_no_cluster() -> str | None:
+def why_no_cluster() -> str | None:
     if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
         return "no Slurm here (sbatch/sinfo not on PATH); start one with: scripts/local-slurm.sh start"
     try:
@@ -44,13 +44,14 @@ def _why_no_cluster() -> str | None:
     if missing := {"booster", "develbooster", "tiny"} - partitions:
         return f"the running cluster lacks partition(s) {', '.join(sorted(missing))}: it is not the one of scripts/local-slurm.sh"
     if len(nodes) < 4:
-        return f"need 4 usable nodes with 4 GPUs each (scripts/local-slurm.sh), found {len(nodes)}"
+        states = sorted({" ".join(line.split()[::3]) for line in info.stdout.splitlines()})
+        return f"need 4 usable nodes with 4 GPUs each (scripts/local-slurm.sh), found {len(nodes)} ({', '.join(states)})"
     return None
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    reason = _why_no_cluster()
+    reason = why_no_cluster()
     if reason:
         pytest.skip(reason)
 

@@ -44,7 +44,7 @@ def collect(sweep_dir: Path) -> dict:
         if not path.is_file():
             missing.append(run["run_id"])
             continue
-        values = _read_result(path)
+        values = read_result(path)
         if any(not math.isfinite(v) for v in values.values()):
             diverged.append(run["run_id"])
         fields += [k for k in values if k not in fields]
@@ -110,7 +110,7 @@ def _unique_keys(path: Path):
     return pairs
 
 
-def _read_result(path: Path) -> dict[str, float]:
+def read_result(path: Path) -> dict[str, float]:
     text = decode_utf8(read_input(path, "result", MAX_RESULT_BYTES), path).strip()
     if DECIMAL.fullmatch(text):
         return {"loss": float(text)}

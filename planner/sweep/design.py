@@ -14,7 +14,9 @@ Unknown keys are errors that list the valid ones, with the file and line.
 task) {model} {params} {tokens} {samples} (= tokens) {flops} {budget} {nodes} {gpus} {est_hours}
 {time_limit} {segment} (1-based) {segments} {out_dir} (the sweep directory) {name} {result_file} (write
 the final loss there, for `planner collect`) {done_file} (touch it
-when the run has finished: later segments and re-submissions skip the run); with `shape:` and
+when the run has finished: later segments and re-submissions skip the run, and `planner status` counts
+it completed) {resume} (0 on a run's first attempt, 1 once an attempt of it has started before: a
+later segment, a resubmission or a requeue; load the run's checkpoint when it is 1); with `shape:` and
 `hyperparameters:` (planner.sweep.setup) {n_layers} {d_model} {n_heads} {n_kv_heads} {ffn} {lr} {batch_size}
 {batch_tokens} {warmup} {steps}. {{ and }} are literal braces; ${VAR} is left alone.
 """

@@ -36,8 +36,15 @@ READ_INTO = ("PLANNER_RUN_ID", "PLANNER_ARRAY", "PLANNER_INDEX", "PLANNER_MODEL"
 TIME_LADDER = (10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 360, 480, 720, 960, 1440, 2160, 2880, 4320, 5760, 8640)
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 PLACEHOLDERS = ("run_id", "array", "index", "model", "params", "tokens", "samples", "flops", "budget", "nodes",
-                "gpus", "est_hours", "time_limit", "segment", "segments", "out_dir", "name", "done_file", "result_file"
-                ) + setup.PLACEHOLDERS
+                "gpus", "est_hours", "time_limit", "segment", "segments", "out_dir", "name", "done_file", "result_file",
+                "resume") + setup.PLACEHOLDERS
+# started/RUN_ID: one line per attempt of a run, "start JOB ARRAYJOB_TASK SEGMENT EPOCH" when its command starts and
+# "end JOB ARRAYJOB_TASK SEGMENT EPOCH EXIT_CODE USR1(0|1)" when it ends; {resume} is 1 once the file exists. A job
+# killed outright (scancel, node failure) leaves a start without an end. planner.sweep.status reads it.
+STARTED_DIR = "started"
+DONE_DIR = "done"
+RESULTS_DIR = "results"
+SUBMITTED = "submitted.tsv"
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -118,6 +125,8 @@ def sbatch_options(sw: Sweep, a: Array) -> list[str]:
     lines.append(f"#SBATCH --output={_log_path(sw, 'out')}")
     lines.append(f"#SBATCH --error={_log_path(sw, 'err')}")
     lines += [f"#SBATCH --{k}={quote(str(v))}" for k, v in sorted(sw.spec.sbatch.items())]
+    if sw.spec.requeue:
+        lines.append("#SBATCH --requeue")
     return lines
 
 
@@ -149,6 +158,14 @@ if [ -e "$PLANNER_DONE_FILE" ]; then
     echo "planner sweep: $PLANNER_RUN_ID is complete ($PLANNER_DONE_FILE exists); segment $PLANNER_SEGMENT skipped"
     exit 0
 fi
+# {resume}: 1 when an earlier attempt of this run started (its checkpoint, if it wrote one, is there), else 0
+planner_started=$planner_dir/started/$PLANNER_RUN_ID
+PLANNER_RESUME=0
+[ ! -e "$planner_started" ] || PLANNER_RESUME=1
+export PLANNER_RESUME
+planner_attempt="${SLURM_JOB_ID:-none} ${SLURM_ARRAY_JOB_ID:-none}_$SLURM_ARRAY_TASK_ID $PLANNER_SEGMENT"
+{ mkdir -p -- "$planner_dir/started" && echo "start $planner_attempt $(date +%s)" >>"$planner_started"; } ||
+    planner_fail "cannot write $planner_started"
 echo "planner sweep: run $PLANNER_RUN_ID, array $PLANNER_ARRAY task $SLURM_ARRAY_TASK_ID, \
 segment $PLANNER_SEGMENT of $PLANNER_SEGMENTS, job ${SLURM_JOB_ID:-none}"
 cd -- "$planner_workdir" || planner_fail "cannot enter $planner_workdir"
@@ -180,9 +197,22 @@ while [ "$planner_again" = 1 ]; do
     planner_again=0 planner_rc=0
     wait "$planner_child" || planner_rc=$?
 done
-echo "planner sweep: run $PLANNER_RUN_ID segment $PLANNER_SEGMENT ended with exit code \
+echo "end $planner_attempt $(date +%s) $planner_rc $planner_usr1" >>"$planner_started" || true
+@REQUEUE@echo "planner sweep: run $PLANNER_RUN_ID segment $PLANNER_SEGMENT ended with exit code \
 $planner_rc$([ "$planner_usr1" = 0 ] || echo ' after USR1')"
 exit "$planner_rc"
+"""
+
+# requeue: N in the spec. Only the last segment requeues itself (earlier ones have a successor), only after USR1
+# (the time limit is near) and once the command has ended, so that its checkpoint is complete; Slurm counts the
+# requeues in SLURM_RESTART_COUNT. A requeued job keeps its id and runs this script again with {resume}=1.
+JOB_REQUEUE = """if [ "$planner_usr1" = 1 ] && [ ! -e "$PLANNER_DONE_FILE" ] && [ "$PLANNER_SEGMENT" -ge "$PLANNER_SEGMENTS" ] &&
+    [ "${SLURM_RESTART_COUNT:-0}" -lt @MAX@ ]; then
+    echo "planner sweep: run $PLANNER_RUN_ID is not done: requeued (restart $((${SLURM_RESTART_COUNT:-0} + 1)) of at most @MAX@)"
+    echo "requeue $planner_attempt $(date +%s)" >>"$planner_started" || true
+    scontrol requeue "$SLURM_JOB_ID" && exit 0
+    echo "planner sweep: scontrol requeue $SLURM_JOB_ID failed: the run stays unfinished" >&2
+fi
 """
 
 
@@ -214,7 +244,9 @@ def array_script(sw: Sweep, a: Array) -> str:
         extra.append("# setup: from the spec")
         extra += list(sw.spec.setup)
     command = command_variables(sw.spec.command).rstrip("\n")
-    return "\n".join(head) + "\n" + body + "".join(line + "\n" for line in extra) + JOB_RUN.replace("@COMMAND@", command)
+    run = JOB_RUN.replace("@COMMAND@", command)
+    run = run.replace("@REQUEUE@", JOB_REQUEUE.replace("@MAX@", str(sw.spec.requeue)) if sw.spec.requeue else "")
+    return "\n".join(head) + "\n" + body + "".join(line + "\n" for line in extra) + run
 
 
 SUBMIT_HEAD = r"""set -euo pipefail

@@ -138,6 +138,8 @@ class SweepSpec(SpecModel):
     max_array_size: int = Field(1000, ge=1)
     max_segments: int = Field(100, ge=1)
     signal_seconds: int = Field(300, ge=0, le=86400)
+    requeue: int = Field(0, ge=0, le=100, description="up to this many times, a run's last segment that USR1 stopped before "
+                         "the run was done requeues itself (scontrol requeue) and resumes; needs signal_seconds > 0")
     mfu: float | None = Field(None, gt=0, le=1)
     mfu_profile: str | None = None
     mfu_basis: Literal["campaign", "benchmark"] = Field(
@@ -163,6 +165,8 @@ class SweepSpec(SpecModel):
     def _consistent(self) -> SweepSpec:
         if self.law_file is not None and "law" in self.model_fields_set:
             raise ValueError("law_file: give law (a catalog name) or law_file, not both")
+        if self.requeue and not self.signal_seconds:
+            raise ValueError("requeue: needs signal_seconds > 0 (USR1 is what tells the job to checkpoint and requeue)")
         if self.target_hours is not None and self.nodes != "auto":
             raise ValueError("target_hours: goes with nodes: auto (the planner then picks the nodes per run)")
         if "node_ladder" in self.model_fields_set and self.nodes != "auto":
