@@ -31,6 +31,7 @@ PROGRESS_LINES = tuple(re.compile(p) for p in (
     r"strong scaling on \S+: (\d+|default) node counts(, \d+ measured)?",       # scaling
     r"fitting the campaign estimator \(leave-one-out over every candidate form\)",  # calibrate
     r"simulating \d+ trials of \S.*",                                           # simulate (both modes)
+    r"(asking sacct|reading sacct output from \S.*) for account \S.*",        # usage
     r"wrote \S.*",                                                              # --out, --plot, sweep's files
 ))
 # grant and collect print each warning of the result on stderr as progress(f"warning: {w}")
