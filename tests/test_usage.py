@@ -145,9 +145,9 @@ def test_months_add_up_to_elapsed_times_nodes_to_the_second(jobs, lo, length):
     assert sum(m.node_seconds for m in window.months) == window.summary.node_seconds == inside
     assert window.summary.node_seconds + window.summary.outside_node_seconds == sum(e * n for _, e, n in jobs)
     assert [m.month for m in window.months] == [month_label(*ym) for ym in months_between(lo, lo + length)]
-    for m in window.months:  # no month holds more than its own length on every node
+    for m in window.months:  # no month holds more than its own length on every job's nodes
         y, mo = int(m.month[:4]), int(m.month[5:])
-        assert m.node_seconds <= calendar.monthrange(y, mo)[1] * 86400 * max((n for _, _, n in jobs), default=0)
+        assert m.node_seconds <= calendar.monthrange(y, mo)[1] * 86400 * sum(n for _, _, n in jobs)
 
 
 def test_gpu_charged_clusters_bill_the_gpus_allocated():
