@@ -211,3 +211,21 @@ def test_unused_hours_from_the_month_before_last_are_forfeited():
     assert (s.forfeited_so_far, s.at_risk, s.at_risk_on) == (520.0, 1000.0, "2026-04-01")
     assert s.remaining == 12_000 - 480 - 520
     assert QUOTA_RULES["jsc-monthly"] is simulate_jsc  # the one quota model, shared with `planner grant`
+
+
+def test_real_sacct_output_of_the_local_cluster_sums_to_the_second():
+    # recorded from scripts/local-slurm.sh's cluster (README there): 42 allocations of two accounts
+    text = (DATA / "local-juwels.txt").read_text()
+    report = account_usage(Catalog(search_path_local()), "root", "2026-12-01", "2026-12-01", cluster="local-juwels",
+                           sacct_text=("local-juwels.txt", text))
+    mine = [line.split("|") for line in text.splitlines() if line.split("|")[2] == "root"]
+    assert report.summary.jobs == len(mine) == 36
+    assert report.summary.sacct_node_seconds == report.summary.node_seconds == sum(int(r[7]) * int(r[8]) for r in mine)
+    assert report.months[0].month == "2026-12" and report.summary.used == pytest.approx(report.summary.node_seconds / H * 48)
+    assert [str(w) for w in report.warnings] == ["6 job(s) of other accounts in local-juwels.txt left out"]
+
+
+def search_path_local():
+    from planner.catalog import search_path
+
+    return search_path((str(Path(__file__).parent / "data" / "catalog-local"),))

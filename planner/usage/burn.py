@@ -78,6 +78,9 @@ class Plan(Record):
     by_month: dict[str, float]  # YYYY-MM -> planned units (a proposal's burn plan; empty for a sweep)
     job_ids: frozenset[str] = frozenset()  # a sweep's submitted job ids (submitted.tsv)
 
+    def record(self) -> dict:
+        return {**vars(self), "job_ids": sorted(self.job_ids, key=lambda j: (len(j), j))}  # JSON has no sets
+
 
 @dataclass(frozen=True)
 class Allocation(Record):
@@ -98,6 +101,7 @@ class UsageMonth(Record):
     node_hours: float
     units: float
     cumulative: float
+    sweep_node_seconds: int | None  # of the sweep's submitted jobs
     sweep_node_hours: float | None
     planned: float | None
     planned_cumulative: float | None
@@ -127,6 +131,7 @@ class UsageSummary(Record):
     unused_at_end: float | None  # left when the allocation period is over
     planned: float | None
     planned_node_hours: float | None
+    sweep_node_seconds: int | None
     sweep_node_hours: float | None
 
 
@@ -172,6 +177,7 @@ def burn(jobs: Sequence[SacctJob], charge: Charging, account: str, since: int, u
     units = {m: charge.units(billed_s[m]) for m in labels}
     sim_rows, sim_summary = _quota(units, until, since, allocation, warnings)
     rows, cumulative = [], 0.0
+    in_plan = plan is not None and bool(plan.job_ids)
     for m in labels:
         cumulative += units[m]
         planned = plan.by_month.get(m) if plan is not None and plan.by_month else None
@@ -180,8 +186,8 @@ def burn(jobs: Sequence[SacctJob], charge: Charging, account: str, since: int, u
         q = sim_rows.get(m)
         rows.append(UsageMonth(month=m, jobs=count[m], running=running[m], node_seconds=node_s[m],
                                billed_seconds=billed_s[m], node_hours=node_s[m] / 3600, units=units[m],
-                               cumulative=cumulative,
-                               sweep_node_hours=sweep_s[m] / 3600 if plan is not None and plan.job_ids else None,
+                               cumulative=cumulative, sweep_node_seconds=sweep_s[m] if in_plan else None,
+                               sweep_node_hours=sweep_s[m] / 3600 if in_plan else None,
                                planned=planned, planned_cumulative=planned_cum, quota=q[0] if q else None,
                                forfeited=q[1] if q else None, balance=q[2] if q else None))
     rate_lo = max(since, until - RATE_DAYS * DAY)
@@ -203,7 +209,8 @@ def burn(jobs: Sequence[SacctJob], charge: Charging, account: str, since: int, u
         remaining=remaining, runs_out=runs_out, forfeited_so_far=sim_summary[0], at_risk=sim_summary[1],
         at_risk_on=sim_summary[2], unused_at_end=sim_summary[3],
         planned=plan.units if plan is not None else None, planned_node_hours=plan.node_hours if plan is not None else None,
-        sweep_node_hours=sum(sweep_s.values()) / 3600 if plan is not None and plan.job_ids else None)
+        sweep_node_seconds=sum(sweep_s.values()) if in_plan else None,
+        sweep_node_hours=sum(sweep_s.values()) / 3600 if in_plan else None)
     return UsageReport(account=account, cluster=charge.cluster, since=time_text(since), until=time_text(until),
                        charging=charge, allocation=allocation, plan=plan, months=tuple(rows), summary=summary,
                        warnings=tuple(warnings))
