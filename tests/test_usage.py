@@ -229,3 +229,27 @@ def search_path_local():
     from planner.catalog import search_path
 
     return search_path((str(Path(__file__).parent / "data" / "catalog-local"),))
+
+
+def test_a_live_query_ends_now_even_when_until_is_later():
+    asked = []
+
+    def recorded(argv):
+        asked.append(argv)
+        return JUWELS
+
+    now = utc("2026-11-30T12:00:00")
+    report = account_usage(Catalog(), "myproject", "2026-10-01", "2027-09-30", cluster="juwels-booster",
+                           allocation=100_000, runner=recorded, now=now)
+    assert asked[0][asked[0].index("-E") + 1] == "2026-11-30T12:00:00" and report.until == "2026-11-30T12:00:00"
+    assert report.summary.rate_from == "2026-10-31T12:00:00"  # 30 days before now, not before 30 September 2027
+    assert report.summary.at_risk_on == "2026-12-01"  # November is the month in progress
+    with pytest.raises(PlannerError) as exc:
+        account_usage(Catalog(), "myproject", "2026-12-01", None, cluster="juwels-booster", runner=recorded, now=now)
+    assert exc.value.field == ("since",) and "has not begun yet" in str(exc.value)
+
+
+def test_a_directory_without_a_manifest_is_not_a_sweep(tmp_path):
+    with pytest.raises(PlannerError) as exc:
+        juwels_report(sweep=tmp_path)
+    assert exc.value.field == ("sweep",) and "no manifest.csv here" in str(exc.value)

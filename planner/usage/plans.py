@@ -35,12 +35,17 @@ def sweep_cluster(sweep_dir: Path) -> str | None:
     return load_spec(spec)[0].cluster
 
 
+def sweep_manifest(sweep_dir: Path) -> Path:
+    manifest = Path(sweep_dir) / "manifest.csv"
+    if not os.path.lexists(manifest):
+        raise PlannerError(f"{sweep_dir}: no manifest.csv here; give the directory a sweep was written to", "sweep")
+    return manifest
+
+
 def sweep_plan(sweep_dir: Path, charge: Charging) -> Plan:
     """A sweep's planned node-hours (manifest.csv, summed) in `charge`'s unit, and its submitted job ids."""
     sweep_dir = Path(sweep_dir)
-    manifest = sweep_dir / "manifest.csv"
-    if not os.path.lexists(manifest):
-        raise PlannerError(f"{sweep_dir}: no manifest.csv here; give the directory a sweep was written to", "sweep")
+    manifest = sweep_manifest(sweep_dir)
     text = decode_utf8(read_input(manifest, "manifest", MAX_SWEEP_FILE_BYTES), manifest)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if "node_hours" not in (reader.fieldnames or ()):

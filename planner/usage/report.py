@@ -12,7 +12,7 @@ from planner.errors import PlannerError, PlannerWarning
 from planner.grant.units import conversion
 from planner.usage.burn import Allocation, Plan, UsageReport, burn, charging
 from planner.usage.months import DAY, month_label, month_of, parse_day, time_text
-from planner.usage.plans import proposal_document, proposal_plan, quota_rule, sweep_cluster, sweep_plan
+from planner.usage.plans import proposal_document, proposal_plan, quota_rule, sweep_cluster, sweep_manifest, sweep_plan
 from planner.usage.sacct import Runner, parse_sacct, query, run_sacct
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ def window(since: str, until: str | None, now: int) -> tuple[int, int]:
     """[since 00:00 UTC, the end of `until`'s day) in epoch seconds; without `until`, up to `now`."""
     lo = parse_day(since, "since")
     hi = parse_day(until, "until") + DAY if until is not None else now
+    if until is None and now <= lo:
+        raise PlannerError(f"{since} has not begun yet (now: {time_text(now)} UTC)", "since")
     if hi <= lo:
         raise PlannerError(f"the window ends before it starts ({since} .. {until or time_text(now)})", "until")
     return lo, hi
@@ -41,9 +43,16 @@ def account_usage(catalog: Catalog, account: str, since: str, until: str | None 
     `months` months from the proposal's start (else from the first month of the window)."""
     if not account.strip():
         raise PlannerError("must not be empty", "account")
-    lo, hi = window(since, until, int(time.time()) if now is None else now)
+    clock = int(time.time()) if now is None else now
+    lo, hi = window(since, until, clock)
+    if sacct_text is None:  # a live answer ends now: a later end would dilute the rate with days yet to come
+        if lo >= clock:
+            raise PlannerError(f"{since} has not begun yet (now: {time_text(clock)} UTC)", "since")
+        hi = min(hi, clock)
     if sweep is not None and proposal is not None:
         raise PlannerError("give a sweep or a proposal, not both", "proposal")
+    if sweep is not None:
+        sweep_manifest(sweep)  # before the cluster is looked for in it
     doc = proposal_document(proposal, catalog, cluster) if proposal is not None else None
     name = cluster or (doc.cluster.name if doc is not None else sweep_cluster(sweep) if sweep is not None else None)
     if name is None:
@@ -71,8 +80,8 @@ def account_usage(catalog: Catalog, account: str, since: str, until: str | None 
     if any(j.running for j in jobs):
         warnings.append(PlannerWarning("charge", f"{sum(j.running for j in jobs)} job(s) still running: counted with "
                                        "the seconds elapsed so far"))
-    if doc is not None:
-        warnings += [w for w in doc.warnings if w.topic in ("charge",)]
+    if doc is not None:  # the proposal's doubts about the accounting factor hold for the usage too
+        warnings += [w for w in doc.warnings if w.topic == "charge"]
     return UsageReport(**{**vars(report), "warnings": (*report.warnings, *warnings)})
 
 
