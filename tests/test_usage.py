@@ -253,3 +253,15 @@ def test_a_directory_without_a_manifest_is_not_a_sweep(tmp_path):
     with pytest.raises(PlannerError) as exc:
         juwels_report(sweep=tmp_path)
     assert exc.value.field == ("sweep",) and "no manifest.csv here" in str(exc.value)
+
+
+def test_an_allocation_yet_to_start_runs_out_counted_from_its_start():
+    job = SacctJob("1", "1", "a", "booster", "COMPLETED", utc("2026-11-10T00:00:00"), None, 10 * H, 1, 4, "c")
+    juwels = Catalog().cluster("juwels-booster")
+    charge = charging(juwels, conversion("cluster", juwels, Catalog()))
+    alloc = Allocation(total=1600.0, start="2027-01", months=12, rule="jsc-monthly", given_by="given")
+    report = burn([job], charge, "a", utc("2026-11-01T00:00:00"), utc("2026-12-01T00:00:00"), alloc)
+    s = report.summary
+    assert s.rate_per_day == pytest.approx(480 / 30) and s.used_in_allocation == 0
+    assert s.runs_out == "2027-04-11"  # 1,600 core-h at 16 a day: 100 days from 1 January 2027
+    assert s.forfeited_so_far == 0 and s.at_risk is None and all(m.quota is None for m in report.months)

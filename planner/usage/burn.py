@@ -200,7 +200,7 @@ def burn(jobs: Sequence[SacctJob], charge: Charging, account: str, since: int, u
         lo, hi = _period(allocation)
         used_alloc = sum(u for m, u in units.items() if lo <= month_start(*_ym(m)) < hi)
         remaining = allocation.total - used_alloc - (sim_summary[0] or 0.0)
-        runs_out = _runs_out(remaining, rate, until, hi)
+        runs_out = _runs_out(remaining, rate, max(until, lo), hi)  # an allocation yet to start burns from its start
     summary = UsageSummary(
         jobs=len(jobs), running=sum(j.running for j in jobs), sacct_node_seconds=total, node_seconds=in_window,
         outside_node_seconds=total - in_window, node_hours=in_window / 3600, used=sum(units.values()),
@@ -251,11 +251,11 @@ def _quota(units: dict[str, float], until: int, since: int, allocation: Allocati
     return rows, (sim.forfeited, None, None, sim.unused_at_end)
 
 
-def _runs_out(remaining: float, rate_per_day: float, now: int, end: int) -> str | None:
-    """The day the allocation is used up at `rate_per_day` from `now`; None when not before `end`."""
+def _runs_out(remaining: float, rate_per_day: float, start: int, end: int) -> str | None:
+    """The day the allocation is used up at `rate_per_day` from `start`; None when not before `end`."""
     if remaining <= 0:
         return "exhausted"
-    if rate_per_day <= 0 or now >= end:
+    if rate_per_day <= 0 or start >= end:
         return None
-    when = now + remaining / rate_per_day * DAY
+    when = start + remaining / rate_per_day * DAY
     return day_text(int(when)) if when < end else None
