@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from planner.cli import Number, catalog_from, cli, output_options, progress
+from planner.cli import Number, catalog_from, cli, complete_names, output_options, progress
 from planner.report.output import Column, human, provenance_note, render_rows
 
 
@@ -20,18 +20,19 @@ Examples:
   planner usage --account myproject --since 2026-11-01 --sweep sweeps/isoflop --sacct-file sacct.txt
 """)
 @click.option("--account", required=True, help="Slurm account (budget) whose jobs are summed.")
-@click.option("--since", required=True, help="First day, YYYY-MM-DD (00:00 UTC).")
-@click.option("--until", help="Last day, YYYY-MM-DD (up to its end, UTC); default: now.")
-@click.option("--cluster", help="Catalog cluster whose accounting charges the jobs; default: the sweep's or proposal's.")
+@click.option("--since", required=True, metavar="DATE", help="First day, YYYY-MM-DD (00:00 UTC).")
+@click.option("--until", metavar="DATE", help="Last day, YYYY-MM-DD (up to its end, UTC); default: now.")
+@click.option("--cluster", shell_complete=complete_names("clusters"),
+              help="Catalog cluster whose accounting charges the jobs; default: the sweep's or proposal's.")
 @click.option("--sweep", type=click.Path(file_okay=False, path_type=Path),
               help="Sweep directory (planner sweep --out): its manifest's hours as the plan, its submitted jobs apart.")
 @click.option("--proposal", type=click.Path(dir_okay=False, path_type=Path),
               help="Grant proposal (planner grant): its burn plan by month, its total request as the allocation.")
-@click.option("--allocation", type=Number(), help="Allocation total in the report's unit (default: the proposal's request).")
-@click.option("--months", type=click.IntRange(1, 120),
+@click.option("--allocation", type=Number(), metavar="AMOUNT", help="Allocation total in the report's unit (default: the proposal's request).")
+@click.option("--months", type=click.IntRange(1, 120), metavar="N",
               help="Allocation length in months (default: the proposal's, else the program's, else 12).")
 @click.option("--sacct-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Read this recorded `sacct -P -n -X -o FIELDS` output instead of running sacct (FIELDS: see docs).")
+              help="Read this recorded `sacct -P -n -X -o FIELDS` output instead of running sacct (FIELDS: docs/usage.md).")
 @output_options
 @click.pass_context
 def usage(ctx, account, since, until, cluster, sweep, proposal, allocation, months, sacct_file, fmt):
