@@ -28,7 +28,8 @@ Examples:
               help="Sweep directory (planner sweep --out): its manifest's hours as the plan, its submitted jobs apart.")
 @click.option("--proposal", type=click.Path(dir_okay=False, path_type=Path),
               help="Grant proposal (planner grant): its burn plan by month, its total request as the allocation.")
-@click.option("--allocation", type=Number(), metavar="AMOUNT", help="Allocation total in the report's unit (default: the proposal's request).")
+@click.option("--allocation", type=Number(), metavar="AMOUNT",
+              help="Allocation total in the report's unit (default: the proposal's request).")
 @click.option("--months", type=click.IntRange(1, 120), metavar="N",
               help="Allocation length in months (default: the proposal's, else the program's, else 12).")
 @click.option("--sacct-file", type=click.Path(dir_okay=False, path_type=Path),
