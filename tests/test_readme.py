@@ -54,7 +54,7 @@ def readme_commands(path: Path = ROOT / "README.md") -> list[str]:
     return commands
 
 
-DOCS = [ROOT / "examples" / "openclip" / "README.md", ROOT / "docs" / "memory.md", *sorted((ROOT / "docs" / "tutorials").glob("*.md"))]
+DOCS = [ROOT / "examples" / "openclip" / "README.md", ROOT / "docs" / "memory.md", ROOT / "docs" / "usage.md", *sorted((ROOT / "docs" / "tutorials").glob("*.md"))]
 README = list(dict.fromkeys(readme_commands()))  # the first command is shown twice
 ALL = readme_commands() + [c for d in DOCS for c in readme_commands(d)]
 

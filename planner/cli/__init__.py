@@ -140,7 +140,7 @@ def catalog_from(ctx: click.Context):
 # so `planner plan` does not pay for the sweep, grant and fit machinery
 LAZY_COMMANDS = {"plan": "plan", "scaling": "scaling", "sweep": "sweep", "collect": "sweep", "fit": "fit",
                  "compare": "fit", "grant": "grant", "memory": "memory", "calibrate": "calibrate", "catalog": "catalog",
-                 "simulate": "simulate", "status": "status"}
+                 "simulate": "simulate", "status": "status", "usage": "usage"}
 
 
 def spelling(command: click.Command | None):
