@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.errors import PlannerError
+from planner.slurm_io import JOB_FIELDS, SlurmUnavailable, incarnations, parse_sacct, parse_scontrol, sacct_jobs, task_ranges
 from planner.sweep import status as status_module
 from planner.sweep.resubmit import plan_resubmission, resubmit, task_list
-from planner.sweep.sacct import SACCT_FIELDS, SlurmUnavailable, incarnations, parse_sacct, parse_scontrol, sacct_jobs, task_ranges
 from planner.sweep.status import run_state, sweep_status
 
 HERE = Path(__file__).parent
@@ -53,6 +53,11 @@ def unreachable(args: Sequence[str]) -> str:
     raise SlurmUnavailable(f"{args[0]} did not answer within 60 s")
 
 
+def rows(text: str) -> list:
+    """sacct text in the column order `planner status` asks for (and tests/data/sacct holds)."""
+    return parse_sacct(text, "sacct output", JOB_FIELDS)
+
+
 def recorded(name: str) -> str:
     return (DATA / name).read_text()
 
@@ -70,9 +75,9 @@ def follow(tmp_path) -> Path:
 
 def test_sacct_rows_skip_steps_and_keep_pending_task_groups():
     # the .batch steps are not allocations: with and without them, the same records (once every job has ended)
-    assert parse_sacct(recorded("end-with-steps.txt")) == parse_sacct(recorded("end.txt"))
-    with_steps = parse_sacct(recorded("mid-with-steps.txt"))
-    assert [r.job_id for r in with_steps] == [r.job_id for r in parse_sacct(recorded("mid.txt"))]
+    assert rows(recorded("end-with-steps.txt")) == rows(recorded("end.txt"))
+    with_steps = rows(recorded("mid-with-steps.txt"))
+    assert [r.job_id for r in with_steps] == [r.job_id for r in rows(recorded("mid.txt"))]
     by_id = {r.job_id: r for r in with_steps}
     assert len(by_id) == len(with_steps) == 10
     cut = by_id["1327_2"]
@@ -105,17 +110,17 @@ def test_task_list_is_slurms_array_syntax():
 
 
 @pytest.mark.parametrize("line,problem", [
-    ("1327_0|1329|COMPLETED|0:0|2|1", "6 fields, expected 10"),
+    ("1327_0|1329|COMPLETED|0:0|2|1", "6 fields separated by '|', expected 10"),
     ("1327_x|1329|COMPLETED|0:0|2|1|node=1|Unknown|Unknown|Unknown", "JobID: '1327_x' is not a Slurm job id"),
     ("1327_0|1329|COMPLETED|0:0|-2|1|node=1|Unknown|Unknown|Unknown", "ElapsedRaw: '-2' is not a whole number"),
     ("1327_0|1329|done!|0:0|2|1|node=1|Unknown|Unknown|Unknown", "State: 'done!' is not a Slurm job state"),
     ("1327_0|1329|COMPLETED|0:0|2|1|gpu|Unknown|Unknown|Unknown", "AllocTRES: 'gpu' is not NAME=VALUE"),
-    ("1327_0|1329|COMPLETED|0:0|2|1|node=1|2026-13-01T00:00:00|Unknown|Unknown", "Submit: '2026-13-01T00:00:00' is not a valid"),
+    ("1327_0|1329|COMPLETED|0:0|2|1|node=1|2026-13-01T00:00:00|Unknown|Unknown", "Submit: '2026-13-01T00:00:00' is not a time"),
 ])
 def test_a_malformed_sacct_line_is_one_error_naming_it(line, problem):
     with pytest.raises(PlannerError) as exc:
-        parse_sacct(recorded("end.txt") + line + "\n")
-    assert str(exc.value).startswith(f"sacct output line {len(recorded('end.txt').splitlines()) + 1}: ")
+        rows(recorded("end.txt") + line + "\n")
+    assert str(exc.value).startswith(f"sacct output:{len(recorded('end.txt').splitlines()) + 1}: ")
     assert problem in str(exc.value)
 
 
@@ -124,22 +129,22 @@ def test_a_malformed_sacct_line_is_one_error_naming_it(line, problem):
                 max_size=4))
 def test_any_sacct_text_parses_or_is_one_planner_error(lines):
     try:
-        parse_sacct("\n".join(lines))
+        rows("\n".join(lines))
     except PlannerError as exc:
-        assert "\n" not in str(exc) and str(exc).startswith("sacct output line ")
+        assert "\n" not in str(exc) and str(exc).startswith("sacct output:")
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(0, 9), st.sampled_from(range(len(SACCT_FIELDS))), st.text(st.characters(blacklist_characters="\n"), max_size=30))
+@given(st.integers(0, 9), st.sampled_from(range(len(JOB_FIELDS))), st.text(st.characters(blacklist_characters="\n"), max_size=30))
 def test_a_recorded_line_with_any_field_replaced_parses_or_is_one_planner_error(row, column, value):
     lines = recorded("end-with-steps.txt").splitlines()
     cells = lines[row].split("|")
     cells[column] = value
     lines[row] = "|".join(cells)
     try:
-        parse_sacct("\n".join(lines))
+        rows("\n".join(lines))
     except PlannerError as exc:
-        assert str(exc).startswith(f"sacct output line {row + 1}: ")
+        assert str(exc).startswith(f"sacct output:{row + 1}: ")
 
 
 @settings(max_examples=200, deadline=None)
@@ -148,7 +153,7 @@ def test_any_scontrol_text_parses_or_is_one_planner_error(text):
     try:
         parse_scontrol(text)
     except PlannerError as exc:
-        assert str(exc).startswith("scontrol output line ")
+        assert str(exc).startswith("scontrol output:")
 
 
 # --- states ---------------------------------------------------------------------------------------
@@ -272,7 +277,8 @@ def test_cli_errors_are_one_line(follow, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(status_module, "run_slurm", FakeSlurm(sacct=recorded("end.txt") + "1327_9|x|RUNNING\n"))
     code, _, err = run(["status", str(follow)], capsys)
     line = len(recorded("end.txt").splitlines()) + 1
-    assert check_stderr(code, err).endswith(f"sacct output line {line}: 3 fields, expected 10 (" + ", ".join(SACCT_FIELDS) + ")")
+    assert check_stderr(code, err).endswith(f"sacct output:{line}: 3 fields separated by '|', expected 10 ("
+                                                f"{'|'.join(JOB_FIELDS)}, as sacct -P -n -o {','.join(JOB_FIELDS)} prints them)")
     (follow / "submitted.tsv").unlink()
     monkeypatch.setattr(status_module, "run_slurm", unreachable)
     code, text, err = run(["status", str(follow), "--resubmit"], capsys)
@@ -315,7 +321,7 @@ def test_hours_count_every_node_and_gpu_of_an_allocation(follow):
 def test_a_requeued_job_counts_every_run_and_an_older_job_of_the_same_id_none():
     older = "1359_0|1359|COMPLETED|0:0|999|1|gres/gpu=4,node=1|2026-01-05T10:00:00|2026-01-05T10:00:01|2026-01-05T10:16:40\n"
     fake = FakeSlurm(sacct=older + recorded("requeue.txt"))
-    records = incarnations(parse_sacct(fake.sacct))
+    records = incarnations(rows(fake.sacct))
     assert [(r.job_id, r.state, r.elapsed_seconds) for r in records] == [
         ("1359_0", "REQUEUED", 4), ("1359_0", "COMPLETED", 28), ("1358_0", "REQUEUED", 4), ("1358_0", "CANCELLED", 0)]
     assert sacct_jobs(["1359"], fake) == records and "-D" in fake.calls[-1]

@@ -15,10 +15,10 @@ from planner.catalog import Catalog
 from planner.errors import PlannerError
 from planner.grant.programs import QUOTA_RULES, simulate_jsc
 from planner.grant.units import conversion
+from planner.slurm_io import ACCOUNT_FIELDS, JobRecord, gpus_of, parse_sacct, run_slurm, sacct_account
 from planner.usage.burn import Allocation, burn, charging
 from planner.usage.months import month_label, months_between, parse_day, split_by_month
 from planner.usage.report import account_usage
-from planner.usage.sacct import FIELDS, SacctJob, gpus_of, parse_sacct, query, run_sacct, sacct_command
 
 DATA = Path(__file__).parent / "data" / "sacct-usage"
 JUWELS = (DATA / "juwels-booster.txt").read_text()
@@ -31,6 +31,11 @@ def utc(text: str) -> int:
                             int(text[14:16] or 0), int(text[17:19] or 0)))
 
 
+def job(k: str, start: int, end: int | None, elapsed: int, nodes: int, gpus: int | None) -> JobRecord:
+    return JobRecord(job_id=k, job_id_raw=k, array_job_id=k, tasks=(), state="COMPLETED", elapsed_seconds=elapsed,
+                     nodes=nodes, gpus=gpus, start=start, end=end, account="a", partition="booster", cluster="c")
+
+
 def juwels_report(allocation=None, since="2026-10-01", until="2026-11-30", **kw):
     return account_usage(Catalog(), "myproject", since, until, cluster="juwels-booster", allocation=allocation,
                          sacct_text=("juwels-booster.txt", JUWELS), **kw)
@@ -40,11 +45,11 @@ def juwels_report(allocation=None, since="2026-10-01", until="2026-11-30", **kw)
 
 
 def test_recorded_sacct_text_becomes_jobs():
-    jobs = parse_sacct(JUWELS, "juwels-booster.txt")
+    jobs = parse_sacct(JUWELS, "juwels-booster.txt", ACCOUNT_FIELDS)
     assert len(jobs) == 10
     by_id = {j.job_id: j for j in jobs}
     task = by_id["9001010_2"]
-    assert (task.job_id_raw, task.array_job, task.elapsed, task.nodes, task.gpus) == ("9001012", "9001010", 7197, 1, 4)
+    assert (task.job_id_raw, task.array_job_id, task.elapsed_seconds, task.nodes, task.gpus) == ("9001012", "9001010", 7197, 1, 4)
     assert task.start == utc("2026-11-05T12:00:01") and task.end == utc("2026-11-05T13:59:58")
     running = by_id["9001030"]
     assert running.running and running.end is None and running.node_seconds == 86400 * 16
@@ -61,13 +66,13 @@ def test_recorded_sacct_text_becomes_jobs():
     ("1|1|a|p|COMPLETED|Unknown|Unknown|3600|1|node=1|c", "ElapsedRaw is 3600 s but the job has no Start"),
     ("1|1|a|p|COMPLETED|2026-11-01T02:00:00|2026-11-01T01:00:00|0|1|node=1|c", "End 2026-11-01T01:00:00 is before Start"),
     ("1|1|a|p|COMPLETED|2026-11-01T00:00:00|2026-11-01T01:00:00|3600|1|gres/gpu=four|c", "gres/gpu='four' is not a whole"),
-    ("1|1|a|p|COMPLETED|2026-11-01T00:00:00|2026-11-01T01:00:00|3600|1|node|c", "AllocTRES: 'node' is not NAME=COUNT"),
-    ("|1|a|p|COMPLETED|2026-11-01T00:00:00|2026-11-01T01:00:00|3600|1|node=1|c", "JobIDRaw and JobID must not be empty"),
+    ("1|1|a|p|COMPLETED|2026-11-01T00:00:00|2026-11-01T01:00:00|3600|1|node|c", "AllocTRES: 'node' is not NAME=VALUE"),
+    ("|1|a|p|COMPLETED|2026-11-01T00:00:00|2026-11-01T01:00:00|3600|1|node=1|c", "JobIDRaw: '' is not a job id"),
 ])
 def test_a_malformed_sacct_line_is_one_error_naming_its_line(line, problem):
     good = JUWELS.splitlines()[0]
     with pytest.raises(PlannerError) as exc:
-        parse_sacct(f"{good}\n\n{line}\n", "sacct.txt")
+        parse_sacct(f"{good}\n\n{line}\n", "sacct.txt", ACCOUNT_FIELDS)
     assert str(exc.value).startswith("sacct.txt:3: ") and problem in str(exc.value), str(exc.value)
 
 
@@ -75,7 +80,7 @@ def test_gpus_come_from_the_untyped_gres_else_the_typed_ones():
     assert gpus_of("billing=192,cpu=192,gres/gpu=16,mem=2000G,node=4", "x") == 16
     assert gpus_of("gres/gpu=2,gres/gpu:a100=2,node=1", "x") == 2  # not counted twice
     assert gpus_of("gres/gpu:mi250=2,gres/gpu:mi300=1,node=1", "x") == 3
-    assert gpus_of("cpu=4,node=1", "x") == 0 and gpus_of("", "x") == 0
+    assert gpus_of("cpu=4,node=1", "x") is None and gpus_of("", "x") is None  # unknown: billed as whole nodes
 
 
 def test_sacct_is_called_once_through_the_runner_with_the_documented_fields():
@@ -85,18 +90,24 @@ def test_sacct_is_called_once_through_the_runner_with_the_documented_fields():
         calls.append(list(argv))
         return JUWELS
 
-    jobs = query("myproject", "2026-10-01T00:00:00", "2026-12-01T00:00:00", recorded)
+    jobs = sacct_account("myproject", "2026-10-01T00:00:00", "2026-12-01T00:00:00", recorded)
     assert len(jobs) == 10
-    assert calls == [sacct_command("myproject", "2026-10-01T00:00:00", "2026-12-01T00:00:00")]
-    argv = calls[0]
-    assert argv[:5] == ["sacct", "-P", "-n", "-X", "-a"] and argv[-1] == ",".join(FIELDS)
-    assert argv[argv.index("-A") + 1] == "myproject" and argv[argv.index("-S") + 1] == "2026-10-01T00:00:00"
+    assert calls == [["sacct", "-P", "-n", "-X", "-a", "-A", "myproject", "-S", "2026-10-01T00:00:00",
+                      "-E", "2026-12-01T00:00:00", "-o", ",".join(ACCOUNT_FIELDS)]]
 
 
-def test_the_runner_asks_for_utc_and_reports_a_failure_in_one_line():
-    assert run_sacct(["sh", "-c", "echo $TZ"]) == "UTC\n"  # sacct prints its times in the zone of TZ
-    with pytest.raises(PlannerError, match=r"^sacct failed \(exit 1\): Slurm accounting storage is disabled$"):
-        run_sacct(["sh", "-c", "echo 'Slurm accounting storage is disabled' >&2; echo; exit 1"])
+def test_the_runner_asks_for_utc_and_reports_a_failure_in_one_line(tmp_path, monkeypatch):
+    for name in ("sacct", "sbatch"):
+        (tmp_path / name).write_text('#!/bin/sh\necho "$TZ"\n[ -z "$FAIL" ] || { echo "$FAIL" >&2; echo; exit 1; }\n')
+        (tmp_path / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    assert run_slurm(["sacct"]) == "UTC\n"  # sacct prints its times in the zone of TZ
+    assert run_slurm(["sbatch"]) == "Europe/Berlin\n"  # a job inherits the submitter's environment, zone included
+    monkeypatch.setenv("FAIL", "Slurm accounting storage is disabled")
+    with pytest.raises(PlannerError) as exc:
+        run_slurm(["sacct"])
+    assert exc.value.message == "sacct failed (exit 1): Slurm accounting storage is disabled"
 
 
 # --- months ----------------------------------------------------------------------------------------
@@ -120,7 +131,7 @@ def test_the_recorded_months_hold_exactly_the_hand_counted_node_seconds():
     assert [m.jobs for m in report.months] == [3, 6] and [m.running for m in report.months] == [0, 1]
     s = report.summary
     assert s.outside_node_seconds == 4 * H * 2  # 9000990 began before --since
-    assert s.sacct_node_seconds == sum(j.elapsed * j.nodes for j in parse_sacct(JUWELS, "x"))
+    assert s.sacct_node_seconds == sum(j.elapsed_seconds * j.nodes for j in parse_sacct(JUWELS, "x", ACCOUNT_FIELDS))
     assert s.node_seconds + s.outside_node_seconds == s.sacct_node_seconds
     # JUWELS Booster charges 48 core-h per node-hour (catalog accounting)
     assert report.charging.unit == "core-h" and report.months[0].units == pytest.approx(october / H * 48)
@@ -135,7 +146,7 @@ jobs_strategy = st.lists(st.tuples(st.integers(utc("2025-01-01T00:00:00"), utc("
 @given(jobs=jobs_strategy, lo=st.integers(utc("2024-06-01T00:00:00"), utc("2028-06-01T00:00:00")),
        length=st.integers(1, 4 * 365 * 86400))
 def test_months_add_up_to_elapsed_times_nodes_to_the_second(jobs, lo, length):
-    listed = [SacctJob(str(k), str(k), "a", "p", "COMPLETED", start, start + elapsed, elapsed, nodes, 0, "c")
+    listed = [job(str(k), start, start + elapsed, elapsed, nodes, None)
               for k, (start, elapsed, nodes) in enumerate(jobs)]
     node_h = conversion("node-h", Catalog().cluster("perlmutter-gpu"), Catalog())
     everything = burn(listed, charging(Catalog().cluster("perlmutter-gpu"), node_h), "a", 0, 2**35)
@@ -198,7 +209,7 @@ def test_jsc_forfeiture_is_the_grant_quota_simulation_on_the_same_monthly_usage(
 
 
 def test_unused_hours_from_the_month_before_last_are_forfeited():
-    hours = [SacctJob("1", "1", "a", "booster", "COMPLETED", utc("2026-01-10T00:00:00"), None, 10 * H, 1, 4, "c")]
+    hours = [job("1", utc("2026-01-10T00:00:00"), None, 10 * H, 1, 4)]
     juwels = Catalog().cluster("juwels-booster")
     charge = charging(juwels, conversion("cluster", juwels, Catalog()))
     alloc = Allocation(total=12 * 1000.0, start="2026-01", months=12, rule="jsc-monthly", given_by="given")
@@ -256,11 +267,11 @@ def test_a_directory_without_a_manifest_is_not_a_sweep(tmp_path):
 
 
 def test_an_allocation_yet_to_start_runs_out_counted_from_its_start():
-    job = SacctJob("1", "1", "a", "booster", "COMPLETED", utc("2026-11-10T00:00:00"), None, 10 * H, 1, 4, "c")
+    one = job("1", utc("2026-11-10T00:00:00"), None, 10 * H, 1, 4)
     juwels = Catalog().cluster("juwels-booster")
     charge = charging(juwels, conversion("cluster", juwels, Catalog()))
     alloc = Allocation(total=1600.0, start="2027-01", months=12, rule="jsc-monthly", given_by="given")
-    report = burn([job], charge, "a", utc("2026-11-01T00:00:00"), utc("2026-12-01T00:00:00"), alloc)
+    report = burn([one], charge, "a", utc("2026-11-01T00:00:00"), utc("2026-12-01T00:00:00"), alloc)
     s = report.summary
     assert s.rate_per_day == pytest.approx(480 / 30) and s.used_in_allocation == 0
     assert s.runs_out == "2027-04-11"  # 1,600 core-h at 16 a day: 100 days from 1 January 2027

@@ -81,8 +81,8 @@ def test_malformed_sacct_text_is_one_line_naming_file_and_line(capsys, tmp_path)
 def test_without_sacct_the_error_says_to_record_it(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # no sacct on it
     line = error(capsys, "usage --account myproject --since 2026-10-01 --cluster juwels-booster")
-    assert line == ("planner: error: sacct (Slurm's accounting command) is not installed here; run it where it is and "
-                    "give its output as --sacct-file")
+    assert line == ("planner: error: sacct is not installed here; run sacct where it answers and give its output as "
+                    "--sacct-file")
 
 
 def test_a_sweep_directory_gives_the_cluster_the_plan_and_its_jobs(capsys, tmp_path):

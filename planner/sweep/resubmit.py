@@ -21,8 +21,8 @@ from pathlib import Path
 
 from planner.errors import PlannerError
 from planner.records import Record
+from planner.slurm_io import Runner
 from planner.sweep import status as status_module
-from planner.sweep.sacct import Runner
 from planner.sweep.slurm import SUBMITTED
 from planner.sweep.status import ACTIVE, RESUBMITTED, RESUBMITTED_HEADER, SweepStatus, sweep_status
 

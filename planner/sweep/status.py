@@ -24,8 +24,8 @@ from pathlib import Path
 from planner.errors import PlannerError
 from planner.files import decode_utf8, read_input
 from planner.records import Record
+from planner.slurm_io import JobRecord, Runner, SlurmUnavailable, run_slurm, sacct_jobs, scontrol_jobs, task_ranges, whole
 from planner.sweep.collect import RUN_ID, read_result
-from planner.sweep.sacct import JobRecord, Runner, SlurmUnavailable, run_slurm, sacct_jobs, scontrol_jobs, task_ranges
 from planner.sweep.slurm import DONE_DIR, MANIFEST, RESULTS_DIR, STARTED_DIR, SUBMITTED
 
 RESUBMITTED = "resubmitted.tsv"
@@ -109,12 +109,6 @@ def _read(path: Path, what: str) -> str:
     return decode_utf8(read_input(path, what, MAX_STATE_BYTES), path)
 
 
-def _whole(text: str, where: str) -> int:
-    if not re.fullmatch(r"\d{1,9}", text):
-        raise PlannerError(f"{where}: {text!r} is not a whole number")
-    return int(text)
-
-
 def _hours(text: str, where: str) -> float:
     try:
         value = float(text) if text else 0.0
@@ -144,11 +138,11 @@ def read_planned(sweep_dir: Path) -> list[PlannedRun]:
             cells = dict(zip(header, record, strict=True))
             if not RUN_ID.fullmatch(cells["run_id"]) or not RUN_ID.fullmatch(cells["array"]):
                 raise PlannerError(f"{where}: {cells['run_id']!r} / {cells['array']!r} is not a run id / array id")
-            runs.append(PlannedRun(cells["run_id"], cells["array"], _whole(cells["index"], f"{where}: index"),
-                                   _whole(cells["nodes"], f"{where}: nodes"), _whole(cells["gpus"], f"{where}: gpus"),
+            runs.append(PlannedRun(cells["run_id"], cells["array"], whole(cells["index"], where, "index"),
+                                   whole(cells["nodes"], where, "nodes"), whole(cells["gpus"], where, "gpus"),
                                    _hours(cells["gpu_hours"], f"{where}: gpu_hours"),
                                    _hours(cells["node_hours"], f"{where}: node_hours"),
-                                   _whole(cells["segments"], f"{where}: segments")))
+                                   whole(cells["segments"], where, "segments")))
     except csv.Error as exc:
         raise PlannerError(f"{path}:{reader.line_num}: malformed CSV: {exc}") from None
     return runs
@@ -174,7 +168,7 @@ def read_submissions(sweep_dir: Path, arrays: set[str]) -> list[Submission]:
             if not re.fullmatch(r"\d{1,12}", cells[2]):
                 raise PlannerError(f"{where}: {cells[2]!r} is not a Slurm job id")
             tasks = task_ranges(cells[3], where) if width == 4 else None
-            out.append(Submission(cells[0], _whole(cells[1], f"{where}: segment"), cells[2], tasks))
+            out.append(Submission(cells[0], whole(cells[1], where, "segment"), cells[2], tasks))
     return out
 
 

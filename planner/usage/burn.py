@@ -16,6 +16,7 @@ from planner.errors import PlannerWarning
 from planner.grant.programs import QUOTA_RULES
 from planner.grant.units import Conversion
 from planner.records import Record
+from planner.slurm_io import JobRecord
 from planner.usage.months import (
     DAY,
     add_months,
@@ -29,7 +30,6 @@ from planner.usage.months import (
     split_by_month,
     time_text,
 )
-from planner.usage.sacct import SacctJob
 
 RATE_DAYS = 30
 
@@ -49,7 +49,7 @@ class Charging(Record):
     status: str
     basis: str
 
-    def resources(self, job: SacctJob) -> int:
+    def resources(self, job: JobRecord) -> int:
         """What a second of `job` is billed on: its nodes, or its GPUs (whole nodes' GPUs if it lists none)."""
         if self.by == "node":
             return job.nodes
@@ -149,7 +149,7 @@ class UsageReport(Record):
     warnings: tuple[PlannerWarning, ...]
 
 
-def burn(jobs: Sequence[SacctJob], charge: Charging, account: str, since: int, until: int,
+def burn(jobs: Sequence[JobRecord], charge: Charging, account: str, since: int, until: int,
          allocation: Allocation | None = None, plan: Plan | None = None) -> UsageReport:
     """The report on `jobs` within [since, until) (UTC epoch seconds); `until` is "now" for the rate and
     the quota: the month it falls in is the month in progress."""
@@ -163,8 +163,8 @@ def burn(jobs: Sequence[SacctJob], charge: Charging, account: str, since: int, u
     for job in jobs:
         if job.start is None:
             continue
-        in_sweep = plan is not None and job.array_job in plan.job_ids
-        for ym, seconds in split_by_month(job.start, job.elapsed, since, until).items():
+        in_sweep = plan is not None and job.array_job_id in plan.job_ids
+        for ym, seconds in split_by_month(job.start, job.elapsed_seconds, since, until).items():
             label = month_label(*ym)
             node_s[label] += seconds * job.nodes
             billed_s[label] += seconds * charge.resources(job)
@@ -191,7 +191,7 @@ def burn(jobs: Sequence[SacctJob], charge: Charging, account: str, since: int, u
                                planned=planned, planned_cumulative=planned_cum, quota=q[0] if q else None,
                                forfeited=q[1] if q else None, balance=q[2] if q else None))
     rate_lo = max(since, until - RATE_DAYS * DAY)
-    recent = sum(overlap(j.start, j.elapsed, rate_lo, until) * charge.resources(j) for j in jobs if j.start is not None)
+    recent = sum(overlap(j.start, j.elapsed_seconds, rate_lo, until) * charge.resources(j) for j in jobs if j.start is not None)
     rate = charge.units(recent) / ((until - rate_lo) / DAY) if until > rate_lo else 0.0
     in_window = sum(node_s.values())
     total = sum(j.node_seconds for j in jobs)

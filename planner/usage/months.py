@@ -1,6 +1,6 @@
 """Calendar months in UTC, as integer epoch seconds: where a job's seconds fall, month by month.
 
-UTC, not the site's local time: sacct is asked for UTC (usage.sacct), and a month then has the same
+UTC, not the site's local time: sacct is asked for UTC (slurm_io), and a month then has the same
 seconds everywhere. JSC debits its accounts daily in Jülich's time (UTC+1, UTC+2 in summer), so a job
 running across midnight at a month's end may land one or two hours in the neighbouring month there.
 

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 from planner.errors import PlannerError, PlannerWarning
 from planner.grant.units import conversion
+from planner.slurm_io import ACCOUNT_FIELDS, Runner, SlurmUnavailable, parse_sacct, sacct_account
 from planner.usage.burn import Allocation, Plan, UsageReport, burn, charging
 from planner.usage.months import DAY, month_label, month_of, parse_day, time_text
 from planner.usage.plans import proposal_document, proposal_plan, quota_rule, sweep_cluster, sweep_manifest, sweep_plan
-from planner.usage.sacct import Runner, parse_sacct, query, run_sacct
 
 if TYPE_CHECKING:
     from planner.catalog import Catalog
@@ -35,12 +35,13 @@ def window(since: str, until: str | None, now: int) -> tuple[int, int]:
 def account_usage(catalog: Catalog, account: str, since: str, until: str | None = None, *, cluster: str | None = None,
                   sweep: Path | None = None, proposal: Path | None = None, allocation: float | None = None,
                   months: int | None = None, sacct_text: tuple[str, str] | None = None,
-                  runner: Runner = run_sacct, now: int | None = None) -> UsageReport:
+                  runner: Runner | None = None, now: int | None = None) -> UsageReport:
     """What `account` used from `since` (YYYY-MM-DD) to the end of `until` (default: now) on `cluster`.
 
-    `sacct_text` is (name, text) of recorded sacct -P output (usage.sacct.FIELDS) to read instead of asking
-    sacct; `allocation` is the total in the report's unit (default: a proposal's total request), over
-    `months` months from the proposal's start (else from the first month of the window)."""
+    `sacct_text` is (name, text) of recorded sacct -P output (slurm_io.ACCOUNT_FIELDS) to read instead of
+    asking sacct (through `runner`, argv → stdout; default slurm_io.run_slurm); `allocation` is the total in
+    the report's unit (default: a proposal's total request), over `months` months from the proposal's start
+    (else from the first month of the window)."""
     if not account.strip():
         raise PlannerError("must not be empty", "account")
     clock = int(time.time()) if now is None else now
@@ -69,13 +70,17 @@ def account_usage(catalog: Catalog, account: str, since: str, until: str | None 
     warnings: list[PlannerWarning] = []
     alloc = _allocation(catalog, system.name, lo, allocation, months, doc, proposal, warnings)
     if sacct_text is not None:
-        listed = parse_sacct(sacct_text[1], sacct_text[0])
-        jobs = [j for j in listed if j.account.lower() == account.lower()]
+        listed = parse_sacct(sacct_text[1], sacct_text[0], ACCOUNT_FIELDS)
+        jobs = [j for j in listed if (j.account or "").lower() == account.lower()]
         if len(jobs) < len(listed):
             warnings.append(PlannerWarning("charge", f"{len(listed) - len(jobs)} job(s) of other accounts in "
                                            f"{sacct_text[0]} left out"))
     else:
-        jobs = query(account, time_text(lo), time_text(hi), runner)
+        try:
+            jobs = sacct_account(account, time_text(lo), time_text(hi), runner)
+        except SlurmUnavailable as exc:  # usage has nothing to fall back on but sacct's answer given from elsewhere
+            raise PlannerError(f"{exc.message}; run sacct where it answers and give its output as {{sacct_file}}",
+                               refs=("sacct_file",)) from None
     report = burn(jobs, charge, account, lo, hi, alloc, plan)
     if any(j.running for j in jobs):
         warnings.append(PlannerWarning("charge", f"{sum(j.running for j in jobs)} job(s) still running: counted with "
