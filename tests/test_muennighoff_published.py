@@ -66,3 +66,17 @@ def test_a_lower_optimum_elsewhere_is_reported(fitted):
     assert lower is not None and lower["objective"] < fitted.objective
     assert lower["R_D_star"] > 2 * PUBLISHED["R_D_star"]  # not a neighbour of the published point
     assert any("lower optimum" in str(w) for w in fitted.warnings)
+
+
+def test_a_fit_with_warnings_writes_a_law_file_that_plans(tmp_path, capsys):
+    """The fit warns (the lower optimum); its law file still holds the warnings, as text, and plans."""
+    from cli_helpers import run
+
+    law = tmp_path / "datablations.yaml"
+    code, _, err = run(["fit", str(DATA), "--form", "data-constrained", "--base-law", "muennighoff-2023",
+                        "--tokens-col", "tokens", "--unique-tokens-col", "unique_tokens", "--out", str(law)], capsys)
+    assert code == 0, err
+    assert "lower optimum" in law.read_text()
+    code, out, err = run(["plan", "--flops", "1e21", "--unique-tokens", "1e10", "--law-file", str(law), "--format", "json"],
+                         capsys)
+    assert code == 0, err

@@ -48,7 +48,8 @@ def law_document(result: FitResult, out: Path, samples: dict | None = None) -> d
     doc.update(law(result, number))  # the form's `loss:` or `allocation:`
     doc["fit_range"] = {"flops": [data["compute_min"], data["compute_max"]], "source": "fit",
                         "note": f"{data['rows_used']} runs, {data['span_decades']:.2f} decades of compute"}
-    doc["fitted"] = {k: record[k] for k in ("n_points", "objective", "converged", "procedure", "warnings")}
+    doc["fitted"] = {k: record[k] for k in ("n_points", "objective", "converged", "procedure")}
+    doc["fitted"]["warnings"] = [str(w) for w in record["warnings"]]  # YAML holds their text, not the objects
     doc["fitted"]["data"] = data
     if ci:
         doc["fitted"]["ci"] = ci
