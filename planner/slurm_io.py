@@ -241,7 +241,9 @@ def parse_scontrol(text: str, where: str = "scontrol output") -> list[JobRecord]
         array_job, task = pairs.get("ArrayJobId"), pairs.get("ArrayTaskId")
         if array_job is not None and task is not None:
             tasks = task_ranges(task, at)
-            job_id = f"{array_job}_{task if tasks == ((tasks[0][0], tasks[0][0]),) else '[' + task + ']'}"
+            # one task keeps no throttle (scontrol prints a lone pending task of a throttled array as 1%3)
+            single = tasks == ((tasks[0][0], tasks[0][0]),)
+            job_id = f"{array_job}_{tasks[0][0] if single else '[' + task.strip('[]') + ']'}"
         else:
             array_job, tasks, job_id = raw, (), raw
         _job_id(job_id, raw, at)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -95,6 +96,11 @@ def test_scontrol_records_read_like_sacct_ones():
     assert len(pending) == 1 and pending[0].tasks == ((9, 15),) and pending[0].job_id == "1328_[9-15%3]"
     running = [r for r in records if r.state == "RUNNING"]
     assert running and all(r.gpus == 4 and r.nodes == 1 and r.array_job_id == "1328" for r in running)
+    # a lone pending task of a throttled array (after `planner status --resubmit` of one run): scontrol prints 1%3
+    lone = recorded("scontrol-mid-iso16.txt").splitlines()[0]
+    lone = re.sub(r"ArrayTaskId=\S+", "ArrayTaskId=1%3", re.sub(r"JobState=\S+", "JobState=PENDING", lone))
+    (record,) = parse_scontrol(lone)
+    assert record.job_id == "1328_1" and record.tasks == ((1, 1),)
     ended = {r.job_id: r for r in parse_scontrol(recorded("scontrol-end-follow.txt"))}
     assert ended["1327_1"].state == "TIMEOUT" and ended["1327_1"].elapsed_seconds == 73
 
