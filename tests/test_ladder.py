@@ -175,3 +175,14 @@ def test_every_designed_run_sits_on_a_rung_that_holds_it(tmp_path_factory, catal
         assert r.nodes >= min_nodes(float(r.params), c, catalog.accelerator(c.accelerator)).units
         assert r.nodes <= cap and (r.nodes == cap or r.nodes & (r.nodes - 1) == 0)
         assert r.est_hours <= target or r.nodes == cap
+
+
+def test_runs_that_miss_target_hours_at_the_node_limit_are_warned(tmp_path, catalog):
+    capped = designed(tmp_path, catalog, "partition: booster\n",
+                      AUTO15.replace("jupiter-booster", "juwels-booster").replace("target_hours: 20", "target_hours: 0.5"))
+    over = [r for r in capped.runs if r.est_hours > 0.5]
+    assert over and all(r.nodes == capped.limits.max_nodes for r in over)
+    (warning,) = [w for w in capped.warnings if "miss target_hours" in w.message]
+    assert warning.message.startswith(f"{len(over)} run(s) miss target_hours 0.5 h at the {capped.limits.max_nodes}-node limit")
+    met = designed(tmp_path, catalog)  # 20 h: every run finds its nodes
+    assert not [w for w in met.warnings if "miss target_hours" in w.message]

@@ -60,6 +60,16 @@ def test_every_run_gets_a_shape_within_two_percent_and_the_laws_hyperparameters(
     assert extrapolated.message.startswith("3 runs: learning rate and batch extrapolated")
 
 
+def test_a_shaped_sweep_is_costed_on_its_shapes_flops(tmp_path, catalog):
+    """Hours and time limits follow the FLOPs of the shape the runs will train, not the assumed width."""
+    shaped = designed(tmp_path, ISOFLOP, catalog)
+    plain = designed(tmp_path, ISOFLOP.replace("shape: {recipe: llama-2}\n", ""), catalog)
+    for r, q in zip(shaped.runs, plain.runs, strict=True):
+        assert r.flops == r.setup.shape_flops and r.flops != q.flops
+        assert r.gpu_hours / q.gpu_hours == pytest.approx(r.flops / q.flops, rel=1e-9)  # the same MFU: N is unchanged
+    assert "llama-2 shape" in shaped.flops_convention
+
+
 def test_the_shape_counts_what_the_spec_says(tmp_path, catalog):
     sw = designed(tmp_path, ISOFLOP.replace("{recipe: llama-2}", "{recipe: llama-2, params: non-embedding}"), catalog)
     for r in sw.runs:

@@ -271,6 +271,10 @@ def with_setup(result: Plan, record: dict, notes: list[str], catalog, recipe: st
     counted: Counted = "non-embedding" if result.params_counted == "non-embedding" else "total"
     setup = plan_setup(catalog, result.params, result.tokens, result.seq_len or DEFAULT_SEQ_LEN, counted, recipe, hparams)
     extra = [f"shape: the {recipe} recipe's nearest to its aspect ratio within 2% of N ({counted} parameters)"] if recipe else []
+    if setup.shape_flops:  # the plan sized N first and costed it on the assumed width: say how far the shape's count is
+        extra.append(f"the plan counts {result.flops:.4g} FLOPs ({result.flops_convention}, assumed width); the "
+                     f"shape's own are {setup.shape_flops:.4g} ({setup.shape_flops / result.flops - 1:+.1%}); "
+                     "`planner sweep` with `shape:` costs runs on the shape's")
     if setup.hyperparameters is not None:
         law = catalog.hparam_law(hparams)
         extra.append(f"hyperparameters: {law.citation}; lr = {law.learning_rate.formula()}, batch tokens = "

@@ -278,6 +278,10 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
     points, convention, warnings = _points(spec, catalog, src)
     warnings += [PlannerWarning("partition", w) for w in limits.warnings]
     setups = run_setups(spec, src, catalog, [(p[2], p[3]) for p in points], warnings)
+    if spec.shape is not None:  # the real shape's FLOPs size the hours and time limits, not the assumed width
+        points = [(*pt[:4], st.shape_flops or pt[4], *pt[5:]) for pt, st in zip(points, setups, strict=True)]
+        convention = (f"the FLOPs of each run's {spec.shape.recipe} shape (every matmul, attention over sequence "
+                      f"{spec.seq_len}, forward and backward; budgets are the law's 6ND compute)")
     gpn = cluster.gpus_per_node_int
     tasks = spec.tasks_per_node or gpn
     cpus = spec.cpus_per_task or max(1, int(cluster.cpu_cores_per_node.value) // tasks)
@@ -312,6 +316,11 @@ def _design(spec: SweepSpec, src: Source, catalog: Catalog, out_dir: Path, accou
                             f"{partition.name} (from {limits.origin})")
         runs.append(Run(run_id, model, p, t, flops, budget, nodes, setup=setups[i]))
     mfu_basis, profiles, mfu_errors = _cost(spec, runs, hardware_at, catalog, src, warnings, limits)
+    if spec.nodes == "auto" and spec.target_hours is not None and (over := [r for r in runs if r.est_hours > spec.target_hours]):
+        worst = max(over, key=lambda r: r.est_hours)
+        warnings.append(PlannerWarning("sweep", f"{len(over)} run(s) miss target_hours {spec.target_hours:g} h at the "
+                                       f"{limits.max_nodes}-node limit: the longest, {worst.run_id}, takes "
+                                       f"{worst.est_hours:.3g} h on {worst.nodes} nodes in {worst.segments} segment(s)"))
     # the un-rounded runs are a yardstick, not jobs: a chain longer than max_segments is no error there
     _cost(spec.model_copy(update={"max_segments": 10**9}), list(unrounded.values()), hardware_at, catalog, src, [], limits)
     unrounded = {r.run_id: replace(unrounded.get(r.run_id, r)) for r in runs}  # before arrays share time limits
