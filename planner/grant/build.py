@@ -24,6 +24,7 @@ from planner.costing.regulation import regulatory_warnings
 from planner.costing.runs import clip_run, run_shape
 from planner.costing.scaling import ScalingTable, measurements_from_csv, strong_scaling
 from planner.errors import PlannerWarning, located
+from planner.grant.burn import burn_plan
 from planner.grant.document import (
     CitedText,
     ClusterInfo,
@@ -35,7 +36,6 @@ from planner.grant.document import (
     Subtotal,
     SweepRun,
 )
-from planner.grant.burn import burn_plan
 from planner.grant.method import method_facts
 from planner.grant.programs import Program, check_thresholds
 from planner.grant.proposal import (

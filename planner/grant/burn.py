@@ -57,6 +57,11 @@ def burn_plan(rows: list[GrantRow], schedule: Schedule, cont_request: int, conti
                                           "monthly quota of overdraft" if jsc else "")))
     if sim is not None:
         warnings += _rule_warnings(sim, total, labels)
+        year = rules[0].year_start
+        if year is not None and int(labels[0][5:7]) != year:
+            warnings.append(PlannerWarning("program", f"{program.name}'s allocation year starts in month {year}, this "
+                                           f"allocation in {labels[0]}: the usage checkpoints are read at their calendar "
+                                           "dates all the same"))
     return BurnPlan(period, tuple(periods), monthly, sim)
 
 

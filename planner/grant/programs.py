@@ -64,6 +64,8 @@ class Rule(Fact):
     clusters: list[Slug] = Field([], description="systems the rule applies to; empty = all")
     simulate: QuotaRule | None = Field(None, description="quota mechanics the burn plan simulates (QUOTA_RULES)")
     checkpoints: list[Checkpoint] = Field([], description="the dates and tiers of `simulate: usage-checkpoints`")
+    year_start: int | None = Field(None, ge=1, le=12, description="the calendar month the allocation year of the "
+                                   "checkpoints starts (their dates assume it)")
 
     @model_validator(mode="after")
     def _checkpoints(self) -> Rule:

@@ -159,7 +159,9 @@ def schedule(rows: list[GrantRow], p: Proposal, indices: list[int], where: Where
                               f"{cap:,} nodes the project runs at once (max_nodes_concurrent): it can never run")
     names = [r.name for r in rows]
     deps = dependencies(rows, {p.experiments[i].name: p.experiments[i].after for i in indices})
-    profile, placed, done = Profile(), {}, {}
+    profile = Profile()
+    placed: dict[int, ScheduledExperiment] = {}
+    done: dict[str, float] = {}
     for j in _order(names, deps):
         r, exp = rows[j], p.experiments[indices[j]]
         release = max([edges[r.start_month - 1]] + [done[d] for d in deps[r.name]])
