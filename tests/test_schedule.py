@@ -252,3 +252,18 @@ def test_schedule_properties(catalog, jobs, cap, deps):
     times = sorted({t for e in s.experiments for r in e.runs for t in (r.start_hours, r.end_hours)})
     for t in times:  # nodes in use at every start: never above the cap
         assert sum(r.nodes for e in s.experiments for r in e.runs if r.start_hours <= t < r.end_hours) <= cap
+
+
+def test_schedule_and_burn_figures_are_deterministic_pngs(tmp_path, catalog):
+    pytest.importorskip("matplotlib")
+    from planner.report.grant_figures import plot_burn, plot_schedule
+
+    r = grant_file(JUWELS, catalog)
+    for draw in (plot_schedule, plot_burn):
+        a, b = tmp_path / f"{draw.__name__}-a.png", tmp_path / f"{draw.__name__}-b.png"
+        draw(r, a)
+        draw(r, b)
+        assert a.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and a.read_bytes() == b.read_bytes()
+        with pytest.raises(PlannerError):  # an existing file is not overwritten without force
+            draw(r, a)
+        draw(r, a, force=True)
