@@ -149,9 +149,9 @@ def schedule(rows: list[GrantRow], p: Proposal, indices: list[int], where: Where
     runs = [runs_of(r) for r in rows]
     largest = max(run.nodes for rs in runs for run in rs)
     if p.max_nodes_concurrent is not None:
-        cap, basis = p.max_nodes_concurrent, f"max_nodes_concurrent in the proposal: {p.max_nodes_concurrent:,} nodes"
+        cap, basis = p.max_nodes_concurrent, "max_nodes_concurrent in the proposal"
     else:
-        cap, basis = largest, f"the largest run's {largest:,} nodes (default; set max_nodes_concurrent)"
+        cap, basis = largest, "by default the largest run's nodes; set max_nodes_concurrent"
     for j, rs in enumerate(runs):
         most = max(run.nodes for run in rs)
         if most > cap:
@@ -187,7 +187,7 @@ def schedule(rows: list[GrantRow], p: Proposal, indices: list[int], where: Where
                                            "after), allow more nodes at once (max_nodes_concurrent) or give it more months"))
     experiments = tuple(placed[j] for j in range(len(rows)))
     assumptions = (
-        f"at most {cap:,} nodes at once: {basis}",
+        f"at most {cap:,} nodes of the project run at once ({basis})",
         "runs start as soon as their dependencies, start_month and the node cap allow: no queue waiting and no gaps "
         "between the jobs of a chain are modelled",
         "a training run without after: waits for the sweeps listed before it; other experiments wait only for their after:",
