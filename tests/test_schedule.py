@@ -267,3 +267,16 @@ def test_schedule_and_burn_figures_are_deterministic_pngs(tmp_path, catalog):
         with pytest.raises(PlannerError):  # an existing file is not overwritten without force
             draw(r, a)
         draw(r, a, force=True)
+
+
+def test_each_system_is_scheduled_on_its_own_and_errors_name_the_proposals_entry(tmp_path, catalog):
+    jobs = ("  - {name: there, cluster: jupiter-booster, nodes: 32, wall_hours: 5}\n"
+            "  - {name: a, nodes: 8, wall_hours: 1, after: [there]}\n  - {name: b, nodes: 16, wall_hours: 1}\n")
+    with pytest.raises(PlannerError) as e:
+        grant(tmp_path, catalog, jobs, program="gcs", extra="max_nodes_concurrent: 8\n")
+    assert e.value.field == ("experiments", 2, "nodes")
+    r = grant(tmp_path, catalog, jobs, program="gcs", extra="max_nodes_concurrent: 16\n")
+    other, home = r.systems  # in the order the experiments name them
+    assert (home.cluster.name, other.cluster.name) == ("juwels-booster", "jupiter-booster")
+    assert home.schedule.experiment("a").after == () and home.schedule.experiment("a").start_hours == 0
+    assert home.schedule.concurrency == 16 and other.schedule.concurrency == 32  # the cap is the proposal cluster's
