@@ -163,6 +163,7 @@ Topic = Literal[
     "sweep",  # the design of a sweep
     "request",  # how far a grant request can be trusted
     "program",  # a proposal against its program's rules
+    "schedule",  # a grant's experiments that do not fit their months
     "storage",
     "fit",  # a fitted law or a comparison of two
     "results",  # results a sweep's runs wrote

@@ -204,12 +204,12 @@ def test_gcs_states_the_eflop_threshold_both_ways(results):
 
 
 def test_jsc_quota_simulation():
-    even = simulate_jsc([100.0] * 12, 100.0)
+    even = simulate_jsc([100.0] * 12, 1200.0)  # the allocation: 12 monthly quotas of 100
     assert even.forfeited == 0 and not even.low_priority_months
-    idle_first = simulate_jsc([0.0, 0.0] + [120.0] * 10, 100.0)
+    idle_first = simulate_jsc([0.0, 0.0] + [120.0] * 10, 1200.0)
     assert idle_first.months[1].forfeited == pytest.approx(100.0)  # month 1's quota lost at the end of month 2
     assert idle_first.forfeited == pytest.approx(100.0)
-    late = simulate_jsc([50.0] * 6 + [150.0] * 6, 100.0)
+    late = simulate_jsc([50.0] * 6 + [150.0] * 6, 1200.0)
     assert late.low_priority_months
 
 

@@ -44,13 +44,25 @@ def test_a_billed_gpu_hour_that_is_not_a_slurm_gpu_says_so(catalog):
     assert conv.label == "billed GPU-h" and conv.per_node_hour == 4 and "Slurm shows 8 GPUs per node" in conv.basis
 
 
+def programs_simulating(catalog, name: str) -> list:
+    """The forfeiture rules of the catalog's programs that simulate `name`."""
+    return [r for p in catalog.all("programs") for r in p.forfeiture if r.simulate == name]
+
+
 @pytest.mark.parametrize("rule", sorted(QUOTA_RULES))
-def test_every_quota_rule_keeps_the_books(rule):
+def test_every_quota_rule_keeps_the_books(rule, catalog):
     simulate = QUOTA_RULES[rule]
-    even = simulate([100.0] * 12, 100.0)
-    assert even.forfeited == 0 and not even.low_priority_months and len(even.months) == 12
-    idle_start = simulate([0.0, 0.0, 300.0, 100.0], 100.0)  # two idle months: quota that is never used is lost
-    assert idle_start.forfeited > 0
-    assert sum(m.used for m in idle_start.months) == 400.0
-    burst = simulate([400.0, 0.0, 0.0, 0.0], 100.0)  # far beyond one quota of overdraft
-    assert burst.low_priority_months == (1, 2)  # month 2 still owes more than one quota
+    rules = programs_simulating(catalog, rule)
+    assert rules, f"no program simulates {rule}"
+    for r in rules:
+        first = r.year_start or 1  # the allocation year the rule is written for
+        labels = [f"{2027 + (first - 1 + k) // 12}-{(first - 1 + k) % 12 + 1:02d}" for k in range(12)]
+        even = simulate([100.0] * 12, 1200.0, labels, r)
+        assert even.forfeited == 0 and not even.low_priority_months and len(even.months) == 12
+        idle_start = simulate([0.0] * 10 + [1000.0, 200.0], 1200.0, labels, r)  # most of the year idle: hours are lost
+        assert idle_start.forfeited > 0
+        assert sum(m.used for m in idle_start.months) == 1200.0
+        assert all(m.forfeited >= 0 for m in idle_start.months)
+    if rule == "jsc-monthly":
+        burst = simulate([400.0, 0.0, 0.0, 0.0], 400.0, ["2027-01", "2027-02", "2027-03", "2027-04"], rules[0])  # far beyond one quota of overdraft
+        assert burst.low_priority_months == (1, 2)  # month 2 still owes more than one quota

@@ -138,7 +138,7 @@ def grant_error(tmp_path, capsys, text: str) -> str:
     # messages: the misspelt key at its own line, not `experiments` missing at line 1; a null key at its line
     ("experiments:", "experiements:", "proposal.yaml:6: experiements: unknown field; did you mean 'experiments'? (valid: "
      "title, program, cluster, start, months, pi, project, contingency, storage_tb, storage, mfu, goodput, confidence, "
-     "mfu_basis, stack, seq_len, dtype, law, partition, unit, period, justification, price_per_gpu_hour, currency, experiments, scaling) (and 1 more)"),
+     "mfu_basis, stack, seq_len, dtype, law, partition, unit, period, justification, price_per_gpu_hour, currency, max_nodes_concurrent, experiments, scaling) (and 1 more)"),
     ("months: 12", "months: 12\n~: x", "proposal.yaml:6: (top level): the key '~' is null, not a name (quote it if it is one)"),
     ("    nodes: 8", "    nodes: 8\nscaling:\n  - {experiment: ref, global_batch: 2e11}", "proposal.yaml:12: "
      "scaling.0.global_batch: 2e+11 tokens per step is more than the run's 1.4e+11 tokens: it would not finish one "

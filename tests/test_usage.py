@@ -202,7 +202,7 @@ def test_jsc_forfeiture_is_the_grant_quota_simulation_on_the_same_monthly_usage(
     report = juwels_report(allocation=12_000)
     assert report.allocation.rule == "jsc-monthly" and report.allocation.months == 12  # gcs: JSC's rule names JUWELS
     used = [m.units for m in report.months]
-    expected = simulate_jsc(used + [0.0], 1000.0)  # December is the month in progress, nothing used in it yet
+    expected = simulate_jsc(used + [0.0], 3 * 1000.0)  # the 3 months so far (December in progress, nothing used yet)
     assert [(m.quota, m.forfeited, m.balance) for m in report.months] == [
         (1000.0, q.forfeited, q.balance) for q in expected.months[:2]]
     assert report.summary.at_risk == expected.months[2].forfeited and report.summary.at_risk_on == "2027-01-01"

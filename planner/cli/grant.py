@@ -31,8 +31,10 @@ def grant(ctx, proposal, fmt, out, force):
     months, contingency, storage_tb, and experiments, each a sweep (a `planner sweep` spec or an inline
     block), a catalog model with tokens or samples, params with tokens, or nodes × wall_hours. Output:
     one row per experiment (runs, nodes, wall-hours, node-hours, GPU-hours, the request in the program's
-    unit), subtotal, contingency and total; storage; a burn plan by allocation period; and a method
-    paragraph with citations. See examples/grants/juwels-booster.yaml for every key.
+    unit), subtotal, contingency and total; storage; a schedule (each run at its nodes, at most
+    max_nodes_concurrent nodes at once, after: dependencies, start_month); a burn plan by allocation
+    period that follows it, with the program's forfeiture rule simulated; and a method paragraph with
+    citations. See examples/grants/juwels-booster.yaml for every key.
     """
     from planner.grant.build import build, load_proposal
     from planner.grant.render import render

@@ -24,6 +24,7 @@ from planner.costing.regulation import regulatory_warnings
 from planner.costing.runs import clip_run, run_shape
 from planner.costing.scaling import ScalingTable, measurements_from_csv, strong_scaling
 from planner.errors import PlannerWarning, located
+from planner.grant.burn import burn_plan
 from planner.grant.document import (
     CitedText,
     ClusterInfo,
@@ -36,7 +37,7 @@ from planner.grant.document import (
     SweepRun,
 )
 from planner.grant.method import method_facts
-from planner.grant.programs import Program, burn_plan, check_thresholds, month_labels
+from planner.grant.programs import Program, check_thresholds
 from planner.grant.proposal import (
     Experiment,
     Proposal,
@@ -45,6 +46,7 @@ from planner.grant.proposal import (
     load_proposal,  # noqa: F401  (the grant API: load a proposal, then build it)
     start_month,
 )
+from planner.grant.schedule import schedule
 from planner.grant.storage import storage, storage_tb
 from planner.grant.units import conversion
 from planner.sweep.spec import Source
@@ -224,7 +226,8 @@ def build(p: Proposal, where: Where, base: Path, catalog: Catalog) -> GrantDocum
     parts = []
     for c in systems:
         q = p if c == home else p.model_copy(update={"storage_tb": None, "storage": []})  # stated storage: the home system's
-        q = q.model_copy(update={"cluster": c, "partition": p.partition if c == p.cluster else None})
+        q = q.model_copy(update={"cluster": c, "partition": p.partition if c == p.cluster else None,
+                                 "max_nodes_concurrent": p.max_nodes_concurrent if c == p.cluster else None})
         parts.append(_build_system(q, [i for i, e in enumerate(p.experiments) if (e.cluster or p.cluster) == c],
                                    where, base, catalog))
     return MultiSystemGrant(title=p.title, pi=p.pi, project=p.project, program=parts[0].program, start=parts[0].start,
@@ -291,10 +294,9 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
                                        f"file); '{cluster.name}' is not among them"))
     if unit != program.unit.value:
         warnings.append(PlannerWarning("program", f"unit {unit} set in the proposal; {program.name} asks for {program.unit.value}"))
-    period = p.period or program.period.value
     year, month = start_month(p.start)
-    labels = month_labels(year, month, p.months)
-    schedule = burn_plan(rows, cont.request, contingency, labels, period, program, cluster.name, warnings)
+    plan = schedule(rows, p, indices, where, warnings)  # the runs in time; the burn plan follows them
+    burn = burn_plan(rows, plan, cont.request, contingency, p.period or program.period.value, program, cluster.name, warnings)
     here, everywhere = {p.experiments[i].name for i in indices}, {e.name for e in p.experiments}
     return GrantDocument(
         title=p.title, pi=p.pi, project=p.project,
@@ -309,7 +311,7 @@ def _build_system(p: Proposal, indices: list[int], where: Where, base: Path, cat
         confidence=p.confidence, interval_level=INTERVAL_LEVEL, mfu_basis=p.mfu_basis,
         rows=tuple(rows), subtotal=subtotal, contingency_row=cont, total=total,
         storage=storage(p, rows, [p.experiments[i] for i in indices], program, cluster.name, warnings),
-        burn=schedule,
+        schedule=plan, burn=burn,
         thresholds=tuple(check_thresholds(program, cluster, catalog, total.node_hours, p.months, warnings)),
         rules=tuple(CitedText(" ".join(r.text.split()), program.status_of_fact(r), program.cite_fact(r))
                     for r in program.rules_for(program.forfeiture, cluster.name)),

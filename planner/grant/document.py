@@ -149,14 +149,30 @@ class QuotaMonth(Record):
 
 
 @dataclass(frozen=True)
+class QuotaCheckpoint(Record):
+    """One date of a usage-checkpoint rule: the share used before it, the tier that applies, what it takes."""
+
+    month: int  # the allocation month that begins on the checkpoint's date
+    label: str
+    used: float
+    used_fraction: float
+    tier: str | None  # e.g. "< 10% used: 30% of the unused balance"; None when no tier applies
+    forfeited: float
+
+
+@dataclass(frozen=True)
 class QuotaSimulation(Record):
     """A month-by-month run of a centre's quota rule over the burn plan (grant.programs.QUOTA_RULES)."""
 
-    quota: float
+    quota: float  # the monthly quota (JSC) or the whole allocation (checkpoint rules)
     months: tuple[QuotaMonth, ...]
     forfeited: float
     unused_at_end: float
-    low_priority_months: tuple[int, ...]
+    low_priority_months: tuple[int, ...]  # JSC: overdrawn past one quota; checkpoints: the plan needs what was taken
+    rule: str = "jsc-monthly"
+    label: str = "JSC rule"
+    checkpoints: tuple[QuotaCheckpoint, ...] = ()
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +201,56 @@ class BurnPeriod(Record):
     cumulative: float
     fair_share: float
     forfeited: float | None = None
+
+
+@dataclass(frozen=True)
+class ScheduledRun(Record):
+    """One run placed in time: hours from the allocation's start (00:00 of its first day, UTC)."""
+
+    run: str
+    nodes: int
+    start_hours: float
+    end_hours: float
+    node_hours: float
+    jobs: int  # Slurm jobs of the run (a chain when it is longer than the partition's limit)
+
+
+@dataclass(frozen=True)
+class ScheduledExperiment(Record):
+    """An experiment's runs in the schedule and its node-hours in each month of the allocation."""
+
+    name: str
+    after: tuple[str, ...]
+    earliest_hours: float  # the start of its start_month
+    deadline_hours: float  # the end of its start_month + months - 1
+    start_hours: float
+    end_hours: float
+    start: str  # YYYY-MM-DD HH:MM
+    end: str
+    node_hours_by_month: tuple[float, ...]  # the allocation's months; hours past its end count in the last
+    overrun_hours: float  # past its deadline
+    runs: tuple[ScheduledRun, ...]
+
+    @property
+    def months_active(self) -> tuple[int, ...]:
+        return tuple(k + 1 for k, h in enumerate(self.node_hours_by_month) if h > 0)
+
+
+@dataclass(frozen=True)
+class Schedule(Record):
+    """The experiments placed in time (grant.schedule): what the burn plan follows."""
+
+    concurrency: int  # nodes the project runs at once
+    concurrency_basis: str
+    labels: tuple[str, ...]
+    month_hours: tuple[float, ...]  # hours in each month of the allocation
+    experiments: tuple[ScheduledExperiment, ...]
+    makespan_hours: float
+    peak_nodes: int
+    assumptions: tuple[str, ...]
+
+    def experiment(self, name: str) -> ScheduledExperiment:
+        return next(e for e in self.experiments if e.name == name)
 
 
 @dataclass(frozen=True)
@@ -280,6 +346,7 @@ class GrantDocument(Record):
     contingency_row: Subtotal
     total: Subtotal
     storage: StoragePlan
+    schedule: Schedule
     burn: BurnPlan
     thresholds: tuple[ThresholdCheck, ...]
     rules: tuple[CitedText, ...]

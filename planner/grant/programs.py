@@ -16,19 +16,11 @@ from pydantic import Field, model_validator
 
 from planner.catalog.schema import Cluster, Dtype, Entry, Slug, Sourced, Status, Strict
 from planner.errors import PlannerError, PlannerWarning
-from planner.grant.document import (
-    BurnMonth,
-    BurnPeriod,
-    BurnPlan,
-    GrantRow,
-    QuotaMonth,
-    QuotaSimulation,
-    ThresholdCheck,
-)
+from planner.grant.document import QuotaCheckpoint, QuotaMonth, QuotaSimulation, ThresholdCheck
 from planner.grant.units import conversion
 
 Unit = Literal["node-h", "gpu-h", "core-h", "eflop-peak"]
-QuotaRule = Literal["jsc-monthly"]  # the names of QUOTA_RULES below
+QuotaRule = Literal["jsc-monthly", "usage-checkpoints"]  # the names of QUOTA_RULES below
 PERIOD_MONTHS = {"month": 1, "quarter": 3, "half-year": 6}
 
 
@@ -48,10 +40,38 @@ class PeriodFact(Fact):
     value: Literal["month", "quarter", "half-year"]
 
 
+class Tier(Strict):
+    below: float = Field(gt=0, le=1, description="applies when less than this fraction of the allocation is used")
+    forfeit: float = Field(gt=0, le=1, description="the fraction of the unused balance taken")
+
+
+class Checkpoint(Strict):
+    """A date on which the centre compares use with the allocation and takes part of what is unused."""
+
+    month: int = Field(ge=1, le=12, description="the check is on the 1st of this calendar month, every year")
+    tiers: list[Tier] = Field(min_length=1, description="lowest `below` first; the first that applies is taken")
+    up_to: bool = Field(False, description="the rule says 'up to': the simulation takes the maximum")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Checkpoint:
+        if [t.below for t in self.tiers] != sorted({t.below for t in self.tiers}):
+            raise ValueError("tiers: list them by `below`, lowest first, each once")
+        return self
+
+
 class Rule(Fact):
     text: str = Field(min_length=3)
     clusters: list[Slug] = Field([], description="systems the rule applies to; empty = all")
     simulate: QuotaRule | None = Field(None, description="quota mechanics the burn plan simulates (QUOTA_RULES)")
+    checkpoints: list[Checkpoint] = Field([], description="the dates and tiers of `simulate: usage-checkpoints`")
+    year_start: int | None = Field(None, ge=1, le=12, description="the calendar month the allocation year of the "
+                                   "checkpoints starts (their dates assume it)")
+
+    @model_validator(mode="after")
+    def _checkpoints(self) -> Rule:
+        if (self.simulate == "usage-checkpoints") != bool(self.checkpoints):
+            raise ValueError("checkpoints: give them exactly when the rule simulates usage-checkpoints")
+        return self
 
 
 class PeakBasis(Fact):
@@ -146,63 +166,12 @@ def month_labels(year: int, month: int, n: int) -> list[str]:
     return [f"{year + (month - 1 + k) // 12:04d}-{(month - 1 + k) % 12 + 1:02d}" for k in range(n)]
 
 
-FAIR_SHARE_SLACK = 1.10  # JSC lets a month use last month's remainder plus one quota of overdraft: warn past 10%
-
-
-def burn_plan(rows: list[GrantRow], cont_request: int, contingency: float, labels: list[str], period: str,
-              program: Program, cluster: str, warnings: list[PlannerWarning]) -> BurnPlan:
-    """Each experiment's request spread evenly over its months (`start_month`, `months`), contingency in
-    proportion, then summed by allocation period. Whole units throughout, so rows and columns add up."""
-    n = len(labels)
-    active = [[1.0 if r.start_month <= k + 1 < r.start_month + r.months else 0.0 for k in range(n)] for r in rows]
-    by_exp = [apportion(r.request, w) for r, w in zip(rows, active, strict=True)]
-    exact = [sum(r.units * w[k] / r.months for r, w in zip(rows, active, strict=True)) for k in range(n)]
-    cont = apportion(cont_request, exact)
-    requests = [sum(e[k] for e in by_exp) + cont[k] for k in range(n)]
-    total = sum(requests)
-    sim = None
-    rules = [r.simulate for r in program.rules_for(program.forfeiture, cluster) if r.simulate]
-    if rules:  # a call has one quota mechanism per system
-        sim = QUOTA_RULES[rules[0]](requests, total / n)
-    monthly = tuple(BurnMonth(month=k + 1, label=labels[k], by_experiment={r.name: by_exp[j][k] for j, r in enumerate(rows)},
-                              contingency=cont[k], request=requests[k],
-                              node_hours=(1 + contingency) * sum(r.node_hours * w[k] / r.months
-                                                                 for r, w in zip(rows, active, strict=True)),
-                              forfeited=sim.months[k].forfeited if sim is not None else None)
-                    for k in range(n))
-    size = PERIOD_MONTHS[period]
-    periods, cumulative, heavy = [], 0, []
-    for j, k0 in enumerate(range(0, n, size)):
-        chunk = monthly[k0:k0 + size]
-        req = sum(m.request for m in chunk)
-        cumulative += req
-        fair_share = total * len(chunk) / n
-        label = chunk[0].label + ("" if len(chunk) == 1 else f" – {chunk[-1].label}")
-        periods.append(BurnPeriod(
-            period={"month": "M", "quarter": "Q", "half-year": "H"}[period] + str(j + 1), label=label, months=len(chunk),
-            by_experiment={r.name: sum(m.by_experiment[r.name] for m in chunk) for r in rows},
-            contingency=sum(m.contingency for m in chunk), request=req, node_hours=sum(m.node_hours for m in chunk),
-            share=req / total if total else 0.0, cumulative=cumulative / total if total else 0.0, fair_share=fair_share,
-            forfeited=sum(m.forfeited or 0.0 for m in chunk) if sim is not None else None))
-        if req > fair_share * FAIR_SHARE_SLACK:
-            heavy.append(f"{label} ({req / fair_share:.2f}×)")
-    if heavy:
-        warnings.append(PlannerWarning("program", f"{len(heavy)} {period}(s) plan more than {FAIR_SHARE_SLACK - 1:.0%} above an "
-                                       "even share: " + ", ".join(heavy) + ("; JSC covers a month's excess only from last "
-                                       "month's remainder and one monthly quota of overdraft" if sim else "")))
-    if sim is not None and sim.forfeited > 0.01 * total:
-        warnings.append(PlannerWarning("program", f"under JSC monthly quotas this plan forfeits ≈ {sim.forfeited:,.0f} units "
-                                       f"({sim.forfeited / total:.1%}) in months of low use: spread the work more evenly"))
-    if sim is not None and sim.low_priority_months:
-        warnings.append(PlannerWarning("program", "overdrawn by more than one monthly quota (jobs at lowest priority) in "
-                                       + ", ".join(labels[k - 1] for k in sim.low_priority_months)))
-    return BurnPlan(period, tuple(periods), monthly, sim)
-
-
-def simulate_jsc(use: Sequence[float], quota: float) -> QuotaSimulation:
-    """JSC quota mechanics: a monthly quota; last month's remainder stays usable for one more month (and
-    is used first), then is forfeited; an overdraft of up to one quota runs normally, beyond it at the
-    lowest priority. Returns per-month forfeited hours and the balance carried."""
+def simulate_jsc(use: Sequence[float], allocation: float, labels: Sequence[str] = (), rule: Rule | None = None
+                 ) -> QuotaSimulation:
+    """JSC quota mechanics: the allocation split into equal monthly quotas; last month's remainder stays
+    usable for one more month (and is used first), then is forfeited; an overdraft of up to one quota runs
+    normally, beyond it at the lowest priority. Returns per-month forfeited hours and the balance carried."""
+    quota = allocation / len(use)
     carry, out, low = 0.0, [], []
     for k, u in enumerate(use):
         if carry > 0:
@@ -216,6 +185,39 @@ def simulate_jsc(use: Sequence[float], quota: float) -> QuotaSimulation:
         carry = left
     return QuotaSimulation(quota=quota, months=tuple(out), forfeited=sum(m.forfeited for m in out),
                            unused_at_end=max(0.0, carry), low_priority_months=tuple(low))
+
+
+def simulate_checkpoints(use: Sequence[float], allocation: float, labels: Sequence[str], rule: Rule | None = None
+                         ) -> QuotaSimulation:
+    """Usage checkpoints (OLCF's INCITE under-utilisation policy, ALCC's reductions): on the 1st of each
+    checkpoint's month (`labels` are YYYY-MM) after the allocation's first month, the share of the
+    allocation used so far picks the first tier it is below, which takes that fraction of the unused
+    balance. Tiers that say "up to" are taken at their maximum. Months whose planned use exceeds what the
+    checkpoints left are flagged (`low_priority_months`)."""
+    assert rule is not None and rule.checkpoints  # Rule._checkpoints: a usage-checkpoints rule has them
+    balance, used, out, checks, short = allocation, 0.0, [], [], []
+    for k, (u, label) in enumerate(zip(use, labels, strict=True)):
+        lost = 0.0
+        for cp in (c for c in rule.checkpoints if k > 0 and c.month == int(label[5:7])):
+            share = used / allocation if allocation else 1.0
+            tier = next((t for t in cp.tiers if share < t.below), None)
+            take = tier.forfeit * max(0.0, balance) if tier else 0.0
+            lost += take
+            checks.append(QuotaCheckpoint(month=k + 1, label=label, used=used, used_fraction=share, forfeited=take,
+                                          tier=None if tier is None else f"< {tier.below:.0%} used: {'up to ' if cp.up_to else ''}"
+                                          f"{tier.forfeit:.0%} of the unused balance"))
+            balance -= take
+        balance -= u
+        used += u
+        if balance < -1e-9 * max(1.0, allocation):
+            short.append(k + 1)
+        out.append(QuotaMonth(used=u, forfeited=lost, balance=balance))
+    up_to = any(c.up_to for c in rule.checkpoints)
+    return QuotaSimulation(quota=allocation, months=tuple(out), forfeited=sum(m.forfeited for m in out),
+                           unused_at_end=max(0.0, balance), low_priority_months=tuple(short), rule="usage-checkpoints",
+                           label="usage checkpoints" + (", maximum" if up_to else ""), checkpoints=tuple(checks),
+                           note=("the rule says 'up to': the maximum it allows is simulated; " if up_to else "")
+                           + "the share used is of the allocation as awarded, counted from the allocation's first month")
 
 
 def check_thresholds(program: Program, cluster: Cluster, catalog, node_hours: float, months: int,
@@ -251,8 +253,9 @@ def check_thresholds(program: Program, cluster: Cluster, catalog, node_hours: fl
 
 
 # Quota mechanics a burn plan can simulate, by the name a program's forfeiture rule gives in `simulate:`.
-# A simulation takes the units planned per month and the monthly quota, and returns per month what is used,
-# forfeited and carried ("months"), the total forfeited, what is unused at the end and the months overdrawn
-# past the point where jobs run at lowest priority. Adding one is a function and a line here (and its name
-# in QuotaRule); tests/test_grant_units.py checks every entry.
-QUOTA_RULES: dict[str, Callable[[Sequence[float], float], QuotaSimulation]] = {"jsc-monthly": simulate_jsc}
+# A simulation takes the units planned per month, the allocation, the months' labels (YYYY-MM) and the
+# rule (its dates and tiers, when it has them), and returns per month what is used, forfeited and carried
+# ("months"), the total forfeited, what is unused at the end and the months the rule flags. Adding one is a
+# function and a line here (and its name in QuotaRule); tests/test_grant_units.py checks every entry.
+QUOTA_RULES: dict[str, Callable[[Sequence[float], float, Sequence[str], Rule | None], QuotaSimulation]] = {
+    "jsc-monthly": simulate_jsc, "usage-checkpoints": simulate_checkpoints}

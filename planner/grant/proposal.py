@@ -46,8 +46,10 @@ class Experiment(Strict):
     mfu: Fraction | None = None
     goodput: Fraction | None = None
     stack: str | None = Field(None, min_length=1, max_length=40, description="training stack of this experiment")
-    start_month: int | None = Field(None, ge=1)
-    months: int | None = Field(None, ge=1)
+    start_month: int | None = Field(None, ge=1, description="earliest month the experiment may start (schedule)")
+    months: int | None = Field(None, ge=1, description="months from start_month it should finish within (a warning past)")
+    after: list[str] | None = Field(None, description="experiments that must finish first; default: a training run "
+                                    "waits for the sweeps listed before it")
     checkpoints: int | None = Field(None, ge=0, description="restartable checkpoints kept per run (storage estimate)")
     storage_tb: NonNegative | None = None
 
@@ -122,6 +124,8 @@ class Proposal(Strict):
     price_per_gpu_hour: float | None = Field(None, description="price of one GPU-hour for the cost in money; default: the "
                                              "cluster's (rented clusters)")
     currency: str | None = Field(None, description="ISO 4217 code of price_per_gpu_hour; default: the cluster's, else USD")
+    max_nodes_concurrent: int | None = Field(None, ge=1, description="nodes the project runs at once (schedule); "
+                                             "default: the largest run's nodes")
     experiments: list[Experiment] = Field(min_length=1)
     scaling: list[ScalingEvidence] = []
 
@@ -139,7 +143,34 @@ class Proposal(Strict):
             if last > self.months:
                 raise ValueError(f"experiments.{i}.start_month: months {first}..{last} run past the "
                                  f"{self.months}-month allocation")
+            for name in e.after or []:
+                if name not in names or name == e.name:
+                    raise ValueError(f"experiments.{i}.after: '{name}' is not another experiment of the proposal "
+                                     f"({', '.join(n for n in names if n != e.name)})")
+        if cycle := dependency_cycle({e.name: e.after or [] for e in self.experiments}):
+            raise ValueError(f"experiments.{names.index(cycle[0])}.after: the dependencies go round in a circle: "
+                             + " → ".join(cycle + [cycle[0]]))
         return self
+
+
+def dependency_cycle(after: dict[str, list[str]]) -> list[str]:
+    """Names that wait for each other in a circle (by `after:`), or [] when there is none."""
+    state: dict[str, int] = {}  # 1: being visited, 2: done
+
+    def visit(name: str, path: list[str]) -> list[str]:
+        state[name] = 1
+        for dep in after.get(name, []):
+            if state.get(dep) == 1:
+                return path[path.index(dep):]
+            if dep not in state and (found := visit(dep, path + [dep])):
+                return found
+        state[name] = 2
+        return []
+
+    for name in after:
+        if name not in state and (found := visit(name, [name])):
+            return found
+    return []
 
 
 def start_month(value: str | date) -> tuple[int, int]:

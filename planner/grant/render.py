@@ -46,8 +46,36 @@ def burn_columns(result: GrantDocument) -> list[Column]:
              Column("node_hours", "node-h", "hours"), Column("share", "share", "fraction"),
              Column("cumulative", "cumulative", "fraction")]
     if result.burn.simulation is not None:
-        cols.append(Column("forfeited", "forfeited (JSC rule)", "hours"))
+        cols.append(Column("forfeited", f"forfeited ({result.burn.simulation.label})", "hours"))
     return cols
+
+
+def schedule_columns(result: GrantDocument, fmt: str) -> list[Column]:
+    """The Gantt-like table: when each experiment runs, its node-hours by burn period, and (Markdown) a
+    bar of one character per month."""
+    cols = [Column("name", "experiment"), Column("after_text", "after"), Column("start", "start"), Column("end", "end"),
+            Column("nodes", "nodes (largest run)", "count"), Column("node_hours", "node-h", "hours")]
+    cols += [Column(f"period.{p.period}", p.label if p.months == 1 else p.period, "hours") for p in result.burn.periods]
+    return cols + ([Column("bar", "by month")] if fmt in ("markdown", "table") else [])
+
+
+def schedule_rows(result: GrantDocument) -> list[dict]:
+    from planner.grant.schedule import gantt_bar
+
+    size, out = result.burn.periods[0].months, []
+    for e in result.schedule.experiments:
+        by = e.node_hours_by_month
+        out.append({"name": e.name, "after_text": ", ".join(e.after) or "–", "start": e.start, "end": e.end,
+                    "nodes": max(r.nodes for r in e.runs), "node_hours": sum(by), "bar": gantt_bar(e),
+                    **{f"period.{p.period}": sum(by[j * size:(j + 1) * size]) or None
+                       for j, p in enumerate(result.burn.periods)}})
+    return out
+
+
+def schedule_notes(result: GrantDocument) -> list[str]:
+    s = result.schedule
+    return [f"the last run ends {s.makespan_hours / 24:,.1f} days after the allocation's start; {s.peak_nodes:,} nodes "
+            "run at once at the peak", *s.assumptions]
 
 
 def burn_rows(result: GrantDocument) -> list[dict]:
@@ -215,6 +243,8 @@ def csv_rows(result: GrantDocument) -> list[dict]:
     for p in burn_rows(result):
         flat = {k: v for k, v in p.items() if k not in ("by_experiment", "months")}
         rows.append({"section": "burn", "name": flat.pop("period"), **{k: v for k, v in flat.items() if k != "name"}})
+    rows += [{"section": "schedule", **{k: v for k, v in e.items() if k not in ("bar", "after_text")}, "after": e["after_text"]}
+             for e in schedule_rows(result)]
     rows += [{"section": "threshold", "name": t.what, "limit": t.limit, "value": t.value, "met": t.met}
              for t in result.thresholds]
     for sc in result.scaling:
@@ -246,6 +276,7 @@ def render_markdown(result: GrantDocument, fmt: str = "markdown") -> str:
     if result.thresholds:
         out += ["## Call thresholds", "", render_rows(threshold_rows(result), THRESHOLD_COLUMNS, fmt)]
     out += ["## Storage", "", render_rows(storage_rows(result), STORAGE_COLUMNS, fmt)]
+    out += ["## Schedule", "", render_rows(schedule_rows(result), schedule_columns(result, fmt), fmt, schedule_notes(result))]
     out += [f"## Burn plan by {result.burn.period}", "", render_rows(burn_rows(result), burn_columns(result), fmt)]
     for title, sc, sc_notes in scaling_sections(result):
         out += [f"## {title}", "", render_rows([dict(r) for r in sc.rows], scaling_columns(sc), fmt, sc_notes)]
@@ -293,6 +324,8 @@ def _latex_body(result: GrantDocument) -> str:
     if result.thresholds:
         body.append(_tex_table(render_rows(threshold_rows(result), THRESHOLD_COLUMNS, "latex"), "Thresholds of the call."))
     body.append(_tex_table(render_rows(storage_rows(result), STORAGE_COLUMNS, "latex"), "Storage."))
+    body.append(_tex_table(render_rows(schedule_rows(result), schedule_columns(result, "latex"), "latex"),
+                           "Schedule: node-hours of each experiment by period. " + "; ".join(schedule_notes(result)) + "."))
     body.append(_tex_table(render_rows(burn_rows(result), burn_columns(result), "latex"),
                            f"Burn plan by {result.burn.period} in {result.unit.unit}."))
     for title, sc, sc_notes in scaling_sections(result):

@@ -9,11 +9,11 @@ pieces, and the months plus what lies outside the window add up to sacct's own t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from planner.errors import PlannerWarning
-from planner.grant.programs import QUOTA_RULES
+from planner.grant.programs import QUOTA_RULES, Rule
 from planner.grant.units import Conversion
 from planner.records import Record
 from planner.slurm_io import JobRecord
@@ -88,7 +88,11 @@ class Allocation(Record):
     start: str  # YYYY-MM, the first month
     months: int
     rule: str | None  # the centre's quota mechanics (a QUOTA_RULES name), if any
-    given_by: str  # where the numbers come from: "proposal FILE" | "given"
+    given_by: str
+    quota_rule: Rule | None = field(default=None, repr=False)  # the program's rule (checkpoints and tiers)
+
+    def record(self) -> dict:
+        return {k: v for k, v in super().record().items() if k != "quota_rule"}  # where the numbers come from: "proposal FILE" | "given"
 
 
 @dataclass(frozen=True)
@@ -243,7 +247,9 @@ def _quota(units: dict[str, float], until: int, since: int, allocation: Allocati
         labels = [m for m in labels if m <= now]
     if not labels:
         return {}, (0.0, None, None, None)
-    sim = QUOTA_RULES[allocation.rule]([units.get(m, 0.0) for m in labels], allocation.total / allocation.months)
+    # the quota rules take the allocation of the months simulated (an allocation in progress: its months so far)
+    sim = QUOTA_RULES[allocation.rule]([units.get(m, 0.0) for m in labels], allocation.total / allocation.months * len(labels),
+                                       labels, allocation.quota_rule)
     rows = {m: (sim.quota, q.forfeited, q.balance) for m, q in zip(labels, sim.months, strict=True)}
     if in_progress:
         done = sum(q.forfeited for q in sim.months[:-1])

@@ -20,6 +20,7 @@ from planner.usage.burn import Charging, Plan
 if TYPE_CHECKING:
     from planner.catalog import Catalog
     from planner.grant.document import GrantDocument
+    from planner.grant.programs import Rule
 
 MAX_SWEEP_FILE_BYTES = 64 << 20
 JOB_ID = re.compile(r"\d{1,20}")
@@ -106,18 +107,18 @@ def proposal_plan(doc: GrantDocument, path: Path) -> Plan:
                 units=float(doc.total.request), by_month={m.label: float(m.request) for m in doc.burn.months})
 
 
-def quota_rule(catalog: Catalog, cluster: str, program: str | None = None) -> tuple[str | None, int | None]:
+def quota_rule(catalog: Catalog, cluster: str, program: str | None = None) -> tuple[Rule | None, int | None]:
     """The quota mechanics (a QUOTA_RULES name) that apply on `cluster` and the allocation length in months
     its program states: `program`'s, or else those of the catalog programs whose rules name `cluster`
     (JSC's monthly quotas name JUWELS Booster, JURECA-DC and JUPITER), when they agree."""
     programs = [catalog.get("programs", program)] if program else catalog.all("programs")
-    found: dict[str, int | None] = {}
+    found: dict[str, tuple[Rule, int | None]] = {}
     for p in programs:
         for rule in p.forfeiture:
             named = cluster in rule.clusters if program is None else (not rule.clusters or cluster in rule.clusters)
             if rule.simulate and named:
-                found.setdefault(rule.simulate, round(p.duration_months.value) if p.duration_months else None)
+                found.setdefault(rule.simulate, (rule, round(p.duration_months.value) if p.duration_months else None))
     if len(found) != 1:
         return None, None
-    ((name, months),) = found.items()
-    return name, months
+    ((rule, months),) = found.values()
+    return rule, months

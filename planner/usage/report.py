@@ -109,5 +109,5 @@ def _allocation(catalog: Catalog, cluster: str, lo: int, amount: float | None, m
             warnings.append(PlannerWarning("program", f"allocation period assumed {length} months from {start}: "
                                            "the program states none"))
     total = amount if amount is not None else float(doc.total.request)
-    return Allocation(total=total, start=start, months=length, rule=rule,
-                      given_by="given" if amount is not None else f"proposal {proposal}")
+    return Allocation(total=total, start=start, months=length, rule=rule.simulate if rule is not None else None,
+                      given_by="given" if amount is not None else f"proposal {proposal}", quota_rule=rule)
