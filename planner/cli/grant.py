@@ -54,8 +54,6 @@ def grant(ctx, proposal, fmt, out, force):
     if out is not None:  # refuse before the work, not after it (the write checks again, atomically)
         check_writable(out, force)
     beside = fmt in FIGURES_BESIDE and out is not None and write_target(out, force=True).how == "file"
-    if fmt in FIGURES_BESIDE and not beside:
-        progress("no figures: they are written beside a file (--out FILE writes them in FILE's <name>_files directory)")
     catalog = catalog_from(ctx)
     parsed, where, base = load_proposal(proposal)
     systems = ", ".join(dict.fromkeys(e.cluster or parsed.cluster for e in parsed.experiments))
@@ -64,6 +62,8 @@ def grant(ctx, proposal, fmt, out, force):
     for w in result.warnings:
         progress(f"warning: {w}")
     figures = []
+    if fmt in FIGURES_BESIDE and not beside:
+        progress("no figures: they are written beside a file (--out FILE writes them in FILE's <name>_files directory)")
     if beside or fmt in FIGURES_INLINE:
         if reason := figures_unavailable():
             progress(f"no figures: {reason}")

@@ -359,7 +359,7 @@ def _latex_document(text_body: str) -> str:
 
 
 # A grant document's formats: a web form takes Markdown, a PDF annex LaTeX, a spreadsheet CSV, a
-# script JSON. Adding one is a renderer and a line here (the CLI's --format choices follow).
+# script JSON. Adding one is a renderer and a line here (planner.grant.report adds html; the CLI's choices follow).
 DOCUMENT_FORMATS: dict[str, Callable[[GrantDocument, Sequence[FigureLink]], str]] = {
     "markdown": lambda result, figures: render_markdown(result, "markdown", figures),
     "latex": render_latex,
