@@ -19,7 +19,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -32,9 +32,9 @@ MARKER = ".planner-staging"
 RENAME_EXCHANGE = 2
 
 
-def write_directory(target: Path, texts: dict[str, str], owned: Iterable[str], force: bool,
+def write_directory(target: Path, texts: Mapping[str, str | bytes], owned: Iterable[str], force: bool,
                     executable: Iterable[str] = (), empty_dirs: Iterable[str] = ()) -> list[Path]:
-    """Write `texts` (relative path → text) as the directory `target`, all or none.
+    """Write `texts` (relative path → text, or bytes) as the directory `target`, all or none.
 
     `owned` are the top-level names the writer generates: an existing `target` holding any of them is replaced
     only with `force`, and they are never carried over from it (a stale spec beside new scripts would be a mix).
@@ -90,7 +90,7 @@ def _existing(where: Path, target: Path, owned: set[str], force: bool) -> os.sta
     return info
 
 
-def _build(where: Path, texts: dict[str, str], executable: set[str], empty_dirs: Iterable[str],
+def _build(where: Path, texts: Mapping[str, str | bytes], executable: set[str], empty_dirs: Iterable[str],
            old: os.stat_result | None) -> Path:
     staging: Path | None = None
     try:
@@ -104,7 +104,7 @@ def _build(where: Path, texts: dict[str, str], executable: set[str], empty_dirs:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, file_mode(rel in executable))
             with os.fdopen(fd, "wb") as handle:
-                handle.write(text.encode("utf-8"))
+                handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
                 handle.flush()
                 os.fsync(handle.fileno())
         for name in empty_dirs:

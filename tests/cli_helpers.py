@@ -36,6 +36,7 @@ PROGRESS_LINES = tuple(re.compile(p) for p in (
     r"simulating \d+ trials of \S.*",                                           # simulate (both modes)
     r"(asking sacct|reading sacct output from \S.*) for account \S.*",        # usage
     r"wrote \S.*",                                                              # --out, --plot, sweep's files
+    r"no figures: \S.*",                                                       # grant: why a document has none
     r"limits: (live Slurm \(cluster \S+, scontrol\)|catalog \(\S+ partition \S+): \S.*",  # sweep: its limits' source
     r"node ladder: \d+ of \d+ runs rounded up to \d+ node count\(s\) \(.*\): \d+ arrays instead of \d+; .*",  # sweep
 ))

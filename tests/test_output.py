@@ -9,7 +9,7 @@ import json
 import pytest
 
 from planner.cli.grant import GRANT_FORMATS
-from planner.grant.render import DOCUMENT_FORMATS
+from planner.grant.report import REPORT_FORMATS
 from planner.report.output import FORMATS, HUMAN, OUTPUT_FORMATS, Column, render_record, render_rows
 
 ROWS = [{"name": "a_1", "gpu_hours": 123456.789012345, "mfu": 0.3712, "gpu_hours_interval": [100000.5, 150000.25]},
@@ -58,7 +58,7 @@ def test_latex_escapes_and_markdown_keeps_its_table():
 
 
 def test_grant_cli_offers_exactly_the_document_formats():
-    assert set(GRANT_FORMATS) == set(DOCUMENT_FORMATS)
+    assert set(GRANT_FORMATS) == set(REPORT_FORMATS)
 
 
 def test_a_carriage_return_in_a_csv_cell_stays_in_its_row():

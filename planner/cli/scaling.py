@@ -38,15 +38,17 @@ Examples:
               help="Hardware FLOPs convention (default 6ND+attention, as plan).")
 @click.option("--seq-len", type=click.IntRange(min=16, max=10_000_000),
               help="Training sequence length for the attention FLOPs (default: the model's, else 4096).")
+@click.option("--weak", is_flag=True,
+              help="Add a weak-scaling table (fixed work per node: the job's tokens and batch grow with the nodes).")
 @mfu_basis_options
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a PNG of speed-up against nodes with the ideal line (needs matplotlib; --force overwrites).")
 @output_options
 @click.pass_context
-def scaling(ctx, fmt, node_counts, global_batch, measured, plot, **options):
+def scaling(ctx, fmt, node_counts, global_batch, measured, weak, plot, **options):
     """Strong scaling of one run for a proposal's scaling-evidence section: nodes, throughput, time
     per step, speed-up and parallel efficiency, predicted from the measured MFU profiles and, with
-    --measured, from your own benchmark beside it.
+    --measured, from your own benchmark beside it; with --weak, weak scaling (fixed work per node) too.
     """
     from planner.costing.plan import build_request
     from planner.costing.scaling import measurements_from_csv, scaling_columns, scaling_notes, strong_scaling
@@ -70,4 +72,17 @@ def scaling(ctx, fmt, node_counts, global_batch, measured, plot, **options):
         plot_scaling(result, plot, ctx.params.get("force", False))
         progress(f"wrote {plot}")
     notes = scaling_notes(result, "benchmark a few counts and give --measured", "--mfu-basis benchmark")
-    return render_rows([dict(r) for r in result.rows], scaling_columns(result), fmt, notes, data=result.record())
+    if not weak:
+        return render_rows([dict(r) for r in result.rows], scaling_columns(result), fmt, notes, data=result.record())
+    from planner.costing.weak import weak_columns, weak_notes, weak_scaling
+    from planner.report.output import output_format
+
+    table = weak_scaling(result)
+    if output_format(fmt).machine:  # one document: JSON nests the weak table, CSV says which table a row is in
+        rows = [{"scaling": "strong", **r} for r in result.rows] + [{"scaling": "weak", **r} for r in table.rows]
+        return render_rows(rows, [], fmt, data={**result.record(), "weak": table.record()})
+    strong = render_rows([dict(r) for r in result.rows], scaling_columns(result), fmt, notes)
+    heading = output_format(fmt).heading
+    return (f"{heading}Strong scaling\n\n" if heading else "strong scaling\n") + strong + (
+        f"\n{heading}Weak scaling\n\n" if heading else "\nweak scaling\n") + render_rows(
+        [dict(r) for r in table.rows], weak_columns(table), fmt, weak_notes(table))

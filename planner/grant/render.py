@@ -7,12 +7,15 @@ machine formats keep every digit. The method paragraph comes from planner.grant.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from planner.costing.scaling import ScalingTable, scaling_columns, scaling_notes
+from planner.costing.scaling import scaling_columns, scaling_notes
+from planner.costing.weak import WeakScalingTable, weak_columns, weak_notes, weak_scaling
 from planner.errors import PlannerError
 from planner.grant.document import GrantDocument, MultiSystemGrant
 from planner.grant.method import justification
+from planner.grant.schedule_table import schedule_columns, schedule_notes, schedule_rows
 from planner.report.output import Column, human, latex_escape, provenance_note, render_rows, to_csv, to_json
 
 
@@ -48,34 +51,6 @@ def burn_columns(result: GrantDocument) -> list[Column]:
     if result.burn.simulation is not None:
         cols.append(Column("forfeited", f"forfeited ({result.burn.simulation.label})", "hours"))
     return cols
-
-
-def schedule_columns(result: GrantDocument, fmt: str) -> list[Column]:
-    """The Gantt-like table: when each experiment runs, its node-hours by burn period, and (Markdown) a
-    bar of one character per month."""
-    cols = [Column("name", "experiment"), Column("after_text", "after"), Column("start", "start"), Column("end", "end"),
-            Column("nodes", "nodes (largest run)", "count"), Column("node_hours", "node-h", "hours")]
-    cols += [Column(f"period.{p.period}", p.label if p.months == 1 else p.period, "hours") for p in result.burn.periods]
-    return cols + ([Column("bar", "by month")] if fmt in ("markdown", "table") else [])
-
-
-def schedule_rows(result: GrantDocument) -> list[dict]:
-    from planner.grant.schedule import gantt_bar
-
-    size, out = result.burn.periods[0].months, []
-    for e in result.schedule.experiments:
-        by = e.node_hours_by_month
-        out.append({"name": e.name, "after_text": ", ".join(e.after) or "–", "start": e.start, "end": e.end,
-                    "nodes": max(r.nodes for r in e.runs), "node_hours": sum(by), "bar": gantt_bar(e),
-                    **{f"period.{p.period}": sum(by[j * size:(j + 1) * size]) or None
-                       for j, p in enumerate(result.burn.periods)}})
-    return out
-
-
-def schedule_notes(result: GrantDocument) -> list[str]:
-    s = result.schedule
-    return [f"the last run ends {s.makespan_hours / 24:,.1f} days after the allocation's start; {s.peak_nodes:,} nodes "
-            "run at once at the peak", *s.assumptions]
 
 
 def burn_rows(result: GrantDocument) -> list[dict]:
@@ -157,31 +132,60 @@ def notes(result: GrantDocument) -> list[str]:
     return out + provenance_note(result.provenance)
 
 
-def scaling_sections(result: GrantDocument) -> list[tuple[str, ScalingTable, list[str]]]:
-    """(title, the strong-scaling result, notes) per scaling table; the table is rendered by the caller's format."""
+@dataclass(frozen=True)
+class FigureLink:
+    """A figure a document shows: its caption and where it is (a file beside the document, or a data: URI)."""
 
+    system: str | None  # the cluster whose part of a multi-system proposal it belongs to (None: the only one)
+    name: str
+    caption: str
+    href: str
+
+
+def scaling_sections(result: GrantDocument) -> list[tuple[str, list[dict], list[Column], list[str]]]:
+    """(title, rows, columns, notes) of each strong-scaling table and, after it, its weak-scaling table."""
     out = []
     for sc in result.scaling:
         kind = "measured and predicted" if sc.measured else "predicted"
-        title = f"Strong scaling ({kind}): {sc.experiment}"
         extra = [f"measurements: {sc.source}"] if sc.source else []
-        out.append((title, sc, extra + scaling_notes(sc, "benchmark a few counts and add measured: and source: to the scaling entry",
-                                                     "mfu_basis: benchmark in the proposal")))
+        out.append((f"Strong scaling ({kind}): {sc.experiment}", [dict(r) for r in sc.rows], scaling_columns(sc),
+                    extra + scaling_notes(sc, "benchmark a few counts and add measured: and source: to the scaling entry",
+                                          "mfu_basis: benchmark in the proposal")))
+        weak = weak_scaling(sc)
+        out.append((f"Weak scaling (predicted, fixed work per node): {sc.experiment}", [dict(r) for r in weak.rows],
+                    weak_columns(weak), weak_notes(weak)))
     return out
+
+
+def weak_tables(result: GrantDocument) -> list[WeakScalingTable]:
+    return [weak_scaling(sc) for sc in result.scaling]
+
+
+def figure_markdown(figures: Sequence[FigureLink]) -> list[str]:
+    out = ["## Figures", ""] if figures else []
+    for i, f in enumerate(figures, 1):
+        out += [f"![Figure {i}: {f.name}]({f.href})", "", f"*Figure {i}.* {f.caption}", ""]
+    return out
+
+
+def figure_latex(f: FigureLink) -> str:
+    return (f"\\begin{{figure}}[htbp]\n\\centering\n\\includegraphics[width=\\linewidth]{{{f.href}}}\n"
+            f"\\caption{{{latex_escape(f.caption)}}}\n\\end{{figure}}\n")
 
 
 def document_data(result: GrantDocument) -> dict:
     text, refs = justification(result)
-    return {**result.record(), "justification": text, "references": refs}
+    return {**result.record(), "weak_scaling": [w.record() for w in weak_tables(result)], "justification": text, "references": refs}
 
 
-def render(result: GrantDocument | MultiSystemGrant, fmt: str) -> str:
-    """The grant document `build` returned, as Markdown, LaTeX, CSV or JSON (DOCUMENT_FORMATS)."""
+def render(result: GrantDocument | MultiSystemGrant, fmt: str, figures: Sequence[FigureLink] = ()) -> str:
+    """The grant document `build` returned, as Markdown, LaTeX, CSV or JSON (DOCUMENT_FORMATS), showing
+    `figures` (Markdown and LaTeX; a multi-system proposal's part shows those of its system)."""
     if fmt not in DOCUMENT_FORMATS:
         raise PlannerError(f"unknown format '{fmt}' (known: {', '.join(DOCUMENT_FORMATS)})", "format")
     if isinstance(result, MultiSystemGrant):
-        return render_systems(result, fmt)
-    return DOCUMENT_FORMATS[fmt](result)
+        return render_systems(result, fmt, figures)
+    return DOCUMENT_FORMATS[fmt](result, figures)
 
 
 # --- a proposal over several systems: one complete part per system, never summed across units ----
@@ -204,7 +208,11 @@ def _demote(text: str, marks: tuple[str, ...]) -> str:
     return text
 
 
-def render_systems(result: MultiSystemGrant, fmt: str) -> str:
+def part_figures(figures: Sequence[FigureLink], part: GrantDocument) -> list[FigureLink]:
+    return [f for f in figures if f.system in (None, part.cluster.name)]
+
+
+def render_systems(result: MultiSystemGrant, fmt: str, figures: Sequence[FigureLink] = ()) -> str:
     if fmt == "json":
         return to_json({**result.record(), "systems": [document_data(part) for part in result.systems]})
     if fmt == "csv":
@@ -216,19 +224,19 @@ def render_systems(result: MultiSystemGrant, fmt: str) -> str:
         e = latex_escape
         marks = ("\\section*{", "\\subsection*{", "\\subsubsection*{", "\\paragraph*{")
         parts = [f"\\section*{{System: {e(part.cluster.title)}}}\n"
-                 + _demote(_latex_body(part).split("\n", 1)[1], marks) for part in result.systems]
+                 + _demote(_latex_body(part, part_figures(figures, part)).split("\n", 1)[1], marks) for part in result.systems]
         head = [f"\\section*{{Compute resources: {e(result.title)}}}", e(f"Systems: {names}. {note}"),
                 _tex_table(render_rows(system_rows(result), SYSTEM_COLUMNS, "latex"), "Request by system.")]
         return _latex_document("\n".join(head) + "\n" + "".join(parts))
     out = [f"# Compute resources: {result.title}", "", f"Systems: {names}. {note}", "",
            "## Request by system", "", render_rows(system_rows(result), SYSTEM_COLUMNS, fmt)]
     for part in result.systems:
-        body = render_markdown(part, fmt).split("\n", 1)[1]  # the part's own title line goes
+        body = render_markdown(part, fmt, part_figures(figures, part)).split("\n", 1)[1]  # the part's own title line goes
         out += [f"## System: {part.cluster.title}", _demote(body, ("\n## ", "\n### ", "\n#### "))]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def render_csv(result: GrantDocument) -> str:
+def render_csv(result: GrantDocument, figures: Sequence[FigureLink] = ()) -> str:
     """One table for spreadsheets: `section` says which part of the document a row belongs to."""
     return to_csv(csv_rows(result))
 
@@ -249,11 +257,12 @@ def csv_rows(result: GrantDocument) -> list[dict]:
              for t in result.thresholds]
     for sc in result.scaling:
         rows += [{"section": "scaling", "name": sc.experiment, **r} for r in sc.rows]
+        rows += [{"section": "weak-scaling", "name": sc.experiment, **r} for r in weak_scaling(sc).rows]
     rows += [{"section": "sweep-run", "name": d["run_id"], **{k: v for k, v in d.items() if k != "run_id"}} for d in sweep_rows(result)]
     return rows
 
 
-def _header(result: GrantDocument) -> list[tuple[str, str]]:
+def header_items(result: GrantDocument) -> list[tuple[str, str]]:
     pr, c, u = result.program, result.cluster, result.unit
     items = [("Program", f"{pr.title}: request in {u.label} ({u.per_node_hour:g} per node-hour, {u.status})"),
              ("System", f"{c.title}: {c.gpus_per_node} × {c.accelerator} per node (as Slurm counts GPUs)"),
@@ -268,18 +277,19 @@ def _header(result: GrantDocument) -> list[tuple[str, str]]:
     return items
 
 
-def render_markdown(result: GrantDocument, fmt: str = "markdown") -> str:
+def render_markdown(result: GrantDocument, fmt: str = "markdown", figures: Sequence[FigureLink] = ()) -> str:
     text, refs = justification(result)
     out = [f"# Compute resources: {result.title}", ""]
-    out += [f"- **{k}:** {v}" for k, v in _header(result)] + [""]
+    out += [f"- **{k}:** {v}" for k, v in header_items(result)] + [""]
     out += ["## Resources by experiment", "", render_rows(resource_rows(result), resource_columns(result), fmt)]
     if result.thresholds:
         out += ["## Call thresholds", "", render_rows(threshold_rows(result), THRESHOLD_COLUMNS, fmt)]
     out += ["## Storage", "", render_rows(storage_rows(result), STORAGE_COLUMNS, fmt)]
     out += ["## Schedule", "", render_rows(schedule_rows(result), schedule_columns(result, fmt), fmt, schedule_notes(result))]
     out += [f"## Burn plan by {result.burn.period}", "", render_rows(burn_rows(result), burn_columns(result), fmt)]
-    for title, sc, sc_notes in scaling_sections(result):
-        out += [f"## {title}", "", render_rows([dict(r) for r in sc.rows], scaling_columns(sc), fmt, sc_notes)]
+    for title, rows, columns, sc_notes in scaling_sections(result):
+        out += [f"## {title}", "", render_rows(rows, columns, fmt, sc_notes)]
+    out += figure_markdown(figures)
     out += ["## Justification", "", text, "", "### References", ""] + [f"{i}. {r}" for i, r in enumerate(refs, 1)] + [""]
     out += ["## Notes", ""] + [f"- {n}" for n in notes(result)] + [""]
     if result.expects:
@@ -310,15 +320,15 @@ def _tex_table(tabular: str, caption: str) -> str:
             f"\\caption{{{latex_escape(caption)}}}\n\\end{{table}}\n")
 
 
-def render_latex(result: GrantDocument) -> str:
-    return _latex_document(_latex_body(result))
+def render_latex(result: GrantDocument, figures: Sequence[FigureLink] = ()) -> str:
+    return _latex_document(_latex_body(result, figures))
 
 
-def _latex_body(result: GrantDocument) -> str:
+def _latex_body(result: GrantDocument, figures: Sequence[FigureLink] = ()) -> str:
     text, refs = justification(result)
     e = latex_escape
     body = [f"\\section*{{Compute resources: {e(result.title)}}}", "\\begin{description}"]
-    body += [f"\\item[{e(k)}] {e(v)}" for k, v in _header(result)] + ["\\end{description}"]
+    body += [f"\\item[{e(k)}] {e(v)}" for k, v in header_items(result)] + ["\\end{description}"]
     body.append(_tex_table(render_rows(resource_rows(result), resource_columns(result), "latex"),
                            "Resources by experiment: runs × nodes × wall-hours, subtotal, contingency and total."))
     if result.thresholds:
@@ -328,9 +338,9 @@ def _latex_body(result: GrantDocument) -> str:
                            "Schedule: node-hours of each experiment by period. " + "; ".join(schedule_notes(result)) + "."))
     body.append(_tex_table(render_rows(burn_rows(result), burn_columns(result), "latex"),
                            f"Burn plan by {result.burn.period} in {result.unit.unit}."))
-    for title, sc, sc_notes in scaling_sections(result):
-        body.append(_tex_table(render_rows([dict(r) for r in sc.rows], scaling_columns(sc), "latex"), title + ". " + " ".join(
-            n.rstrip(".") + "." for n in sc_notes)))
+    for title, rows, columns, sc_notes in scaling_sections(result):
+        body.append(_tex_table(render_rows(rows, columns, "latex"), title + ". " + " ".join(n.rstrip(".") + "." for n in sc_notes)))
+    body += [figure_latex(f) for f in figures]
     body += ["\\subsection*{Justification}", e(text), "", "\\subsection*{References}", "\\begin{enumerate}"]
     body += [f"\\item {e(r)}" for r in refs] + ["\\end{enumerate}", "\\subsection*{Notes}", "\\begin{itemize}"]
     body += [f"\\item {e(n)}" for n in notes(result)] + ["\\end{itemize}"]
@@ -355,10 +365,10 @@ def _latex_document(text_body: str) -> str:
 
 
 # A grant document's formats: a web form takes Markdown, a PDF annex LaTeX, a spreadsheet CSV, a
-# script JSON. Adding one is a renderer and a line here (the CLI's --format choices follow).
-DOCUMENT_FORMATS: dict[str, Callable[[GrantDocument], str]] = {
-    "markdown": render_markdown,
+# script JSON. Adding one is a renderer and a line here (planner.grant.report adds html; the CLI's choices follow).
+DOCUMENT_FORMATS: dict[str, Callable[[GrantDocument, Sequence[FigureLink]], str]] = {
+    "markdown": lambda result, figures: render_markdown(result, "markdown", figures),
     "latex": render_latex,
     "csv": render_csv,
-    "json": lambda result: to_json(document_data(result)),
+    "json": lambda result, figures: to_json(document_data(result)),
 }

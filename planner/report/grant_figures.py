@@ -4,28 +4,13 @@ matplotlib is imported when a figure is drawn (pip install 'planner[plot]')."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from planner.files import write_atomic_bytes
-from planner.report.plot import require_matplotlib
+from planner.report.plot import pyplot, save_png
 
 if TYPE_CHECKING:
     from planner.grant.document import GrantDocument
-
-
-def _pyplot():
-    require_matplotlib()  # the Agg backend and a fixed SVG salt, or an error naming the extra
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, out: Path, force: bool) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, metadata={"Software": None})
-    write_atomic_bytes(Path(out), buf.getvalue(), force)
 
 
 def _month_axis(ax, document: GrantDocument) -> None:
@@ -44,7 +29,7 @@ def _month_axis(ax, document: GrantDocument) -> None:
 def plot_schedule(document: GrantDocument, out_path: Path, force: bool = False) -> None:
     """The schedule: one row per experiment, a bar for each stretch in which any of its runs runs
     (days from the allocation's start, months marked), and below it the nodes in use against the cap."""
-    plt = _pyplot()
+    plt = pyplot()
     s = document.schedule
     fig, (gantt, load) = plt.subplots(2, 1, figsize=(10, 1.6 + 0.45 * len(s.experiments) + 2.2), sharex=True,
                                       gridspec_kw={"height_ratios": [max(1.0, 0.45 * len(s.experiments)), 2.0]})
@@ -73,14 +58,14 @@ def plot_schedule(document: GrantDocument, out_path: Path, force: bool = False) 
     _month_axis(gantt, document)
     load.set_xlabel("month of the allocation (runs start as early as dependencies, start_month and the cap allow)")
     fig.tight_layout()
-    _save(fig, out_path, force)
+    save_png(fig, Path(out_path), force)
     plt.close(fig)
 
 
 def plot_burn(document: GrantDocument, out_path: Path, force: bool = False) -> None:
     """The burn plan by month in the call's unit, stacked by experiment and contingency, beside an even
     share; and the cumulative use against the allocation, with what the program's rule forfeits marked."""
-    plt = _pyplot()
+    plt = pyplot()
     burn, unit = document.burn, document.unit.label
     months = burn.months
     x = list(range(1, len(months) + 1))
@@ -124,5 +109,21 @@ def plot_burn(document: GrantDocument, out_path: Path, force: bool = False) -> N
     cum.set_xticks([k - 1 for k in x][::step], labels, rotation=45, ha="right", fontsize=8)
     fig.suptitle(f"{document.title}: burn plan on {document.cluster.title}", fontsize=10)
     fig.tight_layout()
-    _save(fig, out_path, force)
+    save_png(fig, Path(out_path), force)
     plt.close(fig)
+
+
+def draw_schedule(document: GrantDocument, path: Path) -> bool:
+    """The schedule figure for a grant report (planner.report.grant_plots): drawn when anything is scheduled."""
+    if not document.schedule.experiments:
+        return False
+    plot_schedule(document, path, force=True)
+    return True
+
+
+def draw_burn(document: GrantDocument, path: Path) -> bool:
+    """The burn figure for a grant report: drawn when the plan has months."""
+    if not document.burn.months:
+        return False
+    plot_burn(document, path, force=True)
+    return True

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from planner.fit.result import Comparison, FitResult
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend, set up for byte-identical output (or a PlannerError without matplotlib)."""
     try:
         import matplotlib
     except ImportError:
@@ -31,7 +32,7 @@ def _pyplot():
 
 def require_matplotlib() -> None:
     """Fail now, before long work, when a plot could not be drawn."""
-    _pyplot()
+    pyplot()
 
 
 def _band(ax, form: FitForm, samples: dict | None, grid: np.ndarray, color: str) -> None:
@@ -62,10 +63,15 @@ def _draw(ax, form: FitForm, params: dict, bins, samples, data, color: str, labe
     _band(ax, form, samples, np.concatenate([inside, beyond]), color)
 
 
-def _save(fig, out: Path, force: bool) -> None:
+def png_bytes(fig, dpi: int = 120) -> bytes:
+    """The figure as PNG, the same bytes for the same figure (no software or date in the metadata)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, metadata={"Software": None})
-    write_atomic_bytes(out, buf.getvalue(), force)
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def save_png(fig, out: Path, force: bool) -> None:
+    write_atomic_bytes(out, png_bytes(fig), force)
 
 
 def plot_fit(result: FitResult, samples, data_path: Path, opts, out: Path, force: bool) -> None:
@@ -75,7 +81,7 @@ def plot_fit(result: FitResult, samples, data_path: Path, opts, out: Path, force
     form = FORMS[result.form]
     if form.plot == "isoflop":
         return plot_isoflop(result, data_path, opts, out, force)
-    plt = _pyplot()
+    plt = pyplot()
     data = load(data_path, opts)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     _draw(ax, form, result.params, result.procedure.get("bins"), samples, data, "tab:blue", Path(data_path).stem)
@@ -87,7 +93,7 @@ def plot_fit(result: FitResult, samples, data_path: Path, opts, out: Path, force
     ax.set_title(f"planner fit: {result.form} form")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, out, force)
+    save_png(fig, out, force)
     plt.close(fig)
 
 
@@ -95,7 +101,7 @@ def plot_isoflop(result: FitResult, data_path: Path, opts, out: Path, force: boo
     """Hoffmann et al.'s Approach 2 as their Figure 3 draws it: loss against parameters per IsoFLOP
     budget with each fitted parabola and its minimum, then the optimal sizes against compute with
     the fitted power law N_opt = k·C^a carried beyond the largest budget."""
-    plt = _pyplot()
+    plt = pyplot()
     from planner.fit import load
     from planner.fit.curves import group_budgets
 
@@ -132,12 +138,12 @@ def plot_isoflop(result: FitResult, data_path: Path, opts, out: Path, force: boo
     right.legend(fontsize=8)
     fig.suptitle("planner fit: isoflop form (Hoffmann et al. 2022, Approach 2)")
     fig.tight_layout()
-    _save(fig, out, force)
+    save_png(fig, out, force)
     plt.close(fig)
 
 
 def plot_compare(result: Comparison, path_a: Path, path_b: Path, opts, out: Path, force: bool, opts_b=None) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     from planner.fit import FORMS, load
 
     form = FORMS[result.form]
@@ -152,15 +158,27 @@ def plot_compare(result: Comparison, path_a: Path, path_b: Path, opts, out: Path
     ax.set_ylabel("error" if opts.one_minus else opts.y_col)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, out, force)
+    save_png(fig, out, force)
     plt.close(fig)
 
 
 def plot_scaling(result: ScalingTable, out: Path, force: bool) -> None:
     """Speed-up (log-log, with the ideal line) and parallel efficiency against nodes: predicted, and
     measured when given."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    draw_scaling(left, right, result)
+    run = result.run
+    fig.suptitle(f"strong scaling: {run.model or format(run.params, '.3g') + ' parameters'} on {run.cluster}")
+    fig.tight_layout()
+    save_png(fig, out, force)
+    plt.close(fig)
+
+
+def draw_scaling(left, right, result: ScalingTable) -> None:
+    """Speed-up on `left` (log-log, ideal line) and parallel efficiency on `right`, predicted and measured."""
+    from matplotlib.ticker import FuncFormatter
+
     base = result.baseline_nodes
     nodes = np.array([r["nodes"] for r in result.rows], dtype=float)
     left.plot(nodes, nodes / (base or nodes[0]), color="gray", linestyle=":", label="ideal (linear)")
@@ -180,13 +198,8 @@ def plot_scaling(result: ScalingTable, out: Path, force: bool) -> None:
     left.set_ylabel(f"speed-up over {base} node{'s' if base != 1 else ''}" if base else "speed-up")
     right.set_ylabel("parallel efficiency")
     right.set_ylim(0, 1.1)
-    right.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
-    run = result.run
-    fig.suptitle(f"strong scaling: {run.model or format(run.params, '.3g') + ' parameters'} on {run.cluster}")
+    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
     left.legend(fontsize=8)
-    fig.tight_layout()
-    _save(fig, out, force)
-    plt.close(fig)
 
 
 def plot_calibration(report, catalog, out: Path, force: bool = False) -> None:
@@ -194,7 +207,7 @@ def plot_calibration(report, catalog, out: Path, force: bool = False) -> None:
     (workload, architecture) it knows at the GPU count such runs typically use, and its 80% band."""
     from planner.costing import throughput
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     model = report.model
     colors = {"ampere": "tab:blue", "hopper": "tab:orange", "volta": "tab:green"}
@@ -223,13 +236,13 @@ def plot_calibration(report, catalog, out: Path, force: bool = False) -> None:
     ax.set_title(f"{model.n_runs} published training campaigns; estimator: {model.chosen.form}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    _save(fig, out, force)
+    save_png(fig, out, force)
 
 
 def plot_progression(result, out: Path, force: bool) -> None:
     """`planner simulate`'s plot: the fitted quantity (median and central 80% of the trials) against the
     GPU-hours an IsoFLOP sweep has spent, budget by budget, with the truth."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     spent = result.progression
     x = np.array([s.gpu_hours for s in spent])
@@ -254,5 +267,5 @@ def plot_progression(result, out: Path, force: bool) -> None:
     ax.set_title(f"what the sweep's fit recovers as it runs ({result.trials} trials, noise {result.noise:.2g})", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, out, force)
+    save_png(fig, out, force)
     plt.close(fig)
