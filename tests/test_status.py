@@ -194,7 +194,7 @@ def test_status_from_sacct(follow):
     assert runs[RUNS[0]].result == {"loss": 2.0} and slow.result is None
     assert result.counts == {"completed": 1, "timeout": 1, "cancelled": 1}
     assert result.gpu_hours == pytest.approx((2 + 73 + 7) * 4 / 3600)
-    assert result.summary().startswith("3 runs: 1 completed, 1 timeout, 1 cancelled; GPU-hours used 0.09111 of ")
+    assert result.summary().startswith("3 runs: 1 completed, 1 timeout, 1 cancelled; GPU-hours used 0.0911 of ")
 
 
 def test_status_without_accounting_reads_scontrol(follow):

@@ -124,8 +124,8 @@ def simulate(ctx, fmt, spec, compare, plot, progression, **options):
         if result.need_met:
             budgets = ", ".join(f"{b:.3g}" for b in result.budgets)
             share = result.designs_tried[-1].share or 0.0
-            notes.insert(0, f"need '{result.need}': met ({share:.0%} of trials, 80% needed) by the cheapest of {tried} "
-                         f"design(s) simulated: budgets {budgets}, {result.points} sizes each, {hours} GPU-hours")
+            notes.insert(0, f"need '{result.need}': met ({share:.0%} of trials, 80% needed) by design {tried} of those "
+                         f"searched cheapest first: budgets {budgets}, {result.points} sizes each, {hours} GPU-hours")
         else:
             notes.insert(0, f"need '{result.need}': not met by any of the {tried} designs simulated; the spec's own is shown")
     notes += [f"warning: {w}" for w in result.warnings] + provenance_note(catalog.provenance())

@@ -79,7 +79,8 @@ def notes(report) -> list[str]:
     s, c, unit = report.summary, report.charging, report.charging.label
     h = lambda v: human(v, "hours")  # noqa: E731
     lines = [
-        f"account {report.account} on {report.cluster}, {report.since} to {report.until} UTC: {s.jobs} job(s)"
+        f"account {report.account} on {report.cluster}, {report.since} to {report.until} UTC: {s.jobs} job record(s) "
+        "from sacct (the table's jobs: those with seconds in the month)"
         + (f", {s.running} still running (counted with the seconds elapsed so far)" if s.running else ""),
         f"sacct: ElapsedRaw × AllocNodes summed = {s.sacct_node_seconds:,} node-seconds: {s.node_seconds:,} in the "
         f"window + {s.outside_node_seconds:,} outside it (before --since or after --until)",

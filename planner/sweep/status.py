@@ -100,8 +100,8 @@ class SweepStatus(Record):
 
     def summary(self) -> str:
         counts = ", ".join(f"{n} {s}" for s, n in self.counts.items())
-        return (f"{len(self.runs)} runs: {counts}; GPU-hours used {self.gpu_hours:.4g} of {self.gpu_hours_planned:.4g} "
-                f"planned, node-hours used {self.node_hours:.4g} of {self.node_hours_planned:.4g} planned "
+        return (f"{len(self.runs)} runs: {counts}; GPU-hours used {self.gpu_hours:.4f} of {self.gpu_hours_planned:.4f} "
+                f"planned, node-hours used {self.node_hours:.4f} of {self.node_hours_planned:.4f} planned "
                 f"(job states from {self.source})")
 
 
