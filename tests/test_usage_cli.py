@@ -117,3 +117,14 @@ def test_a_proposal_gives_the_burn_plan_the_allocation_and_jsc_quotas(capsys, tm
     assert "planned cumulative" in table and "quota rule jsc-monthly" in table
     line = error(capsys, f"{BASE} --proposal {proposal} --sweep {tmp_path}")
     assert line == "planner: error: --proposal: give a sweep or a proposal, not both"
+
+
+def test_incite_checkpoints_take_their_tiers_of_the_whole_allocation(capsys):
+    """On Frontier the INCITE rule applies: nothing used by 1 May (< 10%) forfeits up to 30% of the remaining 20,000,
+    and still nothing by 1 September forfeits 75% of the 14,000 left; there is no monthly quota to show."""
+    code, out, err = run(f"usage --account myproject --since 2026-04-01 --until 2026-11-30 --cluster frontier "
+                         f"--sacct-file {JUWELS} --allocation 20000 --format json", capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert {m["month"]: m["forfeited"] for m in data["months"] if m["forfeited"]} == {"2026-05": 6000.0, "2026-09": 10500.0}
+    assert data["summary"]["forfeited_so_far"] == 16500.0 and all(m["quota"] is None for m in data["months"])

@@ -76,6 +76,8 @@ def columns(report) -> list[Column]:
 
 
 def notes(report) -> list[str]:
+    from planner.usage.burn import MONTHLY_QUOTAS
+
     s, c, unit = report.summary, report.charging, report.charging.label
     h = lambda v: human(v, "hours")  # noqa: E731
     lines = [
@@ -101,9 +103,10 @@ def notes(report) -> list[str]:
                      f"{h(s.used_in_allocation)}, remaining {h(s.remaining)}; runs out at the rate since {s.rate_from}: "
                      f"{out}")
         if a.rule is not None:
-            lines.append(f"quota rule {a.rule}: monthly quota {h(a.total / a.months)}; forfeited so far "
-                         f"{h(s.forfeited_so_far)}"
-                         + (f"; at risk on {s.at_risk_on}: {h(s.at_risk)} (last month's remainder not yet used)"
-                            if s.at_risk_on else "")
+            monthly = a.rule == MONTHLY_QUOTAS
+            lines.append(f"quota rule {a.rule}: " + (f"monthly quota {h(a.total / a.months)}; " if monthly else "")
+                         + f"forfeited so far {h(s.forfeited_so_far)}"
+                         + (f"; at risk on {s.at_risk_on}: {h(s.at_risk)}"
+                            + (" (last month's remainder not yet used)" if monthly else "") if s.at_risk_on else "")
                          + (f"; unused at the end {h(s.unused_at_end)}" if s.unused_at_end is not None else ""))
     return lines + [f"warning: {w}" for w in report.warnings]

@@ -33,6 +33,8 @@ from planner.usage.months import (
 
 RATE_DAYS = 30
 
+MONTHLY_QUOTAS = "jsc-monthly"  # the rule whose months each have a quota (the others check usage on dates)
+
 
 @dataclass(frozen=True)
 class Charging(Record):
@@ -230,7 +232,7 @@ def _period(allocation: Allocation) -> tuple[int, int]:
 
 
 def _quota(units: dict[str, float], until: int, since: int, allocation: Allocation | None,
-           warnings: list[PlannerWarning]) -> tuple[dict[str, tuple[float, float, float]], tuple]:
+           warnings: list[PlannerWarning]) -> tuple[dict[str, tuple[float | None, float, float]], tuple]:
     """The centre's quota rule over the allocation's months up to the one in progress (the month `until`
     falls in): per month (quota, forfeited, balance); and forfeited so far, at risk, when, unused at end."""
     if allocation is None or allocation.rule is None:
@@ -247,10 +249,12 @@ def _quota(units: dict[str, float], until: int, since: int, allocation: Allocati
         labels = [m for m in labels if m <= now]
     if not labels:
         return {}, (0.0, None, None, None)
-    # the quota rules take the allocation of the months simulated (an allocation in progress: its months so far)
-    sim = QUOTA_RULES[allocation.rule]([units.get(m, 0.0) for m in labels], allocation.total / allocation.months * len(labels),
-                                       labels, allocation.quota_rule)
-    rows = {m: (sim.quota, q.forfeited, q.balance) for m, q in zip(labels, sim.months, strict=True)}
+    # JSC's rule splits what it is given into equal monthly quotas: give it the months so far at the allocation's
+    # monthly quota; usage checkpoints judge the share used of the whole allocation
+    monthly = allocation.rule == MONTHLY_QUOTAS
+    given = allocation.total / allocation.months * len(labels) if monthly else allocation.total
+    sim = QUOTA_RULES[allocation.rule]([units.get(m, 0.0) for m in labels], given, labels, allocation.quota_rule)
+    rows = {m: (sim.quota if monthly else None, q.forfeited, q.balance) for m, q in zip(labels, sim.months, strict=True)}
     if in_progress:
         done = sum(q.forfeited for q in sim.months[:-1])
         return rows, (done, sim.months[-1].forfeited, day_text(month_start(*next_month(*_ym(labels[-1])))), None)
