@@ -76,8 +76,6 @@ def columns(report) -> list[Column]:
 
 
 def notes(report) -> list[str]:
-    from planner.usage.burn import MONTHLY_QUOTAS
-
     s, c, unit = report.summary, report.charging, report.charging.label
     h = lambda v: human(v, "hours")  # noqa: E731
     lines = [
@@ -103,7 +101,7 @@ def notes(report) -> list[str]:
                      f"{h(s.used_in_allocation)}, remaining {h(s.remaining)}; runs out at the rate since {s.rate_from}: "
                      f"{out}")
         if a.rule is not None:
-            monthly = a.rule == MONTHLY_QUOTAS
+            monthly = any(m.quota is not None for m in report.months)  # the rule gives each month a quota
             lines.append(f"quota rule {a.rule}: " + (f"monthly quota {h(a.total / a.months)}; " if monthly else "")
                          + f"forfeited so far {h(s.forfeited_so_far)}"
                          + (f"; at risk on {s.at_risk_on}: {h(s.at_risk)}"

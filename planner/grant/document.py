@@ -174,6 +174,11 @@ class QuotaSimulation(Record):
     checkpoints: tuple[QuotaCheckpoint, ...] = ()
     note: str | None = None
 
+    @property
+    def monthly_quota(self) -> float | None:
+        """The quota each month gets (JSC); None for rules that check usage on dates instead."""
+        return self.quota if self.rule == "jsc-monthly" else None
+
 
 @dataclass(frozen=True)
 class BurnMonth(Record):

@@ -33,7 +33,6 @@ from planner.usage.months import (
 
 RATE_DAYS = 30
 
-MONTHLY_QUOTAS = "jsc-monthly"  # the rule whose months each have a quota (the others check usage on dates)
 
 
 @dataclass(frozen=True)
@@ -242,22 +241,18 @@ def _quota(units: dict[str, float], until: int, since: int, allocation: Allocati
         warnings.append(PlannerWarning("program", f"the allocation started {allocation.start}, before the first day "
                                        f"queried ({day_text(since)}): its months before count as unused"))
     first = _ym(allocation.start)
-    labels = [month_label(*add_months(*first, k)) for k in range(allocation.months)]
-    in_progress = until < hi
-    if in_progress:
-        now = month_label(*month_of(until))
-        labels = [m for m in labels if m <= now]
+    months = [month_label(*add_months(*first, k)) for k in range(allocation.months)]
+    labels = [m for m in months if m <= month_label(*month_of(until))] if until < hi else months
     if not labels:
         return {}, (0.0, None, None, None)
-    # JSC's rule splits what it is given into equal monthly quotas: give it the months so far at the allocation's
-    # monthly quota; usage checkpoints judge the share used of the whole allocation
-    monthly = allocation.rule == MONTHLY_QUOTAS
-    given = allocation.total / allocation.months * len(labels) if monthly else allocation.total
-    sim = QUOTA_RULES[allocation.rule]([units.get(m, 0.0) for m in labels], given, labels, allocation.quota_rule)
-    rows = {m: (sim.quota if monthly else None, q.forfeited, q.balance) for m, q in zip(labels, sim.months, strict=True)}
-    if in_progress:
-        done = sum(q.forfeited for q in sim.months[:-1])
-        return rows, (done, sim.months[-1].forfeited, day_text(month_start(*next_month(*_ym(labels[-1])))), None)
+    # the rule runs over the whole allocation, the months not reached yet unused: each month's outcome depends
+    # only on the months before it, so the months so far read as they will stay
+    sim = QUOTA_RULES[allocation.rule]([units.get(m, 0.0) for m in months], allocation.total, months, allocation.quota_rule)
+    now = sim.months[:len(labels)]
+    rows = {m: (sim.monthly_quota, q.forfeited, q.balance) for m, q in zip(labels, now, strict=True)}
+    if len(labels) < len(months):
+        done = sum(q.forfeited for q in now[:-1])
+        return rows, (done, now[-1].forfeited, day_text(month_start(*next_month(*_ym(labels[-1])))), None)
     return rows, (sim.forfeited, None, None, sim.unused_at_end)
 
 
